@@ -1,0 +1,147 @@
+//! The only place that knows the order of the stages. It runs a parsed command line and gathers
+//! what each stage reports into `run_info` and the stderr summary.
+
+use std::io::IsTerminal;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use arrow::array::RecordBatch;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::cli::{Cli, Command};
+use crate::config::IngestPlan;
+use crate::error::{Error, Result};
+use crate::ingest::files::{self, Input};
+use crate::ingest::{Decoded, SourceStats, decode_bytes};
+use crate::model::schema::schema_markdown;
+use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
+use crate::report::run_info::{ingest_run_info, run_info_schema};
+use crate::report::summary;
+use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
+
+/// Run a parsed command line.
+pub fn run(cli: Cli, command_line: String) -> Result<()> {
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::Config("--threads must be at least 1".into()));
+        }
+        // Only the first call can configure the global pool; later calls (tests) keep it.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    }
+    match cli.command {
+        Command::Ingest(args) => {
+            let plan = IngestPlan::from_args(&args, command_line)?;
+            let outcome = ingest(&plan)?;
+            summary::print_ingest(&outcome, plan.quiet);
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", schema_markdown());
+            Ok(())
+        }
+    }
+}
+
+/// What an ingest run did.
+#[derive(Debug)]
+pub struct IngestOutcome {
+    pub sources: Vec<SourceStats>,
+    pub store: StoreStats,
+    pub out: std::path::PathBuf,
+    pub seconds: f64,
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// Read and decode one input.
+fn read_and_decode(input: &Input, plan: &IngestPlan) -> Result<Decoded> {
+    let name = input.name();
+    let bytes = match input.read() {
+        Ok(b) => b,
+        Err(e) if plan.decode.keep_going => {
+            let mut stats = SourceStats::new(&name);
+            let msg = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
+            stats.skip_record("unreadable", || msg);
+            return Ok(Decoded { batches: Vec::new(), stats });
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(decode_bytes(&name, &bytes, &plan.decode)?)
+}
+
+/// Ingest the plan's inputs into its output directory.
+pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
+    let started = Instant::now();
+    let inputs = files::expand(&plan.inputs)?;
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
+    let bar = progress_bar(total, plan.quiet);
+
+    let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(2);
+    let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
+    let (sources, store_stats) = std::thread::scope(|scope| -> Result<(Vec<SourceStats>, StoreStats)> {
+        let writer = scope.spawn(move || -> Result<StoreStats> {
+            for batches in rx {
+                for batch in batches {
+                    store.write(batch)?;
+                }
+            }
+            store.finish()
+        });
+        let decoded = decode_all(&inputs, plan, &bar, &tx);
+        drop(tx);
+        let written = writer.join().map_err(|_| Error::Config("the writer thread panicked".into()))?;
+        // A decode error is the root cause when both fail (the writer then saw a closed channel).
+        let sources = decoded?;
+        Ok((sources, written?))
+    })?;
+    bar.finish_and_clear();
+
+    let run_info = ingest_run_info(&plan.command, &sources, Some(&store_stats))?;
+    let run_info_path = out.path().join(RUN_INFO_FILE);
+    write_parquet(&run_info_path, run_info_schema(), &[run_info], writer_properties(None, &[]))?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// Decode inputs in parallel windows, handing batches to the writer in input order.
+fn decode_all(
+    inputs: &[Input],
+    plan: &IngestPlan,
+    bar: &ProgressBar,
+    tx: &mpsc::SyncSender<Vec<RecordBatch>>,
+) -> Result<Vec<SourceStats>> {
+    let window = rayon::current_num_threads().max(1) * 2;
+    let mut sources = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(window) {
+        let results: Vec<Result<Decoded>> = chunk
+            .par_iter()
+            .map(|input| {
+                let r = read_and_decode(input, plan);
+                bar.inc(input.size_hint().unwrap_or(0));
+                r
+            })
+            .collect();
+        for result in results {
+            let decoded = result?;
+            sources.push(decoded.stats);
+            if tx.send(decoded.batches).is_err() {
+                // The writer stopped; its error is reported by the caller.
+                return Ok(sources);
+            }
+        }
+    }
+    Ok(sources)
+}

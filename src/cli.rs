@@ -1,0 +1,95 @@
+//! Command-line syntax (clap derive). Parsing only: no I/O, no defaults that need the
+//! environment beyond what clap reads. [`crate::config`] turns this into a validated plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 2 error (bad input, bad flags, I/O), 1 reserved for a breached SLO.
+Environment: NO_COLOR disables colour; RAYON_NUM_THREADS is overridden by --threads.";
+
+/// spanlens: offline OpenTelemetry trace analytics.
+///
+/// Reads OTLP trace exports (JSON or protobuf, plain, gzip or zstd, as written by the
+/// collector's fileexporter or awss3exporter) and turns them into an Arrow/Parquet span table.
+#[derive(Debug, Parser)]
+#[command(name = "spanlens", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Worker threads for decoding (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode OTLP trace exports into a Parquet span store.
+    ///
+    /// Writes OUT/spans/date=YYYY-MM-DD/part-NNNNN.parquet (Hive-partitioned by the UTC date of
+    /// start_time, zstd, sorted by service, name and start time) and OUT/run_info.parquet, and
+    /// prints a summary of spans read, written and skipped to stderr.
+    ///
+    /// Formats are recognised by content, not by name: OTLP/JSON (one document, JSON Lines,
+    /// arrays, glued documents, BOM), OTLP/protobuf (one message or the fileexporter's
+    /// length-prefixed stream, with per-message zstd), each plain, gzip or zstd.
+    ///
+    /// Example: spanlens ingest exports/ traces.jsonl.zst --out store
+    #[command(after_help = AFTER_HELP)]
+    Ingest(IngestArgs),
+
+    /// Print the span table schema as a Markdown table.
+    ///
+    /// Example: spanlens schema > SCHEMA.md
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, directories (read recursively), glob patterns, or - for stdin.
+    ///
+    /// Example: spanlens ingest 'exports/**/*.json.gz' - --out store
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Output directory. It is built aside and swapped in only when the run succeeds.
+    ///
+    /// Example: --out ./store
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Replace the output directory if it exists and is not empty.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Skip and count invalid spans, records and whole inputs instead of stopping at the first
+    /// one. Counts by reason go to run_info and stderr; the exit code stays 0.
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+
+    /// No progress bar, and no summary unless something was skipped.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Largest decompressed size of one input or frame; beyond it the input is an error
+    /// (decompression bomb). Units: B, KiB, MiB, GiB, KB, MB, GB.
+    ///
+    /// Example: --max-decompressed-size 8GiB
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    pub max_decompressed_size: String,
+
+    /// Longest attribute value, name or message kept; longer ones are cut at a character
+    /// boundary and counted as values_truncated.
+    ///
+    /// Example: --max-value-bytes 64KiB
+    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    pub max_value_bytes: String,
+
+    /// Rows per Parquet file in a date partition (memory use grows with it).
+    ///
+    /// Example: --rows-per-file 1000000
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub rows_per_file: usize,
+}

@@ -1,0 +1,475 @@
+//! Decode the bytes of one input into span-table batches.
+//!
+//! The container is recognised by content (see `input-formats.md` §0): gzip/zstd magic, then a
+//! UTF-8 BOM, then `{`/`[` for JSON (one document, JSON Lines, glued or pretty documents, or an
+//! array), `0x0a` for a single protobuf `TracesData`, and `0x00` for the fileexporter's u32-BE
+//! length framing (each payload protobuf, JSON, or a zstd frame of either). Large JSON Lines
+//! inputs and framed inputs are decoded in parallel chunks; the output order is the input order.
+//!
+//! Errors: in strict mode the first problem is returned as a [`DecodeError`]; with `keep_going`
+//! it is counted in [`SourceStats`] and decoding goes on with the next span, line or frame.
+
+use arrow::array::RecordBatch;
+use rayon::prelude::*;
+
+use super::compression::{Compression, UTF8_BOM, ZSTD_MAGIC, decompress, decompress_zstd_payload};
+use super::otlp_json::{Document, TopValue};
+use super::otlp_proto::{self, Frame, split_frames};
+use super::stats::SourceStats;
+use crate::error::{DecodeError, Position};
+use crate::model::builder::SpanBatchBuilder;
+use crate::model::otlp::TracesData;
+
+/// JSON Lines inputs larger than this are split into chunks of about this size.
+const JSON_CHUNK_BYTES: usize = 4 << 20;
+
+/// How to decode.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Skip and count bad spans, records and inputs instead of failing.
+    pub keep_going: bool,
+    /// Cap on the decompressed size of one input or frame.
+    pub max_decompressed_bytes: u64,
+    /// Attribute values and messages longer than this are truncated (and counted).
+    pub max_value_bytes: usize,
+    /// Rows per record batch.
+    pub batch_rows: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            keep_going: false,
+            max_decompressed_bytes: 4 << 30,
+            max_value_bytes: 1 << 20,
+            batch_rows: 16 * 1024,
+        }
+    }
+}
+
+/// The decoded content of one input.
+#[derive(Debug)]
+pub struct Decoded {
+    pub batches: Vec<RecordBatch>,
+    pub stats: SourceStats,
+}
+
+/// Collects spans of one input (or one chunk of it) into batches.
+struct Sink<'o> {
+    source: &'o str,
+    opts: &'o DecodeOptions,
+    builder: SpanBatchBuilder,
+    batches: Vec<RecordBatch>,
+    stats: SourceStats,
+}
+
+impl<'o> Sink<'o> {
+    fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
+        Sink {
+            source,
+            opts,
+            builder: SpanBatchBuilder::new(opts.max_value_bytes),
+            batches: Vec::new(),
+            stats: SourceStats::new(source),
+        }
+    }
+
+    /// Handle an error: fail in strict mode, count it with `keep_going`.
+    fn fail(&mut self, err: DecodeError) -> Result<(), DecodeError> {
+        if self.opts.keep_going {
+            let msg = err.to_string();
+            self.stats.skip_record(err.reason, || msg);
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+
+    fn add_document(&mut self, doc: Document<'_>, position: Position) -> Result<(), DecodeError> {
+        match doc {
+            Document::Traces(t) => self.add_traces(&t, position),
+            Document::Skip(reason) => {
+                self.stats.pass_record(reason);
+                Ok(())
+            }
+            Document::NotOtlp(message) => self.fail(DecodeError::new(self.source, Some(position), "not_otlp", message)),
+        }
+    }
+
+    fn add_traces(&mut self, doc: &TracesData<'_>, position: Position) -> Result<(), DecodeError> {
+        self.stats.documents += 1;
+        for (ri, rs) in doc.resource_spans.iter().enumerate() {
+            self.builder.begin_resource(&rs.resource);
+            for (si, ss) in rs.scope_spans.iter().enumerate() {
+                self.builder.begin_scope(&ss.scope);
+                for (pi, span) in ss.spans.iter().enumerate() {
+                    self.stats.spans_read += 1;
+                    match self.builder.append_span(span) {
+                        Ok(()) => self.stats.spans_written += 1,
+                        Err(reject) => {
+                            let message =
+                                format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {}", reject.message);
+                            if !self.opts.keep_going {
+                                return Err(DecodeError::new(self.source, Some(position), reject.reason, message));
+                            }
+                            let source = self.source;
+                            self.stats.skip_span(reject.reason, || {
+                                DecodeError::new(source, Some(position), reject.reason, message).to_string()
+                            });
+                        }
+                    }
+                    if self.builder.len() >= self.opts.batch_rows {
+                        self.batches.push(self.builder.finish());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Decoded {
+        if !self.builder.is_empty() {
+            self.batches.push(self.builder.finish());
+        }
+        self.stats.values_truncated += self.builder.values_truncated();
+        Decoded { batches: self.batches, stats: self.stats }
+    }
+}
+
+/// Decode one whole input.
+pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    let mut stats = SourceStats::new(source);
+    stats.bytes_read = raw.len() as u64;
+    let compression = Compression::sniff(raw);
+    stats.compression = compression.name();
+    let data = match decompress(source, raw, compression, opts.max_decompressed_bytes) {
+        Ok(d) => d,
+        Err(e) => return skip_whole(stats, e, opts),
+    };
+    stats.bytes_decoded = data.len() as u64;
+    let body = data.strip_prefix(&UTF8_BOM[..]).unwrap_or(&data);
+    let Some(first) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+        let what = if raw.is_empty() { "empty input" } else { "input holds only whitespace" };
+        return skip_whole(stats, DecodeError::new(source, None, "empty_input", format!("{what}: no trace data")), opts);
+    };
+    let bom = data.len() - body.len();
+    let result = match body[first] {
+        b'{' | b'[' => decode_json(source, body, bom, opts),
+        0x0a => decode_proto_message(source, body, opts),
+        0x00 => decode_framed(source, body, opts),
+        _ => Err(DecodeError::new(
+            source,
+            None,
+            "unknown_format",
+            format!(
+                "unrecognised content: not OTLP/JSON, OTLP/protobuf, gzip or zstd (first bytes: {})",
+                body.iter().take(8).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+            ),
+        )),
+    };
+    let mut decoded = match result {
+        Ok(d) => d,
+        Err(e) => return skip_whole(stats, e, opts),
+    };
+    let part = std::mem::take(&mut decoded.stats);
+    stats.format = part.format;
+    stats.absorb(part);
+    decoded.stats = stats;
+    if decoded.stats.documents == 0 {
+        let err = no_trace_data(source, &decoded.stats);
+        return skip_whole(decoded.stats, err, opts);
+    }
+    Ok(decoded)
+}
+
+fn no_trace_data(source: &str, stats: &SourceStats) -> DecodeError {
+    let found: Vec<String> = stats.records_skipped.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
+    let found = if found.is_empty() { String::new() } else { format!(" (found {})", found.join(", ")) };
+    DecodeError::new(source, None, "no_trace_data", format!("no trace data: no resourceSpans document{found}"))
+}
+
+/// The whole input is unusable: fail, or count it and return nothing.
+fn skip_whole(mut stats: SourceStats, err: DecodeError, opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    if !opts.keep_going {
+        return Err(err);
+    }
+    let msg = err.to_string();
+    stats.skip_record(err.reason, || msg);
+    Ok(Decoded { batches: Vec::new(), stats })
+}
+
+/// Counts lines up to increasing offsets of a buffer.
+struct LineCounter<'b> {
+    bytes: &'b [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'b> LineCounter<'b> {
+    fn new(bytes: &'b [u8], first_line: u64) -> Self {
+        LineCounter { bytes, offset: 0, line: first_line }
+    }
+
+    /// The 1-based line of `offset` (offsets must not decrease).
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let end = offset.min(self.bytes.len());
+        if end > self.offset {
+            self.line += self.bytes[self.offset..end].iter().filter(|b| **b == b'\n').count() as u64;
+            self.offset = end;
+        }
+        self.line
+    }
+}
+
+fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    let json_lines = is_json_lines(body);
+    let chunks = if json_lines && body.len() > 2 * JSON_CHUNK_BYTES { split_lines(body) } else { vec![body] };
+    let mut starts = Vec::with_capacity(chunks.len());
+    let mut line = 1u64;
+    for chunk in &chunks {
+        starts.push(line);
+        line += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    let parts: Vec<Result<Decoded, DecodeError>> = chunks
+        .par_iter()
+        .zip(starts.par_iter())
+        .map(|(chunk, first_line)| {
+            let mut sink = Sink::new(source, opts);
+            decode_json_chunk(&mut sink, chunk, *first_line, json_lines, bom)?;
+            Ok(sink.finish())
+        })
+        .collect();
+    let mut out = Decoded { batches: Vec::new(), stats: SourceStats::new(source) };
+    for part in parts {
+        let part = part?;
+        out.batches.extend(part.batches);
+        out.stats.absorb(part.stats);
+    }
+    out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
+        "otlp_json_stream"
+    } else {
+        "otlp_json"
+    };
+    Ok(out)
+}
+
+/// JSON Lines: the first document ends on the first line. Then every newline ends a document
+/// (JSON strings cannot hold a raw newline), so the input can be split at any newline.
+fn is_json_lines(body: &[u8]) -> bool {
+    let Some(nl) = body.iter().position(|b| *b == b'\n') else { return false };
+    let mut stream = serde_json::Deserializer::from_slice(&body[..nl]).into_iter::<serde::de::IgnoredAny>();
+    matches!(stream.next(), Some(Ok(_)))
+}
+
+fn split_lines(body: &[u8]) -> Vec<&[u8]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < body.len() {
+        let target = (start + JSON_CHUNK_BYTES).min(body.len());
+        let end = match body[target..].iter().position(|b| *b == b'\n') {
+            Some(i) => target + i + 1,
+            None => body.len(),
+        };
+        chunks.push(&body[start..end]);
+        start = end;
+    }
+    chunks
+}
+
+fn decode_json_chunk(
+    sink: &mut Sink<'_>,
+    chunk: &[u8],
+    first_line: u64,
+    json_lines: bool,
+    bom: usize,
+) -> Result<(), DecodeError> {
+    let mut lines = LineCounter::new(chunk, first_line);
+    let mut offset = 0usize;
+    while offset < chunk.len() {
+        let rest = &chunk[offset..];
+        let rest_line = lines.line_at(offset);
+        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<TopValue<'_>>();
+        let mut doc_start = 0usize;
+        loop {
+            // Position of the next document: skip whitespace to find its first line.
+            while doc_start < rest.len() && rest[doc_start].is_ascii_whitespace() {
+                doc_start += 1;
+            }
+            match stream.next() {
+                None => return Ok(()),
+                Some(Ok(TopValue(docs))) => {
+                    let position = Position::LineOnly(lines.line_at(offset + doc_start));
+                    for doc in docs {
+                        sink.add_document(doc, position)?;
+                    }
+                    doc_start = stream.byte_offset();
+                }
+                Some(Err(e)) => {
+                    let line = rest_line + e.line() as u64 - 1;
+                    // The first line of the input may start after a byte-order mark.
+                    let column = if line == 1 && e.line() == 1 { e.column() as u64 + bom as u64 } else { e.column() as u64 };
+                    let reason = match e.classify() {
+                        serde_json::error::Category::Eof => "truncated_json",
+                        serde_json::error::Category::Data => "wrong_shape",
+                        _ => "invalid_json",
+                    };
+                    let message = json_error_message(&e);
+                    sink.fail(DecodeError::new(sink.source, Some(Position::Line { line, column }), reason, message))?;
+                    if !json_lines {
+                        // Inside one large document there is no safe place to resume.
+                        return Ok(());
+                    }
+                    // Resume at the line after the bad one.
+                    let bad_line_end = rest
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| **b == b'\n')
+                        .nth(e.line().saturating_sub(1))
+                        .map(|(i, _)| i + 1);
+                    match bad_line_end {
+                        Some(end) => {
+                            offset += end;
+                            break;
+                        }
+                        None => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// serde_json appends " at line L column C" to its messages; we print the position ourselves.
+fn json_error_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let cut = text.rfind(" at line ").map_or(text.as_str(), |i| &text[..i]);
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "truncated JSON",
+        serde_json::error::Category::Data => "not OTLP/JSON",
+        _ => "invalid JSON",
+    };
+    format!("{what}: {cut}")
+}
+
+fn decode_proto_message(source: &str, body: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    let mut sink = Sink::new(source, opts);
+    sink.stats.format = "otlp_proto";
+    match otlp_proto::decode_message(body) {
+        Ok(msg) => sink.add_traces(&otlp_proto::to_model(&msg), Position::Offset(0))?,
+        Err(e) => sink.fail(DecodeError::new(
+            source,
+            Some(Position::Offset(0)),
+            "invalid_protobuf",
+            format!("invalid or truncated OTLP/protobuf message ({} bytes): {e}", body.len()),
+        ))?,
+    }
+    Ok(sink.finish())
+}
+
+fn decode_framed(source: &str, body: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    let (frames, tail_error) = split_frames(body);
+    let parts: Vec<Result<(Decoded, &'static str), DecodeError>> =
+        frames.par_iter().map(|frame| decode_frame(source, body, *frame, opts)).collect();
+    let mut out = Decoded { batches: Vec::new(), stats: SourceStats::new(source) };
+    let mut format = "otlp_proto_framed";
+    for part in parts {
+        let (part, frame_format) = part?;
+        format = frame_format;
+        out.batches.extend(part.batches);
+        out.stats.absorb(part.stats);
+    }
+    out.stats.format = format;
+    if let Some((offset, message)) = tail_error {
+        let err = DecodeError::new(source, Some(Position::Offset(offset as u64)), "truncated_frame", message);
+        if !opts.keep_going {
+            return Err(err);
+        }
+        let msg = err.to_string();
+        out.stats.skip_record(err.reason, || msg);
+    }
+    Ok(out)
+}
+
+fn decode_frame(
+    source: &str,
+    body: &[u8],
+    frame: Frame,
+    opts: &DecodeOptions,
+) -> Result<(Decoded, &'static str), DecodeError> {
+    let mut sink = Sink::new(source, opts);
+    let position = Position::Offset(frame.offset as u64);
+    let mut payload = &body[frame.start..frame.end];
+    let mut zstd = false;
+    let inflated;
+    if payload.starts_with(&ZSTD_MAGIC) {
+        match decompress_zstd_payload(source, payload, opts.max_decompressed_bytes, frame.offset as u64) {
+            Ok(bytes) => {
+                inflated = bytes;
+                payload = &inflated;
+                zstd = true;
+            }
+            Err(e) => {
+                sink.fail(e)?;
+                return Ok((sink.finish(), "otlp_proto_framed"));
+            }
+        }
+    }
+    let is_json = payload.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| *b == b'{' || *b == b'[');
+    let format = match (is_json, zstd) {
+        (true, true) => "otlp_json_framed_zstd",
+        (true, false) => "otlp_json_framed",
+        (false, true) => "otlp_proto_framed_zstd",
+        (false, false) => "otlp_proto_framed",
+    };
+    if is_json {
+        match super::otlp_json::decode_value(payload) {
+            Ok(docs) => {
+                for doc in docs {
+                    sink.add_document(doc, position)?;
+                }
+            }
+            Err(e) => sink.fail(DecodeError::new(source, Some(position), "invalid_json", json_error_message(&e)))?,
+        }
+    } else {
+        match otlp_proto::decode_message(payload) {
+            Ok(msg) => sink.add_traces(&otlp_proto::to_model(&msg), position)?,
+            Err(e) => sink.fail(DecodeError::new(
+                source,
+                Some(position),
+                "invalid_protobuf",
+                format!("frame of {} bytes is not an OTLP/protobuf message: {e}", payload.len()),
+            ))?,
+        }
+    }
+    Ok((sink.finish(), format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_detection() {
+        assert!(is_json_lines(b"{\"a\":1}\n{\"b\":2}\n"));
+        assert!(!is_json_lines(b"{\n  \"a\": 1\n}\n"));
+        assert!(!is_json_lines(b"{\"a\":1}"));
+    }
+
+    #[test]
+    fn line_splitting_keeps_every_byte_at_line_ends() {
+        let line = b"{\"resourceSpans\":[]}\n".repeat(600_000);
+        let chunks = split_lines(&line);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), line.len());
+        assert!(chunks.iter().all(|c| c.ends_with(b"\n")));
+    }
+
+    #[test]
+    fn line_counter_counts_forward() {
+        let mut lc = LineCounter::new(b"a\nb\nc", 1);
+        assert_eq!(lc.line_at(0), 1);
+        assert_eq!(lc.line_at(2), 2);
+        assert_eq!(lc.line_at(5), 3);
+    }
+}

@@ -1,0 +1,144 @@
+//! Resolve what the user named (files, directories, globs, `-` for stdin) into an ordered list of
+//! inputs, and read one input's bytes. Directories are walked recursively in name order, hidden
+//! entries skipped, so the same tree always gives the same order (and the same output).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// One input to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Input {
+    /// The name used in messages and `run_info`.
+    pub fn name(&self) -> String {
+        match self {
+            Input::File(p) => p.display().to_string(),
+            Input::Stdin => "-".to_string(),
+        }
+    }
+
+    /// Size on disk, if known before reading.
+    pub fn size_hint(&self) -> Option<u64> {
+        match self {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        }
+    }
+
+    /// Read the whole input.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        match self {
+            Input::File(p) => std::fs::read(p).map_err(|source| Error::Input { path: self.name(), source }),
+            Input::Stdin => {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .lock()
+                    .read_to_end(&mut buf)
+                    .map_err(|source| Error::Input { path: "-".into(), source })?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+fn hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+}
+
+/// Expand the user's input arguments, in the order given; duplicates are read once.
+pub fn expand(args: &[String]) -> Result<Vec<Input>> {
+    let mut out: Vec<Input> = Vec::new();
+    let push = |input: Input, out: &mut Vec<Input>| {
+        if !out.contains(&input) {
+            out.push(input);
+        }
+    };
+    for arg in args {
+        if arg == "-" {
+            push(Input::Stdin, &mut out);
+            continue;
+        }
+        if arg.starts_with("s3://") {
+            return Err(Error::Config(format!("{arg}: s3:// inputs are not supported by this version; copy the objects locally first (aws s3 sync)")));
+        }
+        let path = PathBuf::from(arg);
+        if !path.exists() && is_glob(arg) {
+            let matches = glob::glob(arg).map_err(|e| Error::Config(format!("invalid glob {arg:?}: {e}")))?;
+            let mut files: Vec<PathBuf> = Vec::new();
+            for entry in matches {
+                let p = entry.map_err(|e| Error::Input { path: e.path().display().to_string(), source: e.into() })?;
+                if p.is_dir() {
+                    files.extend(walk(&p)?);
+                } else {
+                    files.push(p);
+                }
+            }
+            if files.is_empty() {
+                return Err(Error::Config(format!("no files match {arg:?}")));
+            }
+            files.sort();
+            for f in files {
+                push(Input::File(f), &mut out);
+            }
+            continue;
+        }
+        let meta = std::fs::metadata(&path).map_err(|source| Error::Input { path: arg.clone(), source })?;
+        if meta.is_dir() {
+            let files = walk(&path)?;
+            if files.is_empty() {
+                return Err(Error::Config(format!("directory {arg} holds no files")));
+            }
+            for f in files {
+                push(Input::File(f), &mut out);
+            }
+        } else {
+            push(Input::File(path), &mut out);
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| e.depth() == 0 || !hidden(e.path()));
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::Input {
+            path: e.path().map_or_else(|| dir.display().to_string(), |p| p.display().to_string()),
+            source: e.into(),
+        })?;
+        if entry.file_type().is_file() {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_dirs_globs_and_dedupes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("b");
+        std::fs::create_dir(&sub).unwrap();
+        for p in [dir.path().join("a.json"), sub.join("c.json"), dir.path().join(".hidden")] {
+            std::fs::write(p, "{}").unwrap();
+        }
+        let d = dir.path().display().to_string();
+        let got = expand(&[d.clone(), format!("{d}/*.json"), "-".into()]).unwrap();
+        assert_eq!(got, vec![Input::File(dir.path().join("a.json")), Input::File(sub.join("c.json")), Input::Stdin]);
+        assert!(matches!(expand(&[format!("{d}/*.nope")]), Err(Error::Config(_))));
+        assert!(matches!(expand(&[format!("{d}/missing.json")]), Err(Error::Input { .. })));
+    }
+}

@@ -1,0 +1,16 @@
+//! Stage 1: read OTLP trace exports and decode them into span-table record batches.
+//!
+//! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap, [`otlp_json`] and
+//! [`otlp_proto`] decode the two encodings into the model's neutral view, and [`decode`] drives a
+//! whole input through them into a [`crate::model::builder::SpanBatchBuilder`]. Nothing here writes
+//! output.
+
+pub mod compression;
+pub mod decode;
+pub mod files;
+pub mod otlp_json;
+pub mod otlp_proto;
+pub mod stats;
+
+pub use decode::{DecodeOptions, Decoded, decode_bytes};
+pub use stats::{RunTotals, SourceStats};

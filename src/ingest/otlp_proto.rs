@@ -1,0 +1,220 @@
+//! OTLP/protobuf decoding with the `opentelemetry-proto` prost message types.
+//!
+//! One message type of our own wraps them: [`TracesDataCompat`] reads `ResourceSpans` field 1000
+//! (the pre-1.0 `instrumentation_library_spans`, wire-compatible with `ScopeSpans`) as the
+//! collector's pdata does. Decoded messages are viewed as [`crate::model::otlp`] values that
+//! borrow from them. Also here: splitting the fileexporter's u32 big-endian length framing.
+
+use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue as PbAnyValue, KeyValue as PbKeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource as PbResource;
+use opentelemetry_proto::tonic::trace::v1::{ScopeSpans as PbScopeSpans, Span as PbSpan};
+use prost::Message;
+
+use crate::model::otlp::{
+    AnyValue, Event, KeyValue, Link, Resource, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData, non_zero,
+};
+
+/// `TracesData` / `ExportTraceServiceRequest` (wire-identical), with legacy field 1000.
+#[derive(Clone, PartialEq, Message)]
+pub struct TracesDataCompat {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_spans: Vec<ResourceSpansCompat>,
+}
+
+/// `ResourceSpans` plus the legacy `instrumentation_library_spans` (field 1000).
+#[derive(Clone, PartialEq, Message)]
+pub struct ResourceSpansCompat {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<PbResource>,
+    #[prost(message, repeated, tag = "2")]
+    pub scope_spans: Vec<PbScopeSpans>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+    #[prost(message, repeated, tag = "1000")]
+    pub instrumentation_library_spans: Vec<PbScopeSpans>,
+}
+
+/// Decode one protobuf `TracesData` message.
+pub fn decode_message(bytes: &[u8]) -> Result<TracesDataCompat, prost::DecodeError> {
+    TracesDataCompat::decode(bytes)
+}
+
+/// View a decoded message as the decoder-neutral model.
+pub fn to_model(msg: &TracesDataCompat) -> TracesData<'_> {
+    TracesData {
+        resource_spans: msg
+            .resource_spans
+            .iter()
+            .map(|rs| ResourceSpans {
+                resource: rs.resource.as_ref().map(resource).unwrap_or_default(),
+                scope_spans: rs.scope_spans.iter().chain(&rs.instrumentation_library_spans).map(scope_spans).collect(),
+            })
+            .collect(),
+    }
+}
+
+fn resource(r: &PbResource) -> Resource<'_> {
+    Resource { attributes: attrs(&r.attributes), dropped_attributes_count: r.dropped_attributes_count }
+}
+
+fn scope_spans(ss: &PbScopeSpans) -> ScopeSpans<'_> {
+    ScopeSpans {
+        scope: ss
+            .scope
+            .as_ref()
+            .map(|s| Scope { name: s.name.as_str().into(), version: s.version.as_str().into(), attributes: attrs(&s.attributes) })
+            .unwrap_or_default(),
+        spans: ss.spans.iter().map(span).collect(),
+    }
+}
+
+fn id<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    <[u8; N]>::try_from(bytes).ok().and_then(non_zero)
+}
+
+fn span(s: &PbSpan) -> Span<'_> {
+    Span {
+        trace_id: id(&s.trace_id),
+        span_id: id(&s.span_id),
+        trace_state: s.trace_state.as_str().into(),
+        parent_span_id: id(&s.parent_span_id),
+        flags: s.flags,
+        name: s.name.as_str().into(),
+        kind: s.kind,
+        start_time_unix_nano: s.start_time_unix_nano,
+        end_time_unix_nano: s.end_time_unix_nano,
+        attributes: attrs(&s.attributes),
+        dropped_attributes_count: s.dropped_attributes_count,
+        events: s
+            .events
+            .iter()
+            .map(|e| Event {
+                time_unix_nano: e.time_unix_nano,
+                name: e.name.as_str().into(),
+                attributes: attrs(&e.attributes),
+                dropped_attributes_count: e.dropped_attributes_count,
+            })
+            .collect(),
+        dropped_events_count: s.dropped_events_count,
+        links: s
+            .links
+            .iter()
+            .map(|l| Link {
+                trace_id: id(&l.trace_id),
+                span_id: id(&l.span_id),
+                trace_state: l.trace_state.as_str().into(),
+                attributes: attrs(&l.attributes),
+                dropped_attributes_count: l.dropped_attributes_count,
+                flags: l.flags,
+            })
+            .collect(),
+        dropped_links_count: s.dropped_links_count,
+        status: s
+            .status
+            .as_ref()
+            .map(|st| Status { message: st.message.as_str().into(), code: st.code })
+            .unwrap_or_default(),
+    }
+}
+
+fn attrs(kvs: &[PbKeyValue]) -> Vec<KeyValue<'_>> {
+    kvs.iter().map(|kv| KeyValue { key: kv.key.as_str().into(), value: any_value(kv.value.as_ref()) }).collect()
+}
+
+fn any_value(v: Option<&PbAnyValue>) -> AnyValue<'_> {
+    match v.and_then(|v| v.value.as_ref()) {
+        None => AnyValue::Empty,
+        Some(Value::StringValue(s)) => AnyValue::String(s.as_str().into()),
+        Some(Value::BoolValue(b)) => AnyValue::Bool(*b),
+        Some(Value::IntValue(i)) => AnyValue::Int(*i),
+        Some(Value::DoubleValue(d)) => AnyValue::Double(*d),
+        Some(Value::BytesValue(b)) => AnyValue::Bytes(Cow::Borrowed(b.as_slice())),
+        Some(Value::ArrayValue(a)) => AnyValue::Array(a.values.iter().map(|v| any_value(Some(v))).collect()),
+        Some(Value::KvlistValue(kv)) => AnyValue::KvList(attrs(&kv.values)),
+        // Profiles-only string-table reference: no string to show without the table.
+        #[allow(unreachable_patterns)]
+        Some(_) => AnyValue::Empty,
+    }
+}
+
+/// One frame of the fileexporter's `[u32 BE length][payload]` framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Offset of the length prefix in the input.
+    pub offset: usize,
+    /// Payload range.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Split u32-BE length framing. On a truncated or inconsistent frame, returns the frames before it
+/// and the offset and description of the problem.
+pub fn split_frames(bytes: &[u8]) -> (Vec<Frame>, Option<(usize, String)>) {
+    let mut frames = Vec::new();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let Some(header) = bytes.get(pos..pos + 4) else {
+            let msg = format!("truncated frame header: {} bytes left, 4 needed", bytes.len() - pos);
+            return (frames, Some((pos, msg)));
+        };
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let start = pos + 4;
+        let end = start.saturating_add(len);
+        if end > bytes.len() {
+            let msg = format!("truncated frame: header says {len} bytes, {} remain", bytes.len() - start);
+            return (frames, Some((pos, msg)));
+        }
+        frames.push(Frame { offset: pos, start, end });
+        pos = end;
+    }
+    (frames, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans as PbResourceSpans, TracesData as PbTracesData};
+
+    #[test]
+    fn legacy_field_1000_is_read_as_scope_spans() {
+        // Encode field 1000 by hand: the current prost types no longer have it.
+        let legacy = PbScopeSpans {
+            spans: vec![PbSpan { name: "legacy".into(), ..Default::default() }],
+            ..Default::default()
+        };
+        let compat = TracesDataCompat {
+            resource_spans: vec![ResourceSpansCompat {
+                resource: None,
+                scope_spans: vec![],
+                schema_url: String::new(),
+                instrumentation_library_spans: vec![legacy],
+            }],
+        };
+        let bytes = compat.encode_to_vec();
+        let model_msg = decode_message(&bytes).unwrap();
+        let model = to_model(&model_msg);
+        assert_eq!(model.resource_spans[0].scope_spans[0].spans[0].name, "legacy");
+        // The standard type decodes the same bytes to no spans: field 1000 is what we add.
+        let std_msg = PbTracesData::decode(bytes.as_slice()).unwrap();
+        assert_eq!(std_msg.resource_spans[0], PbResourceSpans::default());
+    }
+
+    #[test]
+    fn frames_split_and_truncation_is_located() {
+        let mut bytes = Vec::new();
+        for payload in [&b"abc"[..], b"de"] {
+            bytes.extend((payload.len() as u32).to_be_bytes());
+            bytes.extend(payload);
+        }
+        let (frames, err) = split_frames(&bytes);
+        assert_eq!(frames.len(), 2);
+        assert!(err.is_none());
+        bytes.extend(10u32.to_be_bytes());
+        bytes.extend(b"xy");
+        let (frames, err) = split_frames(&bytes);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(err.unwrap().0, 13);
+    }
+}

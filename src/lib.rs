@@ -1,0 +1,21 @@
+//! spanlens: offline OpenTelemetry trace analytics.
+//!
+//! Stages and module map (dependencies point down this list only):
+//! * [`cli`] / [`config`]: command-line syntax and the validated run plan;
+//! * [`app`]: runs a command, the only module that knows the stage order;
+//! * [`ingest`]: inputs → decoded span batches (OTLP/JSON, OTLP/protobuf, gzip, zstd);
+//! * [`model`]: the span table schema and the builder that fills it;
+//! * [`store`]: the Hive-partitioned Parquet span store;
+//! * [`report`]: Parquet writing, `run_info`, the stderr summary;
+//! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod model;
+pub mod report;
+pub mod store;
+pub mod testing;
+pub mod util;

@@ -1,0 +1,726 @@
+//! `SpanBatchBuilder`: appends decoded spans ([`crate::model::otlp`]) to Arrow builders and
+//! finishes them into record batches of the span table ([`crate::model::schema`]).
+//!
+//! It owns the rules that turn OTLP values into columns: how an `AnyValue` is rendered as text,
+//! which spans are rejected (and why), how hot columns pick the first present key, and how long
+//! values are truncated. It does no I/O and knows no encoding.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames,
+    RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::Int32Type;
+use base64::Engine as _;
+
+use super::otlp::{
+    AnyValue, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE, KeyValue, Resource, Scope, Span, kind_name, status_name,
+};
+use super::schema::{self, HOT_COLUMNS, HotType, Origin};
+
+/// Why a span was not added to the table. `reason` is the `run_info` reason key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanReject {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Check the invariants every row of the span table holds.
+pub fn validate_span(span: &Span<'_>) -> Result<(), SpanReject> {
+    let reject = |reason, message: String| Err(SpanReject { reason, message });
+    if span.trace_id.is_none() {
+        return reject("missing_trace_id", format!("span {:?} has an empty or all-zero trace id", span.name));
+    }
+    let Some(span_id) = span.span_id else {
+        return reject("missing_span_id", format!("span {:?} has an empty or all-zero span id", span.name));
+    };
+    if span.start_time_unix_nano == 0 {
+        return reject("missing_start_time", format!("span {} ({:?}) has no start time", hex(&span_id), span.name));
+    }
+    if span.end_time_unix_nano < span.start_time_unix_nano {
+        let by = span.start_time_unix_nano - span.end_time_unix_nano;
+        return reject(
+            "negative_duration",
+            format!(
+                "span {} ({:?}) ends {} before it starts",
+                hex(&span_id),
+                span.name,
+                human_duration(by)
+            ),
+        );
+    }
+    if i64::try_from(span.end_time_unix_nano).is_err() {
+        return reject("time_out_of_range", format!("span {} ({:?}) ends after year 2262", hex(&span_id), span.name));
+    }
+    Ok(())
+}
+
+fn human_duration(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.3} s", ns as f64 / 1e9)
+    } else if ns >= 1_000_000 {
+        format!("{:.3} ms", ns as f64 / 1e6)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
+/// Lower-case hex of an id.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Renders an `AnyValue` as the text stored in attribute maps: strings as they are, integers in
+/// decimal, doubles in shortest round-trip form (`NaN`, `Infinity`, `-Infinity`), booleans as
+/// `true`/`false`, bytes as standard base64, arrays and key-value lists as compact JSON.
+/// The empty value renders as `None` (a null map value).
+pub fn render_value<'v>(value: &'v AnyValue<'_>) -> Option<Cow<'v, str>> {
+    Some(match value {
+        AnyValue::Empty => return None,
+        AnyValue::String(s) => Cow::Borrowed(s.as_ref()),
+        AnyValue::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        AnyValue::Int(i) => Cow::Owned(i.to_string()),
+        AnyValue::Double(d) => Cow::Owned(render_double(*d)),
+        AnyValue::Bytes(b) => Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b)),
+        AnyValue::Array(_) | AnyValue::KvList(_) => {
+            let mut out = String::new();
+            write_json(value, &mut out);
+            Cow::Owned(out)
+        }
+    })
+}
+
+fn render_double(d: f64) -> String {
+    if d.is_nan() {
+        "NaN".into()
+    } else if d.is_infinite() {
+        if d > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        let mut s = format!("{d}");
+        if d.fract() == 0.0 && !s.contains('e') && !s.contains('.') && d.abs() < 1e16 {
+            s.push_str(".0");
+        }
+        s
+    }
+}
+
+fn write_json(value: &AnyValue<'_>, out: &mut String) {
+    match value {
+        AnyValue::Empty => out.push_str("null"),
+        AnyValue::String(s) => write_json_string(s, out),
+        AnyValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        AnyValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        AnyValue::Double(d) if d.is_finite() => out.push_str(&render_double(*d)),
+        AnyValue::Double(d) => write_json_string(&render_double(*d), out),
+        AnyValue::Bytes(b) => write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        AnyValue::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        AnyValue::KvList(kvs) => {
+            out.push('{');
+            for (i, kv) in kvs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(&kv.key, out);
+                out.push(':');
+                write_json(&kv.value, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    // serde_json's escaping of a &str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// Truncate `s` to at most `max` bytes at a character boundary. Returns whether it was cut.
+fn truncate(s: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
+    if s.len() <= max {
+        return (s, false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = match s {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[..end]),
+        Cow::Owned(mut o) => {
+            o.truncate(end);
+            Cow::Owned(o)
+        }
+    };
+    (cut, true)
+}
+
+/// Index from attribute key to (hot column index, key priority), per origin.
+struct HotIndex {
+    span: HashMap<&'static str, (usize, u8)>,
+    resource: HashMap<&'static str, (usize, u8)>,
+}
+
+static HOT_INDEX: LazyLock<HotIndex> = LazyLock::new(|| {
+    let mut index = HotIndex { span: HashMap::new(), resource: HashMap::new() };
+    for (col, h) in HOT_COLUMNS.iter().enumerate() {
+        let map = match h.origin {
+            Origin::Span => &mut index.span,
+            Origin::Resource => &mut index.resource,
+        };
+        for (prio, key) in h.keys.iter().enumerate() {
+            map.insert(*key, (col, u8::try_from(prio).unwrap_or(u8::MAX)));
+        }
+    }
+    index
+});
+
+#[derive(Debug, Clone, PartialEq)]
+enum HotValue {
+    Text(String),
+    Int(i64),
+}
+
+fn hot_value(ty: HotType, value: &AnyValue<'_>, text: Option<&str>) -> Option<HotValue> {
+    match ty {
+        HotType::Int => match value {
+            AnyValue::Int(i) => Some(HotValue::Int(*i)),
+            AnyValue::String(s) => s.trim().parse().ok().map(HotValue::Int),
+            _ => None,
+        },
+        HotType::Dict | HotType::Text => text.map(|t| HotValue::Text(t.to_string())),
+    }
+}
+
+enum HotBuilder {
+    Dict(StringDictionaryBuilder<Int32Type>),
+    Text(StringBuilder),
+    Int(Int64Builder),
+}
+
+impl HotBuilder {
+    fn append(&mut self, value: Option<&HotValue>) {
+        match (self, value) {
+            (HotBuilder::Dict(b), Some(HotValue::Text(s))) => b.append_value(s),
+            (HotBuilder::Text(b), Some(HotValue::Text(s))) => b.append_value(s),
+            (HotBuilder::Int(b), Some(HotValue::Int(i))) => b.append_value(*i),
+            (HotBuilder::Dict(b), _) => b.append_null(),
+            (HotBuilder::Text(b), _) => b.append_null(),
+            (HotBuilder::Int(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            HotBuilder::Dict(b) => Arc::new(b.finish()),
+            HotBuilder::Text(b) => Arc::new(b.finish()),
+            HotBuilder::Int(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+type AttrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
+
+fn map_builder() -> AttrMapBuilder {
+    let names = MapFieldNames { entry: "entries".into(), key: "keys".into(), value: "values".into() };
+    MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+}
+
+/// Rendered attributes of a resource or scope, kept while its spans are appended.
+type RenderedAttrs = Vec<(String, Option<String>)>;
+
+#[derive(Default)]
+struct ResourceContext {
+    attributes: RenderedAttrs,
+    dropped_attributes_count: u32,
+    service_name: Option<String>,
+    /// One slot per hot column; only resource-origin columns are filled.
+    hot: Vec<Option<HotValue>>,
+}
+
+#[derive(Default)]
+struct ScopeContext {
+    name: Option<String>,
+    version: Option<String>,
+    attributes: RenderedAttrs,
+}
+
+/// Builders of a `list<struct>` column (events or links) assembled by hand.
+struct EventBuilders {
+    offsets: Vec<i32>,
+    time: TimestampNanosecondBuilder,
+    name: StringBuilder,
+    attributes: AttrMapBuilder,
+    dropped: UInt32Builder,
+}
+
+struct LinkBuilders {
+    offsets: Vec<i32>,
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    trace_state: StringBuilder,
+    flags: UInt32Builder,
+    attributes: AttrMapBuilder,
+    dropped: UInt32Builder,
+}
+
+/// Appends spans and produces batches of the span table.
+pub struct SpanBatchBuilder {
+    max_value_bytes: usize,
+    values_truncated: u64,
+    rows: usize,
+    resource: ResourceContext,
+    scope: ScopeContext,
+
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    parent_span_id: FixedSizeBinaryBuilder,
+    trace_state: StringBuilder,
+    flags: UInt32Builder,
+    parent_is_remote: BooleanBuilder,
+    name: StringDictionaryBuilder<Int32Type>,
+    kind: StringDictionaryBuilder<Int32Type>,
+    start_time: TimestampNanosecondBuilder,
+    end_time: TimestampNanosecondBuilder,
+    duration_ns: Int64Builder,
+    status_code: StringDictionaryBuilder<Int32Type>,
+    status_message: StringBuilder,
+    service_name: StringDictionaryBuilder<Int32Type>,
+    resource_attributes: AttrMapBuilder,
+    resource_dropped: UInt32Builder,
+    scope_name: StringDictionaryBuilder<Int32Type>,
+    scope_version: StringDictionaryBuilder<Int32Type>,
+    scope_attributes: AttrMapBuilder,
+    attributes: AttrMapBuilder,
+    dropped_attributes: UInt32Builder,
+    events: EventBuilders,
+    dropped_events: UInt32Builder,
+    links: LinkBuilders,
+    dropped_links: UInt32Builder,
+    hot: Vec<HotBuilder>,
+}
+
+fn utc_ts() -> TimestampNanosecondBuilder {
+    TimestampNanosecondBuilder::new().with_timezone("UTC")
+}
+
+impl SpanBatchBuilder {
+    /// A builder that truncates attribute values and messages longer than `max_value_bytes`.
+    pub fn new(max_value_bytes: usize) -> Self {
+        SpanBatchBuilder {
+            max_value_bytes,
+            values_truncated: 0,
+            rows: 0,
+            resource: ResourceContext { hot: vec![None; HOT_COLUMNS.len()], ..Default::default() },
+            scope: ScopeContext::default(),
+            trace_id: FixedSizeBinaryBuilder::new(16),
+            span_id: FixedSizeBinaryBuilder::new(8),
+            parent_span_id: FixedSizeBinaryBuilder::new(8),
+            trace_state: StringBuilder::new(),
+            flags: UInt32Builder::new(),
+            parent_is_remote: BooleanBuilder::new(),
+            name: StringDictionaryBuilder::new(),
+            kind: StringDictionaryBuilder::new(),
+            start_time: utc_ts(),
+            end_time: utc_ts(),
+            duration_ns: Int64Builder::new(),
+            status_code: StringDictionaryBuilder::new(),
+            status_message: StringBuilder::new(),
+            service_name: StringDictionaryBuilder::new(),
+            resource_attributes: map_builder(),
+            resource_dropped: UInt32Builder::new(),
+            scope_name: StringDictionaryBuilder::new(),
+            scope_version: StringDictionaryBuilder::new(),
+            scope_attributes: map_builder(),
+            attributes: map_builder(),
+            dropped_attributes: UInt32Builder::new(),
+            events: EventBuilders {
+                offsets: vec![0],
+                time: utc_ts(),
+                name: StringBuilder::new(),
+                attributes: map_builder(),
+                dropped: UInt32Builder::new(),
+            },
+            dropped_events: UInt32Builder::new(),
+            links: LinkBuilders {
+                offsets: vec![0],
+                trace_id: FixedSizeBinaryBuilder::new(16),
+                span_id: FixedSizeBinaryBuilder::new(8),
+                trace_state: StringBuilder::new(),
+                flags: UInt32Builder::new(),
+                attributes: map_builder(),
+                dropped: UInt32Builder::new(),
+            },
+            dropped_links: UInt32Builder::new(),
+            hot: HOT_COLUMNS
+                .iter()
+                .map(|h| match h.ty {
+                    HotType::Dict => HotBuilder::Dict(StringDictionaryBuilder::new()),
+                    HotType::Text => HotBuilder::Text(StringBuilder::new()),
+                    HotType::Int => HotBuilder::Int(Int64Builder::new()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Attribute values and messages cut to `max_value_bytes` so far.
+    pub fn values_truncated(&self) -> u64 {
+        self.values_truncated
+    }
+
+    fn text<'v>(&mut self, s: Cow<'v, str>) -> Cow<'v, str> {
+        let (s, cut) = truncate(s, self.max_value_bytes);
+        self.values_truncated += u64::from(cut);
+        s
+    }
+
+    fn render_attrs(&mut self, attrs: &[KeyValue<'_>]) -> RenderedAttrs {
+        attrs
+            .iter()
+            .map(|kv| {
+                let value = render_value(&kv.value).map(|v| self.text(v).into_owned());
+                (kv.key.to_string(), value)
+            })
+            .collect()
+    }
+
+    /// Set the resource that the following spans belong to.
+    pub fn begin_resource(&mut self, resource: &Resource<'_>) {
+        let attributes = self.render_attrs(&resource.attributes);
+        let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
+        let mut service_name = None;
+        for (kv, (_, text)) in resource.attributes.iter().zip(&attributes) {
+            if kv.key == "service.name" {
+                service_name = text.clone();
+            }
+            offer_hot(&HOT_INDEX.resource, kv, text.as_deref(), &mut hot);
+        }
+        self.resource = ResourceContext {
+            attributes,
+            dropped_attributes_count: resource.dropped_attributes_count,
+            service_name,
+            hot: hot.into_iter().map(|slot| slot.map(|(_, v)| v)).collect(),
+        };
+    }
+
+    /// Set the instrumentation scope that the following spans belong to.
+    pub fn begin_scope(&mut self, scope: &Scope<'_>) {
+        let attributes = self.render_attrs(&scope.attributes);
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        self.scope = ScopeContext { name: non_empty(&scope.name), version: non_empty(&scope.version), attributes };
+    }
+
+    /// Append one span (of the current resource and scope), or say why it is rejected.
+    pub fn append_span(&mut self, span: &Span<'_>) -> Result<(), SpanReject> {
+        validate_span(span)?;
+        let (Some(trace_id), Some(span_id)) = (span.trace_id, span.span_id) else {
+            unreachable!("validate_span checks ids");
+        };
+        self.rows += 1;
+        // validate_span bounds end <= i64::MAX, and start <= end.
+        let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
+        let end = i64::try_from(span.end_time_unix_nano).unwrap_or(i64::MAX);
+
+        append_id(&mut self.trace_id, Some(&trace_id));
+        append_id(&mut self.span_id, Some(&span_id));
+        append_id(&mut self.parent_span_id, span.parent_span_id.as_ref().map(|p| p.as_slice()));
+        let trace_state = (!span.trace_state.is_empty()).then(|| self.text(span.trace_state.clone()));
+        self.trace_state.append_option(trace_state);
+        self.flags.append_value(span.flags);
+        self.parent_is_remote
+            .append_option((span.flags & FLAG_HAS_IS_REMOTE != 0).then_some(span.flags & FLAG_IS_REMOTE != 0));
+        let name = self.text(span.name.clone());
+        self.name.append_value(name);
+        self.kind.append_value(kind_name(span.kind));
+        self.start_time.append_value(start);
+        self.end_time.append_value(end);
+        self.duration_ns.append_value(end - start);
+        self.status_code.append_value(status_name(span.status.code));
+        let message = (!span.status.message.is_empty()).then(|| self.text(span.status.message.clone()));
+        self.status_message.append_option(message);
+
+        self.service_name.append_option(self.resource.service_name.as_deref());
+        append_rendered(&mut self.resource_attributes, &self.resource.attributes);
+        self.resource_dropped.append_value(self.resource.dropped_attributes_count);
+        self.scope_name.append_option(self.scope.name.as_deref());
+        self.scope_version.append_option(self.scope.version.as_deref());
+        append_rendered(&mut self.scope_attributes, &self.scope.attributes);
+
+        let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
+        for kv in &span.attributes {
+            let value = render_value(&kv.value).map(|v| self.text(v));
+            offer_hot(&HOT_INDEX.span, kv, value.as_deref(), &mut hot);
+            self.attributes.keys().append_value(&kv.key);
+            self.attributes.values().append_option(value);
+        }
+        map_row_done(&mut self.attributes);
+        self.dropped_attributes.append_value(span.dropped_attributes_count);
+
+        for event in &span.events {
+            let ev_time = i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX);
+            self.events.time.append_value(ev_time);
+            let ev_name = self.text(event.name.clone());
+            self.events.name.append_value(ev_name);
+            for kv in &event.attributes {
+                let value = render_value(&kv.value).map(|v| self.text(v));
+                self.events.attributes.keys().append_value(&kv.key);
+                self.events.attributes.values().append_option(value);
+            }
+            map_row_done(&mut self.events.attributes);
+            self.events.dropped.append_value(event.dropped_attributes_count);
+        }
+        push_offset(&mut self.events.offsets, span.events.len());
+        self.dropped_events.append_value(span.dropped_events_count);
+
+        for link in &span.links {
+            append_id(&mut self.links.trace_id, link.trace_id.as_ref().map(|t| t.as_slice()));
+            append_id(&mut self.links.span_id, link.span_id.as_ref().map(|s| s.as_slice()));
+            let state = (!link.trace_state.is_empty()).then(|| self.text(link.trace_state.clone()));
+            self.links.trace_state.append_option(state);
+            self.links.flags.append_value(link.flags);
+            for kv in &link.attributes {
+                let value = render_value(&kv.value).map(|v| self.text(v));
+                self.links.attributes.keys().append_value(&kv.key);
+                self.links.attributes.values().append_option(value);
+            }
+            map_row_done(&mut self.links.attributes);
+            self.links.dropped.append_value(link.dropped_attributes_count);
+        }
+        push_offset(&mut self.links.offsets, span.links.len());
+        self.dropped_links.append_value(span.dropped_links_count);
+
+        for (i, builder) in self.hot.iter_mut().enumerate() {
+            let value = match HOT_COLUMNS[i].origin {
+                Origin::Span => hot[i].as_ref().map(|(_, v)| v),
+                Origin::Resource => self.resource.hot[i].as_ref(),
+            };
+            builder.append(value);
+        }
+        Ok(())
+    }
+
+    /// Finish the rows appended so far into a batch and start afresh (resource and scope stay).
+    pub fn finish(&mut self) -> RecordBatch {
+        let events = {
+            let e = &mut self.events;
+            let entries = StructArray::new(
+                schema::event_fields(),
+                vec![
+                    Arc::new(e.time.finish()) as ArrayRef,
+                    Arc::new(e.name.finish()),
+                    Arc::new(e.attributes.finish()),
+                    Arc::new(e.dropped.finish()),
+                ],
+                None,
+            );
+            let offsets = OffsetBuffer::new(std::mem::replace(&mut e.offsets, vec![0]).into());
+            ListArray::new(schema::event_item_field(), offsets, Arc::new(entries), None)
+        };
+        let links = {
+            let l = &mut self.links;
+            let entries = StructArray::new(
+                schema::link_fields(),
+                vec![
+                    Arc::new(l.trace_id.finish()) as ArrayRef,
+                    Arc::new(l.span_id.finish()),
+                    Arc::new(l.trace_state.finish()),
+                    Arc::new(l.flags.finish()),
+                    Arc::new(l.attributes.finish()),
+                    Arc::new(l.dropped.finish()),
+                ],
+                None,
+            );
+            let offsets = OffsetBuffer::new(std::mem::replace(&mut l.offsets, vec![0]).into());
+            ListArray::new(schema::link_item_field(), offsets, Arc::new(entries), None)
+        };
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.parent_is_remote.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.start_time.finish()),
+            Arc::new(self.end_time.finish()),
+            Arc::new(self.duration_ns.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.resource_attributes.finish()),
+            Arc::new(self.resource_dropped.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            Arc::new(self.scope_attributes.finish()),
+            Arc::new(self.attributes.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+            Arc::new(events),
+            Arc::new(self.dropped_events.finish()),
+            Arc::new(links),
+            Arc::new(self.dropped_links.finish()),
+        ];
+        columns.extend(self.hot.iter_mut().map(HotBuilder::finish));
+        self.rows = 0;
+        // The columns are built to the schema by construction; a mismatch is a bug caught by tests.
+        RecordBatch::try_new(schema::span_schema(), columns).expect("span builder matches the span schema")
+    }
+}
+
+fn offer_hot(
+    index: &HashMap<&'static str, (usize, u8)>,
+    kv: &KeyValue<'_>,
+    text: Option<&str>,
+    slots: &mut [Option<(u8, HotValue)>],
+) {
+    let Some(&(col, prio)) = index.get(kv.key.as_ref()) else { return };
+    if slots[col].as_ref().is_some_and(|(p, _)| *p <= prio) {
+        return;
+    }
+    if let Some(value) = hot_value(HOT_COLUMNS[col].ty, &kv.value, text) {
+        slots[col] = Some((prio, value));
+    }
+}
+
+fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
+    match id {
+        // The builder's width equals the id's array length by construction.
+        Some(bytes) => builder.append_value(bytes).expect("id width matches column width"),
+        None => builder.append_null(),
+    }
+}
+
+fn append_rendered(builder: &mut AttrMapBuilder, attrs: &RenderedAttrs) {
+    for (k, v) in attrs {
+        builder.keys().append_value(k);
+        builder.values().append_option(v.as_deref());
+    }
+    map_row_done(builder);
+}
+
+fn map_row_done(builder: &mut AttrMapBuilder) {
+    // Keys and values are appended in pairs just above, so lengths always agree.
+    builder.append(true).expect("map keys and values have equal length");
+}
+
+fn push_offset(offsets: &mut Vec<i32>, added: usize) {
+    let last = offsets.last().copied().unwrap_or(0);
+    let added = i32::try_from(added).unwrap_or(i32::MAX);
+    offsets.push(last.saturating_add(added));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_any_value_kind() {
+        let cases: Vec<(AnyValue<'_>, Option<&str>)> = vec![
+            (AnyValue::Empty, None),
+            (AnyValue::String("x".into()), Some("x")),
+            (AnyValue::Bool(true), Some("true")),
+            (AnyValue::Int(-5), Some("-5")),
+            (AnyValue::Double(1.5), Some("1.5")),
+            (AnyValue::Double(2.0), Some("2.0")),
+            (AnyValue::Double(f64::NAN), Some("NaN")),
+            (AnyValue::Double(f64::NEG_INFINITY), Some("-Infinity")),
+            (AnyValue::Bytes(Cow::Borrowed(b"hi")), Some("aGk=")),
+            (
+                AnyValue::Array(vec![AnyValue::String("a\"b".into()), AnyValue::Int(1), AnyValue::Empty]),
+                Some(r#"["a\"b",1,null]"#),
+            ),
+            (
+                AnyValue::KvList(vec![KeyValue { key: "k".into(), value: AnyValue::Double(f64::INFINITY) }]),
+                Some(r#"{"k":"Infinity"}"#),
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(render_value(&value).as_deref(), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn truncates_at_char_boundary() {
+        let (s, cut) = truncate(Cow::Borrowed("héllo"), 2);
+        assert_eq!((s.as_ref(), cut), ("h", true));
+        let (s, cut) = truncate(Cow::Borrowed("abc"), 3);
+        assert_eq!((s.as_ref(), cut), ("abc", false));
+    }
+
+    fn span<'a>() -> Span<'a> {
+        Span {
+            trace_id: Some([1; 16]),
+            span_id: Some([2; 8]),
+            name: "GET /".into(),
+            start_time_unix_nano: 10,
+            end_time_unix_nano: 20,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_spans_with_reasons() {
+        let cases: Vec<(Span<'_>, Option<&str>)> = vec![
+            (span(), None),
+            (Span { trace_id: None, ..span() }, Some("missing_trace_id")),
+            (Span { span_id: None, ..span() }, Some("missing_span_id")),
+            (Span { start_time_unix_nano: 0, ..span() }, Some("missing_start_time")),
+            (Span { end_time_unix_nano: 5, ..span() }, Some("negative_duration")),
+            (Span { end_time_unix_nano: u64::MAX, ..span() }, Some("time_out_of_range")),
+        ];
+        for (s, want) in cases {
+            assert_eq!(validate_span(&s).err().map(|r| r.reason), want);
+        }
+    }
+
+    #[test]
+    fn hot_columns_prefer_new_semconv_key_regardless_of_order() {
+        let mut b = SpanBatchBuilder::new(1024);
+        b.begin_resource(&Resource::default());
+        b.begin_scope(&Scope::default());
+        let s = Span {
+            attributes: vec![
+                KeyValue { key: "http.method".into(), value: AnyValue::String("POST".into()) },
+                KeyValue { key: "http.request.method".into(), value: AnyValue::String("GET".into()) },
+                KeyValue { key: "http.status_code".into(), value: AnyValue::String("404".into()) },
+            ],
+            ..span()
+        };
+        b.append_span(&s).unwrap();
+        let batch = b.finish();
+        let method = arrow::compute::cast(batch.column_by_name("http_method").unwrap(), &arrow::datatypes::DataType::Utf8)
+            .unwrap();
+        let method = method.as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+        assert_eq!(method.value(0), "GET");
+        let status =
+            batch.column_by_name("http_status_code").unwrap().as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        assert_eq!(status.value(0), 404);
+    }
+}

@@ -1,0 +1,168 @@
+//! Parquet output: the one set of writer properties spanlens uses, a helper that writes batches
+//! to a file atomically (temp file + rename), and [`OutputDir`], which builds a whole output
+//! directory aside and swaps it in only when the run succeeded.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::model::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+
+/// Rows per Parquet row group.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Writer properties: zstd, page statistics, our schema version, optional sort order and bloom
+/// filters. Nothing time- or host-dependent goes in, so the same rows give the same bytes.
+pub fn writer_properties(sorting: Option<Vec<SortingColumn>>, bloom_columns: &[&str]) -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("spanlens {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string())]))
+        .set_sorting_columns(sorting);
+    for col in bloom_columns {
+        builder = builder.set_column_bloom_filter_enabled(ColumnPath::from(*col), true);
+    }
+    builder.build()
+}
+
+/// Write `batches` to `path` through a temp file in the same directory, renamed into place.
+/// Returns the number of bytes written.
+pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch], props: WriterProperties) -> Result<u64> {
+    let tmp = temp_sibling(path, "tmp");
+    let result = (|| -> Result<u64> {
+        let file = File::create(&tmp).map_err(|e| Error::output(&tmp, e))?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::output(path, e))?;
+        for batch in batches {
+            writer.write(batch).map_err(|e| Error::output(path, e))?;
+        }
+        writer.close().map_err(|e| Error::output(path, e))?;
+        let len = std::fs::metadata(&tmp).map_err(|e| Error::output(&tmp, e))?.len();
+        std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e))?;
+        Ok(len)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// `dir/.name.spanlens-<tag>-<pid>`.
+fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join(format!(".{name}.spanlens-{tag}-{}", std::process::id()))
+}
+
+/// An output directory built aside and swapped in by [`OutputDir::commit`]. Dropped without a
+/// commit, it removes what it wrote: an existing output is never left half-overwritten.
+pub struct OutputDir {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl OutputDir {
+    /// Prepare to (re)place `target`. An existing non-empty directory needs `force`.
+    pub fn create(target: &Path, force: bool) -> Result<Self> {
+        if target.exists() {
+            let is_empty_dir = std::fs::read_dir(target).map(|mut d| d.next().is_none()).unwrap_or(false);
+            if !target.is_dir() {
+                return Err(Error::Config(format!("output {} exists and is not a directory", target.display())));
+            }
+            if !is_empty_dir && !force {
+                return Err(Error::Config(format!(
+                    "output directory {} already exists and is not empty; pass --force to replace it",
+                    target.display()
+                )));
+            }
+        }
+        let staging = temp_sibling(target, "staging");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
+        }
+        std::fs::create_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;
+        Ok(OutputDir { target: target.to_path_buf(), staging, committed: false })
+    }
+
+    /// Where to write the content until the commit.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// The final location.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Swap the staged directory into place, replacing an old one.
+    pub fn commit(mut self) -> Result<()> {
+        let old = temp_sibling(&self.target, "old");
+        let had_old = self.target.exists();
+        if had_old {
+            std::fs::rename(&self.target, &old).map_err(|e| Error::output(&self.target, e))?;
+        }
+        if let Err(e) = std::fs::rename(&self.staging, &self.target) {
+            if had_old {
+                let _ = std::fs::rename(&old, &self.target);
+            }
+            return Err(Error::output(&self.target, e));
+        }
+        self.committed = true;
+        if had_old {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::output(&old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_dir_refuses_without_force_and_swaps_with_it() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("old.txt"), "old").unwrap();
+        assert!(matches!(OutputDir::create(&target, false), Err(Error::Config(_))));
+
+        let out = OutputDir::create(&target, true).unwrap();
+        std::fs::write(out.path().join("new.txt"), "new").unwrap();
+        // Until the commit the old content is intact.
+        assert!(target.join("old.txt").exists());
+        out.commit().unwrap();
+        assert!(target.join("new.txt").exists());
+        assert!(!target.join("old.txt").exists());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1, "no staging leftovers");
+    }
+
+    #[test]
+    fn dropped_output_dir_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        {
+            let out = OutputDir::create(&target, false).unwrap();
+            std::fs::write(out.path().join("x"), "x").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,114 @@
+//! The `run_info` table: what a run read, used, skipped (with reasons) and wrote.
+//!
+//! A long table so new counters never change its schema:
+//! `source` (input name, empty for the whole run), `key`, `reason` (for skip counters),
+//! `value` (counts and sizes) and `text` (format names, versions, messages).
+//! It holds nothing time- or host-dependent: the same run gives the same bytes.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::error::Result;
+use crate::ingest::{RunTotals, SourceStats};
+use crate::model::schema::SCHEMA_VERSION;
+use crate::store::StoreStats;
+
+static RUN_INFO_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("value", DataType::Int64, true),
+        Field::new("text", DataType::Utf8, true),
+    ]))
+});
+
+/// The `run_info` schema.
+pub fn run_info_schema() -> SchemaRef {
+    RUN_INFO_SCHEMA.clone()
+}
+
+#[derive(Default)]
+struct Rows {
+    source: StringBuilder,
+    key: StringBuilder,
+    reason: StringBuilder,
+    value: Int64Builder,
+    text: StringBuilder,
+}
+
+impl Rows {
+    fn push(&mut self, source: &str, key: &str, reason: Option<&str>, value: Option<u64>, text: Option<&str>) {
+        self.source.append_value(source);
+        self.key.append_value(key);
+        self.reason.append_option(reason);
+        self.value.append_option(value.map(|v| i64::try_from(v).unwrap_or(i64::MAX)));
+        self.text.append_option(text);
+    }
+
+    fn count(&mut self, source: &str, key: &str, value: u64) {
+        self.push(source, key, None, Some(value), None);
+    }
+}
+
+/// Build the `run_info` batch for an ingest run.
+pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&StoreStats>) -> Result<RecordBatch> {
+    let totals = RunTotals::from_sources(sources);
+    let mut r = Rows::default();
+    r.push("", "spanlens_version", None, None, Some(env!("CARGO_PKG_VERSION")));
+    r.push("", "schema_version", None, None, Some(SCHEMA_VERSION));
+    r.push("", "command", None, None, Some(command));
+    r.count("", "inputs", totals.inputs);
+    r.count("", "bytes_read", totals.bytes_read);
+    r.count("", "bytes_decoded", totals.bytes_decoded);
+    r.count("", "documents", totals.documents);
+    r.count("", "spans_read", totals.spans_read);
+    r.count("", "spans_written", totals.spans_written);
+    r.count("", "spans_skipped", totals.spans_skipped_total());
+    for (reason, n) in &totals.spans_skipped {
+        r.push("", "spans_skipped", Some(reason), Some(*n), None);
+    }
+    for (reason, n) in &totals.records_skipped {
+        r.push("", "records_skipped", Some(reason), Some(*n), None);
+    }
+    r.count("", "values_truncated", totals.values_truncated);
+    if let Some(store) = store {
+        r.count("", "files_written", store.files);
+        r.count("", "bytes_written", store.bytes);
+        for (date, rows) in &store.partitions {
+            r.push("", "partition_rows", None, Some(*rows), Some(date));
+        }
+    }
+    for s in sources {
+        let src = s.source.as_str();
+        r.push(src, "format", None, None, Some(s.format));
+        r.push(src, "compression", None, None, Some(s.compression));
+        r.count(src, "bytes_read", s.bytes_read);
+        r.count(src, "bytes_decoded", s.bytes_decoded);
+        r.count(src, "documents", s.documents);
+        r.count(src, "spans_read", s.spans_read);
+        r.count(src, "spans_written", s.spans_written);
+        for (reason, n) in &s.spans_skipped {
+            r.push(src, "spans_skipped", Some(reason), Some(*n), None);
+        }
+        for (reason, n) in &s.records_skipped {
+            r.push(src, "records_skipped", Some(reason), Some(*n), None);
+        }
+        if s.values_truncated > 0 {
+            r.count(src, "values_truncated", s.values_truncated);
+        }
+        for m in &s.messages {
+            r.push(src, "message", None, None, Some(m));
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(r.source.finish()),
+        Arc::new(r.key.finish()),
+        Arc::new(r.reason.finish()),
+        Arc::new(r.value.finish()),
+        Arc::new(r.text.finish()),
+    ];
+    Ok(RecordBatch::try_new(run_info_schema(), columns)?)
+}

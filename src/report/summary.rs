@@ -1,0 +1,67 @@
+//! The human summary printed to stderr after a run: what was read, written and skipped, with
+//! reasons. Data never goes to stderr and this never goes to stdout.
+
+use crate::app::IngestOutcome;
+use crate::ingest::RunTotals;
+use crate::util::{human_bytes, thousands};
+
+fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    map.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect::<Vec<_>>().join(", ")
+}
+
+/// The summary text of an ingest run.
+pub fn ingest_summary(outcome: &IngestOutcome) -> String {
+    let t = RunTotals::from_sources(&outcome.sources);
+    let mut out = format!(
+        "read {} input{} ({} , {} decoded), {} trace document{}\n",
+        thousands(t.inputs),
+        if t.inputs == 1 { "" } else { "s" },
+        human_bytes(t.bytes_read),
+        human_bytes(t.bytes_decoded),
+        thousands(t.documents),
+        if t.documents == 1 { "" } else { "s" },
+    )
+    .replace(" ,", ",");
+    out.push_str(&format!(
+        "spans: {} read, {} written, {} skipped\n",
+        thousands(t.spans_read),
+        thousands(t.spans_written),
+        thousands(t.spans_skipped_total())
+    ));
+    if !t.spans_skipped.is_empty() {
+        out.push_str(&format!("  spans skipped: {}\n", reasons(&t.spans_skipped)));
+    }
+    if !t.records_skipped.is_empty() {
+        out.push_str(&format!("  records skipped: {}\n", reasons(&t.records_skipped)));
+    }
+    if t.values_truncated > 0 {
+        out.push_str(&format!("  values truncated to --max-value-bytes: {}\n", thousands(t.values_truncated)));
+    }
+    for s in &outcome.sources {
+        for m in &s.messages {
+            out.push_str(&format!("  warning: {m}\n"));
+        }
+    }
+    let rate = if outcome.seconds > 0.0 { t.spans_read as f64 / outcome.seconds } else { 0.0 };
+    out.push_str(&format!(
+        "wrote {} ({} partition{}, {} file{}, {}) in {:.2} s, {} spans/s\n",
+        outcome.out.display(),
+        outcome.store.partitions.len(),
+        if outcome.store.partitions.len() == 1 { "" } else { "s" },
+        outcome.store.files,
+        if outcome.store.files == 1 { "" } else { "s" },
+        human_bytes(outcome.store.bytes),
+        outcome.seconds,
+        thousands(rate as u64)
+    ));
+    out
+}
+
+/// Print the summary, unless `quiet` and nothing was skipped.
+pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
+    let t = RunTotals::from_sources(&outcome.sources);
+    let skipped = t.spans_skipped_total() > 0 || t.values_truncated > 0 || !t.records_skipped.is_empty();
+    if !quiet || skipped {
+        eprint!("{}", ingest_summary(outcome));
+    }
+}

@@ -1,0 +1,219 @@
+//! The Parquet span store: `<out>/spans/date=YYYY-MM-DD/part-NNNNN.parquet`, Hive-partitioned by
+//! the UTC date of `start_time`, each file sorted by (service, name, start time, trace, span) for
+//! compression and row-group pruning, plus `<out>/run_info.parquet`.
+//!
+//! [`SpanStoreWriter`] buffers incoming batches per partition and flushes a partition when it
+//! reaches `rows_per_file`, or the largest one when all buffers together reach `max_buffered_rows`,
+//! so memory stays bounded whatever the input size. Flush points depend only on the rows, so the
+//! same input gives the same files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{BooleanArray, RecordBatch, TimestampNanosecondArray};
+use arrow::compute::{SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use parquet::file::metadata::SortingColumn;
+
+use crate::error::{Error, Result};
+use crate::model::schema::{self, span_schema};
+use crate::report::parquet::{write_parquet, writer_properties};
+
+/// Sub-directory of an output directory holding the span table.
+pub const SPANS_DIR: &str = "spans";
+/// File name of the run_info table in an output directory.
+pub const RUN_INFO_FILE: &str = "run_info.parquet";
+/// Name of the Hive partition column.
+pub const PARTITION_COLUMN: &str = "date";
+
+/// Columns the span files are sorted by, in order.
+pub const SORT_COLUMNS: [&str; 5] =
+    [schema::SERVICE_NAME, schema::NAME, schema::START_TIME, schema::TRACE_ID, schema::SPAN_ID];
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+/// Tuning of the writer.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub rows_per_file: usize,
+    pub max_buffered_rows: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { rows_per_file: 500_000, max_buffered_rows: 1_000_000 }
+    }
+}
+
+/// What the writer produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoreStats {
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Rows per partition date.
+    pub partitions: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Partition {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    files: usize,
+}
+
+/// Writes span batches into a partitioned store under `root/spans`.
+pub struct SpanStoreWriter {
+    spans_dir: PathBuf,
+    options: StoreOptions,
+    partitions: BTreeMap<i64, Partition>,
+    buffered_rows: usize,
+    stats: StoreStats,
+}
+
+/// `YYYY-MM-DD` of a day number since the Unix epoch.
+pub fn date_of_day(day: i64) -> String {
+    let date = chrono::DateTime::from_timestamp(day * 86_400, 0).map(|d| d.date_naive());
+    match date {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => "invalid".to_string(),
+    }
+}
+
+impl SpanStoreWriter {
+    pub fn new(root: &Path, options: StoreOptions) -> Result<Self> {
+        let spans_dir = root.join(SPANS_DIR);
+        std::fs::create_dir_all(&spans_dir).map_err(|e| Error::output(&spans_dir, e))?;
+        Ok(SpanStoreWriter {
+            spans_dir,
+            options,
+            partitions: BTreeMap::new(),
+            buffered_rows: 0,
+            stats: StoreStats::default(),
+        })
+    }
+
+    /// Add a batch of the span table.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        for (day, part) in split_by_day(&batch)? {
+            let rows = part.num_rows();
+            let p = self.partitions.entry(day).or_default();
+            p.batches.push(part);
+            p.rows += rows;
+            self.buffered_rows += rows;
+            if p.rows >= self.options.rows_per_file {
+                self.flush(day)?;
+            }
+        }
+        while self.buffered_rows >= self.options.max_buffered_rows {
+            let Some(largest) = self.partitions.iter().max_by_key(|(day, p)| (p.rows, -**day)).map(|(d, _)| *d) else {
+                break;
+            };
+            self.flush(largest)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, day: i64) -> Result<()> {
+        let Some(p) = self.partitions.get_mut(&day) else { return Ok(()) };
+        if p.rows == 0 {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut p.batches);
+        let rows = std::mem::take(&mut p.rows);
+        let file_no = p.files;
+        p.files += 1;
+        self.buffered_rows -= rows;
+
+        let date = date_of_day(day);
+        let dir = self.spans_dir.join(format!("{PARTITION_COLUMN}={date}"));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+        let sorted = sort_spans(&concat_batches(&span_schema(), &batches)?)?;
+        drop(batches);
+        let path = dir.join(format!("part-{file_no:05}.parquet"));
+        let props = writer_properties(Some(sorting_columns()), &[schema::TRACE_ID]);
+        let bytes = write_parquet(&path, span_schema(), std::slice::from_ref(&sorted), props)?;
+        self.stats.rows += rows as u64;
+        self.stats.files += 1;
+        self.stats.bytes += bytes;
+        *self.stats.partitions.entry(date).or_default() += rows as u64;
+        Ok(())
+    }
+
+    /// Flush everything and report what was written.
+    pub fn finish(mut self) -> Result<StoreStats> {
+        let days: Vec<i64> = self.partitions.keys().copied().collect();
+        for day in days {
+            self.flush(day)?;
+        }
+        Ok(self.stats)
+    }
+}
+
+fn sorting_columns() -> Vec<SortingColumn> {
+    let schema = span_schema();
+    SORT_COLUMNS
+        .iter()
+        .filter_map(|name| schema.index_of(name).ok())
+        .map(|i| SortingColumn { column_idx: i32::try_from(i).unwrap_or(i32::MAX), descending: false, nulls_first: true })
+        .collect()
+}
+
+/// Sort span rows by [`SORT_COLUMNS`]. The key includes the span id, so the order is total.
+pub fn sort_spans(batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns: Vec<SortColumn> = SORT_COLUMNS
+        .iter()
+        .map(|name| -> Result<SortColumn> {
+            let values = batch
+                .column_by_name(name)
+                .ok_or_else(|| Error::Config(format!("span batch lacks column {name}")))?
+                .clone();
+            Ok(SortColumn { values, options: Some(SortOptions { descending: false, nulls_first: true }) })
+        })
+        .collect::<Result<_>>()?;
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(batch, &indices)?)
+}
+
+/// Split a batch into one batch per UTC day of `start_time`.
+fn split_by_day(batch: &RecordBatch) -> Result<Vec<(i64, RecordBatch)>> {
+    let start = batch
+        .column_by_name(schema::START_TIME)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
+        .ok_or_else(|| Error::Config("span batch lacks a start_time column".into()))?;
+    let days: Vec<i64> = start.values().iter().map(|t| t.div_euclid(NANOS_PER_DAY)).collect();
+    let first = days[0];
+    if days.iter().all(|d| *d == first) {
+        return Ok(vec![(first, batch.clone())]);
+    }
+    let distinct: std::collections::BTreeSet<i64> = days.iter().copied().collect();
+    distinct
+        .into_iter()
+        .map(|day| {
+            let mask = BooleanArray::from(days.iter().map(|d| *d == day).collect::<Vec<_>>());
+            let part = filter_record_batch(batch, &mask)?;
+            debug_assert_eq!(part.schema(), Arc::clone(&span_schema()));
+            Ok((day, part))
+        })
+        .collect()
+}
+
+/// The span table directory inside an output directory.
+pub fn spans_dir(root: &Path) -> PathBuf {
+    root.join(SPANS_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(date_of_day(0), "1970-01-01");
+        assert_eq!(date_of_day(20_000), "2024-10-04");
+        assert_eq!(date_of_day(-1), "1969-12-31");
+    }
+}
