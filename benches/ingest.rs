@@ -1,1 +1,53 @@
-fn main(){}
+//! Ingest throughput: decoding OTLP/JSON (JSON Lines) and OTLP/protobuf (length-framed) of
+//! synthetic traces into span-table batches, reported as spans/s and bytes/s.
+//!
+//! Run: `cargo bench --bench ingest` (set SPANLENS_BENCH_SPANS to change the data size).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spanlens::ingest::{DecodeOptions, decode_bytes};
+use spanlens::testing::{encode_json, encode_proto, frame, synthetic_traces};
+
+const SPANS_PER_TRACE: usize = 6;
+const TRACES_PER_DOCUMENT: usize = 500;
+
+fn datasets() -> (u64, Vec<u8>, Vec<u8>) {
+    let spans: usize = std::env::var("SPANLENS_BENCH_SPANS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let documents = (spans / SPANS_PER_TRACE).div_ceil(TRACES_PER_DOCUMENT);
+    let mut json = Vec::new();
+    let mut messages = Vec::new();
+    let mut total = 0u64;
+    for d in 0..documents {
+        let doc = synthetic_traces(
+            d as u64,
+            TRACES_PER_DOCUMENT,
+            SPANS_PER_TRACE,
+            1_700_000_000_000_000_000 + d as u64 * 1_000_000_000,
+        );
+        total += doc.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum::<u64>();
+        json.extend(encode_json(&doc).into_bytes());
+        json.push(b'\n');
+        messages.push(encode_proto(&doc));
+    }
+    (total, json, frame(&messages))
+}
+
+fn bench_ingest(c: &mut Criterion) {
+    let (spans, json, proto) = datasets();
+    let opts = DecodeOptions::default();
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(10);
+    for (format, bytes) in [("otlp_json", &json), ("otlp_proto", &proto)] {
+        group.throughput(Throughput::Elements(spans));
+        group.bench_function(format!("{format}/spans"), |b| {
+            b.iter(|| decode_bytes(format, bytes, &opts).expect("bench data decodes"))
+        });
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("{format}/bytes"), |b| {
+            b.iter(|| decode_bytes(format, bytes, &opts).expect("bench data decodes"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_ingest);
+criterion_main!(benches);

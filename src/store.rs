@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, RecordBatch, TimestampNanosecondArray};
-use arrow::compute::{SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
 use parquet::file::metadata::SortingColumn;
 
 use crate::error::{Error, Result};
@@ -158,7 +160,11 @@ fn sorting_columns() -> Vec<SortingColumn> {
     SORT_COLUMNS
         .iter()
         .filter_map(|name| schema.index_of(name).ok())
-        .map(|i| SortingColumn { column_idx: i32::try_from(i).unwrap_or(i32::MAX), descending: false, nulls_first: true })
+        .map(|i| SortingColumn {
+            column_idx: i32::try_from(i).unwrap_or(i32::MAX),
+            descending: false,
+            nulls_first: true,
+        })
         .collect()
 }
 

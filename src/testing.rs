@@ -15,7 +15,9 @@ use prost::Message;
 use serde_json::{Value as Json, json};
 
 use crate::model::builder::hex;
-use crate::model::otlp::{AnyValue, Event, KeyValue, Link, Resource, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData};
+use crate::model::otlp::{
+    AnyValue, Event, KeyValue, Link, Resource, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData,
+};
 
 fn pb_value(v: &AnyValue<'_>) -> PbAnyValue {
     let value = match v {
@@ -32,7 +34,9 @@ fn pb_value(v: &AnyValue<'_>) -> PbAnyValue {
 }
 
 fn pb_attrs(kvs: &[KeyValue<'_>]) -> Vec<PbKeyValue> {
-    kvs.iter().map(|kv| PbKeyValue { key: kv.key.to_string(), value: Some(pb_value(&kv.value)), ..Default::default() }).collect()
+    kvs.iter()
+        .map(|kv| PbKeyValue { key: kv.key.to_string(), value: Some(pb_value(&kv.value)), ..Default::default() })
+        .collect()
 }
 
 fn id_bytes<const N: usize>(id: Option<[u8; N]>) -> Vec<u8> {

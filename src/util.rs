@@ -40,7 +40,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -54,7 +54,14 @@ mod tests {
 
     #[test]
     fn sizes_parse() {
-        let cases = [("1048576", Some(1 << 20)), ("64KiB", Some(64 << 10)), ("4g", Some(4 << 30)), ("1MB", Some(1_000_000)), ("x", None), ("5 parsecs", None)];
+        let cases = [
+            ("1048576", Some(1 << 20)),
+            ("64KiB", Some(64 << 10)),
+            ("4g", Some(4 << 30)),
+            ("1MB", Some(1_000_000)),
+            ("x", None),
+            ("5 parsecs", None),
+        ];
         for (text, want) in cases {
             assert_eq!(parse_size(text).ok(), want, "{text}");
         }

@@ -148,15 +148,21 @@ pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<De
     };
     stats.bytes_decoded = data.len() as u64;
     let body = data.strip_prefix(&UTF8_BOM[..]).unwrap_or(&data);
-    let Some(first) = body.iter().position(|b| !b.is_ascii_whitespace()) else {
+    let first_text = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first_text.is_none() {
         let what = if raw.is_empty() { "empty input" } else { "input holds only whitespace" };
-        return skip_whole(stats, DecodeError::new(source, None, "empty_input", format!("{what}: no trace data")), opts);
-    };
+        return skip_whole(
+            stats,
+            DecodeError::new(source, None, "empty_input", format!("{what}: no trace data")),
+            opts,
+        );
+    }
     let bom = data.len() - body.len();
-    let result = match body[first] {
-        b'{' | b'[' => decode_json(source, body, bom, opts),
-        0x0a => decode_proto_message(source, body, opts),
-        0x00 => decode_framed(source, body, opts),
+    // JSON first: its leading whitespace may include 0x0a, which is also protobuf's first tag byte.
+    let result = match (first_text, body[0]) {
+        (Some(b'{' | b'['), _) => decode_json(source, body, bom, opts),
+        (_, 0x0a) => decode_proto_message(source, body, opts),
+        (_, 0x00) => decode_framed(source, body, opts),
         _ => Err(DecodeError::new(
             source,
             None,
@@ -307,7 +313,8 @@ fn decode_json_chunk(
                 Some(Err(e)) => {
                     let line = rest_line + e.line() as u64 - 1;
                     // The first line of the input may start after a byte-order mark.
-                    let column = if line == 1 && e.line() == 1 { e.column() as u64 + bom as u64 } else { e.column() as u64 };
+                    let column =
+                        if line == 1 && e.line() == 1 { e.column() as u64 + bom as u64 } else { e.column() as u64 };
                     let reason = match e.classify() {
                         serde_json::error::Category::Eof => "truncated_json",
                         serde_json::error::Category::Data => "wrong_shape",

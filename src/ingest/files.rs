@@ -69,7 +69,9 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>> {
             continue;
         }
         if arg.starts_with("s3://") {
-            return Err(Error::Config(format!("{arg}: s3:// inputs are not supported by this version; copy the objects locally first (aws s3 sync)")));
+            return Err(Error::Config(format!(
+                "{arg}: s3:// inputs are not supported by this version; copy the objects locally first (aws s3 sync)"
+            )));
         }
         let path = PathBuf::from(arg);
         if !path.exists() && is_glob(arg) {
@@ -110,7 +112,10 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>> {
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().filter_entry(|e| e.depth() == 0 || !hidden(e.path()));
+    let walker = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !hidden(e.path()));
     for entry in walker {
         let entry = entry.map_err(|e| Error::Input {
             path: e.path().map_or_else(|| dir.display().to_string(), |p| p.display().to_string()),

@@ -195,7 +195,9 @@ impl<'de> de::Deserialize<'de> for U64 {
                 Ok(U64(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<U64, E> {
-                u64::try_from(v).map(U64).map_err(|_| E::custom(format!("negative value {v} where an unsigned integer is required")))
+                u64::try_from(v)
+                    .map(U64)
+                    .map_err(|_| E::custom(format!("negative value {v} where an unsigned integer is required")))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<U64, E> {
                 if v >= 0.0 && v.fract() == 0.0 && v < 1.8446744073709552e19 {
@@ -362,9 +364,9 @@ impl<'de, const STATUS: bool> de::Deserialize<'de> for Enum<STATUS> {
                     return Ok(Enum(n));
                 }
                 let parsed = if S { status_from_name(v) } else { kind_from_name(v) };
-                parsed.map(Enum).ok_or_else(|| {
-                    E::custom(format!("unknown {} {v:?}", if S { "status code" } else { "span kind" }))
-                })
+                parsed
+                    .map(Enum)
+                    .ok_or_else(|| E::custom(format!("unknown {} {v:?}", if S { "status code" } else { "span kind" })))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Enum<S>, E> {
                 Ok(Enum(0))
@@ -510,7 +512,11 @@ fn u64v<'de, A: MapAccess<'de>>(map: &mut A) -> Result<u64, A::Error> {
 }
 
 message!(ResourceSpansDe, ResourceSpans, "a ResourceSpans object", resource_spans_field);
-fn resource_spans_field<'de, A: MapAccess<'de>>(m: &mut ResourceSpans<'de>, key: &str, map: &mut A) -> Result<bool, A::Error> {
+fn resource_spans_field<'de, A: MapAccess<'de>>(
+    m: &mut ResourceSpans<'de>,
+    key: &str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
     match key {
         "resource" => m.resource = map.next_value::<ResourceDe<'de>>()?.0,
         "scopeSpans" | "scope_spans" | "instrumentationLibrarySpans" | "instrumentation_library_spans" => {
@@ -532,7 +538,11 @@ fn resource_field<'de, A: MapAccess<'de>>(m: &mut Resource<'de>, key: &str, map:
 }
 
 message!(ScopeSpansDe, ScopeSpans, "a ScopeSpans object", scope_spans_field);
-fn scope_spans_field<'de, A: MapAccess<'de>>(m: &mut ScopeSpans<'de>, key: &str, map: &mut A) -> Result<bool, A::Error> {
+fn scope_spans_field<'de, A: MapAccess<'de>>(
+    m: &mut ScopeSpans<'de>,
+    key: &str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
     match key {
         "scope" | "instrumentationLibrary" | "instrumentation_library" => m.scope = map.next_value::<ScopeDe<'de>>()?.0,
         "spans" => m.spans = map.next_value::<List<SpanDe<'de>>>()?.0.into_iter().map(|s| s.0).collect(),
@@ -668,12 +678,12 @@ impl<'de> de::Deserialize<'de> for AnyValueDe<'de> {
                                 .map_err(|e| de::Error::custom(format!("bytesValue is not base64: {e}")))?;
                             Some(AnyValue::Bytes(Cow::Owned(bytes)))
                         }
-                        "arrayValue" | "array_value" => {
-                            Some(AnyValue::Array(map.next_value::<ValuesDe<AnyValueDe<'de>>>()?.0.into_iter().map(|v| v.0).collect()))
-                        }
-                        "kvlistValue" | "kvlist_value" => {
-                            Some(AnyValue::KvList(map.next_value::<ValuesDe<KeyValueDe<'de>>>()?.0.into_iter().map(|v| v.0).collect()))
-                        }
+                        "arrayValue" | "array_value" => Some(AnyValue::Array(
+                            map.next_value::<ValuesDe<AnyValueDe<'de>>>()?.0.into_iter().map(|v| v.0).collect(),
+                        )),
+                        "kvlistValue" | "kvlist_value" => Some(AnyValue::KvList(
+                            map.next_value::<ValuesDe<KeyValueDe<'de>>>()?.0.into_iter().map(|v| v.0).collect(),
+                        )),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                             None
@@ -754,7 +764,8 @@ mod tests {
 
     #[test]
     fn ids_decode_hex_any_case_base64_and_empty() {
-        let cases: &[(&str, Result<Option<[u8; 8]>, ()>)] = &[
+        type Case = (&'static str, Result<Option<[u8; 8]>, ()>);
+        let cases: &[Case] = &[
             ("", Ok(None)),
             ("0000000000000000", Ok(None)),
             ("00F067AA0BA902B7", Ok(Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]))),
@@ -834,6 +845,8 @@ mod tests {
         assert!(err.to_string().contains("line 1"), "{err}");
         assert!(decode_value(br#"{"resourceSpans":{"a":1}}"#).is_err());
         assert!(decode_value(br#""just a string""#).is_err());
-        assert!(decode_value(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#).is_err());
+        assert!(
+            decode_value(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#).is_err()
+        );
     }
 }

@@ -64,7 +64,11 @@ fn scope_spans(ss: &PbScopeSpans) -> ScopeSpans<'_> {
         scope: ss
             .scope
             .as_ref()
-            .map(|s| Scope { name: s.name.as_str().into(), version: s.version.as_str().into(), attributes: attrs(&s.attributes) })
+            .map(|s| Scope {
+                name: s.name.as_str().into(),
+                version: s.version.as_str().into(),
+                attributes: attrs(&s.attributes),
+            })
             .unwrap_or_default(),
         spans: ss.spans.iter().map(span).collect(),
     }
@@ -180,10 +184,8 @@ mod tests {
     #[test]
     fn legacy_field_1000_is_read_as_scope_spans() {
         // Encode field 1000 by hand: the current prost types no longer have it.
-        let legacy = PbScopeSpans {
-            spans: vec![PbSpan { name: "legacy".into(), ..Default::default() }],
-            ..Default::default()
-        };
+        let legacy =
+            PbScopeSpans { spans: vec![PbSpan { name: "legacy".into(), ..Default::default() }], ..Default::default() };
         let compat = TracesDataCompat {
             resource_spans: vec![ResourceSpansCompat {
                 resource: None,

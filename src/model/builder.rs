@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames,
-    RecordBatch, StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder,
+    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames, RecordBatch,
+    StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::Int32Type;
@@ -46,12 +46,7 @@ pub fn validate_span(span: &Span<'_>) -> Result<(), SpanReject> {
         let by = span.start_time_unix_nano - span.end_time_unix_nano;
         return reject(
             "negative_duration",
-            format!(
-                "span {} ({:?}) ends {} before it starts",
-                hex(&span_id),
-                span.name,
-                human_duration(by)
-            ),
+            format!("span {} ({:?}) ends {} before it starts", hex(&span_id), span.name, human_duration(by)),
         );
     }
     if i64::try_from(span.end_time_unix_nano).is_err() {
@@ -715,12 +710,17 @@ mod tests {
         };
         b.append_span(&s).unwrap();
         let batch = b.finish();
-        let method = arrow::compute::cast(batch.column_by_name("http_method").unwrap(), &arrow::datatypes::DataType::Utf8)
-            .unwrap();
+        let method =
+            arrow::compute::cast(batch.column_by_name("http_method").unwrap(), &arrow::datatypes::DataType::Utf8)
+                .unwrap();
         let method = method.as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
         assert_eq!(method.value(0), "GET");
-        let status =
-            batch.column_by_name("http_status_code").unwrap().as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        let status = batch
+            .column_by_name("http_status_code")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
         assert_eq!(status.value(0), 404);
     }
 }

@@ -1,0 +1,307 @@
+//! The real binary on good and bad input: every bad-input class gets a clear message naming the
+//! file and a position where one exists, exit code 2 and no panic; `--keep-going` skips and
+//! counts; outputs are never half-overwritten; the same input gives byte-identical output.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::sample;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn spanlens() -> Command {
+    let mut cmd = Command::cargo_bin("spanlens").unwrap();
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn span_json(trace: &str, span: &str, start: &str, end: &str, extra: &str) -> String {
+    format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"svc"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"{trace}","spanId":"{span}","name":"GET /","kind":2,"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}"{extra}}}]}}]}}]}}"#
+    )
+}
+
+const T: &str = "5b8efff798038103d269b633813fc60c";
+const S: &str = "eee19b7ec3c1b174";
+
+fn good_span() -> String {
+    span_json(T, S, "1700000000000000000", "1700000000100000000", "")
+}
+
+/// Run `ingest FILE --out tmp/out` and check exit code 2 and that stderr names the file and says `needle`.
+fn assert_bad(file: &Path, needles: &[&str]) {
+    let out = file.parent().unwrap().join("out");
+    let name = file.display().to_string();
+    let mut assert = spanlens().args(["ingest", &name, "--out"]).arg(&out).assert().code(2).stderr(contains(&name));
+    for needle in needles {
+        assert = assert.stderr(contains(*needle));
+    }
+    assert.stderr(contains("panicked").not());
+    assert!(!out.exists(), "no output after a failed run");
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_messages_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let json = std::fs::read(sample("jaegertracing__jaeger__otel_traces_01.json")).unwrap();
+    let gz = gzip(&json);
+    let zst = zstd::encode_all(json.as_slice(), 3).unwrap();
+    let msg =
+        spanlens::testing::encode_proto(&spanlens::testing::synthetic_traces(1, 20, 4, 1_700_000_000_000_000_000));
+
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        ("truncated.json.gz", gz[..gz.len() / 2].to_vec(), vec!["truncated gzip", "byte offset"]),
+        ("truncated.json.zst", zst[..zst.len() - 5].to_vec(), vec!["zstd"]),
+        ("truncated.binpb", msg[..msg.len() - 7].to_vec(), vec!["invalid or truncated OTLP/protobuf"]),
+        (
+            "truncated.framed",
+            spanlens::testing::frame(std::slice::from_ref(&msg))[..msg.len() - 3].to_vec(),
+            vec!["truncated frame", "byte offset 0"],
+        ),
+        (
+            "utf8.json",
+            [
+                &br#"{"resourceSpans":[{"resource":{"attributes":[{"key":"a","value":{"stringValue":"#[..],
+                &[b'"', 0xff, 0xfe, b'"'],
+                &b"}}]}}]}"[..],
+            ]
+            .concat(),
+            vec!["invalid JSON", "line 1, column"],
+        ),
+        ("shape.json", br#"{"resourceSpans":{"scopeSpans":[]}}"#.to_vec(), vec!["not OTLP/JSON", "line 1"]),
+        (
+            "jaeger.json",
+            br#"{"data":[{"traceID":"abc","spans":[],"processes":{}}]}"#.to_vec(),
+            vec!["looks like Jaeger"],
+        ),
+        (
+            "zipkin.json",
+            br#"[{"traceId":"abc","id":"def","timestamp":1,"duration":2,"localEndpoint":{"serviceName":"x"}}]"#
+                .to_vec(),
+            vec!["looks like Zipkin"],
+        ),
+        (
+            "logs.json",
+            b"{\"resourceLogs\":[]}\n{\"resourceMetrics\":[]}\n".to_vec(),
+            vec!["no trace data", "1 logs_document", "1 metrics_document"],
+        ),
+        ("empty.json", Vec::new(), vec!["empty input"]),
+        ("blank.json", b"  \n\n".to_vec(), vec!["only whitespace"]),
+        ("garbage.bin", b"\x07hello".to_vec(), vec!["unrecognised content", "07 68"]),
+        (
+            "negative.json",
+            span_json(T, S, "1700000000100000000", "1700000000000000000", "").into_bytes(),
+            vec!["ends 100.000 ms before it starts", "line 1"],
+        ),
+        (
+            "noids.json",
+            span_json("", "", "1700000000000000000", "1700000000100000000", "").into_bytes(),
+            vec!["empty or all-zero trace id"],
+        ),
+        (
+            "nospanid.json",
+            span_json(T, "", "1700000000000000000", "1700000000100000000", "").into_bytes(),
+            vec!["empty or all-zero span id"],
+        ),
+        ("badid.json", span_json("xyz", S, "1", "2", "").into_bytes(), vec!["invalid 16-byte id \"xyz\""]),
+        ("truncated.json", good_span().as_bytes()[..100].to_vec(), vec!["truncated JSON", "line 1"]),
+        (
+            "badline.jsonl",
+            format!("{}\n{{\"resourceSpans\":[oops]}}\n{}\n", good_span(), good_span()).into_bytes(),
+            vec!["line 2, column"],
+        ),
+    ];
+    for (name, bytes, needles) in cases {
+        let case_dir = d.join(name.replace('.', "_"));
+        std::fs::create_dir(&case_dir).unwrap();
+        let file = write(&case_dir, name, &bytes);
+        assert_bad(&file, &needles);
+    }
+}
+
+#[test]
+fn decompression_bomb_is_an_error_not_an_out_of_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = write(dir.path(), "bomb.json.gz", &gzip(&vec![b' '; 64 << 20]));
+    let out = dir.path().join("out");
+    spanlens()
+        .args(["ingest", "--max-decompressed-size", "1MiB", "--out"])
+        .arg(&out)
+        .arg(&bomb)
+        .assert()
+        .code(2)
+        .stderr(contains("bomb.json.gz").and(contains("decompresses to more than 1.0 MiB")));
+}
+
+#[test]
+fn bom_prefixed_json_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "bom.json", &[&[0xef, 0xbb, 0xbf][..], good_span().as_bytes()].concat());
+    spanlens()
+        .args(["ingest", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(contains("spans: 1 read, 1 written, 0 skipped"));
+}
+
+#[test]
+fn huge_attribute_values_are_truncated_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "x".repeat(3 << 20);
+    let extra = format!(r#","attributes":[{{"key":"big","value":{{"stringValue":"{huge}"}}}}]"#);
+    let file = write(
+        dir.path(),
+        "huge.json",
+        span_json(T, S, "1700000000000000000", "1700000000100000000", &extra).as_bytes(),
+    );
+    spanlens()
+        .args(["ingest", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(contains("values truncated to --max-value-bytes: 1"));
+}
+
+#[test]
+fn keep_going_skips_and_counts_bad_files_lines_and_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    write(&inputs, "a_good.json", good_span().as_bytes());
+    write(&inputs, "b_empty.json", b"");
+    write(
+        &inputs,
+        "c_mixed.jsonl",
+        format!(
+            "{}\n{{broken\n{}\n",
+            good_span(),
+            span_json(T, "0000000000000002", "1700000000100000000", "1700000000000000000", "")
+        )
+        .as_bytes(),
+    );
+    write(&inputs, "d_truncated.json.gz", &gzip(good_span().as_bytes())[..20]);
+    let out = dir.path().join("out");
+    spanlens().args(["ingest", "--keep-going", "--out"]).arg(&out).arg(&inputs).assert().success().stderr(
+        contains("spans: 3 read, 2 written, 1 skipped")
+            .and(contains("spans skipped: negative_duration 1"))
+            .and(contains("corrupt_compression 1"))
+            .and(contains("empty_input 1"))
+            .and(contains("invalid_json 1")),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = common::store_context(&out).await;
+        let totals = common::rows(
+            &ctx,
+            "SELECT key, value FROM run_info WHERE source = '' AND key IN ('spans_read','spans_written','spans_skipped') AND reason IS NULL",
+        )
+        .await;
+        assert_eq!(totals, vec!["spans_read|3", "spans_skipped|1", "spans_written|2"]);
+        let count = common::rows(&ctx, "SELECT count(*) FROM spans").await;
+        assert_eq!(count, vec!["2"]);
+    });
+}
+
+#[test]
+fn existing_output_is_refused_without_force_and_replaced_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "a.json", good_span().as_bytes());
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "precious").unwrap();
+    spanlens()
+        .args(["ingest", "--out"])
+        .arg(&out)
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(contains("already exists").and(contains("--force")));
+    assert!(out.join("keep.txt").exists());
+    // A failing run with --force leaves the old output untouched.
+    let bad = write(dir.path(), "bad.json", b"{");
+    spanlens().args(["ingest", "--force", "--out"]).arg(&out).arg(&bad).assert().code(2);
+    assert!(out.join("keep.txt").exists());
+    spanlens().args(["ingest", "--force", "--out"]).arg(&out).arg(&file).assert().success();
+    assert!(!out.join("keep.txt").exists());
+    assert!(out.join("run_info.parquet").exists());
+    assert!(out.join("spans/date=2023-11-14/part-00000.parquet").exists());
+}
+
+fn tree_bytes(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(root).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn same_input_gives_byte_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let mut trees = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("out{threads}"));
+        spanlens().args(["--threads", threads, "ingest", "--quiet", "--out"]).arg(&out).arg(&input).assert().success();
+        trees.push(tree_bytes(&out));
+    }
+    assert!(!trees[0].is_empty());
+    // run_info holds the command line, which names the output directory: compare the spans.
+    let spans =
+        |t: &Vec<(String, Vec<u8>)>| t.iter().filter(|(p, _)| p.starts_with("spans")).cloned().collect::<Vec<_>>();
+    assert_eq!(spans(&trees[0]), spans(&trees[1]));
+}
+
+#[test]
+fn stdin_is_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    spanlens()
+        .args(["ingest", "-", "--out"])
+        .arg(dir.path().join("out"))
+        .write_stdin(std::fs::read(sample("highlight__highlight__nextjs.json")).unwrap())
+        .assert()
+        .success()
+        .stderr(contains("spans: 8 read, 8 written, 0 skipped"));
+}
+
+#[test]
+fn help_and_version() {
+    spanlens().arg("--version").assert().success().stdout(contains(env!("CARGO_PKG_VERSION")));
+    spanlens().arg("--help").assert().success().stdout(contains("ingest").and(contains("Exit codes")));
+    spanlens()
+        .args(["ingest", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--keep-going").and(contains("Example:")).and(contains("--max-decompressed-size")));
+    spanlens().args(["ingest"]).assert().code(2).stderr(contains("--out"));
+}
+
+#[test]
+fn schema_command_prints_the_readme_schema() {
+    let printed = spanlens().arg("schema").assert().success().get_output().stdout.clone();
+    let printed = String::from_utf8(printed).unwrap();
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&printed), "README.md's schema section is out of date: paste `spanlens schema` output");
+}
