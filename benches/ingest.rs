@@ -4,7 +4,10 @@
 //! Run: `cargo bench --bench ingest` (set SPANLENS_BENCH_SPANS to change the data size).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use spanlens::ingest::otlp_json::TopValue;
+use spanlens::ingest::otlp_proto::{decode_message, split_frames, to_model};
 use spanlens::ingest::{DecodeOptions, decode_bytes};
+use spanlens::model::builder::SpanBatchBuilder;
 use spanlens::testing::{encode_json, encode_proto, frame, synthetic_traces};
 
 const SPANS_PER_TRACE: usize = 6;
@@ -47,6 +50,52 @@ fn bench_ingest(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Where the time goes: JSON parsing alone, protobuf parsing alone, the Arrow builder alone.
+    let mut parts = c.benchmark_group("ingest_parts");
+    parts.sample_size(10);
+    parts.throughput(Throughput::Elements(spans));
+    parts.bench_function("json_parse_only", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for top in serde_json::Deserializer::from_slice(&json).into_iter::<TopValue<'_>>() {
+                n += top.expect("valid").0.len();
+            }
+            n
+        })
+    });
+    let (frames, _) = split_frames(&proto);
+    parts.bench_function("proto_parse_only", |b| {
+        b.iter(|| {
+            frames
+                .iter()
+                .map(|f| decode_message(&proto[f.start..f.end]).expect("valid").resource_spans.len())
+                .sum::<usize>()
+        })
+    });
+    let messages: Vec<_> = frames.iter().map(|f| decode_message(&proto[f.start..f.end]).expect("valid")).collect();
+    parts.bench_function("builder_only", |b| {
+        b.iter(|| {
+            let mut builder = SpanBatchBuilder::new(1 << 20);
+            let mut rows = 0;
+            for msg in &messages {
+                for rs in to_model(msg).resource_spans {
+                    builder.begin_resource(&rs.resource);
+                    for ss in &rs.scope_spans {
+                        builder.begin_scope(&ss.scope);
+                        for span in &ss.spans {
+                            builder.append_span(span).expect("valid span");
+                            if builder.len() >= 16 * 1024 {
+                                rows += builder.finish().num_rows();
+                            }
+                        }
+                    }
+                }
+            }
+            rows + builder.finish().num_rows()
+        })
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench_ingest);

@@ -17,6 +17,8 @@ Environment: NO_COLOR disables colour; RAYON_NUM_THREADS is overridden by --thre
 #[command(name = "spanlens", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Worker threads for decoding (default: one per core).
+    ///
+    /// Example: spanlens --threads 4 ingest exports/ --out store
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -60,16 +62,23 @@ pub struct IngestArgs {
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Replace the output directory if it exists and is not empty.
+    /// Replace the output directory if it exists and is not empty. The old content stays in
+    /// place until the new output is complete.
+    ///
+    /// Example: spanlens ingest exports/ --out store --force
     #[arg(long)]
     pub force: bool,
 
     /// Skip and count invalid spans, records and whole inputs instead of stopping at the first
     /// one. Counts by reason go to run_info and stderr; the exit code stays 0.
+    ///
+    /// Example: spanlens ingest s3-sync/ --out store --keep-going
     #[arg(short = 'k', long)]
     pub keep_going: bool,
 
     /// No progress bar, and no summary unless something was skipped.
+    ///
+    /// Example: spanlens ingest traces.jsonl --out store --quiet
     #[arg(short, long)]
     pub quiet: bool,
 

@@ -11,15 +11,16 @@ use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, FixedSizeBinaryBuilder, Int64Builder, ListArray, MapBuilder, MapFieldNames, RecordBatch,
-    StringBuilder, StringDictionaryBuilder, StructArray, TimestampNanosecondBuilder, UInt32Builder,
+    ArrayRef, BooleanBuilder, DictionaryArray, FixedSizeBinaryBuilder, Int32Array, Int64Builder, ListArray, MapBuilder,
+    MapFieldNames, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder, StructArray,
+    TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::Int32Type;
 use base64::Engine as _;
 
 use super::otlp::{
-    AnyValue, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE, KeyValue, Resource, Scope, Span, kind_name, status_name,
+    AnyValue, FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE, KIND_NAMES, KeyValue, Resource, STATUS_NAMES, Scope, Span,
 };
 use super::schema::{self, HOT_COLUMNS, HotType, Origin};
 
@@ -168,14 +169,18 @@ fn truncate(s: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
     (cut, true)
 }
 
-/// Index from attribute key to (hot column index, key priority), per origin.
+/// Map from attribute key to (hot column index, key priority). Looked up once per attribute, so
+/// it uses a fast non-cryptographic hash.
+type KeyIndex = HashMap<&'static str, (usize, u8), ahash::RandomState>;
+
+/// The key indexes of hot columns, per origin.
 struct HotIndex {
-    span: HashMap<&'static str, (usize, u8)>,
-    resource: HashMap<&'static str, (usize, u8)>,
+    span: KeyIndex,
+    resource: KeyIndex,
 }
 
 static HOT_INDEX: LazyLock<HotIndex> = LazyLock::new(|| {
-    let mut index = HotIndex { span: HashMap::new(), resource: HashMap::new() };
+    let mut index = HotIndex { span: KeyIndex::default(), resource: KeyIndex::default() };
     for (col, h) in HOT_COLUMNS.iter().enumerate() {
         let map = match h.origin {
             Origin::Span => &mut index.span,
@@ -194,13 +199,26 @@ enum HotValue {
     Int(i64),
 }
 
+/// The integer a hot `Int` column takes from a value: an int, or a decimal string.
+fn hot_int(value: &AnyValue<'_>) -> Option<i64> {
+    match value {
+        AnyValue::Int(i) => Some(*i),
+        AnyValue::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Can `value` fill a hot column of type `ty`? (Text columns take any non-empty value.)
+fn hot_accepts(ty: HotType, value: &AnyValue<'_>) -> bool {
+    match ty {
+        HotType::Int => hot_int(value).is_some(),
+        HotType::Dict | HotType::Text => !matches!(value, AnyValue::Empty),
+    }
+}
+
 fn hot_value(ty: HotType, value: &AnyValue<'_>, text: Option<&str>) -> Option<HotValue> {
     match ty {
-        HotType::Int => match value {
-            AnyValue::Int(i) => Some(HotValue::Int(*i)),
-            AnyValue::String(s) => s.trim().parse().ok().map(HotValue::Int),
-            _ => None,
-        },
+        HotType::Int => hot_int(value).map(HotValue::Int),
         HotType::Dict | HotType::Text => text.map(|t| HotValue::Text(t.to_string())),
     }
 }
@@ -212,14 +230,30 @@ enum HotBuilder {
 }
 
 impl HotBuilder {
-    fn append(&mut self, value: Option<&HotValue>) {
+    /// Append the value of attribute `value`, whose text form (already truncated) is `text`.
+    fn append_attr(&mut self, value: &AnyValue<'_>, text: Option<&str>) {
+        match self {
+            HotBuilder::Dict(b) => b.append_option(text),
+            HotBuilder::Text(b) => b.append_option(text),
+            HotBuilder::Int(b) => b.append_option(hot_int(value)),
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            HotBuilder::Dict(b) => b.append_nulls(n),
+            HotBuilder::Text(b) => b.append_nulls(n),
+            HotBuilder::Int(b) => b.append_nulls(n),
+        }
+    }
+
+    /// Append `value` `n` times.
+    fn append_n(&mut self, value: Option<&HotValue>, n: usize) {
         match (self, value) {
-            (HotBuilder::Dict(b), Some(HotValue::Text(s))) => b.append_value(s),
-            (HotBuilder::Text(b), Some(HotValue::Text(s))) => b.append_value(s),
-            (HotBuilder::Int(b), Some(HotValue::Int(i))) => b.append_value(*i),
-            (HotBuilder::Dict(b), _) => b.append_null(),
-            (HotBuilder::Text(b), _) => b.append_null(),
-            (HotBuilder::Int(b), _) => b.append_null(),
+            (HotBuilder::Dict(b), Some(HotValue::Text(s))) => b.append_values(s, n),
+            (HotBuilder::Text(b), Some(HotValue::Text(s))) => b.append_value_n(s, n),
+            (HotBuilder::Int(b), Some(HotValue::Int(i))) => b.append_value_n(*i, n),
+            (b, _) => b.append_nulls(n),
         }
     }
 
@@ -292,11 +326,12 @@ pub struct SpanBatchBuilder {
     flags: UInt32Builder,
     parent_is_remote: BooleanBuilder,
     name: StringDictionaryBuilder<Int32Type>,
-    kind: StringDictionaryBuilder<Int32Type>,
+    /// Kind and status as keys into the fixed name dictionaries (no hashing per span).
+    kind: Vec<i32>,
     start_time: TimestampNanosecondBuilder,
     end_time: TimestampNanosecondBuilder,
     duration_ns: Int64Builder,
-    status_code: StringDictionaryBuilder<Int32Type>,
+    status_code: Vec<i32>,
     status_message: StringBuilder,
     service_name: StringDictionaryBuilder<Int32Type>,
     resource_attributes: AttrMapBuilder,
@@ -311,6 +346,14 @@ pub struct SpanBatchBuilder {
     links: LinkBuilders,
     dropped_links: UInt32Builder,
     hot: Vec<HotBuilder>,
+    /// Per span: for each hot column, the (key priority, attribute index) chosen so far.
+    span_slots: Vec<Option<(u8, usize)>>,
+    /// Rows each hot builder holds: span-origin columns are filled lazily, nulls in bulk.
+    hot_len: Vec<usize>,
+    /// Rows whose resource-level (and scope-level) columns are still to be appended: those
+    /// columns are constant over a resource (scope) and appended in bulk when it changes.
+    pending_resource: usize,
+    pending_scope: usize,
 }
 
 fn utc_ts() -> TimestampNanosecondBuilder {
@@ -333,11 +376,11 @@ impl SpanBatchBuilder {
             flags: UInt32Builder::new(),
             parent_is_remote: BooleanBuilder::new(),
             name: StringDictionaryBuilder::new(),
-            kind: StringDictionaryBuilder::new(),
+            kind: Vec::new(),
             start_time: utc_ts(),
             end_time: utc_ts(),
             duration_ns: Int64Builder::new(),
-            status_code: StringDictionaryBuilder::new(),
+            status_code: Vec::new(),
             status_message: StringBuilder::new(),
             service_name: StringDictionaryBuilder::new(),
             resource_attributes: map_builder(),
@@ -373,6 +416,10 @@ impl SpanBatchBuilder {
                     HotType::Int => HotBuilder::Int(Int64Builder::new()),
                 })
                 .collect(),
+            span_slots: vec![None; HOT_COLUMNS.len()],
+            hot_len: vec![0; HOT_COLUMNS.len()],
+            pending_resource: 0,
+            pending_scope: 0,
         }
     }
 
@@ -408,6 +455,7 @@ impl SpanBatchBuilder {
 
     /// Set the resource that the following spans belong to.
     pub fn begin_resource(&mut self, resource: &Resource<'_>) {
+        self.flush_resource_columns();
         let attributes = self.render_attrs(&resource.attributes);
         let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
         let mut service_name = None;
@@ -427,6 +475,7 @@ impl SpanBatchBuilder {
 
     /// Set the instrumentation scope that the following spans belong to.
     pub fn begin_scope(&mut self, scope: &Scope<'_>) {
+        self.flush_scope_columns();
         let attributes = self.render_attrs(&scope.attributes);
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
         self.scope = ScopeContext { name: non_empty(&scope.name), version: non_empty(&scope.version), attributes };
@@ -453,25 +502,26 @@ impl SpanBatchBuilder {
             .append_option((span.flags & FLAG_HAS_IS_REMOTE != 0).then_some(span.flags & FLAG_IS_REMOTE != 0));
         let name = self.text(span.name.clone());
         self.name.append_value(name);
-        self.kind.append_value(kind_name(span.kind));
+        self.kind.push(kind_key(span.kind, KIND_NAMES.len()));
         self.start_time.append_value(start);
         self.end_time.append_value(end);
         self.duration_ns.append_value(end - start);
-        self.status_code.append_value(status_name(span.status.code));
+        self.status_code.push(kind_key(span.status.code, STATUS_NAMES.len()));
         let message = (!span.status.message.is_empty()).then(|| self.text(span.status.message.clone()));
         self.status_message.append_option(message);
 
-        self.service_name.append_option(self.resource.service_name.as_deref());
-        append_rendered(&mut self.resource_attributes, &self.resource.attributes);
-        self.resource_dropped.append_value(self.resource.dropped_attributes_count);
-        self.scope_name.append_option(self.scope.name.as_deref());
-        self.scope_version.append_option(self.scope.version.as_deref());
-        append_rendered(&mut self.scope_attributes, &self.scope.attributes);
+        self.pending_resource += 1;
+        self.pending_scope += 1;
 
-        let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
-        for kv in &span.attributes {
+        self.span_slots.fill(None);
+        for (ai, kv) in span.attributes.iter().enumerate() {
+            if let Some(&(col, prio)) = HOT_INDEX.span.get(kv.key.as_ref())
+                && !self.span_slots[col].is_some_and(|(p, _)| p <= prio)
+                && hot_accepts(HOT_COLUMNS[col].ty, &kv.value)
+            {
+                self.span_slots[col] = Some((prio, ai));
+            }
             let value = render_value(&kv.value).map(|v| self.text(v));
-            offer_hot(&HOT_INDEX.span, kv, value.as_deref(), &mut hot);
             self.attributes.keys().append_value(&kv.key);
             self.attributes.values().append_option(value);
         }
@@ -511,18 +561,64 @@ impl SpanBatchBuilder {
         push_offset(&mut self.links.offsets, span.links.len());
         self.dropped_links.append_value(span.dropped_links_count);
 
-        for (i, builder) in self.hot.iter_mut().enumerate() {
-            let value = match HOT_COLUMNS[i].origin {
-                Origin::Span => hot[i].as_ref().map(|(_, v)| v),
-                Origin::Resource => self.resource.hot[i].as_ref(),
-            };
-            builder.append(value);
+        let max = self.max_value_bytes;
+        let row = self.rows - 1;
+        for (i, slot) in self.span_slots.iter().enumerate() {
+            let Some((_, ai)) = *slot else { continue };
+            // Rendered a second time (cheap: strings are borrowed); truncation was counted above.
+            let value = &span.attributes[ai].value;
+            let text = render_value(value).map(|t| truncate(t, max).0);
+            let builder = &mut self.hot[i];
+            builder.append_nulls(row - self.hot_len[i]);
+            builder.append_attr(value, text.as_deref());
+            self.hot_len[i] = row + 1;
         }
         Ok(())
     }
 
+    /// Append the resource-level columns of the spans appended since the last flush.
+    fn flush_resource_columns(&mut self) {
+        let n = std::mem::take(&mut self.pending_resource);
+        if n == 0 {
+            return;
+        }
+        let r = &self.resource;
+        self.service_name.append_options(r.service_name.as_deref(), n);
+        self.resource_dropped.append_value_n(r.dropped_attributes_count, n);
+        for _ in 0..n {
+            append_rendered(&mut self.resource_attributes, &r.attributes);
+        }
+        for (i, h) in HOT_COLUMNS.iter().enumerate() {
+            if h.origin == Origin::Resource {
+                self.hot[i].append_n(r.hot[i].as_ref(), n);
+                self.hot_len[i] += n;
+            }
+        }
+    }
+
+    /// Append the scope-level columns of the spans appended since the last flush.
+    fn flush_scope_columns(&mut self) {
+        let n = std::mem::take(&mut self.pending_scope);
+        if n == 0 {
+            return;
+        }
+        self.scope_name.append_options(self.scope.name.as_deref(), n);
+        self.scope_version.append_options(self.scope.version.as_deref(), n);
+        for _ in 0..n {
+            append_rendered(&mut self.scope_attributes, &self.scope.attributes);
+        }
+    }
+
     /// Finish the rows appended so far into a batch and start afresh (resource and scope stay).
     pub fn finish(&mut self) -> RecordBatch {
+        self.flush_resource_columns();
+        self.flush_scope_columns();
+        for (i, h) in HOT_COLUMNS.iter().enumerate() {
+            if h.origin == Origin::Span {
+                self.hot[i].append_nulls(self.rows - self.hot_len[i]);
+            }
+            self.hot_len[i] = 0;
+        }
         let events = {
             let e = &mut self.events;
             let entries = StructArray::new(
@@ -563,11 +659,11 @@ impl SpanBatchBuilder {
             Arc::new(self.flags.finish()),
             Arc::new(self.parent_is_remote.finish()),
             Arc::new(self.name.finish()),
-            Arc::new(self.kind.finish()),
+            Arc::new(fixed_dictionary(std::mem::take(&mut self.kind), &KIND_NAMES)),
             Arc::new(self.start_time.finish()),
             Arc::new(self.end_time.finish()),
             Arc::new(self.duration_ns.finish()),
-            Arc::new(self.status_code.finish()),
+            Arc::new(fixed_dictionary(std::mem::take(&mut self.status_code), &STATUS_NAMES)),
             Arc::new(self.status_message.finish()),
             Arc::new(self.service_name.finish()),
             Arc::new(self.resource_attributes.finish()),
@@ -589,12 +685,7 @@ impl SpanBatchBuilder {
     }
 }
 
-fn offer_hot(
-    index: &HashMap<&'static str, (usize, u8)>,
-    kv: &KeyValue<'_>,
-    text: Option<&str>,
-    slots: &mut [Option<(u8, HotValue)>],
-) {
+fn offer_hot(index: &KeyIndex, kv: &KeyValue<'_>, text: Option<&str>, slots: &mut [Option<(u8, HotValue)>]) {
     let Some(&(col, prio)) = index.get(kv.key.as_ref()) else { return };
     if slots[col].as_ref().is_some_and(|(p, _)| *p <= prio) {
         return;
@@ -602,6 +693,19 @@ fn offer_hot(
     if let Some(value) = hot_value(HOT_COLUMNS[col].ty, &kv.value, text) {
         slots[col] = Some((prio, value));
     }
+}
+
+/// Key of an enum value in its fixed name dictionary: unknown values map to 0
+/// (`UNSPECIFIED`/`UNSET`), as `kind_name` and `status_name` do.
+fn kind_key(value: i32, names: usize) -> i32 {
+    if (0..names as i32).contains(&value) { value } else { 0 }
+}
+
+/// A dictionary array over a fixed list of names.
+fn fixed_dictionary(keys: Vec<i32>, names: &[&str]) -> DictionaryArray<Int32Type> {
+    let values: ArrayRef = Arc::new(StringArray::from(names.to_vec()));
+    // Keys come from `kind_key`, always within the names.
+    DictionaryArray::try_new(Int32Array::from(keys), values).expect("keys index the fixed names")
 }
 
 fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
@@ -634,6 +738,7 @@ fn push_offset(offsets: &mut Vec<i32>, added: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::otlp::Status;
 
     #[test]
     fn renders_every_any_value_kind() {
@@ -693,6 +798,63 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(validate_span(&s).err().map(|r| r.reason), want);
         }
+    }
+
+    fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
+        let array =
+            arrow::compute::cast(batch.column_by_name(column).unwrap(), &arrow::datatypes::DataType::Utf8).unwrap();
+        let array = array.as_any().downcast_ref::<StringArray>().unwrap();
+        array.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn resource_scope_and_sparse_hot_columns_line_up_with_their_spans() {
+        let res = |svc: &'static str| Resource {
+            attributes: vec![
+                KeyValue { key: "service.name".into(), value: AnyValue::String(svc.into()) },
+                KeyValue { key: "k8s.cluster.name".into(), value: AnyValue::String(format!("{svc}-cluster").into()) },
+            ],
+            dropped_attributes_count: 0,
+        };
+        let scope = |name: &'static str| Scope { name: name.into(), ..Default::default() };
+        let with_route = |route: &'static str| Span {
+            attributes: vec![KeyValue { key: "http.route".into(), value: AnyValue::String(route.into()) }],
+            kind: 2,
+            status: Status { code: 2, message: "".into() },
+            ..span()
+        };
+        let mut b = SpanBatchBuilder::new(1024);
+        b.begin_resource(&res("a"));
+        b.begin_scope(&scope("s1"));
+        b.append_span(&span()).unwrap();
+        b.append_span(&with_route("/x")).unwrap();
+        b.begin_scope(&scope("s2"));
+        b.append_span(&span()).unwrap();
+        let first = b.finish();
+        // The resource and scope carry over a finish.
+        b.append_span(&with_route("/y")).unwrap();
+        b.begin_resource(&res("b"));
+        b.begin_scope(&Scope::default());
+        b.append_span(&Span { kind: 9, status: Status { code: 7, message: "".into() }, ..span() }).unwrap();
+        let second = b.finish();
+
+        assert_eq!(first.num_rows(), 3);
+        let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+        assert_eq!(strings(&first, "service_name"), some(&["a", "a", "a"]));
+        assert_eq!(strings(&first, "k8s_cluster_name"), some(&["a-cluster", "a-cluster", "a-cluster"]));
+        assert_eq!(strings(&first, "scope_name"), some(&["s1", "s1", "s2"]));
+        assert_eq!(strings(&first, "http_route"), vec![None, Some("/x".into()), None]);
+        assert_eq!(strings(&first, "kind"), some(&["UNSPECIFIED", "SERVER", "UNSPECIFIED"]));
+        assert_eq!(strings(&first, "status_code"), some(&["UNSET", "ERROR", "UNSET"]));
+        assert_eq!(strings(&second, "service_name"), some(&["a", "b"]));
+        assert_eq!(strings(&second, "scope_name"), vec![Some("s2".into()), None]);
+        assert_eq!(strings(&second, "http_route"), vec![Some("/y".into()), None]);
+        // Out-of-range enum values show as the unspecified names.
+        assert_eq!(strings(&second, "kind"), some(&["SERVER", "UNSPECIFIED"]));
+        assert_eq!(strings(&second, "status_code"), some(&["ERROR", "UNSET"]));
+        let attrs = second.column_by_name("resource_attributes").unwrap();
+        let text = arrow::util::display::array_value_to_string(attrs, 1).unwrap();
+        assert!(text.contains("b-cluster"), "{text}");
     }
 
     #[test]
