@@ -516,7 +516,7 @@ impl SpanBatchBuilder {
         self.span_slots.fill(None);
         for (ai, kv) in span.attributes.iter().enumerate() {
             if let Some(&(col, prio)) = HOT_INDEX.span.get(kv.key.as_ref())
-                && !self.span_slots[col].is_some_and(|(p, _)| p <= prio)
+                && self.span_slots[col].is_none_or(|(p, _)| p > prio)
                 && hot_accepts(HOT_COLUMNS[col].ty, &kv.value)
             {
                 self.span_slots[col] = Some((prio, ai));
