@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command};
 use crate::config::IngestPlan;
 use crate::error::{Error, Result};
 use crate::ingest::files::{self, Input};
-use crate::ingest::{Decoded, SourceStats, decode_bytes};
+use crate::ingest::{Decoded, SourceStats, decode_bytes, decode_stream};
 use crate::model::schema::schema_markdown;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, run_info_schema};
@@ -65,17 +65,20 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// The stats of an input skipped because it could not be read (`--keep-going`).
+fn unreadable(input: &Input, e: &Error) -> SourceStats {
+    let mut stats = SourceStats::new(&input.name());
+    let msg = format!("{e}: {}", std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default());
+    stats.skip_record("unreadable", || msg);
+    stats
+}
+
 /// Read and decode one input.
 fn read_and_decode(input: &Input, plan: &IngestPlan) -> Result<Decoded> {
     let name = input.name();
     let bytes = match input.read() {
         Ok(b) => b,
-        Err(e) if plan.decode.keep_going => {
-            let mut stats = SourceStats::new(&name);
-            let msg = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
-            stats.skip_record("unreadable", || msg);
-            return Ok(Decoded { batches: Vec::new(), stats });
-        }
+        Err(e) if plan.decode.keep_going => return Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
         Err(e) => return Err(e),
     };
     Ok(decode_bytes(&name, &bytes, &plan.decode)?)
@@ -117,7 +120,8 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
 }
 
-/// Decode inputs in parallel windows, handing batches to the writer in input order.
+/// Decode inputs in parallel windows, handing batches to the writer in input order. Large
+/// inputs and stdin are streamed on their own, with parallelism inside the input.
 fn decode_all(
     inputs: &[Input],
     plan: &IngestPlan,
@@ -126,23 +130,64 @@ fn decode_all(
 ) -> Result<Vec<SourceStats>> {
     let window = rayon::current_num_threads().max(1) * 2;
     let mut sources = Vec::with_capacity(inputs.len());
-    for chunk in inputs.chunks(window) {
-        let results: Vec<Result<Decoded>> = chunk
-            .par_iter()
-            .map(|input| {
-                let r = read_and_decode(input, plan);
-                bar.inc(input.size_hint().unwrap_or(0));
-                r
-            })
-            .collect();
-        for result in results {
-            let decoded = result?;
-            sources.push(decoded.stats);
-            if tx.send(decoded.batches).is_err() {
-                // The writer stopped; its error is reported by the caller.
+    let mut pending: Vec<&Input> = Vec::with_capacity(window);
+    for input in inputs {
+        let streamed = input.size_hint().is_none_or(|size| size > plan.decode.stream_threshold_bytes);
+        if streamed || pending.len() == window {
+            if !decode_window(&pending, plan, bar, tx, &mut sources)? {
                 return Ok(sources);
             }
+            pending.clear();
+        }
+        if !streamed {
+            pending.push(input);
+            continue;
+        }
+        let mut writer_alive = true;
+        let mut seen = 0u64;
+        let mut emit = |batches: Vec<RecordBatch>, raw: u64| {
+            bar.inc(raw.saturating_sub(seen));
+            seen = raw;
+            writer_alive = tx.send(batches).is_ok();
+            writer_alive
+        };
+        let stats = match input.open() {
+            Ok(reader) => decode_stream(&input.name(), reader, &plan.decode, &mut emit)?,
+            Err(e) if plan.decode.keep_going => unreadable(input, &e),
+            Err(e) => return Err(e),
+        };
+        sources.push(stats);
+        if !writer_alive {
+            return Ok(sources);
         }
     }
+    decode_window(&pending, plan, bar, tx, &mut sources)?;
     Ok(sources)
+}
+
+/// Decode whole inputs in parallel and send their batches in order. Returns false when the
+/// writer has stopped (it reports its own error).
+fn decode_window(
+    inputs: &[&Input],
+    plan: &IngestPlan,
+    bar: &ProgressBar,
+    tx: &mpsc::SyncSender<Vec<RecordBatch>>,
+    sources: &mut Vec<SourceStats>,
+) -> Result<bool> {
+    let results: Vec<Result<Decoded>> = inputs
+        .par_iter()
+        .map(|input| {
+            let r = read_and_decode(input, plan);
+            bar.inc(input.size_hint().unwrap_or(0));
+            r
+        })
+        .collect();
+    for result in results {
+        let decoded = result?;
+        sources.push(decoded.stats);
+        if tx.send(decoded.batches).is_err() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

@@ -34,6 +34,11 @@ pub struct DecodeOptions {
     pub max_value_bytes: usize,
     /// Rows per record batch.
     pub batch_rows: usize,
+    /// Inputs larger than this (and stdin) are streamed: JSON Lines are read and decoded in
+    /// blocks of `stream_block_bytes` instead of being read whole.
+    pub stream_threshold_bytes: u64,
+    /// Size of one streamed block (cut at a line end).
+    pub stream_block_bytes: usize,
 }
 
 impl Default for DecodeOptions {
@@ -43,6 +48,8 @@ impl Default for DecodeOptions {
             max_decompressed_bytes: 4 << 30,
             max_value_bytes: 1 << 20,
             batch_rows: 16 * 1024,
+            stream_threshold_bytes: 64 << 20,
+            stream_block_bytes: 8 << 20,
         }
     }
 }
@@ -55,7 +62,7 @@ pub struct Decoded {
 }
 
 /// Collects spans of one input (or one chunk of it) into batches.
-struct Sink<'o> {
+pub(crate) struct Sink<'o> {
     source: &'o str,
     opts: &'o DecodeOptions,
     builder: SpanBatchBuilder,
@@ -64,7 +71,7 @@ struct Sink<'o> {
 }
 
 impl<'o> Sink<'o> {
-    fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
+    pub(crate) fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
         Sink {
             source,
             opts,
@@ -75,7 +82,7 @@ impl<'o> Sink<'o> {
     }
 
     /// Handle an error: fail in strict mode, count it with `keep_going`.
-    fn fail(&mut self, err: DecodeError) -> Result<(), DecodeError> {
+    pub(crate) fn fail(&mut self, err: DecodeError) -> Result<(), DecodeError> {
         if self.opts.keep_going {
             let msg = err.to_string();
             self.stats.skip_record(err.reason, || msg);
@@ -127,7 +134,7 @@ impl<'o> Sink<'o> {
         Ok(())
     }
 
-    fn finish(mut self) -> Decoded {
+    pub(crate) fn finish(mut self) -> Decoded {
         if !self.builder.is_empty() {
             self.batches.push(self.builder.finish());
         }
@@ -147,10 +154,22 @@ pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<De
         Err(e) => return skip_whole(stats, e, opts),
     };
     stats.bytes_decoded = data.len() as u64;
-    let body = data.strip_prefix(&UTF8_BOM[..]).unwrap_or(&data);
+    decode_decompressed(source, &data, raw.is_empty(), stats, opts)
+}
+
+/// Decode an input whose (whole-object) compression was already removed. `stats` holds what
+/// is known so far (sizes, compression).
+pub(crate) fn decode_decompressed(
+    source: &str,
+    data: &[u8],
+    raw_empty: bool,
+    mut stats: SourceStats,
+    opts: &DecodeOptions,
+) -> Result<Decoded, DecodeError> {
+    let body = data.strip_prefix(&UTF8_BOM[..]).unwrap_or(data);
     let first_text = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first_text.is_none() {
-        let what = if raw.is_empty() { "empty input" } else { "input holds only whitespace" };
+        let what = if raw_empty { "empty input" } else { "input holds only whitespace" };
         return skip_whole(
             stats,
             DecodeError::new(source, None, "empty_input", format!("{what}: no trace data")),
@@ -188,14 +207,18 @@ pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<De
     Ok(decoded)
 }
 
-fn no_trace_data(source: &str, stats: &SourceStats) -> DecodeError {
+pub(crate) fn no_trace_data(source: &str, stats: &SourceStats) -> DecodeError {
     let found: Vec<String> = stats.records_skipped.iter().map(|(reason, n)| format!("{n} {reason}")).collect();
     let found = if found.is_empty() { String::new() } else { format!(" (found {})", found.join(", ")) };
     DecodeError::new(source, None, "no_trace_data", format!("no trace data: no resourceSpans document{found}"))
 }
 
 /// The whole input is unusable: fail, or count it and return nothing.
-fn skip_whole(mut stats: SourceStats, err: DecodeError, opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+pub(crate) fn skip_whole(
+    mut stats: SourceStats,
+    err: DecodeError,
+    opts: &DecodeOptions,
+) -> Result<Decoded, DecodeError> {
     if !opts.keep_going {
         return Err(err);
     }
@@ -261,7 +284,7 @@ fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> R
 
 /// JSON Lines: the first document ends on the first line. Then every newline ends a document
 /// (JSON strings cannot hold a raw newline), so the input can be split at any newline.
-fn is_json_lines(body: &[u8]) -> bool {
+pub(crate) fn is_json_lines(body: &[u8]) -> bool {
     let Some(nl) = body.iter().position(|b| *b == b'\n') else { return false };
     let mut stream = serde_json::Deserializer::from_slice(&body[..nl]).into_iter::<serde::de::IgnoredAny>();
     matches!(stream.next(), Some(Ok(_)))
@@ -282,7 +305,7 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
     chunks
 }
 
-fn decode_json_chunk(
+pub(crate) fn decode_json_chunk(
     sink: &mut Sink<'_>,
     chunk: &[u8],
     first_line: u64,

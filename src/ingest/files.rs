@@ -31,6 +31,17 @@ impl Input {
         }
     }
 
+    /// Open the input for streaming.
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        match self {
+            Input::File(p) => {
+                let file = std::fs::File::open(p).map_err(|source| Error::Input { path: self.name(), source })?;
+                Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+            }
+            Input::Stdin => Ok(Box::new(std::io::stdin())),
+        }
+    }
+
     /// Read the whole input.
     pub fn read(&self) -> Result<Vec<u8>> {
         match self {

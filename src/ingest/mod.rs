@@ -11,6 +11,8 @@ pub mod files;
 pub mod otlp_json;
 pub mod otlp_proto;
 pub mod stats;
+pub mod stream;
 
 pub use decode::{DecodeOptions, Decoded, decode_bytes};
 pub use stats::{RunTotals, SourceStats};
+pub use stream::decode_stream;
