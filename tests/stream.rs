@@ -40,7 +40,14 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 fn assert_same(a: &(RecordBatch, SourceStats), b: &(RecordBatch, SourceStats), what: &str) {
     assert_eq!(a.0, b.0, "{what}: batches differ");
     let counts = |s: &SourceStats| {
-        (s.documents, s.spans_read, s.spans_written, s.spans_skipped.clone(), s.records_skipped.clone(), s.bytes_decoded)
+        (
+            s.documents,
+            s.spans_read,
+            s.spans_written,
+            s.spans_skipped.clone(),
+            s.records_skipped.clone(),
+            s.bytes_decoded,
+        )
     };
     assert_eq!(counts(&a.1), counts(&b.1), "{what}: counts differ");
     assert_eq!(a.1.messages, b.1.messages, "{what}: messages differ");

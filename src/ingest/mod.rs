@@ -14,5 +14,5 @@ pub mod stats;
 pub mod stream;
 
 pub use decode::{DecodeOptions, Decoded, decode_bytes};
-pub use stats::{RunTotals, SourceStats};
+pub use stats::SourceStats;
 pub use stream::decode_stream;

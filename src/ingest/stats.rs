@@ -64,8 +64,20 @@ impl SourceStats {
         self.spans_skipped.values().sum()
     }
 
-    /// Add the counters of a part of the same input (a chunk or frame decoded on its own).
+    /// Totals over the inputs of a run (`source` is empty).
+    pub fn total(sources: &[SourceStats]) -> SourceStats {
+        let mut total = SourceStats::new("");
+        for s in sources {
+            total.absorb(s.clone());
+        }
+        total
+    }
+
+    /// Add the counters of another part: a chunk or frame of the same input decoded on its own
+    /// (which has no byte counts of its own), or another input for run totals.
     pub fn absorb(&mut self, part: SourceStats) {
+        self.bytes_read += part.bytes_read;
+        self.bytes_decoded += part.bytes_decoded;
         self.documents += part.documents;
         self.spans_read += part.spans_read;
         self.spans_written += part.spans_written;
@@ -81,44 +93,5 @@ impl SourceStats {
                 self.messages.push(m);
             }
         }
-    }
-}
-
-/// Totals over all inputs of a run.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RunTotals {
-    pub inputs: u64,
-    pub bytes_read: u64,
-    pub bytes_decoded: u64,
-    pub documents: u64,
-    pub spans_read: u64,
-    pub spans_written: u64,
-    pub spans_skipped: BTreeMap<&'static str, u64>,
-    pub records_skipped: BTreeMap<&'static str, u64>,
-    pub values_truncated: u64,
-}
-
-impl RunTotals {
-    pub fn from_sources(sources: &[SourceStats]) -> Self {
-        let mut t = RunTotals { inputs: sources.len() as u64, ..Default::default() };
-        for s in sources {
-            t.bytes_read += s.bytes_read;
-            t.bytes_decoded += s.bytes_decoded;
-            t.documents += s.documents;
-            t.spans_read += s.spans_read;
-            t.spans_written += s.spans_written;
-            for (k, v) in &s.spans_skipped {
-                *t.spans_skipped.entry(*k).or_default() += v;
-            }
-            for (k, v) in &s.records_skipped {
-                *t.records_skipped.entry(*k).or_default() += v;
-            }
-            t.values_truncated += s.values_truncated;
-        }
-        t
-    }
-
-    pub fn spans_skipped_total(&self) -> u64 {
-        self.spans_skipped.values().sum()
     }
 }

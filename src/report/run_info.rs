@@ -11,7 +11,7 @@ use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::Result;
-use crate::ingest::{RunTotals, SourceStats};
+use crate::ingest::SourceStats;
 use crate::model::schema::SCHEMA_VERSION;
 use crate::store::StoreStats;
 
@@ -55,12 +55,12 @@ impl Rows {
 
 /// Build the `run_info` batch for an ingest run.
 pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&StoreStats>) -> Result<RecordBatch> {
-    let totals = RunTotals::from_sources(sources);
+    let totals = SourceStats::total(sources);
     let mut r = Rows::default();
     r.push("", "spanlens_version", None, None, Some(env!("CARGO_PKG_VERSION")));
     r.push("", "schema_version", None, None, Some(SCHEMA_VERSION));
     r.push("", "command", None, None, Some(command));
-    r.count("", "inputs", totals.inputs);
+    r.count("", "inputs", sources.len() as u64);
     r.count("", "bytes_read", totals.bytes_read);
     r.count("", "bytes_decoded", totals.bytes_decoded);
     r.count("", "documents", totals.documents);

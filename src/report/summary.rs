@@ -2,7 +2,7 @@
 //! reasons. Data never goes to stderr and this never goes to stdout.
 
 use crate::app::IngestOutcome;
-use crate::ingest::RunTotals;
+use crate::ingest::SourceStats;
 use crate::util::{human_bytes, thousands};
 
 fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
@@ -11,17 +11,17 @@ fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
 
 /// The summary text of an ingest run.
 pub fn ingest_summary(outcome: &IngestOutcome) -> String {
-    let t = RunTotals::from_sources(&outcome.sources);
+    let t = SourceStats::total(&outcome.sources);
+    let inputs = outcome.sources.len() as u64;
     let mut out = format!(
-        "read {} input{} ({} , {} decoded), {} trace document{}\n",
-        thousands(t.inputs),
-        if t.inputs == 1 { "" } else { "s" },
+        "read {} input{} ({}, {} decoded), {} trace document{}\n",
+        thousands(inputs),
+        if inputs == 1 { "" } else { "s" },
         human_bytes(t.bytes_read),
         human_bytes(t.bytes_decoded),
         thousands(t.documents),
         if t.documents == 1 { "" } else { "s" },
-    )
-    .replace(" ,", ",");
+    );
     out.push_str(&format!(
         "spans: {} read, {} written, {} skipped\n",
         thousands(t.spans_read),
@@ -59,7 +59,7 @@ pub fn ingest_summary(outcome: &IngestOutcome) -> String {
 
 /// Print the summary, unless `quiet` and nothing was skipped.
 pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
-    let t = RunTotals::from_sources(&outcome.sources);
+    let t = SourceStats::total(&outcome.sources);
     let skipped = t.spans_skipped_total() > 0 || t.values_truncated > 0 || !t.records_skipped.is_empty();
     if !quiet || skipped {
         eprint!("{}", ingest_summary(outcome));
