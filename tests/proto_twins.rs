@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::Write;
-
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use common::sample;
+use common::{gzip, sample};
 use spanlens::ingest::otlp_json::{Document, TopValue};
 use spanlens::ingest::{DecodeOptions, decode_bytes};
 use spanlens::model::otlp::TracesData;
@@ -42,12 +40,6 @@ fn trace_documents(bytes: &[u8]) -> Vec<TracesData<'_>> {
         }
     }
     docs
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
 }
 
 #[test]

@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
-use common::sample;
+use common::{gzip, sample};
 use spanlens::ingest::{DecodeOptions, SourceStats, decode_bytes, decode_stream};
 use spanlens::model::schema::span_schema;
 
@@ -29,12 +27,6 @@ fn whole(bytes: &[u8], opts: &DecodeOptions) -> Result<(RecordBatch, SourceStats
 
 fn small_blocks(block: usize) -> DecodeOptions {
     DecodeOptions { stream_threshold_bytes: 0, stream_block_bytes: block, ..DecodeOptions::default() }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
 }
 
 fn assert_same(a: &(RecordBatch, SourceStats), b: &(RecordBatch, SourceStats), what: &str) {

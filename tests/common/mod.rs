@@ -2,6 +2,7 @@
 //! directory, and querying results with DataFusion.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -59,4 +60,11 @@ pub async fn rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// Whole-input gzip, as an exporter writes it.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
 }
