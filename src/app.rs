@@ -1,7 +1,7 @@
 //! The only place that knows the order of the stages. It runs a parsed command line and gathers
 //! what each stage reports into `run_info` and the stderr summary.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -36,10 +36,16 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             summary::print_ingest(&outcome, plan.quiet);
             Ok(())
         }
-        Command::Schema => {
-            print!("{}", schema_markdown());
-            Ok(())
-        }
+        Command::Schema => write_stdout(schema_markdown().as_bytes()),
+    }
+}
+
+/// Write data to stdout; a closed pipe (`spanlens schema | head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::output("<stdout>", e)),
+        _ => Ok(()),
     }
 }
 

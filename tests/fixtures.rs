@@ -159,3 +159,19 @@ async fn spec_example_with_empty_ids_is_skipped_and_counted_with_keep_going() {
     assert_eq!((s.spans_read, s.spans_written), (8, 0));
     assert_eq!(s.spans_skipped.get("missing_trace_id"), Some(&8));
 }
+
+#[tokio::test]
+async fn ids_read_back_as_hex_and_filter_by_decoded_hex() {
+    // The canonical spec example writes ids in uppercase hex.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("store");
+    spanlens::app::ingest(&common::plan(&[&sample("open-telemetry__opentelemetry-proto__trace.json")], &out, false))
+        .unwrap();
+    let ctx = store_context(&out).await;
+    let ids = rows(&ctx, "SELECT encode(trace_id, 'hex'), encode(span_id, 'hex') FROM spans").await;
+    assert_eq!(ids, vec!["5b8efff798038103d269b633813fc60c|eee19b7ec3c1b174"]);
+    let hit =
+        rows(&ctx, "SELECT count(*) FROM spans WHERE trace_id = decode('5B8EFFF798038103D269B633813FC60C', 'hex')")
+            .await;
+    assert_eq!(hit, vec!["1"]);
+}
