@@ -334,7 +334,7 @@ pub(crate) fn decode_json_chunk(
                     doc_start = stream.byte_offset();
                 }
                 Some(Err(e)) => {
-                    let line = rest_line + e.line() as u64 - 1;
+                    let line = rest_line + (e.line() as u64).saturating_sub(1);
                     // The first line of the input may start after a byte-order mark.
                     let column =
                         if line == 1 && e.line() == 1 { e.column() as u64 + bom as u64 } else { e.column() as u64 };
