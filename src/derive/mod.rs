@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod local;
+pub mod records;
 
 /// Which SDK's behaviour to reproduce where the SDKs differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
