@@ -1,0 +1,96 @@
+//! §11: the `Environment` dimension (`aws.local.environment`) of a service, per platform.
+
+use super::truncate_chars;
+
+/// The platform the CloudWatch agent would resolve for (its "platform mode").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Platform {
+    #[default]
+    Generic,
+    Ec2,
+    Ecs,
+    Eks,
+    K8s,
+    Lambda,
+}
+
+/// The resource attributes §11 reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvironmentResource<'a> {
+    /// `deployment.environment.name`, else `deployment.environment`.
+    pub deployment_environment: Option<&'a str>,
+    /// `aws.hostedin.environment`.
+    pub hosted_in: Option<&'a str>,
+    /// `ec2.tag.aws:autoscaling:groupName`.
+    pub autoscaling_group: Option<&'a str>,
+    /// ECS cluster name (from `aws.ecs.cluster.arn` or the task ARN).
+    pub ecs_cluster: Option<&'a str>,
+    /// `k8s.cluster.name` (or the cluster given on the command line).
+    pub k8s_cluster: Option<&'a str>,
+    /// `k8s.namespace.name`.
+    pub k8s_namespace: Option<&'a str>,
+}
+
+/// §11: the environment of a service on `platform`; truncated to 259 characters.
+pub fn environment(r: &EnvironmentResource<'_>, platform: Platform) -> String {
+    let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
+    let explicit = present(r.deployment_environment);
+    let value = match platform {
+        Platform::Lambda => "lambda:default".to_string(),
+        Platform::Generic => explicit.or(present(r.hosted_in)).unwrap_or_else(|| "generic:default".into()),
+        Platform::Ec2 => explicit
+            .or(present(r.hosted_in))
+            .or(present(r.autoscaling_group).map(|g| format!("ec2:{g}")))
+            .unwrap_or_else(|| "ec2:default".into()),
+        Platform::Ecs => explicit
+            .or(present(r.hosted_in))
+            .or(present(r.ecs_cluster).map(|c| format!("ecs:{c}")))
+            .unwrap_or_else(|| "ecs:default".into()),
+        Platform::Eks | Platform::K8s => explicit.unwrap_or_else(|| {
+            let prefix = if platform == Platform::Eks { "eks" } else { "k8s" };
+            let cluster = r.k8s_cluster.unwrap_or_default();
+            let namespace = present(r.k8s_namespace).unwrap_or_else(|| "UnknownNamespace".into());
+            format!("{prefix}:{cluster}/{namespace}")
+        }),
+    };
+    truncate_chars(&value, 259).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_11_environment_per_platform() {
+        use Platform::*;
+        let none = EnvironmentResource::default();
+        let dep = EnvironmentResource { deployment_environment: Some("prod"), ..none };
+        let hosted = EnvironmentResource { hosted_in: Some("staging"), ..none };
+        let asg = EnvironmentResource { autoscaling_group: Some("web-asg"), ..none };
+        let ecs = EnvironmentResource { ecs_cluster: Some("main"), ..none };
+        let k8s = EnvironmentResource { k8s_cluster: Some("demo"), k8s_namespace: Some("pets"), ..none };
+        let k8s_no_ns = EnvironmentResource { k8s_cluster: Some("demo"), ..none };
+        let cases = [
+            (dep, Generic, "prod"),                                                             // generic 1
+            (hosted, Generic, "staging"),                                                       // generic 2
+            (none, Generic, "generic:default"),                                                 // generic 3
+            (dep, Ec2, "prod"),                                                                 // EC2 1
+            (asg, Ec2, "ec2:web-asg"),                                                          // EC2 3
+            (none, Ec2, "ec2:default"),                                                         // EC2 4
+            (hosted, Ecs, "staging"),                                                           // ECS 2
+            (ecs, Ecs, "ecs:main"),                                                             // ECS 4
+            (none, Ecs, "ecs:default"),                                                         // ECS 5
+            (k8s, Eks, "eks:demo/pets"),                                                        // EKS 2
+            (k8s_no_ns, Eks, "eks:demo/UnknownNamespace"),                                      // EKS 2, no namespace
+            (EnvironmentResource { deployment_environment: Some("prod"), ..k8s }, Eks, "prod"), // EKS 1
+            (k8s, K8s, "k8s:demo/pets"),                                                        // K8s 2
+            (dep, Lambda, "lambda:default"),                                                    // Lambda
+        ];
+        for (resource, platform, want) in cases {
+            assert_eq!(environment(&resource, platform), want, "{platform:?} {resource:?}");
+        }
+        let long = "e".repeat(400);
+        let r = EnvironmentResource { deployment_environment: Some(&long), ..none };
+        assert_eq!(environment(&r, Generic).len(), 259);
+    }
+}
