@@ -9,6 +9,7 @@ pub mod classify;
 pub mod environment;
 pub mod local;
 pub mod records;
+pub mod remote;
 
 /// Which SDK's behaviour to reproduce where the SDKs differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
