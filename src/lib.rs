@@ -5,8 +5,8 @@
 //! * [`app`]: runs a command, the only module that knows the stage order;
 //! * [`ingest`]: inputs → decoded span batches (OTLP/JSON, OTLP/protobuf, gzip, zstd);
 //! * [`model`]: the span table schema and the builder that fills it;
-//! * [`derive`]: Application Signals rules (records, local service, ingress operation, error/fault,
-//!   environment), pure;
+//! * [`derive`]: Application Signals rules (records, local service, ingress operation, remote names
+//!   and resources, error/fault, environment), pure;
 //! * [`store`]: the Hive-partitioned Parquet span store;
 //! * [`report`]: Parquet writing, `run_info`, the stderr summary;
 //! * [`error`], [`util`]: the error type and exit codes, small shared helpers.

@@ -10,6 +10,7 @@ pub mod environment;
 pub mod local;
 pub mod records;
 pub mod remote;
+pub mod resource;
 
 /// Which SDK's behaviour to reproduce where the SDKs differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
