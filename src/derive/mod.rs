@@ -8,6 +8,7 @@
 pub mod classify;
 pub mod environment;
 pub mod local;
+pub mod propagate;
 pub mod records;
 pub mod remote;
 pub mod resource;

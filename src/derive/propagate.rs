@@ -1,0 +1,216 @@
+//! §2.1 and §4 within one trace: resolve each span's local parent, decide local roots, and
+//! propagate `aws.local.operation` down the local chain to CLIENT/PRODUCER/CONSUMER spans, as
+//! the SDK's attribute-propagating span processor does at span start. Pure: the caller groups
+//! spans by trace and supplies each span's ingress operation (§5.1).
+
+use std::collections::HashMap;
+
+use super::local::{INTERNAL_OPERATION, UNKNOWN_OPERATION};
+use super::records::is_local_root;
+
+/// What propagation reads of a span.
+#[derive(Debug, Clone, Default)]
+pub struct TraceSpan<'a> {
+    pub span_id: [u8; 8],
+    pub parent_span_id: Option<[u8; 8]>,
+    pub flags: u32,
+    /// The span table's kind name.
+    pub kind: &'a str,
+    /// Identity of the span's resource (service name and instance): spans of the same resource
+    /// are local to each other.
+    pub resource: u64,
+    /// `aws.remote.service` / `aws.remote.operation` set on the span itself.
+    pub remote_service: Option<&'a str>,
+    pub remote_operation: Option<&'a str>,
+}
+
+/// What propagation derives for a span.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Propagated {
+    pub local_root: bool,
+    /// Kind of the local parent, when there is one.
+    pub parent_kind: Option<String>,
+    /// §4.3: the inherited `aws.local.operation` (none for SERVER local roots).
+    pub local_operation: Option<String>,
+    /// §4.2: `aws.remote.service` / `aws.remote.operation`, copied from an INTERNAL local parent
+    /// when the span has none of its own.
+    pub remote_service: Option<String>,
+    pub remote_operation: Option<String>,
+}
+
+impl Propagated {
+    /// §4: the operation of the span's dependency record: `InternalOperation` for a local root
+    /// that is not SERVER, else the propagated local operation, else `UnknownOperation`.
+    pub fn egress_operation(&self, kind: &str) -> String {
+        if self.local_root && kind != "SERVER" {
+            return INTERNAL_OPERATION.to_string();
+        }
+        self.local_operation.clone().unwrap_or_else(|| UNKNOWN_OPERATION.to_string())
+    }
+}
+
+/// Propagate over the spans of one trace. `ingress(i, local_root)` is the §5.1 ingress operation
+/// of span `i`. Parents missing from the trace, or in another resource, are remote (§2.1).
+pub fn propagate(spans: &[TraceSpan<'_>], ingress: impl Fn(usize, bool) -> String) -> Vec<Propagated> {
+    let index: HashMap<([u8; 8], u64), usize> =
+        spans.iter().enumerate().map(|(i, s)| ((s.span_id, s.resource), i)).collect();
+    // The local parent: same span id and same resource.
+    let parent: Vec<Option<usize>> =
+        spans.iter().map(|s| s.parent_span_id.and_then(|p| index.get(&(p, s.resource)).copied())).collect();
+    let local_root: Vec<bool> = spans
+        .iter()
+        .zip(&parent)
+        .map(|(s, p)| is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some()))
+        .collect();
+
+    let mut out: Vec<Option<Propagated>> = vec![None; spans.len()];
+    for start in 0..spans.len() {
+        // Walk up to the nearest ancestor already done (or a local root), then fill downwards.
+        // A cycle in malformed input is cut where it closes.
+        let mut chain = vec![start];
+        let mut seen = std::collections::HashSet::from([start]);
+        while let Some(&i) = chain.last() {
+            if out[i].is_some() || local_root[i] {
+                break;
+            }
+            match parent[i] {
+                Some(p) if seen.insert(p) => chain.push(p),
+                _ => break,
+            }
+        }
+        for &i in chain.iter().rev() {
+            if out[i].is_some() {
+                continue;
+            }
+            let s = &spans[i];
+            let p = parent[i].filter(|_| !local_root[i]);
+            let parent_done = p.and_then(|p| out[p].as_ref());
+            let local_operation = if local_root[i] {
+                (s.kind != "SERVER").then(|| ingress(i, true))
+            } else {
+                match (p, parent_done) {
+                    (Some(p), _) if spans[p].kind == "SERVER" => Some(ingress(p, local_root[p])),
+                    (_, Some(done)) => done.local_operation.clone(),
+                    _ => None,
+                }
+            };
+            let from_internal = p.filter(|p| spans[*p].kind == "INTERNAL");
+            let inherit = |own: Option<&str>, parent_value: &dyn Fn(usize) -> Option<String>| {
+                own.map(str::to_string).or_else(|| from_internal.and_then(parent_value))
+            };
+            let remote_service = inherit(s.remote_service, &|p| {
+                spans[p].remote_service.map(str::to_string).or_else(|| out[p].as_ref()?.remote_service.clone())
+            });
+            let remote_operation = inherit(s.remote_operation, &|p| {
+                spans[p].remote_operation.map(str::to_string).or_else(|| out[p].as_ref()?.remote_operation.clone())
+            });
+            out[i] = Some(Propagated {
+                local_root: local_root[i],
+                parent_kind: p.map(|p| spans[p].kind.to_string()),
+                local_operation,
+                remote_service,
+                remote_operation,
+            });
+        }
+    }
+    out.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span<'a>(id: u8, parent: Option<u8>, kind: &'a str, resource: u64) -> TraceSpan<'a> {
+        TraceSpan { span_id: [id; 8], parent_span_id: parent.map(|p| [p; 8]), kind, resource, ..Default::default() }
+    }
+
+    /// Ingress operation of span i: its name in these tests is `op<i>`.
+    fn ingress(i: usize, local_root: bool) -> String {
+        if local_root { format!("root-op{i}") } else { format!("op{i}") }
+    }
+
+    #[test]
+    fn rule_4_local_operation_follows_the_local_chain() {
+        // frontend SERVER(1) -> INTERNAL(2) -> CLIENT(3) ; CLIENT(3) -> backend SERVER(4) -> CLIENT(5)
+        let spans = vec![
+            span(1, None, "SERVER", 1),
+            span(2, Some(1), "INTERNAL", 1),
+            span(3, Some(2), "CLIENT", 1),
+            span(4, Some(3), "SERVER", 2),
+            span(5, Some(4), "CLIENT", 2),
+        ];
+        let got = propagate(&spans, ingress);
+        // 2.1: the root and the span whose parent is in another resource are local roots.
+        assert_eq!(got.iter().map(|p| p.local_root).collect::<Vec<_>>(), [true, false, false, true, false]);
+        // 4.3: a SERVER local root gets no local operation; children of SERVER get its ingress op;
+        // deeper spans inherit it.
+        assert_eq!(got[0].local_operation, None);
+        assert_eq!(got[1].local_operation.as_deref(), Some("root-op0"));
+        assert_eq!(got[2].local_operation.as_deref(), Some("root-op0"));
+        assert_eq!(got[4].local_operation.as_deref(), Some("root-op3"));
+        assert_eq!(got[2].egress_operation("CLIENT"), "root-op0");
+        assert_eq!(got[2].parent_kind.as_deref(), Some("INTERNAL"));
+        assert_eq!(got[3].parent_kind, None, "the remote parent is not a local parent");
+    }
+
+    #[test]
+    fn rule_4_local_roots_that_are_not_server() {
+        // A scheduled job: INTERNAL root -> CLIENT; and a CLIENT local root.
+        let spans = vec![span(1, None, "INTERNAL", 1), span(2, Some(1), "CLIENT", 1), span(3, None, "CLIENT", 1)];
+        let got = propagate(&spans, ingress);
+        assert_eq!(got[0].local_operation.as_deref(), Some("root-op0"));
+        assert_eq!(got[1].local_operation.as_deref(), Some("root-op0"));
+        assert_eq!(got[2].egress_operation("CLIENT"), INTERNAL_OPERATION);
+        let orphan = propagate(&[span(9, Some(8), "CLIENT", 1)], ingress);
+        assert!(orphan[0].local_root, "a parent missing from the trace is remote");
+    }
+
+    #[test]
+    fn rule_2_1_flags_override_the_resource_fallback() {
+        // The parent is in the same resource but the flags say it is remote.
+        let spans = vec![span(1, None, "SERVER", 1), TraceSpan { flags: 0x300, ..span(2, Some(1), "CLIENT", 1) }];
+        let got = propagate(&spans, ingress);
+        assert!(got[1].local_root);
+        assert_eq!(got[1].egress_operation("CLIENT"), INTERNAL_OPERATION);
+        assert_eq!(got[1].parent_kind, None);
+    }
+
+    #[test]
+    fn rule_4_2_manual_remote_attributes_flow_from_internal_parents() {
+        let spans = vec![
+            span(1, None, "SERVER", 1),
+            TraceSpan {
+                remote_service: Some("Payments"),
+                remote_operation: Some("Charge"),
+                ..span(2, Some(1), "INTERNAL", 1)
+            },
+            span(3, Some(2), "CLIENT", 1),
+            TraceSpan { remote_service: Some("Own"), ..span(4, Some(2), "CLIENT", 1) },
+            span(5, Some(1), "CLIENT", 1),
+        ];
+        let got = propagate(&spans, ingress);
+        assert_eq!(got[2].remote_service.as_deref(), Some("Payments"));
+        assert_eq!(got[2].remote_operation.as_deref(), Some("Charge"));
+        assert_eq!(got[3].remote_service.as_deref(), Some("Own"), "the span's own value wins");
+        assert_eq!(got[3].remote_operation.as_deref(), Some("Charge"));
+        assert_eq!(got[4].remote_service, None, "only INTERNAL parents pass them on");
+    }
+
+    #[test]
+    fn cycles_and_long_chains_terminate() {
+        let cyclic = vec![span(1, Some(2), "INTERNAL", 1), span(2, Some(1), "CLIENT", 1)];
+        let got = propagate(&cyclic, ingress);
+        assert_eq!(got.len(), 2);
+        let long: Vec<TraceSpan<'_>> = (0..5000u32)
+            .map(|i| TraceSpan {
+                span_id: u64::from(i + 1).to_be_bytes(),
+                parent_span_id: (i > 0).then(|| u64::from(i).to_be_bytes()),
+                kind: if i == 0 { "SERVER" } else { "INTERNAL" },
+                resource: 1,
+                ..Default::default()
+            })
+            .collect();
+        let got = propagate(&long, ingress);
+        assert_eq!(got[4999].local_operation.as_deref(), Some("root-op0"));
+    }
+}
