@@ -1,6 +1,6 @@
 //! §11: the `Environment` dimension (`aws.local.environment`) of a service, per platform.
 
-use super::truncate_chars;
+use super::{present, truncate_chars};
 
 /// The platform the CloudWatch agent would resolve for (its "platform mode").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,23 +33,23 @@ pub struct EnvironmentResource<'a> {
 
 /// §11: the environment of a service on `platform`; truncated to 259 characters.
 pub fn environment(r: &EnvironmentResource<'_>, platform: Platform) -> String {
-    let present = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(str::to_string);
-    let explicit = present(r.deployment_environment);
+    let owned = |v: Option<&str>| present(v).map(str::to_string);
+    let explicit = owned(r.deployment_environment);
     let value = match platform {
         Platform::Lambda => "lambda:default".to_string(),
-        Platform::Generic => explicit.or(present(r.hosted_in)).unwrap_or_else(|| "generic:default".into()),
+        Platform::Generic => explicit.or(owned(r.hosted_in)).unwrap_or_else(|| "generic:default".into()),
         Platform::Ec2 => explicit
-            .or(present(r.hosted_in))
-            .or(present(r.autoscaling_group).map(|g| format!("ec2:{g}")))
+            .or(owned(r.hosted_in))
+            .or(owned(r.autoscaling_group).map(|g| format!("ec2:{g}")))
             .unwrap_or_else(|| "ec2:default".into()),
         Platform::Ecs => explicit
-            .or(present(r.hosted_in))
-            .or(present(r.ecs_cluster).map(|c| format!("ecs:{c}")))
+            .or(owned(r.hosted_in))
+            .or(owned(r.ecs_cluster).map(|c| format!("ecs:{c}")))
             .unwrap_or_else(|| "ecs:default".into()),
         Platform::Eks | Platform::K8s => explicit.unwrap_or_else(|| {
             let prefix = if platform == Platform::Eks { "eks" } else { "k8s" };
             let cluster = r.k8s_cluster.unwrap_or_default();
-            let namespace = present(r.k8s_namespace).unwrap_or_else(|| "UnknownNamespace".into());
+            let namespace = owned(r.k8s_namespace).unwrap_or_else(|| "UnknownNamespace".into());
             format!("{prefix}:{cluster}/{namespace}")
         }),
     };

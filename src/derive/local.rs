@@ -1,6 +1,6 @@
 //! §3 local service and §5 local (ingress) operation of a span.
 
-use super::{Compat, truncate_chars};
+use super::{Compat, present, truncate_chars};
 
 pub const UNKNOWN_SERVICE: &str = "UnknownService";
 pub const UNKNOWN_OPERATION: &str = "UnknownOperation";
@@ -12,7 +12,7 @@ pub const INTERNAL_OPERATION: &str = "InternalOperation";
 /// `unknown_service:java`; Python and JS: any value starting with `unknown_service`).
 /// Truncated to 255 characters (§3.5).
 pub fn local_service<'a>(aws_local_service: Option<&'a str>, service_name: Option<&'a str>, compat: Compat) -> &'a str {
-    let value = aws_local_service.filter(|s| !s.is_empty()).or_else(|| {
+    let value = present(aws_local_service).or_else(|| {
         service_name.filter(|s| {
             let sdk_default = match compat {
                 Compat::Java => *s == "unknown_service:java",

@@ -22,6 +22,11 @@ pub enum Compat {
     Js,
 }
 
+/// An attribute value that is present and not empty: the SDKs treat `""` as absent.
+pub fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
 /// Truncate to at most `max` characters (the agent's limits count characters).
 pub fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {

@@ -2,8 +2,8 @@
 //! normalisation (§6.2) and the address/URL fallbacks (§6.4, §6.5) that the §6.1 precedence
 //! falls back on.
 
-use super::Compat;
 use super::local::{extract_api_path_value, url_path};
+use super::{Compat, present};
 
 pub const UNKNOWN_REMOTE_SERVICE: &str = "UnknownRemoteService";
 pub const UNKNOWN_REMOTE_OPERATION: &str = "UnknownRemoteOperation";
@@ -13,7 +13,7 @@ pub const UNKNOWN_REMOTE_OPERATION: &str = "UnknownRemoteOperation";
 /// map through the table, and unknown ones become `AWS::<rpc.service>`.
 pub fn aws_sdk_remote_service(rpc_service: &str, rpc_method: Option<&str>, lambda_function: Option<&str>) -> String {
     if matches!(rpc_service, "Lambda" | "AWSLambda") && rpc_method == Some("Invoke") {
-        return match lambda_function.filter(|f| !f.is_empty()) {
+        return match present(lambda_function) {
             Some(f) => function_name(f).to_string(),
             None => UNKNOWN_REMOTE_SERVICE.to_string(),
         };
@@ -44,7 +44,7 @@ pub fn aws_sdk_remote_service(rpc_service: &str, rpc_method: Option<&str>, lambd
 
 /// A Lambda function name, or the name in a function ARN
 /// (`arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`).
-fn function_name(value: &str) -> &str {
+pub(crate) fn function_name(value: &str) -> &str {
     if value.starts_with("arn:") {
         let parts: Vec<&str> = value.split(':').collect();
         if parts.len() >= 7 && parts[5] == "function" {
@@ -97,9 +97,6 @@ fn url_netloc(url: &str) -> Option<&str> {
 
 /// §6.4: the remote service when no rule named one, from addresses and URLs.
 pub fn fallback_remote_service(a: &Address<'_>, compat: Compat) -> String {
-    fn present(s: Option<&str>) -> Option<&str> {
-        s.filter(|v| !v.is_empty())
-    }
     let found = match compat {
         Compat::Java => present(a.server_address)
             .map(|h| with_port(h, a.server_port))

@@ -1,7 +1,8 @@
 //! §7: remote resource type and identifier of dependency records (AWS SDK resources and
 //! database connections). Both are set together or not at all.
 
-use super::Compat;
+use super::remote::function_name;
+use super::{Compat, present};
 
 /// `RemoteResourceType` and `RemoteResourceIdentifier`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn aws_sdk_resource<'a>(
     rpc_method: Option<&str>,
     compat: Compat,
 ) -> Option<RemoteResource> {
-    let get = |keys: &[&str]| keys.iter().find_map(|k| attr(k).filter(|v| !v.is_empty()));
+    let get = |keys: &[&str]| keys.iter().find_map(|k| present(attr(k)));
     let found = |resource_type: &'static str, id: &str| {
         Some(RemoteResource { resource_type, identifier: escape_delimiters(id) })
     };
@@ -111,10 +112,7 @@ pub fn aws_sdk_resource<'a>(
             return None; // An Invoke is a service edge (§6.2), not a resource.
         }
         let name = get(&["aws.lambda.function.name"])?;
-        let name = match compat {
-            Compat::Java if name.starts_with("arn:") => arn_resource(name)?.strip_prefix("function:").unwrap_or(name),
-            _ => name,
-        };
+        let name = if compat == Compat::Java { function_name(name) } else { name };
         found("AWS::Lambda::Function", name)
     };
     let mapping = || found("AWS::Lambda::EventSourceMapping", get(&["aws.lambda.resource_mapping.id"])?);
@@ -199,11 +197,11 @@ fn connection_host_port(cs: &str) -> Option<(String, Option<i64>)> {
 /// §7.2: the `DB::Connection` resource of a database span that is not an AWS SDK span:
 /// `[db|]address[|port]`, escaped. No address, no resource.
 pub fn db_connection(c: &DbConnection<'_>, compat: Compat) -> Option<RemoteResource> {
-    let present = |s: Option<&'_ str>| s.filter(|v| !v.is_empty()).map(str::to_string);
-    let (address, port) = present(c.server_address)
+    let owned = |s: Option<&'_ str>| present(s).map(str::to_string);
+    let (address, port) = owned(c.server_address)
         .map(|a| (a, c.server_port))
-        .or_else(|| present(c.net_peer_name).map(|a| (a, c.net_peer_port)))
-        .or_else(|| present(c.peer_address).map(|a| (a, c.peer_port)))
+        .or_else(|| owned(c.net_peer_name).map(|a| (a, c.net_peer_port)))
+        .or_else(|| owned(c.peer_address).map(|a| (a, c.peer_port)))
         .or_else(|| c.connection_string.and_then(connection_host_port))?;
     let db = match compat {
         Compat::Java => c.namespace.or(c.name),
