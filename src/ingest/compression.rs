@@ -51,17 +51,52 @@ pub fn decompress<'a>(
     compression: Compression,
     cap: u64,
 ) -> Result<Cow<'a, [u8]>, DecodeError> {
-    let reader: Box<dyn Read + '_> = match compression {
-        Compression::None => return Ok(Cow::Borrowed(bytes)),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(bytes)),
-        Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(|e| {
-                DecodeError::new(source, None, "corrupt_compression", format!("cannot start zstd decoder: {e}"))
-            })?;
-            Box::new(decoder)
-        }
-    };
+    if compression == Compression::None {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let reader = decoder(source, compression, bytes)?;
     read_capped(source, reader, compression, cap, bytes.len()).map(Cow::Owned)
+}
+
+/// A reader that decompresses `reader` (all gzip members, all zstd frames). Not capped: callers
+/// read through `take(cap + 1)` and report [`limit_error`].
+pub(crate) fn decoder<'r>(
+    source: &str,
+    compression: Compression,
+    reader: impl Read + Send + 'r,
+) -> Result<Box<dyn Read + Send + 'r>, DecodeError> {
+    Ok(match compression {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader).map_err(|e| {
+            DecodeError::new(source, None, "corrupt_compression", format!("cannot start zstd decoder: {e}"))
+        })?),
+    })
+}
+
+/// A read through a decompressor failed after `decoded` output bytes.
+pub(crate) fn read_error(source: &str, compression: Compression, decoded: u64, e: &std::io::Error) -> DecodeError {
+    let what = if e.kind() == std::io::ErrorKind::UnexpectedEof { "truncated" } else { "corrupt" };
+    let (reason, message) = match compression {
+        Compression::None => ("unreadable", format!("read failed after {decoded} bytes: {e}")),
+        c => ("corrupt_compression", format!("{what} {} data after {decoded} decompressed bytes: {e}", c.name())),
+    };
+    DecodeError::new(source, Some(crate::error::Position::Offset(decoded)), reason, message)
+}
+
+/// The decompressed size passed `cap`. `compressed` is the input size, when known.
+pub(crate) fn limit_error(source: &str, compression: Compression, cap: u64, compressed: Option<usize>) -> DecodeError {
+    let from = compressed.map(|n| format!(" (from {n} compressed bytes)")).unwrap_or_default();
+    DecodeError::new(
+        source,
+        None,
+        "decompression_limit",
+        format!(
+            "{} data decompresses to more than {}{from}; raise --max-decompressed-size if this input is genuine",
+            compression.name(),
+            crate::util::human_bytes(cap)
+        ),
+    )
 }
 
 fn read_capped(
@@ -74,26 +109,10 @@ fn read_capped(
     let mut out = Vec::with_capacity(compressed_len.saturating_mul(4).min(64 << 20));
     let mut limited = reader.take(cap.saturating_add(1));
     if let Err(e) = limited.read_to_end(&mut out) {
-        let what = if e.kind() == std::io::ErrorKind::UnexpectedEof { "truncated" } else { "corrupt" };
-        return Err(DecodeError::new(
-            source,
-            Some(crate::error::Position::Offset(out.len() as u64)),
-            "corrupt_compression",
-            format!("{what} {} data after {} decompressed bytes: {e}", compression.name(), out.len()),
-        ));
+        return Err(read_error(source, compression, out.len() as u64, &e));
     }
     if out.len() as u64 > cap {
-        return Err(DecodeError::new(
-            source,
-            None,
-            "decompression_limit",
-            format!(
-                "{} data decompresses to more than {} (from {compressed_len} compressed bytes); \
-                 raise --max-decompressed-size if this input is genuine",
-                compression.name(),
-                crate::util::human_bytes(cap)
-            ),
-        ));
+        return Err(limit_error(source, compression, cap, Some(compressed_len)));
     }
     Ok(out)
 }

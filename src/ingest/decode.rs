@@ -62,7 +62,7 @@ pub struct Decoded {
 }
 
 /// Collects spans of one input (or one chunk of it) into batches.
-pub(crate) struct Sink<'o> {
+struct Sink<'o> {
     source: &'o str,
     opts: &'o DecodeOptions,
     builder: SpanBatchBuilder,
@@ -71,7 +71,7 @@ pub(crate) struct Sink<'o> {
 }
 
 impl<'o> Sink<'o> {
-    pub(crate) fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
+    fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
         Sink {
             source,
             opts,
@@ -82,7 +82,7 @@ impl<'o> Sink<'o> {
     }
 
     /// Handle an error: fail in strict mode, count it with `keep_going`.
-    pub(crate) fn fail(&mut self, err: DecodeError) -> Result<(), DecodeError> {
+    fn fail(&mut self, err: DecodeError) -> Result<(), DecodeError> {
         if self.opts.keep_going {
             let msg = err.to_string();
             self.stats.skip_record(err.reason, || msg);
@@ -134,7 +134,7 @@ impl<'o> Sink<'o> {
         Ok(())
     }
 
-    pub(crate) fn finish(mut self) -> Decoded {
+    fn finish(mut self) -> Decoded {
         if !self.builder.is_empty() {
             self.batches.push(self.builder.finish());
         }
@@ -253,18 +253,39 @@ impl<'b> LineCounter<'b> {
 fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
     let json_lines = is_json_lines(body);
     let chunks = if json_lines && body.len() > 2 * JSON_CHUNK_BYTES { split_lines(body) } else { vec![body] };
-    let mut starts = Vec::with_capacity(chunks.len());
-    let mut line = 1u64;
-    for chunk in &chunks {
+    let (mut out, _) = decode_json_blocks(source, &chunks, 1, json_lines, bom, opts)?;
+    out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
+        "otlp_json_stream"
+    } else {
+        "otlp_json"
+    };
+    Ok(out)
+}
+
+/// Decode blocks of JSON text in parallel, in order. The blocks are consecutive parts of one
+/// input cut at line ends, the first starting at line `first_line`; `bom` is the length of a
+/// byte-order mark removed before line 1 (for error columns). Also returns the line number
+/// following the last block.
+pub(crate) fn decode_json_blocks(
+    source: &str,
+    blocks: &[&[u8]],
+    first_line: u64,
+    json_lines: bool,
+    bom: usize,
+    opts: &DecodeOptions,
+) -> Result<(Decoded, u64), DecodeError> {
+    let mut starts = Vec::with_capacity(blocks.len());
+    let mut line = first_line;
+    for block in blocks {
         starts.push(line);
-        line += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        line += block.iter().filter(|b| **b == b'\n').count() as u64;
     }
-    let parts: Vec<Result<Decoded, DecodeError>> = chunks
+    let parts: Vec<Result<Decoded, DecodeError>> = blocks
         .par_iter()
         .zip(starts.par_iter())
-        .map(|(chunk, first_line)| {
+        .map(|(block, start)| {
             let mut sink = Sink::new(source, opts);
-            decode_json_chunk(&mut sink, chunk, *first_line, json_lines, bom)?;
+            decode_json_chunk(&mut sink, block, *start, json_lines, bom)?;
             Ok(sink.finish())
         })
         .collect();
@@ -274,12 +295,7 @@ fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> R
         out.batches.extend(part.batches);
         out.stats.absorb(part.stats);
     }
-    out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
-        "otlp_json_stream"
-    } else {
-        "otlp_json"
-    };
-    Ok(out)
+    Ok((out, line))
 }
 
 /// JSON Lines: the first document ends on the first line. Then every newline ends a document
@@ -305,7 +321,7 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
     chunks
 }
 
-pub(crate) fn decode_json_chunk(
+fn decode_json_chunk(
     sink: &mut Sink<'_>,
     chunk: &[u8],
     first_line: u64,

@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
-use rayon::prelude::*;
 
-use super::compression::{Compression, UTF8_BOM};
+use super::compression::{Compression, UTF8_BOM, decoder, limit_error, read_error};
 use super::decode::{
-    DecodeOptions, Decoded, Sink, decode_decompressed, decode_json_chunk, is_json_lines, no_trace_data, skip_whole,
+    DecodeOptions, Decoded, decode_decompressed, decode_json_blocks, is_json_lines, no_trace_data, skip_whole,
 };
 use super::stats::SourceStats;
-use crate::error::{DecodeError, Position};
+use crate::error::DecodeError;
 
 /// Receives each window's batches in input order and the raw bytes consumed so far; returns
 /// false to stop (the consumer has failed and reports its own error).
@@ -51,15 +50,6 @@ fn fill(reader: &mut impl Read, buf: &mut Vec<u8>, want: usize) -> std::io::Resu
     Ok(true)
 }
 
-fn read_error(source: &str, compression: Compression, decoded: u64, e: &std::io::Error) -> DecodeError {
-    let what = if e.kind() == std::io::ErrorKind::UnexpectedEof { "truncated" } else { "corrupt" };
-    let (reason, message) = match compression {
-        Compression::None => ("unreadable", format!("read failed after {decoded} bytes: {e}")),
-        c => ("corrupt_compression", format!("{what} {} data after {decoded} decompressed bytes: {e}", c.name())),
-    };
-    DecodeError::new(source, Some(Position::Offset(decoded)), reason, message)
-}
-
 /// Decode one input from `raw`, handing batches to `emit` as they are produced.
 pub fn decode_stream(
     source: &str,
@@ -78,16 +68,9 @@ pub fn decode_stream(
     let compression = Compression::sniff(&head);
     stats.compression = compression.name();
     let chained = std::io::Cursor::new(head).chain(raw);
-    let decoder: Box<dyn Read + Send + '_> = match compression {
-        Compression::None => Box::new(chained),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chained)),
-        Compression::Zstd => match zstd::stream::read::Decoder::new(chained) {
-            Ok(d) => Box::new(d),
-            Err(e) => {
-                let msg = format!("cannot start zstd decoder: {e}");
-                return finish_failed(stats, DecodeError::new(source, None, "corrupt_compression", msg), opts);
-            }
-        },
+    let decoder = match decoder(source, compression, chained) {
+        Ok(d) => d,
+        Err(e) => return finish_failed(stats, e, opts),
     };
     let cap = opts.max_decompressed_bytes;
     let mut reader = decoder.take(cap.saturating_add(1));
@@ -107,7 +90,7 @@ pub fn decode_stream(
             return finish_failed(stats, read_error(source, compression, buf.len() as u64, &e), opts);
         }
         if buf.len() as u64 > cap {
-            return finish_failed(stats, over_cap(source, compression, cap), opts);
+            return finish_failed(stats, limit_error(source, compression, cap, None), opts);
         }
         stats.bytes_read = raw_count();
         stats.bytes_decoded = buf.len() as u64;
@@ -118,9 +101,10 @@ pub fn decode_stream(
     }
 
     let window = rayon::current_num_threads().max(1);
-    let mut decoded_bytes = 0u64;
+    // The byte-order mark counts as decoded but is not part of line 1's text.
+    buf.drain(..bom);
+    let mut decoded_bytes = bom as u64;
     let mut next_line = 1u64;
-    let mut offset_bom = bom;
     let mut parts = SourceStats::new(source);
     loop {
         // Cut a window of line-aligned blocks out of the buffer, reading more as needed.
@@ -152,35 +136,16 @@ pub fn decode_stream(
             blocks.push(std::mem::replace(&mut buf, rest));
         }
         if decoded_bytes > cap {
-            return finish_partial(stats, parts, over_cap(source, compression, cap), opts);
+            return finish_partial(stats, parts, limit_error(source, compression, cap, None), opts);
         }
         if blocks.is_empty() {
             break;
         }
-        let mut starts = Vec::with_capacity(blocks.len());
-        for b in &blocks {
-            starts.push(next_line);
-            next_line += b.iter().filter(|c| **c == b'\n').count() as u64;
-        }
-        let bom_now = std::mem::take(&mut offset_bom);
-        let results: Vec<Result<Decoded, DecodeError>> = blocks
-            .par_iter()
-            .zip(starts.par_iter())
-            .enumerate()
-            .map(|(i, (b, line))| {
-                let mut sink = Sink::new(source, opts);
-                let skip = if i == 0 { bom_now } else { 0 };
-                decode_json_chunk(&mut sink, &b[skip..], *line, true, skip)?;
-                Ok(sink.finish())
-            })
-            .collect();
-        let mut batches = Vec::new();
-        for r in results {
-            let d = r?;
-            batches.extend(d.batches);
-            parts.absorb(d.stats);
-        }
-        if !emit(batches, raw_count()) {
+        let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
+        let (decoded, after) = decode_json_blocks(source, &refs, next_line, true, bom, opts)?;
+        next_line = after;
+        parts.absorb(decoded.stats);
+        if !emit(decoded.batches, raw_count()) {
             break;
         }
     }
@@ -207,19 +172,6 @@ fn continue_line(reader: &mut impl Read, buf: &mut Vec<u8>, more: &mut bool) -> 
             return Ok(buf.len());
         }
     }
-}
-
-fn over_cap(source: &str, compression: Compression, cap: u64) -> DecodeError {
-    DecodeError::new(
-        source,
-        None,
-        "decompression_limit",
-        format!(
-            "{} data decompresses to more than {}; raise --max-decompressed-size if this input is genuine",
-            compression.name(),
-            crate::util::human_bytes(cap)
-        ),
-    )
 }
 
 fn finish_failed(stats: SourceStats, err: DecodeError, opts: &DecodeOptions) -> Result<SourceStats, DecodeError> {
