@@ -6,6 +6,7 @@
 //! [`Compat`] selects the behaviour (Java by default, as the spec recommends).
 
 pub mod classify;
+pub mod dependency;
 pub mod environment;
 pub mod local;
 pub mod propagate;
