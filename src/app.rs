@@ -9,14 +9,16 @@ use arrow::array::RecordBatch;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
-use crate::cli::{Cli, Command};
-use crate::config::IngestPlan;
+use crate::cli::{Cli, Command, QueriesCommand};
+use crate::config::{IngestPlan, MetricsPlan};
 use crate::error::{Error, Result};
 use crate::ingest::files::{self, Input};
-use crate::ingest::{Decoded, SourceStats, decode_bytes, decode_stream};
+use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_bytes, decode_stream};
+use crate::metrics::{self, Metrics, render_services_page};
 use crate::model::schema::schema_markdown;
+use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
-use crate::report::run_info::{ingest_run_info, run_info_schema};
+use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema};
 use crate::report::summary;
 use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
 
@@ -36,6 +38,19 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             summary::print_ingest(&outcome, plan.quiet);
             Ok(())
         }
+        Command::Metrics(args) => {
+            let plan = MetricsPlan::from_args(&args, command_line)?;
+            let outcome = run_metrics(&plan)?;
+            write_stdout(render_services_page(&outcome.metrics.services_page).as_bytes())?;
+            summary::print_metrics(&outcome, plan.quiet);
+            Ok(())
+        }
+        Command::Queries(QueriesCommand::List) => {
+            let width = QUERIES.iter().map(|q| q.name.len()).max().unwrap_or(0);
+            let text: String = QUERIES.iter().map(|q| format!("{:width$}  {}\n", q.name, q.summary())).collect();
+            write_stdout(text.as_bytes())
+        }
+        Command::Queries(QueriesCommand::Show { name }) => write_stdout(crate::queries::get(&name)?.sql.as_bytes()),
         Command::Schema => write_stdout(schema_markdown().as_bytes()),
     }
 }
@@ -80,14 +95,14 @@ fn unreadable(input: &Input, e: &Error) -> SourceStats {
 }
 
 /// Read and decode one input.
-fn read_and_decode(input: &Input, plan: &IngestPlan) -> Result<Decoded> {
+fn read_and_decode(input: &Input, decode: &DecodeOptions) -> Result<Decoded> {
     let name = input.name();
     let bytes = match input.read() {
         Ok(b) => b,
-        Err(e) if plan.decode.keep_going => return Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
+        Err(e) if decode.keep_going => return Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
         Err(e) => return Err(e),
     };
-    Ok(decode_bytes(&name, &bytes, &plan.decode)?)
+    Ok(decode_bytes(&name, &bytes, decode)?)
 }
 
 /// Ingest the plan's inputs into its output directory.
@@ -109,7 +124,7 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
             }
             store.finish()
         });
-        let decoded = decode_all(&inputs, plan, &bar, &tx);
+        let decoded = decode_all(&inputs, &plan.decode, &bar, &tx);
         drop(tx);
         let written = writer.join().map_err(|_| Error::Config("the writer thread panicked".into()))?;
         // A decode error is the root cause when both fail (the writer then saw a closed channel).
@@ -130,7 +145,7 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
 /// inputs and stdin are streamed on their own, with parallelism inside the input.
 fn decode_all(
     inputs: &[Input],
-    plan: &IngestPlan,
+    decode: &DecodeOptions,
     bar: &ProgressBar,
     tx: &mpsc::SyncSender<Vec<RecordBatch>>,
 ) -> Result<Vec<SourceStats>> {
@@ -138,9 +153,9 @@ fn decode_all(
     let mut sources = Vec::with_capacity(inputs.len());
     let mut pending: Vec<&Input> = Vec::with_capacity(window);
     for input in inputs {
-        let streamed = input.size_hint().is_none_or(|size| size > plan.decode.stream_threshold_bytes);
+        let streamed = input.size_hint().is_none_or(|size| size > decode.stream_threshold_bytes);
         if streamed || pending.len() == window {
-            if !decode_window(&pending, plan, bar, tx, &mut sources)? {
+            if !decode_window(&pending, decode, bar, tx, &mut sources)? {
                 return Ok(sources);
             }
             pending.clear();
@@ -158,8 +173,8 @@ fn decode_all(
             writer_alive
         };
         let stats = match input.open() {
-            Ok(reader) => decode_stream(&input.name(), reader, &plan.decode, &mut emit)?,
-            Err(e) if plan.decode.keep_going => unreadable(input, &e),
+            Ok(reader) => decode_stream(&input.name(), reader, decode, &mut emit)?,
+            Err(e) if decode.keep_going => unreadable(input, &e),
             Err(e) => return Err(e),
         };
         sources.push(stats);
@@ -167,7 +182,7 @@ fn decode_all(
             return Ok(sources);
         }
     }
-    decode_window(&pending, plan, bar, tx, &mut sources)?;
+    decode_window(&pending, decode, bar, tx, &mut sources)?;
     Ok(sources)
 }
 
@@ -175,7 +190,7 @@ fn decode_all(
 /// writer has stopped (it reports its own error).
 fn decode_window(
     inputs: &[&Input],
-    plan: &IngestPlan,
+    decode: &DecodeOptions,
     bar: &ProgressBar,
     tx: &mpsc::SyncSender<Vec<RecordBatch>>,
     sources: &mut Vec<SourceStats>,
@@ -183,7 +198,7 @@ fn decode_window(
     let results: Vec<Result<Decoded>> = inputs
         .par_iter()
         .map(|input| {
-            let r = read_and_decode(input, plan);
+            let r = read_and_decode(input, decode);
             bar.inc(input.size_hint().unwrap_or(0));
             r
         })
@@ -196,4 +211,92 @@ fn decode_window(
         }
     }
     Ok(true)
+}
+
+/// What a metrics run did.
+#[derive(Debug)]
+pub struct MetricsOutcome {
+    /// Decoded inputs (empty when the input was a span store).
+    pub sources: Vec<SourceStats>,
+    /// The span store read, if the input was one.
+    pub store: Option<std::path::PathBuf>,
+    pub metrics: Metrics,
+    pub out: std::path::PathBuf,
+    pub seconds: f64,
+}
+
+/// The span store directory among `inputs`: a single directory holding `spans/` and
+/// `run_info.parquet`, as `ingest` writes it.
+fn span_store(inputs: &[String]) -> Option<std::path::PathBuf> {
+    let [only] = inputs else { return None };
+    let dir = std::path::Path::new(only);
+    (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())
+}
+
+/// Decode raw inputs into memory.
+fn decode_to_memory(
+    inputs: &[String],
+    decode: &DecodeOptions,
+    quiet: bool,
+) -> Result<(Vec<RecordBatch>, Vec<SourceStats>)> {
+    let inputs = files::expand(inputs)?;
+    let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
+    let bar = progress_bar(total, quiet);
+    let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(4);
+    let (batches, sources) = std::thread::scope(|scope| {
+        let collector = scope.spawn(move || rx.into_iter().flatten().collect::<Vec<RecordBatch>>());
+        let decoded = decode_all(&inputs, decode, &bar, &tx);
+        drop(tx);
+        let batches = collector.join().map_err(|_| Error::Config("the collector thread panicked".into()));
+        (batches, decoded)
+    });
+    bar.finish_and_clear();
+    Ok((batches?, sources?))
+}
+
+/// Compute RED metrics for the plan and write them to its output directory.
+pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
+    use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+    let started = Instant::now();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let threads = rayon::current_num_threads().max(1);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
+    let store = span_store(&plan.inputs);
+    let mut sources = Vec::new();
+    match &store {
+        Some(dir) => {
+            let opts = ParquetReadOptions::default()
+                .table_partition_cols(vec![(crate::store::PARTITION_COLUMN.into(), arrow::datatypes::DataType::Utf8)]);
+            let spans = format!("{}/", crate::store::spans_dir(dir).display());
+            runtime.block_on(ctx.register_parquet("spans", &spans, opts))?;
+        }
+        None => {
+            let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet)?;
+            sources = stats;
+            let parts = threads.min(batches.len()).max(1);
+            let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+            for (i, b) in batches.into_iter().enumerate() {
+                partitions[i % parts].push(b);
+            }
+            let table = datafusion::datasource::MemTable::try_new(crate::model::schema::span_schema(), partitions)?;
+            ctx.register_table("spans", std::sync::Arc::new(table))?;
+        }
+    }
+    let computed = runtime.block_on(metrics::compute(&ctx, &plan.metrics))?;
+
+    let props = || writer_properties(None, &[]);
+    for table in computed.tables.iter().chain([&computed.signals]) {
+        let path = out.path().join(format!("{}.parquet", table.name));
+        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
+    }
+    let run_info = metrics_run_info(&plan.command, &sources, &computed)?;
+    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    Ok(MetricsOutcome { sources, store, metrics: computed, out: target, seconds: started.elapsed().as_secs_f64() })
 }

@@ -42,6 +42,26 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Ingest(IngestArgs),
 
+    /// Application Signals RED metrics per service, operation and dependency.
+    ///
+    /// Derives one metric record per service and dependency span as Application Signals does
+    /// (Service, Operation, Environment, RemoteService, ... with Error = 4xx and Fault = 5xx or
+    /// status ERROR), then writes OUT/service_metrics.parquet, operation_metrics.parquet,
+    /// dependency_metrics.parquet (dimension sets D1-D13), signals.parquet and run_info.parquet,
+    /// per time bucket and for the whole window, and prints the Services table to stdout.
+    ///
+    /// INPUT is raw OTLP (files, directories, globs, -) or one span store written by `ingest`.
+    ///
+    /// Example: spanlens metrics store --out metrics --bucket 5m --from 2026-11-01
+    #[command(after_help = AFTER_HELP)]
+    Metrics(MetricsArgs),
+
+    /// List the SQL queries spanlens runs, or print one.
+    ///
+    /// Example: spanlens queries show service_metrics
+    #[command(subcommand)]
+    Queries(QueriesCommand),
+
     /// Print the span table schema as a Markdown table.
     ///
     /// Example: spanlens schema > SCHEMA.md
@@ -69,18 +89,31 @@ pub struct IngestArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// No progress bar, and no summary unless something was skipped.
+    ///
+    /// Example: spanlens ingest traces.jsonl --out store --quiet
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+
+    /// Rows per Parquet file in a date partition (memory use grows with it).
+    ///
+    /// Example: --rows-per-file 1000000
+    #[arg(long, value_name = "N", default_value_t = 500_000)]
+    pub rows_per_file: usize,
+}
+
+/// How raw OTLP inputs are decoded (shared by every command that reads them).
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
     /// Skip and count invalid spans, records and whole inputs instead of stopping at the first
     /// one. Counts by reason go to run_info and stderr; the exit code stays 0.
     ///
     /// Example: spanlens ingest s3-sync/ --out store --keep-going
     #[arg(short = 'k', long)]
     pub keep_going: bool,
-
-    /// No progress bar, and no summary unless something was skipped.
-    ///
-    /// Example: spanlens ingest traces.jsonl --out store --quiet
-    #[arg(short, long)]
-    pub quiet: bool,
 
     /// Largest decompressed size of one input or frame; beyond it the input is an error
     /// (decompression bomb). Units: B, KiB, MiB, GiB, KB, MB, GB.
@@ -95,10 +128,97 @@ pub struct IngestArgs {
     /// Example: --max-value-bytes 64KiB
     #[arg(long, value_name = "SIZE", default_value = "1MiB")]
     pub max_value_bytes: String,
+}
 
-    /// Rows per Parquet file in a date partition (memory use grows with it).
+/// Which SDK's rules to follow where the ADOT SDKs differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatArg {
+    Java,
+    Python,
+    Js,
+}
+
+/// The CloudWatch agent platform whose Environment rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    Generic,
+    Ec2,
+    Ecs,
+    Eks,
+    K8s,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Raw OTLP inputs (files, directories, globs, - for stdin), or one span store directory
+    /// written by `spanlens ingest` (read in place, with date-partition pruning).
     ///
-    /// Example: --rows-per-file 1000000
-    #[arg(long, value_name = "N", default_value_t = 500_000)]
-    pub rows_per_file: usize,
+    /// Example: spanlens metrics exports/ --out metrics
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Output directory, built aside and swapped in only when the run succeeds.
+    ///
+    /// Example: --out ./metrics
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Replace the output directory if it exists and is not empty.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Time bucket of the per-bucket rows: a number and s, m, h or d (1m, 5m, 1h, 1d, ...).
+    /// Buckets are aligned to the Unix epoch, on record end time.
+    ///
+    /// Example: --bucket 5m
+    #[arg(long, value_name = "WIDTH", default_value = "1h")]
+    pub bucket: String,
+
+    /// Start of the window (inclusive), on span end time: RFC 3339 or YYYY-MM-DD (UTC).
+    ///
+    /// Example: --from 2026-11-01T00:00:00Z
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// End of the window (exclusive), on span end time: RFC 3339 or YYYY-MM-DD (UTC).
+    ///
+    /// Example: --to 2026-11-08
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Follow this ADOT SDK where the SDKs differ (attribute precedence, fallbacks).
+    #[arg(long, value_enum, default_value = "java")]
+    pub compat: CompatArg,
+
+    /// Platform whose Environment rules apply (Lambda functions are recognised by resource).
+    #[arg(long, value_enum, default_value = "generic")]
+    pub platform: PlatformArg,
+
+    /// Cluster name for eks/k8s environments when a resource has no k8s.cluster.name.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+
+    /// Approximate percentiles (t-digest) instead of exact ones, for very large inputs.
+    #[arg(long)]
+    pub approx: bool,
+
+    /// No progress bar, and no stderr summary unless something was skipped or dropped.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueriesCommand {
+    /// List the queries with a one-line description.
+    List,
+    /// Print the SQL of one query.
+    ///
+    /// Example: spanlens queries show dependency_metrics
+    Show {
+        /// Query name, as `spanlens queries list` prints it.
+        name: String,
+    },
 }

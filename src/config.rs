@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::cli::IngestArgs;
+use crate::cli::{CompatArg, DecodeArgs, IngestArgs, MetricsArgs, PlatformArg};
+use crate::derive::Compat;
+use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
 use crate::ingest::DecodeOptions;
+use crate::metrics::MetricsOptions;
+use crate::signals::SignalOptions;
 use crate::store::StoreOptions;
 use crate::util::parse_size;
 
@@ -24,33 +28,145 @@ pub struct IngestPlan {
 
 impl IngestPlan {
     pub fn from_args(args: &IngestArgs, command: String) -> Result<Self> {
-        let size = |flag: &str, text: &str| parse_size(text).map_err(|e| Error::Config(format!("{flag}: {e}")));
-        let max_decompressed_bytes = size("--max-decompressed-size", &args.max_decompressed_size)?;
-        let max_value_bytes = size("--max-value-bytes", &args.max_value_bytes)?;
-        if max_value_bytes == 0 {
-            return Err(Error::Config("--max-value-bytes must be at least 1".into()));
-        }
         if args.rows_per_file == 0 {
             return Err(Error::Config("--rows-per-file must be at least 1".into()));
         }
-        let max_value_bytes = usize::try_from(max_value_bytes).unwrap_or(usize::MAX);
         let defaults = StoreOptions::default();
         Ok(IngestPlan {
             inputs: args.inputs.clone(),
             out: args.out.clone(),
             force: args.force,
             quiet: args.quiet,
-            decode: DecodeOptions {
-                keep_going: args.keep_going,
-                max_decompressed_bytes,
-                max_value_bytes,
-                ..DecodeOptions::default()
-            },
+            decode: decode_options(&args.decode)?,
             store: StoreOptions {
                 rows_per_file: args.rows_per_file,
                 max_buffered_rows: defaults.max_buffered_rows.max(args.rows_per_file),
             },
             command,
         })
+    }
+}
+
+/// Decode options from the shared decode flags.
+fn decode_options(args: &DecodeArgs) -> Result<DecodeOptions> {
+    let size = |flag: &str, text: &str| parse_size(text).map_err(|e| Error::Config(format!("{flag}: {e}")));
+    let max_decompressed_bytes = size("--max-decompressed-size", &args.max_decompressed_size)?;
+    let max_value_bytes = size("--max-value-bytes", &args.max_value_bytes)?;
+    if max_value_bytes == 0 {
+        return Err(Error::Config("--max-value-bytes must be at least 1".into()));
+    }
+    Ok(DecodeOptions {
+        keep_going: args.keep_going,
+        max_decompressed_bytes,
+        max_value_bytes: usize::try_from(max_value_bytes).unwrap_or(usize::MAX),
+        ..DecodeOptions::default()
+    })
+}
+
+/// Everything `metrics` needs to run.
+#[derive(Debug, Clone)]
+pub struct MetricsPlan {
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub quiet: bool,
+    pub decode: DecodeOptions,
+    pub metrics: MetricsOptions,
+    /// The command line as given, for run_info.
+    pub command: String,
+}
+
+impl MetricsPlan {
+    pub fn from_args(args: &MetricsArgs, command: String) -> Result<Self> {
+        let bucket_ns = parse_bucket(&args.bucket).map_err(|e| Error::Config(format!("--bucket: {e}")))?;
+        let time = |flag: &str, v: &Option<String>| {
+            v.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
+        };
+        let (from, to) = (time("--from", &args.from)?, time("--to", &args.to)?);
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(Error::Config("--from must be before --to".into()));
+        }
+        let compat = match args.compat {
+            CompatArg::Java => Compat::Java,
+            CompatArg::Python => Compat::Python,
+            CompatArg::Js => Compat::Js,
+        };
+        let platform = match args.platform {
+            PlatformArg::Generic => Platform::Generic,
+            PlatformArg::Ec2 => Platform::Ec2,
+            PlatformArg::Ecs => Platform::Ecs,
+            PlatformArg::Eks => Platform::Eks,
+            PlatformArg::K8s => Platform::K8s,
+        };
+        Ok(MetricsPlan {
+            inputs: args.inputs.clone(),
+            out: args.out.clone(),
+            force: args.force,
+            quiet: args.quiet,
+            decode: decode_options(&args.decode)?,
+            metrics: MetricsOptions {
+                signals: SignalOptions { compat, platform, cluster: args.cluster.clone() },
+                bucket_ns,
+                from,
+                to,
+                approx: args.approx,
+            },
+            command,
+        })
+    }
+}
+
+/// A bucket width: a positive integer and `s`, `m`, `h` or `d`; in nanoseconds.
+pub fn parse_bucket(text: &str) -> std::result::Result<i64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a number followed by s, m, h or d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("the bucket must be longer than 0".into());
+    }
+    n.checked_mul(seconds * 1_000_000_000).ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// A point in time, RFC 3339 (`2026-11-01T12:00:00Z`) or a UTC date (`2026-11-01`); in ns
+/// since the Unix epoch.
+pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    let parsed =
+        chrono::DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&chrono::Utc)).or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        });
+    let t =
+        parsed.map_err(|_| format!("{text:?} is neither RFC 3339 (2026-11-01T12:00:00Z) nor a date (2026-11-01)"))?;
+    t.timestamp_nanos_opt().ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_and_times() {
+        assert_eq!(parse_bucket("1m"), Ok(60_000_000_000));
+        assert_eq!(parse_bucket("5m"), Ok(300_000_000_000));
+        assert_eq!(parse_bucket("1h"), Ok(3_600_000_000_000));
+        assert_eq!(parse_bucket("1d"), Ok(86_400_000_000_000));
+        assert!(parse_bucket("0m").is_err());
+        assert!(parse_bucket("5").is_err());
+        assert!(parse_bucket("m").is_err());
+        assert!(parse_bucket("1w").is_err());
+        assert_eq!(parse_time("1970-01-02"), Ok(86_400_000_000_000));
+        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
+        assert_eq!(parse_time("1970-01-01T01:00:01+01:00"), Ok(1_000_000_000));
+        assert!(parse_time("yesterday").is_err());
     }
 }

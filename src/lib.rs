@@ -8,6 +8,9 @@
 //! * [`derive`]: Application Signals rules (records, local service, ingress operation, remote names
 //!   and resources, error/fault, environment), pure;
 //! * [`store`]: the Hive-partitioned Parquet span store;
+//! * [`signals`]: spans → the `signals` table of Application Signals metric records;
+//! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
+//! * [`metrics`]: signals → service, operation and dependency RED metric tables;
 //! * [`report`]: Parquet writing, `run_info`, the stderr summary;
 //! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
 
@@ -17,8 +20,11 @@ pub mod config;
 pub mod derive;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
+pub mod queries;
 pub mod report;
+pub mod signals;
 pub mod store;
 pub mod testing;
 pub mod util;

@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::Result;
 use crate::ingest::SourceStats;
+use crate::metrics::Metrics;
 use crate::model::schema::SCHEMA_VERSION;
 use crate::store::StoreStats;
 
@@ -51,12 +52,49 @@ impl Rows {
     fn count(&mut self, source: &str, key: &str, value: u64) {
         self.push(source, key, None, Some(value), None);
     }
+
+    fn finish(mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.source.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.reason.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.text.finish()),
+        ];
+        Ok(RecordBatch::try_new(run_info_schema(), columns)?)
+    }
 }
 
 /// Build the `run_info` batch for an ingest run.
 pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&StoreStats>) -> Result<RecordBatch> {
-    let totals = SourceStats::total(sources);
     let mut r = Rows::default();
+    ingest_rows(&mut r, command, sources, store);
+    r.finish()
+}
+
+/// Build the `run_info` batch for a metrics run: the ingest counters (when raw inputs were
+/// decoded), the records derived and dropped (with reasons), and the rows of each table.
+pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> Result<RecordBatch> {
+    let mut r = Rows::default();
+    ingest_rows(&mut r, command, sources, None);
+    let s = &m.stats;
+    r.count("", "signal_spans", s.spans);
+    r.count("", "signal_traces", s.traces);
+    r.count("", "preannotated_spans", s.preannotated_spans);
+    r.count("", "service_records", s.service_records);
+    r.count("", "dependency_records", s.dependency_records);
+    r.count("", "records_dropped", s.dropped.values().sum());
+    for (reason, n) in &s.dropped {
+        r.push("", "records_dropped", Some(reason), Some(*n), None);
+    }
+    for t in m.tables.iter().chain([&m.signals]) {
+        r.push("", "table_rows", None, Some(t.rows() as u64), Some(t.name));
+    }
+    r.finish()
+}
+
+fn ingest_rows(r: &mut Rows, command: &str, sources: &[SourceStats], store: Option<&StoreStats>) {
+    let totals = SourceStats::total(sources);
     r.push("", "spanlens_version", None, None, Some(env!("CARGO_PKG_VERSION")));
     r.push("", "schema_version", None, None, Some(SCHEMA_VERSION));
     r.push("", "command", None, None, Some(command));
@@ -103,12 +141,4 @@ pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&St
             r.push(src, "message", None, None, Some(m));
         }
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(r.source.finish()),
-        Arc::new(r.key.finish()),
-        Arc::new(r.reason.finish()),
-        Arc::new(r.value.finish()),
-        Arc::new(r.text.finish()),
-    ];
-    Ok(RecordBatch::try_new(run_info_schema(), columns)?)
 }

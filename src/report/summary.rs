@@ -1,7 +1,7 @@
 //! The human summary printed to stderr after a run: what was read, written and skipped, with
 //! reasons. Data never goes to stderr and this never goes to stdout.
 
-use crate::app::IngestOutcome;
+use crate::app::{IngestOutcome, MetricsOutcome};
 use crate::ingest::SourceStats;
 use crate::util::{human_bytes, thousands};
 
@@ -71,6 +71,64 @@ pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
     let skipped = t.spans_skipped_total() > 0 || t.values_truncated > 0 || !t.records_skipped.is_empty();
     if !quiet || skipped {
         eprint!("{}", ingest_summary(outcome));
+    }
+}
+
+/// The summary text of a metrics run.
+pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
+    let mut out = String::new();
+    match &outcome.store {
+        Some(store) => out.push_str(&format!("read span store {}\n", store.display())),
+        None => {
+            let t = SourceStats::total(&outcome.sources);
+            out.push_str(&format!(
+                "read {} input{} ({}), spans: {} read, {} used, {} skipped\n",
+                thousands(outcome.sources.len() as u64),
+                if outcome.sources.len() == 1 { "" } else { "s" },
+                human_bytes(t.bytes_read),
+                thousands(t.spans_read),
+                thousands(t.spans_written),
+                thousands(t.spans_skipped_total())
+            ));
+            if !t.spans_skipped.is_empty() {
+                out.push_str(&format!("  spans skipped: {}\n", reasons(&t.spans_skipped)));
+            }
+            if !t.records_skipped.is_empty() {
+                out.push_str(&format!("  records skipped: {}\n", reasons(&t.records_skipped)));
+            }
+        }
+    }
+    let s = &outcome.metrics.stats;
+    out.push_str(&format!(
+        "signals: {} spans in {} traces gave {} service and {} dependency records ({} pre-annotated spans), {} dropped\n",
+        thousands(s.spans),
+        thousands(s.traces),
+        thousands(s.service_records),
+        thousands(s.dependency_records),
+        thousands(s.preannotated_spans),
+        thousands(s.dropped.values().sum()),
+    ));
+    if !s.dropped.is_empty() {
+        out.push_str(&format!("  records dropped: {}\n", reasons(&s.dropped)));
+    }
+    let tables: Vec<String> =
+        outcome.metrics.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
+    out.push_str(&format!(
+        "wrote {} ({} rows) in {:.2} s\n",
+        outcome.out.display(),
+        tables.join(", "),
+        outcome.seconds
+    ));
+    out
+}
+
+/// Print the metrics summary, unless `quiet` and nothing was skipped or dropped.
+pub fn print_metrics(outcome: &MetricsOutcome, quiet: bool) {
+    let t = SourceStats::total(&outcome.sources);
+    let lost =
+        t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || !outcome.metrics.stats.dropped.is_empty();
+    if !quiet || lost {
+        eprint!("{}", metrics_summary(outcome));
     }
 }
 

@@ -1,0 +1,728 @@
+//! The `signals` table: one row per Application Signals metric record (Service or Dependency),
+//! derived from the span table trace by trace with the rules in [`crate::derive`].
+//!
+//! Spans are read through DataFusion ordered by trace id (the sort spills to disk under a
+//! memory limit), so the parent links of one trace are at hand together; traces are derived in
+//! parallel with rayon and appended to Arrow builders.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayBuilder, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
+    MapArray, RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondBuilder,
+};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use rayon::prelude::*;
+
+use crate::derive::classify::{classify, is_imds, latency_ms, valid_dimension};
+use crate::derive::dependency::{DependencySpan, remote_environment, remote_service_operation};
+use crate::derive::environment::{EnvironmentResource, Platform, environment};
+use crate::derive::local::{IngressSpan, ingress_operation, local_service};
+use crate::derive::propagate::{TraceSpan, propagate};
+use crate::derive::records::{RecordSpan, records};
+use crate::derive::remote::{Address, HttpCall};
+use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
+use crate::derive::{Compat, present};
+use crate::error::{Error, Result};
+use crate::model::schema::{dict_utf8, timestamp_ns};
+use crate::queries;
+
+/// Column names of the signals table.
+pub mod col {
+    pub const RECORD_TYPE: &str = "record_type";
+    pub const TELEMETRY_SOURCE: &str = "telemetry_source";
+    pub const ENVIRONMENT: &str = "environment";
+    pub const SERVICE: &str = "service";
+    pub const OPERATION: &str = "operation";
+    pub const REMOTE_SERVICE: &str = "remote_service";
+    pub const REMOTE_OPERATION: &str = "remote_operation";
+    pub const REMOTE_ENVIRONMENT: &str = "remote_environment";
+    pub const REMOTE_RESOURCE_TYPE: &str = "remote_resource_type";
+    pub const REMOTE_RESOURCE_IDENTIFIER: &str = "remote_resource_identifier";
+    pub const LATENCY_MS: &str = "latency_ms";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const ERROR: &str = "error";
+    pub const FAULT: &str = "fault";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+}
+
+/// The eight dimension columns, in schema order (the §9.3 validity check covers each).
+const DIMENSIONS: [&str; 9] = [
+    col::TELEMETRY_SOURCE,
+    col::ENVIRONMENT,
+    col::SERVICE,
+    col::OPERATION,
+    col::REMOTE_SERVICE,
+    col::REMOTE_OPERATION,
+    col::REMOTE_ENVIRONMENT,
+    col::REMOTE_RESOURCE_TYPE,
+    col::REMOTE_RESOURCE_IDENTIFIER,
+];
+
+static SIGNALS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = vec![Field::new(col::RECORD_TYPE, dict_utf8(), false)];
+    fields.extend(DIMENSIONS.iter().map(|name| {
+        let required = matches!(*name, col::TELEMETRY_SOURCE | col::SERVICE);
+        Field::new(*name, dict_utf8(), !required)
+    }));
+    fields.extend([
+        Field::new(col::LATENCY_MS, DataType::Float64, false),
+        Field::new(col::DURATION_NS, DataType::Int64, false),
+        Field::new(col::ERROR, DataType::Int64, false),
+        Field::new(col::FAULT, DataType::Int64, false),
+        Field::new(col::TIMESTAMP, timestamp_ns(), false),
+        Field::new(col::TRACE_ID, DataType::FixedSizeBinary(16), false),
+        Field::new(col::SPAN_ID, DataType::FixedSizeBinary(8), false),
+    ]);
+    Arc::new(Schema::new(fields))
+});
+
+/// The signals table schema.
+pub fn signals_schema() -> SchemaRef {
+    SIGNALS_SCHEMA.clone()
+}
+
+/// How records are derived.
+#[derive(Debug, Clone, Default)]
+pub struct SignalOptions {
+    pub compat: Compat,
+    pub platform: Platform,
+    /// Cluster name for EKS/K8s environments when the resource has no `k8s.cluster.name`.
+    pub cluster: Option<String>,
+}
+
+/// What the derivation saw and produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalStats {
+    pub spans: u64,
+    pub traces: u64,
+    pub service_records: u64,
+    pub dependency_records: u64,
+    /// Spans that carried ADOT's own attributes (rule 0).
+    pub preannotated_spans: u64,
+    /// Records not emitted, by reason (§9.3).
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+impl SignalStats {
+    fn absorb(&mut self, other: &SignalStats) {
+        self.spans += other.spans;
+        self.traces += other.traces;
+        self.service_records += other.service_records;
+        self.dependency_records += other.dependency_records;
+        self.preannotated_spans += other.preannotated_spans;
+        for (reason, n) in &other.dropped {
+            *self.dropped.entry(reason).or_default() += n;
+        }
+    }
+}
+
+fn internal(message: String) -> Error {
+    Error::Query(datafusion::error::DataFusionError::Execution(message))
+}
+
+/// One derived record.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Row {
+    dependency: bool,
+    source: &'static str,
+    environment: Option<String>,
+    service: String,
+    operation: Option<String>,
+    remote_service: Option<String>,
+    remote_operation: Option<String>,
+    remote_environment: Option<String>,
+    remote_resource: Option<(String, String)>,
+    duration_ns: i64,
+    error: bool,
+    fault: bool,
+    end_time: i64,
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+}
+
+/// The span columns the derivation reads, as plain arrays.
+struct Columns {
+    trace_id: FixedSizeBinaryArray,
+    span_id: FixedSizeBinaryArray,
+    parent_span_id: FixedSizeBinaryArray,
+    flags: arrow::array::UInt32Array,
+    name: StringArray,
+    kind: StringArray,
+    end_time: arrow::array::Int64Array,
+    duration_ns: arrow::array::Int64Array,
+    status_code: StringArray,
+    service_name: StringArray,
+    scope_name: StringArray,
+    attributes: AttrMap,
+    resource_attributes: AttrMap,
+}
+
+/// A `Map<Utf8, Utf8>` column with its keys and values as `StringArray`s.
+struct AttrMap {
+    offsets: Vec<usize>,
+    keys: StringArray,
+    values: StringArray,
+}
+
+impl AttrMap {
+    fn new(array: &ArrayRef) -> Result<Self> {
+        let map: &MapArray = array.as_map_opt().ok_or_else(|| internal("attributes are not a map".into()))?;
+        let offsets = map.value_offsets().iter().map(|o| *o as usize).collect();
+        Ok(AttrMap { offsets, keys: utf8(map.keys())?, values: utf8(map.values())? })
+    }
+
+    fn row(&self, i: usize) -> Attrs<'_> {
+        Attrs { map: self, range: self.offsets[i]..self.offsets[i + 1] }
+    }
+}
+
+/// The attributes of one span or resource.
+#[derive(Clone)]
+struct Attrs<'a> {
+    map: &'a AttrMap,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        let m = self.map;
+        self.range
+            .clone()
+            .find(|&j| m.keys.value(j) == key)
+            .and_then(|j| m.values.is_valid(j).then(|| m.values.value(j)))
+    }
+
+    /// A present (non-empty) value.
+    fn text(&self, key: &str) -> Option<&'a str> {
+        present(self.get(key))
+    }
+
+    /// An integer value; attributes are stored as text, so `"404"` and `404` both parse.
+    fn int(&self, key: &str) -> Option<i64> {
+        let v = self.text(key)?.trim();
+        v.parse::<i64>().ok().or_else(|| v.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+    }
+}
+
+fn utf8(array: &ArrayRef) -> Result<StringArray> {
+    let array = if array.data_type() == &DataType::Utf8 { array.clone() } else { cast(array, &DataType::Utf8)? };
+    Ok(array.as_string::<i32>().clone())
+}
+
+impl Columns {
+    fn new(batch: &RecordBatch) -> Result<Self> {
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| internal(format!("the span table has no column {name}")))
+        };
+        let fsb = |name: &str| -> Result<FixedSizeBinaryArray> {
+            column(name)?
+                .as_fixed_size_binary_opt()
+                .cloned()
+                .ok_or_else(|| internal(format!("{name} is not fixed-size binary")))
+        };
+        let int64 = |name: &str| -> Result<arrow::array::Int64Array> {
+            Ok(cast(column(name)?, &DataType::Int64)?.as_primitive::<arrow::datatypes::Int64Type>().clone())
+        };
+        Ok(Columns {
+            trace_id: fsb("trace_id")?,
+            span_id: fsb("span_id")?,
+            parent_span_id: fsb("parent_span_id")?,
+            flags: cast(column("flags")?, &DataType::UInt32)?.as_primitive().clone(),
+            name: utf8(column("name")?)?,
+            kind: utf8(column("kind")?)?,
+            end_time: int64("end_time")?,
+            duration_ns: int64("duration_ns")?,
+            status_code: utf8(column("status_code")?)?,
+            service_name: utf8(column("service_name")?)?,
+            scope_name: utf8(column("scope_name")?)?,
+            attributes: AttrMap::new(column("attributes")?)?,
+            resource_attributes: AttrMap::new(column("resource_attributes")?)?,
+        })
+    }
+
+    fn opt(array: &StringArray, i: usize) -> Option<&str> {
+        array.is_valid(i).then(|| array.value(i))
+    }
+
+    fn id8(array: &FixedSizeBinaryArray, i: usize) -> Option<[u8; 8]> {
+        array.is_valid(i).then(|| array.value(i).try_into().ok()).flatten()
+    }
+}
+
+/// §2.1 "same ResourceSpans": the same `service.name` and `service.instance.id`.
+fn resource_key(service_name: Option<&str>, resource: &Attrs<'_>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    service_name.hash(&mut h);
+    resource.get("service.instance.id").hash(&mut h);
+    h.finish()
+}
+
+/// The Lambda function a resource runs as, if it is one (§5.1.1 offline adaptation).
+fn lambda_function<'a>(resource: &Attrs<'a>, service_name: Option<&'a str>) -> Option<&'a str> {
+    resource
+        .text("faas.name")
+        .or_else(|| (resource.get("cloud.platform") == Some("aws_lambda")).then_some(service_name?))
+}
+
+/// §11: the environment of a span's resource.
+fn resource_environment(resource: &Attrs<'_>, lambda: bool, opts: &SignalOptions) -> String {
+    let ecs_cluster = resource
+        .text("aws.ecs.cluster.arn")
+        .and_then(|arn| arn.rsplit('/').next())
+        .or_else(|| resource.text("aws.ecs.cluster.name"));
+    let r = EnvironmentResource {
+        deployment_environment: resource
+            .text("deployment.environment.name")
+            .or(resource.text("deployment.environment")),
+        hosted_in: resource.text("aws.hostedin.environment"),
+        autoscaling_group: resource.text("ec2.tag.aws:autoscaling:groupName"),
+        ecs_cluster,
+        k8s_cluster: resource.text("k8s.cluster.name").or(opts.cluster.as_deref()),
+        k8s_namespace: resource.text("k8s.namespace.name"),
+    };
+    environment(&r, if lambda { Platform::Lambda } else { opts.platform })
+}
+
+/// §5.1 input of span `i`.
+fn ingress_span<'a>(c: &'a Columns, i: usize, local_root: bool, lambda: Option<&'a str>) -> IngressSpan<'a> {
+    let a = c.attributes.row(i);
+    IngressSpan {
+        name: c.name.value(i),
+        is_server: c.kind.value(i) == "SERVER",
+        local_root,
+        method_new: a.text("http.request.method"),
+        method_old: a.text("http.method"),
+        url_path: a.text("url.path"),
+        http_target: a.text("http.target"),
+        url_full: a.text("url.full"),
+        http_url: a.text("http.url"),
+        lambda_function: lambda,
+        lambda_override: a.text("aws.lambda.local.operation.override"),
+        scope_name: Columns::opt(&c.scope_name, i),
+    }
+}
+
+/// §6 input of span `i`, with the manual remote attributes already propagated (§4.2).
+fn dependency_span<'a>(
+    a: &Attrs<'a>,
+    manual_service: Option<&'a str>,
+    manual_operation: Option<&'a str>,
+) -> DependencySpan<'a> {
+    DependencySpan {
+        manual_service,
+        manual_operation,
+        rpc_system: a.text("rpc.system"),
+        rpc_service: a.text("rpc.service"),
+        rpc_method: a.text("rpc.method"),
+        lambda_function: a.text("aws.lambda.function.name"),
+        db_system_new: a.text("db.system.name"),
+        db_system_old: a.text("db.system"),
+        db_operation_new: a.text("db.operation.name"),
+        db_operation_old: a.text("db.operation"),
+        db_statement_new: a.text("db.query.text"),
+        db_statement_old: a.text("db.statement"),
+        faas_invoked_name: a.text("faas.invoked_name"),
+        faas_trigger: a.text("faas.trigger"),
+        messaging_system: a.text("messaging.system"),
+        messaging_operation_type: a.text("messaging.operation.type"),
+        messaging_operation: a.text("messaging.operation"),
+        graphql_operation_type: a.text("graphql.operation.type"),
+        peer_service: a.text("peer.service"),
+        address: Address {
+            server_address: a.text("server.address"),
+            server_port: a.int("server.port"),
+            net_peer_name: a.text("net.peer.name"),
+            net_peer_port: a.int("net.peer.port"),
+            network_peer_address: a.text("network.peer.address"),
+            network_peer_port: a.int("network.peer.port"),
+            net_sock_peer_addr: a.text("net.sock.peer.addr"),
+            net_sock_peer_port: a.int("net.sock.peer.port"),
+            url_full: a.text("url.full"),
+            http_url: a.text("http.url"),
+        },
+        http: HttpCall {
+            url_full: a.text("url.full"),
+            http_url: a.text("http.url"),
+            method_new: a.text("http.request.method"),
+            method_old: a.text("http.method"),
+        },
+    }
+}
+
+/// §7: the remote resource of a dependency span.
+fn remote_resource(a: &Attrs<'_>, compat: Compat) -> Option<RemoteResource> {
+    if a.get("rpc.system") == Some("aws-api") {
+        return aws_sdk_resource(|k| a.get(k), a.text("rpc.service"), a.text("rpc.method"), compat);
+    }
+    let db = a.text("db.system.name").or(a.text("db.system"));
+    db?;
+    let (peer_address, peer_port) = match compat {
+        Compat::Java => (a.text("network.peer.address"), a.int("network.peer.port")),
+        Compat::Python | Compat::Js => (a.text("server.socket.address"), a.int("server.socket.port")),
+    };
+    let c = DbConnection {
+        namespace: a.text("db.namespace"),
+        name: a.text("db.name"),
+        server_address: a.text("server.address"),
+        server_port: a.int("server.port"),
+        net_peer_name: a.text("net.peer.name"),
+        net_peer_port: a.int("net.peer.port"),
+        peer_address,
+        peer_port,
+        connection_string: a.text("db.connection_string"),
+    };
+    db_connection(&c, compat)
+}
+
+/// §9.1 status code: Java reads the new key first; Python and JS only the old one.
+fn status_code(a: &Attrs<'_>, compat: Compat) -> Option<i64> {
+    match compat {
+        Compat::Java => a.int("http.response.status_code").or_else(|| a.int("http.status_code")),
+        Compat::Python | Compat::Js => a.int("http.status_code"),
+    }
+}
+
+fn telemetry_source(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "LOCAL_ROOT" => "LocalRootSpan",
+        "SERVER" => "ServerSpan",
+        "CLIENT" => "ClientSpan",
+        "PRODUCER" => "ProducerSpan",
+        "CONSUMER" => "ConsumerSpan",
+        _ => return None,
+    })
+}
+
+/// Rule 0: records of a span exported by ADOT with its metric attributes already set.
+fn preannotated(
+    c: &Columns,
+    i: usize,
+    a: &Attrs<'_>,
+    span_kind: &str,
+    base: &Row,
+    env: impl Fn() -> String,
+) -> Vec<Row> {
+    let kind = c.kind.value(i);
+    let env = a.text("aws.local.environment").map(str::to_string).unwrap_or_else(env);
+    let service = Row {
+        environment: Some(env),
+        service: a.text("aws.local.service").unwrap_or_default().to_string(),
+        operation: a.text("aws.local.operation").map(str::to_string),
+        ..base.clone()
+    };
+    let mut out = Vec::new();
+    if matches!(span_kind, "LOCAL_ROOT" | "SERVER") {
+        out.push(Row { source: telemetry_source(span_kind).unwrap_or("ServerSpan"), ..service.clone() });
+    }
+    let dependency_kind = if span_kind == "LOCAL_ROOT" { kind } else { span_kind };
+    let is_dependency = match dependency_kind {
+        "CLIENT" | "PRODUCER" => true,
+        "CONSUMER" => span_kind == "CONSUMER" || a.text("aws.remote.service").is_some(),
+        _ => false,
+    };
+    if is_dependency {
+        let resource = a
+            .text("aws.remote.resource.type")
+            .zip(a.text("aws.remote.resource.identifier").or(a.text("aws.remote.target")));
+        out.push(Row {
+            dependency: true,
+            source: telemetry_source(dependency_kind).unwrap_or("ClientSpan"),
+            remote_service: a.text("aws.remote.service").map(str::to_string),
+            remote_operation: a.text("aws.remote.operation").map(str::to_string),
+            remote_environment: a.text("aws.remote.environment").map(str::to_string),
+            remote_resource: resource.map(|(t, id)| (t.to_string(), id.to_string())),
+            ..service
+        });
+    }
+    out
+}
+
+/// Derive the records of one trace: rows `range` of `c`, all with the same trace id.
+fn derive_trace(c: &Columns, range: std::ops::Range<usize>, opts: &SignalOptions) -> (Vec<Row>, SignalStats) {
+    let compat = opts.compat;
+    let mut stats = SignalStats { spans: range.len() as u64, traces: 1, ..Default::default() };
+    let idx: Vec<usize> = range.collect();
+    let attrs: Vec<Attrs<'_>> = idx.iter().map(|&i| c.attributes.row(i)).collect();
+    let resources: Vec<Attrs<'_>> = idx.iter().map(|&i| c.resource_attributes.row(i)).collect();
+    let service_names: Vec<Option<&str>> = idx.iter().map(|&i| Columns::opt(&c.service_name, i)).collect();
+    let lambdas: Vec<Option<&str>> =
+        resources.iter().zip(&service_names).map(|(r, s)| lambda_function(r, *s)).collect();
+    let trace_spans: Vec<TraceSpan<'_>> = idx
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| TraceSpan {
+            span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
+            parent_span_id: Columns::id8(&c.parent_span_id, i),
+            flags: c.flags.value(i),
+            kind: c.kind.value(i),
+            resource: resource_key(service_names[k], &resources[k]),
+            remote_service: attrs[k].text("aws.remote.service"),
+            remote_operation: attrs[k].text("aws.remote.operation"),
+        })
+        .collect();
+    let ingress =
+        |k: usize, local_root: bool| ingress_operation(&ingress_span(c, idx[k], local_root, lambdas[k]), compat);
+    let propagated = propagate(&trace_spans, ingress);
+
+    let mut out = Vec::new();
+    for (k, &i) in idx.iter().enumerate() {
+        let a = &attrs[k];
+        let kind = c.kind.value(i);
+        let outcome = classify(status_code(a, compat), c.status_code.value(i) == "ERROR");
+        let base = Row {
+            duration_ns: c.duration_ns.value(i),
+            error: outcome.error,
+            fault: outcome.fault,
+            end_time: c.end_time.value(i),
+            trace_id: c.trace_id.value(i).try_into().unwrap_or_default(),
+            span_id: trace_spans[k].span_id,
+            ..Default::default()
+        };
+        let env = || resource_environment(&resources[k], lambdas[k].is_some(), opts);
+        let rows = match (a.text("aws.local.service"), a.text("aws.span.kind")) {
+            (Some(_), Some(span_kind)) => {
+                stats.preannotated_spans += 1;
+                preannotated(c, i, a, span_kind, &base, env)
+            }
+            _ => {
+                let p = &propagated[k];
+                let messaging_operation = match compat {
+                    Compat::Java => a.text("messaging.operation.type").or(a.text("messaging.operation")),
+                    Compat::Python | Compat::Js => a.text("messaging.operation"),
+                };
+                let which = records(
+                    &RecordSpan {
+                        kind,
+                        local_root: p.local_root,
+                        name: c.name.value(i),
+                        scope_name: Columns::opt(&c.scope_name, i),
+                        messaging_operation,
+                        parent_is_consumer: p.parent_kind.as_deref() == Some("CONSUMER"),
+                    },
+                    compat,
+                );
+                if which.service.is_none() && which.dependency.is_none() {
+                    continue;
+                }
+                let local = Row {
+                    environment: Some(env()),
+                    service: local_service(resources[k].get("aws.local.service"), service_names[k], compat).to_string(),
+                    ..base
+                };
+                let mut rows = Vec::with_capacity(2);
+                if let Some(source) = which.service {
+                    let op = ingress_operation(&ingress_span(c, i, p.local_root, lambdas[k]), compat);
+                    rows.push(Row { source, operation: Some(op), ..local.clone() });
+                }
+                if let Some(source) = which.dependency {
+                    let d = dependency_span(a, p.remote_service.as_deref(), p.remote_operation.as_deref());
+                    let remote = remote_service_operation(&d, compat);
+                    let resource = remote_resource(a, compat);
+                    rows.push(Row {
+                        dependency: true,
+                        source,
+                        operation: Some(p.egress_operation(kind)),
+                        remote_service: Some(remote.service),
+                        remote_operation: Some(remote.operation),
+                        remote_environment: remote_environment(&d, a.get("aws.remote.environment")),
+                        remote_resource: resource.map(|r| (r.resource_type.to_string(), r.identifier)),
+                        ..local
+                    });
+                }
+                rows
+            }
+        };
+        for row in rows {
+            if let Some(reason) = drop_reason(&row) {
+                *stats.dropped.entry(reason).or_default() += 1;
+                continue;
+            }
+            if row.dependency {
+                stats.dependency_records += 1;
+            } else {
+                stats.service_records += 1;
+            }
+            out.push(row);
+        }
+    }
+    (out, stats)
+}
+
+/// §9.3: why a record is not emitted, if it is not.
+fn drop_reason(row: &Row) -> Option<&'static str> {
+    if row.dependency && row.remote_service.as_deref().is_some_and(is_imds) {
+        return Some("imds_dependency");
+    }
+    let (rt, rid) = row.remote_resource.as_ref().map(|(t, i)| (Some(t.as_str()), Some(i.as_str()))).unwrap_or_default();
+    let dims = [
+        row.environment.as_deref(),
+        Some(row.service.as_str()),
+        row.operation.as_deref(),
+        row.remote_service.as_deref(),
+        row.remote_operation.as_deref(),
+        row.remote_environment.as_deref(),
+        rt,
+        rid,
+    ];
+    dims.iter().flatten().any(|d| !valid_dimension(d)).then_some("invalid_dimension")
+}
+
+/// Arrow builders of the signals table.
+struct SignalsBuilder {
+    record_type: StringDictionaryBuilder<Int32Type>,
+    dims: Vec<StringDictionaryBuilder<Int32Type>>,
+    latency: Float64Builder,
+    duration: Int64Builder,
+    error: Int64Builder,
+    fault: Int64Builder,
+    timestamp: TimestampNanosecondBuilder,
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+}
+
+impl SignalsBuilder {
+    fn new() -> Self {
+        SignalsBuilder {
+            record_type: StringDictionaryBuilder::new(),
+            dims: DIMENSIONS.iter().map(|_| StringDictionaryBuilder::new()).collect(),
+            latency: Float64Builder::new(),
+            duration: Int64Builder::new(),
+            error: Int64Builder::new(),
+            fault: Int64Builder::new(),
+            timestamp: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            trace_id: FixedSizeBinaryBuilder::new(16),
+            span_id: FixedSizeBinaryBuilder::new(8),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.latency.len()
+    }
+
+    fn append(&mut self, r: &Row) -> Result<()> {
+        self.record_type.append_value(if r.dependency { "dependency" } else { "service" });
+        let (rt, rid) =
+            r.remote_resource.as_ref().map(|(t, i)| (Some(t.as_str()), Some(i.as_str()))).unwrap_or_default();
+        let values = [
+            Some(r.source),
+            r.environment.as_deref(),
+            Some(r.service.as_str()),
+            r.operation.as_deref(),
+            r.remote_service.as_deref(),
+            r.remote_operation.as_deref(),
+            r.remote_environment.as_deref(),
+            rt,
+            rid,
+        ];
+        for (b, v) in self.dims.iter_mut().zip(values) {
+            b.append_option(v);
+        }
+        self.latency.append_value(latency_ms(r.duration_ns));
+        self.duration.append_value(r.duration_ns);
+        self.error.append_value(i64::from(r.error));
+        self.fault.append_value(i64::from(r.fault));
+        self.timestamp.append_value(r.end_time);
+        self.trace_id.append_value(r.trace_id)?;
+        self.span_id.append_value(r.span_id)?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.record_type.finish())];
+        columns.extend(self.dims.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend([
+            Arc::new(self.latency.finish()) as ArrayRef,
+            Arc::new(self.duration.finish()),
+            Arc::new(self.error.finish()),
+            Arc::new(self.fault.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+        ]);
+        Ok(RecordBatch::try_new(signals_schema(), columns)?)
+    }
+}
+
+/// Rows per signals batch.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// Derive and append the records of the traces in `batch` rows `0..end`.
+fn derive_rows(
+    batch: &RecordBatch,
+    end: usize,
+    opts: &SignalOptions,
+    builder: &mut SignalsBuilder,
+    out: &mut Vec<RecordBatch>,
+    stats: &mut SignalStats,
+) -> Result<()> {
+    if end == 0 {
+        return Ok(());
+    }
+    let c = Columns::new(&batch.slice(0, end))?;
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    for i in 1..=end {
+        if i == end || c.trace_id.value(i) != c.trace_id.value(start) {
+            ranges.push(start..i);
+            start = i;
+        }
+    }
+    let derived: Vec<(Vec<Row>, SignalStats)> = ranges.into_par_iter().map(|r| derive_trace(&c, r, opts)).collect();
+    for (rows, s) in derived {
+        stats.absorb(&s);
+        for row in &rows {
+            builder.append(row)?;
+            if builder.len() == BATCH_ROWS {
+                out.push(builder.finish()?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Derive the signals table from the `spans` table registered in `ctx`.
+pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
+    let df = ctx.sql(queries::get("spans_by_trace")?.sql).await?;
+    let mut stream = df.execute_stream().await?;
+    let mut builder = SignalsBuilder::new();
+    let mut out = Vec::new();
+    let mut stats = SignalStats::default();
+    // Rows of the last, possibly incomplete trace, carried into the next batch.
+    let mut carry: Option<RecordBatch> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let batch = match carry.take() {
+            Some(prev) => concat_batches(&batch.schema(), [&prev, &batch])?,
+            None => batch,
+        };
+        let ids = batch
+            .column_by_name("trace_id")
+            .and_then(|c| c.as_fixed_size_binary_opt())
+            .ok_or_else(|| internal("trace_id is not fixed-size binary".into()))?;
+        let last = ids.value(batch.num_rows() - 1);
+        let mut tail = batch.num_rows() - 1;
+        while tail > 0 && ids.value(tail - 1) == last {
+            tail -= 1;
+        }
+        derive_rows(&batch, tail, opts, &mut builder, &mut out, &mut stats)?;
+        carry = Some(batch.slice(tail, batch.num_rows() - tail));
+    }
+    if let Some(batch) = carry {
+        derive_rows(&batch, batch.num_rows(), opts, &mut builder, &mut out, &mut stats)?;
+    }
+    if builder.len() > 0 || out.is_empty() {
+        out.push(builder.finish()?);
+    }
+    Ok((out, stats))
+}

@@ -1,0 +1,497 @@
+//! `metrics`: Application Signals records derived from whole traces, the metric tables, and a
+//! golden check on the real OpenTelemetry Demo export against an independent computation.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use common::{rows, sample};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use serde_json::{Value, json};
+use spanlens::config::MetricsPlan;
+use spanlens::ingest::DecodeOptions;
+use spanlens::metrics::{MetricsOptions, compute};
+use spanlens::model::schema::span_schema;
+use spanlens::queries::{QUERIES, percentile_of_sorted};
+use spanlens::signals::SignalOptions;
+
+fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
+    MetricsPlan {
+        inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
+        out: out.to_path_buf(),
+        force: true,
+        quiet: true,
+        decode: DecodeOptions::default(),
+        metrics: MetricsOptions { signals: SignalOptions::default(), bucket_ns, from: None, to: None, approx: false },
+        command: "spanlens metrics (test)".into(),
+    }
+}
+
+async fn output_context(out: &Path) -> SessionContext {
+    let ctx = SessionContext::new();
+    for t in ["signals", "service_metrics", "operation_metrics", "dependency_metrics", "run_info"] {
+        let path = out.join(format!("{t}.parquet")).display().to_string();
+        ctx.register_parquet(t, &path, ParquetReadOptions::default()).await.expect(t);
+    }
+    ctx
+}
+
+const T0: u64 = 1_793_527_200_000_000_000; // 2026-11-01T10:00:00Z
+
+fn attrs(pairs: &[(&str, Value)]) -> Value {
+    let list: Vec<Value> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => json!({ "stringValue": s }),
+                Value::Number(n) => json!({ "intValue": n.to_string() }),
+                Value::Array(a) => json!({ "arrayValue": { "values": a.iter().map(|s| json!({"stringValue": s})).collect::<Vec<_>>() } }),
+                other => other.clone(),
+            };
+            json!({ "key": k, "value": value })
+        })
+        .collect();
+    Value::Array(list)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn span(
+    trace: &str,
+    id: &str,
+    parent: &str,
+    kind: u8,
+    name: &str,
+    start_s: u64,
+    dur_ms: u64,
+    error: bool,
+    a: &[(&str, Value)],
+) -> Value {
+    let start = T0 + start_s * 1_000_000_000;
+    json!({
+        "traceId": trace, "spanId": id, "parentSpanId": parent, "name": name, "kind": kind,
+        "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + dur_ms * 1_000_000).to_string(),
+        "attributes": attrs(a), "status": if error { json!({"code": 2}) } else { json!({}) }
+    })
+}
+
+fn resource_spans(resource: &[(&str, Value)], spans: Vec<Value>) -> Value {
+    json!({ "resource": { "attributes": attrs(resource) }, "scopeSpans": [{ "scope": { "name": "test" }, "spans": spans }] })
+}
+
+/// A pet-clinic-like export: a front end calling a vets service over HTTP, PostgreSQL,
+/// DynamoDB and the instance metadata service, and an ADOT-annotated billing span.
+fn petclinic() -> String {
+    let t1 = "0af7651916cd43dd8448eb211c80319c";
+    let t2 = "1af7651916cd43dd8448eb211c80319c";
+    let frontend = resource_spans(
+        &[("service.name", json!("frontend")), ("deployment.environment", json!("prod"))],
+        vec![
+            span(
+                t1,
+                "00f067aa0ba902b1",
+                "",
+                2,
+                "GET /owners/{id}",
+                0,
+                10,
+                false,
+                &[("http.request.method", json!("GET")), ("http.response.status_code", json!(200))],
+            ),
+            span(
+                t1,
+                "00f067aa0ba902b2",
+                "00f067aa0ba902b1",
+                3,
+                "GET",
+                0,
+                4,
+                false,
+                &[
+                    ("http.request.method", json!("GET")),
+                    ("url.full", json!("http://vets:8080/vets/7")),
+                    ("server.address", json!("vets")),
+                    ("server.port", json!(8080)),
+                    ("http.response.status_code", json!(404)),
+                ],
+            ),
+            span(
+                t1,
+                "00f067aa0ba902b3",
+                "00f067aa0ba902b1",
+                3,
+                "SELECT petclinic.owners",
+                0,
+                2,
+                false,
+                &[
+                    ("db.system", json!("postgresql")),
+                    ("db.statement", json!("select * from owners where id = ?")),
+                    ("db.name", json!("petclinic")),
+                    ("server.address", json!("db")),
+                    ("server.port", json!(5432)),
+                ],
+            ),
+            span(
+                t1,
+                "00f067aa0ba902b4",
+                "00f067aa0ba902b1",
+                3,
+                "DynamoDb.PutItem",
+                0,
+                3,
+                true,
+                &[
+                    ("rpc.system", json!("aws-api")),
+                    ("rpc.service", json!("DynamoDb")),
+                    ("rpc.method", json!("PutItem")),
+                    ("aws.dynamodb.table_names", json!(["visits"])),
+                ],
+            ),
+            span(
+                t1,
+                "00f067aa0ba902b5",
+                "00f067aa0ba902b1",
+                3,
+                "GET",
+                0,
+                1,
+                false,
+                &[("http.request.method", json!("GET")), ("server.address", json!("169.254.169.254"))],
+            ),
+        ],
+    );
+    let vets = resource_spans(
+        &[("service.name", json!("vets"))],
+        vec![span(
+            t1,
+            "00f067aa0ba902c1",
+            "00f067aa0ba902b2",
+            2,
+            "GET",
+            0,
+            3,
+            false,
+            &[
+                ("http.request.method", json!("GET")),
+                ("url.path", json!("/vets/7")),
+                ("http.response.status_code", json!(500)),
+            ],
+        )],
+    );
+    let billing = resource_spans(
+        &[("service.name", json!("billing"))],
+        vec![span(
+            t2,
+            "00f067aa0ba902d1",
+            "",
+            3,
+            "SQS.SendMessage",
+            90,
+            5,
+            false,
+            &[
+                ("aws.local.service", json!("billing")),
+                ("aws.span.kind", json!("LOCAL_ROOT")),
+                ("aws.local.operation", json!("InternalOperation")),
+                ("aws.local.environment", json!("eks:c/ns")),
+                ("aws.remote.service", json!("AWS::SQS")),
+                ("aws.remote.operation", json!("SendMessage")),
+            ],
+        )],
+    );
+    json!({ "resourceSpans": [frontend, vets, billing] }).to_string()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f)
+}
+
+#[test]
+fn petclinic_records_follow_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("petclinic.json");
+    std::fs::write(&input, petclinic()).unwrap();
+    let out = dir.path().join("out");
+    let plan = plan(&[&input], &out, 60_000_000_000);
+    let outcome = spanlens::app::run_metrics(&plan).unwrap();
+    assert_eq!(outcome.metrics.stats.dropped.get("imds_dependency"), Some(&1), "§9.3 IMDS dependency dropped");
+    assert_eq!(outcome.metrics.stats.preannotated_spans, 1);
+    block_on(check_petclinic(&out));
+}
+
+async fn check_petclinic(out: &Path) {
+    let ctx = output_context(out).await;
+    let got = rows(
+        &ctx,
+        "SELECT record_type, telemetry_source, environment, service, operation, remote_service, remote_operation, \
+         remote_environment, remote_resource_type, remote_resource_identifier, error, fault, latency_ms FROM signals",
+    )
+    .await;
+    let want = [
+        // §2.2 local root SERVER: the span name is the operation.
+        "service|LocalRootSpan|prod|frontend|GET /owners/{id}||||||0|0|10.0",
+        // §4 propagated operation, §6.4 address fallback, §6.5 method + first path segment, §9.1 404 = error.
+        "dependency|ClientSpan|prod|frontend|GET /owners/{id}|vets:8080|GET /vets||||1|0|4.0",
+        // §6.1.3 database with §6.3 keyword, §7.2 DB::Connection.
+        "dependency|ClientSpan|prod|frontend|GET /owners/{id}|postgresql|SELECT||DB::Connection|petclinic|db|5432|0|0|2.0",
+        // §6.2 AWS SDK names, §7.1 row 1, §9.1 status ERROR without a code = fault.
+        "dependency|ClientSpan|prod|frontend|GET /owners/{id}|AWS::DynamoDB|PutItem||AWS::DynamoDB::Table|visits|0|1|3.0",
+        // §2.1 parent in another resource = local root; §5.1.4 invalid name "GET" → METHOD /segment; 500 = fault;
+        // §11 generic:default.
+        "service|LocalRootSpan|generic:default|vets|GET /vets||||||0|1|3.0",
+        // Rule 0: ADOT-annotated LOCAL_ROOT CLIENT span = a Service and a Dependency record.
+        "service|LocalRootSpan|eks:c/ns|billing|InternalOperation||||||0|0|5.0",
+        "dependency|ClientSpan|eks:c/ns|billing|InternalOperation|AWS::SQS|SendMessage||||0|0|5.0",
+    ];
+    let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // Whole-window and 1-minute rows: billing's records end 90 s after the others.
+    let services = rows(
+        &ctx,
+        "SELECT service, CAST(bucket_start AS VARCHAR), requests, errors, faults, availability \
+         FROM service_metrics ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        services,
+        [
+            "billing|2026-11-01T10:01:00Z|1|0|0|100.0",
+            "billing||1|0|0|100.0",
+            "frontend|2026-11-01T10:00:00Z|1|0|0|100.0",
+            "frontend||1|0|0|100.0",
+            "vets|2026-11-01T10:00:00Z|1|0|1|0.0",
+            "vets||1|0|1|0.0",
+        ]
+    );
+    // D3 (the Dependencies table) needs a resource; D4 does not; D13 is per RemoteService.
+    let sets = rows(
+        &ctx,
+        "SELECT dimension_set, remote_service, requests FROM dependency_metrics \
+         WHERE bucket_start IS NULL AND dimension_set IN ('D3', 'D4', 'D13', 'D1')",
+    )
+    .await;
+    assert_eq!(
+        sets,
+        [
+            "D13|AWS::DynamoDB|1",
+            "D13|AWS::SQS|1",
+            "D13|postgresql|1",
+            "D13|vets:8080|1",
+            "D3|AWS::DynamoDB|1",
+            "D3|postgresql|1",
+            "D4|AWS::DynamoDB|1",
+            "D4|AWS::SQS|1",
+            "D4|postgresql|1",
+            "D4|vets:8080|1",
+        ],
+        "no record has a RemoteEnvironment, so D1 is empty"
+    );
+    let dropped =
+        rows(&ctx, "SELECT reason, value FROM run_info WHERE key = 'records_dropped' AND reason IS NOT NULL").await;
+    assert_eq!(dropped, ["imds_dependency|1"]);
+}
+
+/// One span of the OpenTelemetry Demo export, read with serde_json alone.
+struct DemoSpan {
+    trace: String,
+    id: String,
+    parent: String,
+    flags: u64,
+    kind: u64,
+    service: String,
+    duration_ns: u64,
+    status_error: bool,
+    http_code: Option<i64>,
+}
+
+fn demo_spans() -> Vec<DemoSpan> {
+    let text = std::fs::read_to_string(sample("ymtdzzz__otel-tui__test_data.json")).unwrap();
+    let mut out = Vec::new();
+    let str_of = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+    let num = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let doc: Value = serde_json::from_str(line).unwrap();
+        for rs in doc["resourceSpans"].as_array().into_iter().flatten() {
+            let attr = |list: &Value, key: &str| -> Option<Value> {
+                list.as_array()?.iter().find(|a| a["key"] == key).map(|a| a["value"].clone())
+            };
+            let service =
+                attr(&rs["resource"]["attributes"], "service.name").map(|v| str_of(&v["stringValue"])).unwrap();
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                assert!(
+                    !str_of(&ss["scope"]["name"]).starts_with("io.opentelemetry.aws-sdk-"),
+                    "no SQS suppression here"
+                );
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    let code = ["http.response.status_code", "http.status_code"].iter().find_map(|k| {
+                        let v = attr(&s["attributes"], k)?;
+                        num(&v["intValue"]).map(|n| n as i64).or_else(|| str_of(&v["stringValue"]).parse().ok())
+                    });
+                    out.push(DemoSpan {
+                        trace: str_of(&s["traceId"]),
+                        id: str_of(&s["spanId"]),
+                        parent: str_of(&s["parentSpanId"]),
+                        flags: num(&s["flags"]).unwrap_or(0),
+                        kind: num(&s["kind"]).unwrap_or(0),
+                        service: service.clone(),
+                        duration_ns: num(&s["endTimeUnixNano"]).unwrap() - num(&s["startTimeUnixNano"]).unwrap(),
+                        status_error: num(&s["status"]["code"]) == Some(2),
+                        http_code: code,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct Expected {
+    requests: i64,
+    errors: i64,
+    faults: i64,
+    latencies: Vec<f64>,
+}
+
+/// Per-service Service records computed directly: SERVER spans and local roots (no parent,
+/// remote by flags, or a parent outside the service), error = 4xx, fault = 5xx or ERROR.
+fn expected_services(spans: &[DemoSpan]) -> BTreeMap<String, Expected> {
+    let present: HashSet<(&str, &str, &str)> =
+        spans.iter().map(|s| (s.trace.as_str(), s.id.as_str(), s.service.as_str())).collect();
+    let mut out: BTreeMap<String, Expected> = BTreeMap::new();
+    for s in spans {
+        let local_root = s.parent.is_empty()
+            || if s.flags & 0x100 != 0 {
+                s.flags & 0x200 != 0
+            } else {
+                !present.contains(&(s.trace.as_str(), s.parent.as_str(), s.service.as_str()))
+            };
+        if s.kind != 2 && !local_root {
+            continue;
+        }
+        let e = out.entry(s.service.clone()).or_default();
+        e.requests += 1;
+        match s.http_code {
+            Some(400..=499) => e.errors += 1,
+            Some(500..=599) => e.faults += 1,
+            _ if s.status_error => e.faults += 1,
+            _ => {}
+        }
+        e.latencies.push(s.duration_ns as f64 / 1e6);
+    }
+    out
+}
+
+#[test]
+fn golden_otel_demo_service_metrics_match_an_independent_computation() {
+    let mut expected = expected_services(&demo_spans());
+    assert!(expected.len() >= 5, "the demo has many services");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let plan = plan(&[&input], &out, 3_600_000_000_000);
+    spanlens::app::run_metrics(&plan).unwrap();
+
+    let batches: Vec<RecordBatch> = block_on(async {
+        let ctx = output_context(&out).await;
+        ctx.sql(
+            "SELECT service, environment, requests, errors, faults, latency_p50_ms, latency_p90_ms, latency_p99_ms, \
+             latency_avg_ms, latency_min_ms, latency_max_ms FROM service_metrics WHERE bucket_start IS NULL",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+    });
+    let mut seen = 0;
+    for b in &batches {
+        let text = |i: usize| arrow::compute::cast(b.column(i), &DataType::Utf8).unwrap();
+        let (service, env) = (text(0), text(1));
+        let int = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
+        let float = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
+        for r in 0..b.num_rows() {
+            let name = service.as_string::<i32>().value(r).to_string();
+            assert_eq!(env.as_string::<i32>().value(r), "generic:default");
+            let e = expected.get_mut(&name).unwrap_or_else(|| panic!("unexpected service {name}"));
+            assert_eq!((int(2).value(r), int(3).value(r), int(4).value(r)), (e.requests, e.errors, e.faults), "{name}");
+            e.latencies.sort_by(f64::total_cmp);
+            for (col, p) in [(5, 0.5), (6, 0.9), (7, 0.99)] {
+                let want = percentile_of_sorted(&e.latencies, p).unwrap();
+                // Independent interpolation: v[k] + f·(v[k+1] − v[k]) with k = ⌊p(n−1)⌋.
+                let h = p * (e.latencies.len() - 1) as f64;
+                let k = h.floor() as usize;
+                let plain = e.latencies[k]
+                    + (h - k as f64) * (e.latencies[(k + 1).min(e.latencies.len() - 1)] - e.latencies[k]);
+                assert!((want - plain).abs() <= 1e-9 * plain.abs().max(1.0));
+                assert_eq!(float(col).value(r), want, "{name} p{p}");
+            }
+            let avg = e.latencies.iter().sum::<f64>() / e.latencies.len() as f64;
+            assert!((float(8).value(r) - avg).abs() < 1e-9 * avg.max(1.0), "{name} avg");
+            assert_eq!(float(9).value(r), e.latencies[0]);
+            assert_eq!(float(10).value(r), *e.latencies.last().unwrap());
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, expected.len(), "every service has a row");
+    let total: i64 = expected.values().map(|e| e.requests).sum();
+    let faults: i64 = expected.values().map(|e| e.faults).sum();
+    assert!(total > 300 && faults > 0, "a meaningful golden: {total} requests, {faults} faults");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_query_plans_and_runs_against_empty_tables() {
+    let ctx = SessionContext::new();
+    let empty = MemTable::try_new(span_schema(), vec![vec![]]).unwrap();
+    ctx.register_table("spans", Arc::new(empty)).unwrap();
+    let opts = MetricsOptions {
+        signals: SignalOptions::default(),
+        bucket_ns: 60_000_000_000,
+        from: None,
+        to: None,
+        approx: false,
+    };
+    let m = compute(&ctx, &opts).await.unwrap();
+    assert!(m.tables.iter().all(|t| t.rows() == 0));
+    // Every registered query, by name, now plans against the registered (empty) tables.
+    for q in QUERIES {
+        let df = ctx.sql(q.sql).await;
+        let df = match (q.name, df) {
+            ("windowed_signals", Ok(df)) => df.with_param_values(vec![
+                datafusion::common::ScalarValue::Int64(Some(1)),
+                datafusion::common::ScalarValue::TimestampNanosecond(Some(0), Some("UTC".into())),
+                datafusion::common::ScalarValue::TimestampNanosecond(Some(1), Some("UTC".into())),
+            ]),
+            (_, df) => df,
+        };
+        let df = df.unwrap_or_else(|e| panic!("{}: {e}", q.name));
+        df.create_physical_plan().await.unwrap_or_else(|e| panic!("{}: {e}", q.name));
+    }
+}
+
+#[test]
+fn approx_percentiles_and_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let run = |approx: bool, from: Option<i64>, to: Option<i64>, name: &str| {
+        let mut p = plan(&[&input], &dir.path().join(name), 3_600_000_000_000);
+        p.metrics.approx = approx;
+        p.metrics.from = from;
+        p.metrics.to = to;
+        spanlens::app::run_metrics(&p).unwrap()
+    };
+    let (exact, approx, empty) =
+        (run(false, None, None, "exact"), run(true, None, None, "approx"), run(false, Some(0), Some(1), "empty"));
+    let requests = |m: &spanlens::app::MetricsOutcome| m.metrics.tables[0].rows();
+    assert_eq!(requests(&exact), requests(&approx), "approx changes percentiles only");
+    assert_eq!(requests(&empty), 0, "a window before every span");
+    let count: HashMap<&str, usize> = exact.metrics.tables.iter().map(|t| (t.name, t.rows())).collect();
+    assert!(count["dependency_metrics"] > count["service_metrics"]);
+}
