@@ -314,3 +314,76 @@ fn schema_command_prints_the_readme_schema() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(readme.contains(&printed), "README.md's schema section is out of date: paste `spanlens schema` output");
 }
+
+#[test]
+fn queries_are_listed_and_shown() {
+    let list = spanlens().args(["queries", "list"]).assert().success();
+    let text = String::from_utf8(list.get_output().stdout.clone()).unwrap();
+    for name in ["service_metrics", "operation_metrics", "dependency_metrics", "spans_by_trace"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
+    }
+    spanlens()
+        .args(["queries", "show", "service_metrics"])
+        .assert()
+        .success()
+        .stdout(contains("GROUP BY GROUPING SETS").and(contains("latency_percentile(latency_ms, 0.99)")));
+    spanlens()
+        .args(["queries", "show", "nope"])
+        .assert()
+        .code(2)
+        .stderr(contains("no query named \"nope\"").and(contains("service_metrics")));
+}
+
+#[test]
+fn metrics_prints_the_services_table_and_writes_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let out = dir.path().join("m");
+    let run = spanlens().arg("metrics").arg(&input).arg("--out").arg(&out).args(["--bucket", "5m"]).assert().success();
+    let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+    let stderr = String::from_utf8(run.get_output().stderr.clone()).unwrap();
+    let header = stdout.lines().next().unwrap();
+    assert!(header.starts_with("Service") && header.ends_with("p99 ms"), "{stdout}");
+    assert!(stdout.contains("frontend") && stdout.contains("generic:default"), "{stdout}");
+    assert!(stderr.contains("signals: 547 spans"), "counts on stderr: {stderr}");
+    for f in ["service_metrics", "operation_metrics", "dependency_metrics", "signals", "run_info"] {
+        assert!(out.join(format!("{f}.parquet")).is_file(), "{f}");
+    }
+    // The worst fault rate comes first.
+    let rates: Vec<f64> = stdout.lines().skip(1).map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap()).collect();
+    assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+
+    // A span store written by ingest gives the same tables as the raw input.
+    let store = dir.path().join("store");
+    spanlens().arg("ingest").arg(&input).arg("--out").arg(&store).arg("-q").assert().success();
+    let from_store = dir.path().join("m2");
+    spanlens().arg("metrics").arg(&store).arg("--out").arg(&from_store).args(["--bucket", "5m"]).assert().success();
+    for f in ["service_metrics", "operation_metrics", "dependency_metrics", "signals"] {
+        let a = std::fs::read(out.join(format!("{f}.parquet"))).unwrap();
+        let b = std::fs::read(from_store.join(format!("{f}.parquet"))).unwrap();
+        assert!(a == b, "{f} differs between raw input and store");
+    }
+}
+
+#[test]
+fn metrics_flags_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--bucket", "5w"], "--bucket"),
+        (&["--from", "yesterday"], "--from"),
+        (&["--from", "2026-11-02", "--to", "2026-11-01"], "--from must be before --to"),
+        (&["--compat", "go"], "invalid value 'go'"),
+    ];
+    for (flags, needle) in cases {
+        spanlens()
+            .arg("metrics")
+            .arg(&input)
+            .arg("--out")
+            .arg(dir.path().join("x"))
+            .args(flags)
+            .assert()
+            .code(2)
+            .stderr(contains(needle));
+    }
+}
