@@ -495,3 +495,32 @@ fn approx_percentiles_and_windows() {
     let count: HashMap<&str, usize> = exact.metrics.tables.iter().map(|t| (t.name, t.rows())).collect();
     assert!(count["dependency_metrics"] > count["service_metrics"]);
 }
+
+#[test]
+fn compat_python_reads_only_the_old_status_code_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("petclinic.json");
+    std::fs::write(&input, petclinic()).unwrap();
+    let mut p = plan(&[&input], &dir.path().join("py"), 60_000_000_000);
+    p.metrics.signals.compat = spanlens::derive::Compat::Python;
+    spanlens::app::run_metrics(&p).unwrap();
+    let got = block_on(async {
+        let ctx = output_context(&dir.path().join("py")).await;
+        rows(&ctx, "SELECT service, remote_service, operation, error, fault FROM signals WHERE service <> 'billing'").await
+    });
+    // §9.1/§16.1: Python ignores http.response.status_code, so the 404 and the 500 are not
+    // counted; §6.4: Python never reads server.address, so the vets call has no address; §5.1.4:
+    // Python prefers http.target/http.url paths, and the vets span has only url.path. The IMDS
+    // call is therefore not recognised (and not dropped) either.
+    assert_eq!(
+        got,
+        [
+            "frontend|AWS::DynamoDB|GET /owners/{id}|0|1",
+            "frontend|UnknownRemoteService|GET /owners/{id}|0|0",
+            "frontend|UnknownRemoteService|GET /owners/{id}|0|0",
+            "frontend|postgresql|GET /owners/{id}|0|0",
+            "frontend||GET /owners/{id}|0|0",
+            "vets||GET /vets|0|0",
+        ]
+    );
+}

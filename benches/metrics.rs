@@ -1,0 +1,72 @@
+//! Derivation and metrics throughput: the signals table derived from span batches (trace by
+//! trace), and the whole metrics computation (signals plus every metric query), in spans/s.
+//!
+//! Run: `cargo bench --bench metrics` (set SPANLENS_BENCH_SPANS to change the data size).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use spanlens::ingest::{DecodeOptions, decode_bytes};
+use spanlens::metrics::{MetricsOptions, compute};
+use spanlens::model::schema::span_schema;
+use spanlens::signals::{SignalOptions, derive_signals};
+use spanlens::testing::{encode_json, synthetic_traces};
+
+const SPANS_PER_TRACE: usize = 6;
+const TRACES_PER_DOCUMENT: usize = 500;
+
+fn batches() -> (u64, Vec<RecordBatch>) {
+    let spans: usize = std::env::var("SPANLENS_BENCH_SPANS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let documents = (spans / SPANS_PER_TRACE).div_ceil(TRACES_PER_DOCUMENT);
+    let mut json = Vec::new();
+    for d in 0..documents {
+        let start = 1_700_000_000_000_000_000 + d as u64 * 1_000_000_000;
+        json.extend(encode_json(&synthetic_traces(d as u64, TRACES_PER_DOCUMENT, SPANS_PER_TRACE, start)).into_bytes());
+        json.push(b'\n');
+    }
+    let decoded = decode_bytes("bench", &json, &DecodeOptions::default()).expect("bench data decodes");
+    (decoded.stats.spans_written, decoded.batches)
+}
+
+fn context(batches: &[RecordBatch]) -> SessionContext {
+    let ctx = SessionContext::new();
+    let parts = rayon::current_num_threads().max(1);
+    let mut partitions = vec![Vec::new(); parts];
+    for (i, b) in batches.iter().enumerate() {
+        partitions[i % parts].push(b.clone());
+    }
+    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), partitions).unwrap())).unwrap();
+    ctx
+}
+
+fn bench_metrics(c: &mut Criterion) {
+    let (spans, batches) = batches();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let opts = MetricsOptions {
+        signals: SignalOptions::default(),
+        bucket_ns: 3_600_000_000_000,
+        from: None,
+        to: None,
+        approx: false,
+    };
+    let mut group = c.benchmark_group("metrics");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(spans));
+    group.bench_function("derive_signals", |b| {
+        b.iter(|| runtime.block_on(derive_signals(&context(&batches), &opts.signals)).unwrap())
+    });
+    group.bench_function("derive_and_all_queries", |b| {
+        b.iter(|| runtime.block_on(compute(&context(&batches), &opts)).unwrap())
+    });
+    let approx = MetricsOptions { approx: true, ..opts.clone() };
+    group.bench_function("derive_and_all_queries_approx", |b| {
+        b.iter(|| runtime.block_on(compute(&context(&batches), &approx)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_metrics);
+criterion_main!(benches);
