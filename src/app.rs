@@ -45,6 +45,25 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             summary::print_metrics(&outcome, plan.quiet);
             Ok(())
         }
+        Command::Gen(args) => {
+            let plan = crate::config::gen_plan(&args)?;
+            let started = Instant::now();
+            let stats = crate::workload::generate(&plan)?;
+            if !args.quiet {
+                eprintln!(
+                    "generated {} traces, {} spans in {} documents: {} file{} ({}) in {} in {:.2} s",
+                    crate::util::thousands(stats.traces),
+                    crate::util::thousands(stats.spans),
+                    crate::util::thousands(stats.documents),
+                    crate::util::thousands(stats.files),
+                    if stats.files == 1 { "" } else { "s" },
+                    crate::util::human_bytes(stats.bytes),
+                    plan.out.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(())
+        }
         Command::Queries(QueriesCommand::List) => {
             let width = QUERIES.iter().map(|q| q.name.len()).max().unwrap_or(0);
             let text: String = QUERIES.iter().map(|q| format!("{:width$}  {}\n", q.name, q.summary())).collect();

@@ -56,6 +56,17 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Metrics(MetricsArgs),
 
+    /// Generate realistic OTLP trace exports (the pet-clinic workload), deterministically.
+    ///
+    /// Java, Python, Node.js and .NET services on EKS with MySQL, PostgreSQL, DynamoDB, SQS, a
+    /// Lambda function and an external API; log-normal latencies, 4xx/5xx mixes, diurnal
+    /// traffic, and two scripted incidents (a billing-service latency regression at 40-45% of
+    /// the range, a payment-service fault burst at 70-72%).
+    ///
+    /// Example: spanlens gen --spans 1000000 --format jsonl --compress zstd --out data
+    #[command(after_help = AFTER_HELP)]
+    Gen(GenArgs),
+
     /// List the SQL queries spanlens runs, or print one.
     ///
     /// Example: spanlens queries show service_metrics
@@ -221,4 +232,81 @@ pub enum QueriesCommand {
         /// Query name, as `spanlens queries list` prints it.
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Jsonl,
+    Proto,
+    ProtoStream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    Files,
+    S3exporter,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Output directory, built aside and swapped in when complete.
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// About this many spans (whole traces; default 100000 when --traces is not given).
+    #[arg(long, value_name = "N", conflicts_with = "traces")]
+    pub spans: Option<u64>,
+
+    /// Exactly this many traces.
+    #[arg(long, value_name = "N")]
+    pub traces: Option<u64>,
+
+    /// Seed: the same seed and flags give byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Start of the time range (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "TIME", default_value = "2026-11-16")]
+    pub from: String,
+
+    /// End of the time range (exclusive).
+    #[arg(long, value_name = "TIME", default_value = "2026-11-23")]
+    pub to: String,
+
+    /// Encoding: one JSON document per file, JSON Lines, one protobuf message per file, or
+    /// length-prefixed protobuf messages (the fileexporter's proto format).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: FormatArg,
+
+    /// Whole-file compression.
+    #[arg(long, value_enum, default_value = "none")]
+    pub compress: CompressArg,
+
+    /// Plain numbered files, or the awss3exporter's year=/month=/day=/hour=/minute= keys.
+    #[arg(long, value_enum, default_value = "files")]
+    pub layout: LayoutArg,
+
+    /// Traces per OTLP document (one exporter batch).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub traces_per_document: usize,
+
+    /// Documents per file for jsonl and proto-stream in the files layout.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub documents_per_file: usize,
+
+    /// Replace the output directory if it exists and is not empty.
+    #[arg(long)]
+    pub force: bool,
+
+    /// No summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

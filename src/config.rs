@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{CompatArg, DecodeArgs, IngestArgs, MetricsArgs, PlatformArg};
+use crate::cli::{
+    CompatArg, CompressArg, DecodeArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, PlatformArg,
+};
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
@@ -12,6 +14,7 @@ use crate::metrics::MetricsOptions;
 use crate::signals::SignalOptions;
 use crate::store::StoreOptions;
 use crate::util::parse_size;
+use crate::workload::{Compress, Format, GenPlan, Layout, Size};
 
 /// Everything `ingest` needs to run.
 #[derive(Debug, Clone)]
@@ -116,6 +119,50 @@ impl MetricsPlan {
             command,
         })
     }
+}
+
+/// The generator plan from `gen` flags.
+pub fn gen_plan(args: &GenArgs) -> Result<GenPlan> {
+    let time = |flag: &str, v: &str| {
+        let t = parse_time(v).map_err(|e| Error::Config(format!("{flag}: {e}")))?;
+        u64::try_from(t).map_err(|_| Error::Config(format!("{flag}: before 1970 is not supported")))
+    };
+    let (from_ns, to_ns) = (time("--from", &args.from)?, time("--to", &args.to)?);
+    if from_ns >= to_ns {
+        return Err(Error::Config("--from must be before --to".into()));
+    }
+    let size = match (args.spans, args.traces) {
+        (_, Some(0)) | (Some(0), _) => return Err(Error::Config("--spans and --traces must be at least 1".into())),
+        (_, Some(n)) => Size::Traces(n),
+        (Some(n), None) => Size::Spans(n),
+        (None, None) => Size::Spans(100_000),
+    };
+    Ok(GenPlan {
+        seed: args.seed,
+        size,
+        from_ns,
+        to_ns,
+        format: match args.format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Proto => Format::Proto,
+            FormatArg::ProtoStream => Format::ProtoStream,
+        },
+        compress: match args.compress {
+            CompressArg::None => Compress::None,
+            CompressArg::Gzip => Compress::Gzip,
+            CompressArg::Zstd => Compress::Zstd,
+        },
+        layout: match args.layout {
+            LayoutArg::Files => Layout::Files,
+            LayoutArg::S3exporter => Layout::S3Exporter,
+        },
+        out: args.out.clone(),
+        force: args.force,
+        traces_per_document: args.traces_per_document.max(1),
+        documents_per_file: args.documents_per_file.max(1),
+        incidents: Default::default(),
+    })
 }
 
 /// A bucket width: a positive integer and `s`, `m`, `h` or `d`; in nanoseconds.

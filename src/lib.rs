@@ -12,6 +12,7 @@
 //! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables;
 //! * [`report`]: Parquet writing, `run_info`, the stderr summary;
+//! * [`workload`]: the deterministic pet-clinic workload generator (`spanlens gen`);
 //! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
 
 pub mod app;
@@ -28,3 +29,4 @@ pub mod signals;
 pub mod store;
 pub mod testing;
 pub mod util;
+pub mod workload;

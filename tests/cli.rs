@@ -350,7 +350,8 @@ fn metrics_prints_the_services_table_and_writes_parquet() {
         assert!(out.join(format!("{f}.parquet")).is_file(), "{f}");
     }
     // The worst fault rate comes first.
-    let rates: Vec<f64> = stdout.lines().skip(1).map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap()).collect();
+    let rates: Vec<f64> =
+        stdout.lines().skip(1).map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap()).collect();
     assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
 
     // A span store written by ingest gives the same tables as the raw input.

@@ -506,7 +506,8 @@ fn compat_python_reads_only_the_old_status_code_key() {
     spanlens::app::run_metrics(&p).unwrap();
     let got = block_on(async {
         let ctx = output_context(&dir.path().join("py")).await;
-        rows(&ctx, "SELECT service, remote_service, operation, error, fault FROM signals WHERE service <> 'billing'").await
+        rows(&ctx, "SELECT service, remote_service, operation, error, fault FROM signals WHERE service <> 'billing'")
+            .await
     });
     // §9.1/§16.1: Python ignores http.response.status_code, so the 404 and the 500 are not
     // counted; §6.4: Python never reads server.address, so the vets call has no address; §5.1.4:

@@ -1,7 +1,9 @@
 //! The span data model: the decoder-neutral OTLP view ([`otlp`]), the span table schema
-//! ([`schema`]) and the builder that turns one into the other ([`builder`]).
+//! ([`schema`]), the builder that turns one into the other ([`builder`]), and the encoders
+//! that write the view back as OTLP/JSON or OTLP/protobuf ([`encode`]).
 //! Depends on nothing else in the crate.
 
 pub mod builder;
+pub mod encode;
 pub mod otlp;
 pub mod schema;

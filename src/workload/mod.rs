@@ -1,0 +1,253 @@
+//! `spanlens gen`: a deterministic generator of realistic OTLP trace exports (the pet-clinic
+//! workload of [`petclinic`]) in every format `ingest` reads, laid out as the fileexporter or
+//! the awss3exporter writes them.
+//!
+//! Documents are generated and encoded in parallel, each from its own seed derived from
+//! `--seed` and its index, so the output is byte-identical whatever the thread count.
+
+pub mod petclinic;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::model::encode::{encode_json, encode_proto, frame};
+use crate::report::parquet::OutputDir;
+use crate::util::SplitMix;
+use petclinic::{Incidents, Moment};
+
+/// How documents are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One OTLP/JSON document per file.
+    Json,
+    /// OTLP/JSON Lines: one document per line (the fileexporter's JSON output).
+    Jsonl,
+    /// One binary OTLP message per file.
+    Proto,
+    /// Length-prefixed binary messages (the fileexporter's proto output).
+    ProtoStream,
+}
+
+/// Whole-file compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compress {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// Where files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `traces-NNNNNN.<ext>` in the output directory.
+    Files,
+    /// The awss3exporter's keys: `year=YYYY/month=MM/day=DD/hour=HH/minute=MM/traces_<id>.<ext>`,
+    /// one document per object.
+    S3Exporter,
+}
+
+/// How much to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// About this many spans (whole traces: the count is reached, not cut).
+    Spans(u64),
+    Traces(u64),
+}
+
+/// Everything `gen` needs.
+#[derive(Debug, Clone)]
+pub struct GenPlan {
+    pub seed: u64,
+    pub size: Size,
+    /// Trace start times fall in `[from_ns, to_ns)`.
+    pub from_ns: u64,
+    pub to_ns: u64,
+    pub format: Format,
+    pub compress: Compress,
+    pub layout: Layout,
+    pub out: PathBuf,
+    pub force: bool,
+    pub traces_per_document: usize,
+    /// Documents per file for `jsonl` and `proto-stream` in the `files` layout.
+    pub documents_per_file: usize,
+    pub incidents: Incidents,
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenStats {
+    pub traces: u64,
+    pub spans: u64,
+    pub documents: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// A file ready to write: relative path, bytes, spans and documents in it.
+type BuiltFile = (PathBuf, Vec<u8>, u64, u64);
+
+/// A file to write: its documents, as ranges of trace indices.
+struct FileJob {
+    index: usize,
+    documents: Vec<std::ops::Range<usize>>,
+}
+
+fn extension(format: Format, compress: Compress) -> String {
+    let base = match format {
+        Format::Json => "json",
+        Format::Jsonl => "jsonl",
+        Format::Proto => "binpb",
+        Format::ProtoStream => "pb",
+    };
+    match compress {
+        Compress::None => base.to_string(),
+        Compress::Gzip => format!("{base}.gz"),
+        Compress::Zstd => format!("{base}.zst"),
+    }
+}
+
+fn compress_bytes(bytes: Vec<u8>, compress: Compress) -> std::io::Result<Vec<u8>> {
+    match compress {
+        Compress::None => Ok(bytes),
+        Compress::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&bytes)?;
+            enc.finish()
+        }
+        Compress::Zstd => zstd::encode_all(bytes.as_slice(), 3),
+    }
+}
+
+/// The seed of document `index`.
+fn document_seed(seed: u64, index: usize) -> u64 {
+    SplitMix::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index as u64).next_u64()
+}
+
+/// The number of traces for the requested size: for a span count, estimated from a pilot
+/// document of the same workload.
+fn trace_count(plan: &GenPlan) -> u64 {
+    match plan.size {
+        Size::Traces(n) => n,
+        Size::Spans(n) => {
+            let pilot: Vec<Moment> = (0..500).map(|i| Moment { start_ns: plan.from_ns + i, phase: 0.0 }).collect();
+            let doc = petclinic::document(document_seed(plan.seed, usize::MAX), &pilot, plan.incidents);
+            let per_trace = petclinic::spans_in(&doc) as f64 / pilot.len() as f64;
+            ((n as f64 / per_trace).ceil() as u64).max(1)
+        }
+    }
+}
+
+/// The relative path of a file.
+fn file_path(plan: &GenPlan, job: &FileJob, first_start_ns: u64) -> PathBuf {
+    let ext = extension(plan.format, plan.compress);
+    match plan.layout {
+        Layout::Files => PathBuf::from(format!("traces-{:06}.{ext}", job.index)),
+        Layout::S3Exporter => {
+            let t = chrono::DateTime::from_timestamp_nanos(first_start_ns as i64);
+            let id = document_seed(plan.seed ^ 0x53, job.index) % 1_000_000_000;
+            PathBuf::from(format!("{}/traces_{id:09}.{ext}", t.format("year=%Y/month=%m/day=%d/hour=%H/minute=%M")))
+        }
+    }
+}
+
+/// Generate the plan's traces and write them.
+pub fn generate(plan: &GenPlan) -> Result<GenStats> {
+    if plan.out.to_string_lossy().starts_with("s3://") {
+        return Err(Error::Config(
+            "s3:// targets are not written in this version; generate into a directory and upload it \
+             (aws s3 sync DIR s3://bucket/prefix)"
+                .into(),
+        ));
+    }
+    if plan.from_ns >= plan.to_ns {
+        return Err(Error::Config("--from must be before --to".into()));
+    }
+    let traces = trace_count(plan);
+    let starts = petclinic::start_times(plan.seed, traces, plan.from_ns, plan.to_ns);
+    let range = (plan.to_ns - plan.from_ns) as f64;
+    let per_doc = plan.traces_per_document.max(1);
+    let documents: Vec<std::ops::Range<usize>> =
+        (0..starts.len()).step_by(per_doc).map(|s| s..(s + per_doc).min(starts.len())).collect();
+    let per_file = match (plan.layout, plan.format) {
+        (Layout::Files, Format::Jsonl | Format::ProtoStream) => plan.documents_per_file.max(1),
+        _ => 1,
+    };
+    let jobs: Vec<FileJob> = documents
+        .chunks(per_file)
+        .enumerate()
+        .map(|(index, docs)| FileJob { index, documents: docs.to_vec() })
+        .collect();
+
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let mut stats = GenStats { traces, ..Default::default() };
+    let window = rayon::current_num_threads().max(1) * 2;
+    let mut doc_index = 0usize;
+    for batch in jobs.chunks(window) {
+        let first_doc = doc_index;
+        let built: Vec<Result<BuiltFile>> = batch
+            .par_iter()
+            .enumerate()
+            .map(|(k, job)| {
+                let docs_before: usize = batch[..k].iter().map(|j| j.documents.len()).sum();
+                let mut payloads = Vec::with_capacity(job.documents.len());
+                let mut spans = 0;
+                for (d, traces) in job.documents.iter().enumerate() {
+                    let moments: Vec<Moment> = starts[traces.clone()]
+                        .iter()
+                        .map(|&t| Moment { start_ns: t, phase: (t - plan.from_ns) as f64 / range })
+                        .collect();
+                    let seed = document_seed(plan.seed, first_doc + docs_before + d);
+                    let doc = petclinic::document(seed, &moments, plan.incidents);
+                    spans += petclinic::spans_in(&doc);
+                    payloads.push(match plan.format {
+                        Format::Json | Format::Jsonl => encode_json(&doc).into_bytes(),
+                        Format::Proto | Format::ProtoStream => encode_proto(&doc),
+                    });
+                }
+                let bytes = match plan.format {
+                    Format::Jsonl => payloads.iter().flat_map(|p| p.iter().copied().chain([b'\n'])).collect(),
+                    Format::ProtoStream => frame(&payloads),
+                    Format::Json | Format::Proto => payloads.concat(),
+                };
+                let first_start = job.documents.first().map_or(plan.from_ns, |r| starts[r.start]);
+                let path = file_path(plan, job, first_start);
+                let bytes = compress_bytes(bytes, plan.compress).map_err(|e| Error::output(&path, e))?;
+                Ok((path, bytes, spans, job.documents.len() as u64))
+            })
+            .collect();
+        for result in built {
+            let (path, bytes, spans, docs) = result?;
+            write_file(out.path(), &path, &bytes)?;
+            stats.spans += spans;
+            stats.documents += docs;
+            stats.files += 1;
+            stats.bytes += bytes.len() as u64;
+        }
+        doc_index += batch.iter().map(|j| j.documents.len()).sum::<usize>();
+    }
+    out.commit()?;
+    Ok(stats)
+}
+
+fn write_file(root: &Path, relative: &Path, bytes: &[u8]) -> Result<()> {
+    let path = root.join(relative);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+    }
+    std::fs::write(&path, bytes).map_err(|e| Error::output(&path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions() {
+        assert_eq!(extension(Format::Json, Compress::Gzip), "json.gz");
+        assert_eq!(extension(Format::ProtoStream, Compress::Zstd), "pb.zst");
+        assert_eq!(extension(Format::Jsonl, Compress::None), "jsonl");
+    }
+}
