@@ -41,7 +41,7 @@ macro_rules! query {
 
 /// Every query, in pipeline order.
 pub const QUERIES: &[Query] = &[
-    query!("spans_by_trace"),
+    query!("spans_for_signals"),
     query!("windowed_signals"),
     query!("service_metrics"),
     query!("operation_metrics"),

@@ -1,8 +1,8 @@
 //! The `signals` table: one row per Application Signals metric record (Service or Dependency),
 //! derived from the span table trace by trace with the rules in [`crate::derive`].
 //!
-//! Spans are read through DataFusion ordered by trace id (the sort spills to disk under a
-//! memory limit), so the parent links of one trace are at hand together; traces are derived in
+//! The columns the rules read are selected through DataFusion, every span is indexed by trace
+//! id, so the parent links of one trace are at hand together, and traces are derived in
 //! parallel with rayon and appended to Arrow builders.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,9 @@ use arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
     MapArray, RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
-use arrow::compute::{cast, concat_batches};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 use rayon::prelude::*;
 
 use crate::derive::classify::{classify, is_imds, latency_ms, valid_dimension};
@@ -445,20 +444,29 @@ fn preannotated(
     out
 }
 
-/// Derive the records of one trace: rows `range` of `c`, all with the same trace id.
-fn derive_trace(c: &Columns, range: std::ops::Range<usize>, opts: &SignalOptions) -> (Vec<Row>, SignalStats) {
+/// Where one span is: batch and row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SpanAt {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    batch: u32,
+    row: u32,
+}
+
+/// Derive the records of one trace, whose spans are `rows` of `cols`.
+fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec<Row>, SignalStats) {
     let compat = opts.compat;
-    let mut stats = SignalStats { spans: range.len() as u64, traces: 1, ..Default::default() };
-    let idx: Vec<usize> = range.collect();
-    let attrs: Vec<Attrs<'_>> = idx.iter().map(|&i| c.attributes.row(i)).collect();
-    let resources: Vec<Attrs<'_>> = idx.iter().map(|&i| c.resource_attributes.row(i)).collect();
-    let service_names: Vec<Option<&str>> = idx.iter().map(|&i| Columns::opt(&c.service_name, i)).collect();
+    let mut stats = SignalStats { spans: rows.len() as u64, traces: 1, ..Default::default() };
+    let at: Vec<(&Columns, usize)> = rows.iter().map(|r| (&cols[r.batch as usize], r.row as usize)).collect();
+    let attrs: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.attributes.row(i)).collect();
+    let resources: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.resource_attributes.row(i)).collect();
+    let service_names: Vec<Option<&str>> = at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)).collect();
     let lambdas: Vec<Option<&str>> =
         resources.iter().zip(&service_names).map(|(r, s)| lambda_function(r, *s)).collect();
-    let trace_spans: Vec<TraceSpan<'_>> = idx
+    let trace_spans: Vec<TraceSpan<'_>> = at
         .iter()
         .enumerate()
-        .map(|(k, &i)| TraceSpan {
+        .map(|(k, &(c, i))| TraceSpan {
             span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
             parent_span_id: Columns::id8(&c.parent_span_id, i),
             flags: c.flags.value(i),
@@ -468,12 +476,14 @@ fn derive_trace(c: &Columns, range: std::ops::Range<usize>, opts: &SignalOptions
             remote_operation: attrs[k].text("aws.remote.operation"),
         })
         .collect();
-    let ingress =
-        |k: usize, local_root: bool| ingress_operation(&ingress_span(c, idx[k], local_root, lambdas[k]), compat);
+    let ingress = |k: usize, local_root: bool| {
+        let (c, i) = at[k];
+        ingress_operation(&ingress_span(c, i, local_root, lambdas[k]), compat)
+    };
     let propagated = propagate(&trace_spans, ingress);
 
     let mut out = Vec::new();
-    for (k, &i) in idx.iter().enumerate() {
+    for (k, &(c, i)) in at.iter().enumerate() {
         let a = &attrs[k];
         let kind = c.kind.value(i);
         let outcome = classify(status_code(a, compat), c.status_code.value(i) == "ERROR");
@@ -654,72 +664,52 @@ impl SignalsBuilder {
 /// Rows per signals batch.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Derive and append the records of the traces in `batch` rows `0..end`.
-fn derive_rows(
-    batch: &RecordBatch,
-    end: usize,
-    opts: &SignalOptions,
-    builder: &mut SignalsBuilder,
-    out: &mut Vec<RecordBatch>,
-    stats: &mut SignalStats,
-) -> Result<()> {
-    if end == 0 {
-        return Ok(());
+/// Traces derived per parallel step (bounds the records held before they become Arrow).
+const TRACES_PER_STEP: usize = 16 * 1024;
+
+/// Derive the signals table from the `spans` table registered in `ctx`.
+///
+/// The columns the rules read are selected (for in-memory spans without copying), every span
+/// is indexed by (trace id, span id), and the traces are derived in parallel; records come out
+/// in trace id, then span id order, whatever the order of the input.
+pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
+    let batches = ctx.sql(queries::get("spans_for_signals")?.sql).await?.collect().await?;
+    let cols: Vec<Columns> = batches.par_iter().map(Columns::new).collect::<Result<_>>()?;
+    let mut index: Vec<SpanAt> = Vec::with_capacity(cols.iter().map(|c| c.trace_id.len()).sum());
+    for (b, c) in cols.iter().enumerate() {
+        for i in 0..c.trace_id.len() {
+            index.push(SpanAt {
+                trace_id: c.trace_id.value(i).try_into().unwrap_or_default(),
+                span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
+                batch: b as u32,
+                row: i as u32,
+            });
+        }
     }
-    let c = Columns::new(&batch.slice(0, end))?;
-    let mut ranges = Vec::new();
+    index.par_sort_unstable();
+    let mut traces: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
-    for i in 1..=end {
-        if i == end || c.trace_id.value(i) != c.trace_id.value(start) {
-            ranges.push(start..i);
+    for i in 1..=index.len() {
+        if i == index.len() || index[i].trace_id != index[start].trace_id {
+            traces.push(start..i);
             start = i;
         }
     }
-    let derived: Vec<(Vec<Row>, SignalStats)> = ranges.into_par_iter().map(|r| derive_trace(&c, r, opts)).collect();
-    for (rows, s) in derived {
-        stats.absorb(&s);
-        for row in &rows {
-            builder.append(row)?;
-            if builder.len() == BATCH_ROWS {
-                out.push(builder.finish()?);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Derive the signals table from the `spans` table registered in `ctx`.
-pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
-    let df = ctx.sql(queries::get("spans_by_trace")?.sql).await?;
-    let mut stream = df.execute_stream().await?;
     let mut builder = SignalsBuilder::new();
     let mut out = Vec::new();
     let mut stats = SignalStats::default();
-    // Rows of the last, possibly incomplete trace, carried into the next batch.
-    let mut carry: Option<RecordBatch> = None;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
+    for step in traces.chunks(TRACES_PER_STEP) {
+        let derived: Vec<(Vec<Row>, SignalStats)> =
+            step.par_iter().map(|r| derive_trace(&cols, &index[r.clone()], opts)).collect();
+        for (rows, s) in derived {
+            stats.absorb(&s);
+            for row in &rows {
+                builder.append(row)?;
+                if builder.len() == BATCH_ROWS {
+                    out.push(builder.finish()?);
+                }
+            }
         }
-        let batch = match carry.take() {
-            Some(prev) => concat_batches(&batch.schema(), [&prev, &batch])?,
-            None => batch,
-        };
-        let ids = batch
-            .column_by_name("trace_id")
-            .and_then(|c| c.as_fixed_size_binary_opt())
-            .ok_or_else(|| internal("trace_id is not fixed-size binary".into()))?;
-        let last = ids.value(batch.num_rows() - 1);
-        let mut tail = batch.num_rows() - 1;
-        while tail > 0 && ids.value(tail - 1) == last {
-            tail -= 1;
-        }
-        derive_rows(&batch, tail, opts, &mut builder, &mut out, &mut stats)?;
-        carry = Some(batch.slice(tail, batch.num_rows() - tail));
-    }
-    if let Some(batch) = carry {
-        derive_rows(&batch, batch.num_rows(), opts, &mut builder, &mut out, &mut stats)?;
     }
     if builder.len() > 0 || out.is_empty() {
         out.push(builder.finish()?);

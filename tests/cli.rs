@@ -319,7 +319,7 @@ fn schema_command_prints_the_readme_schema() {
 fn queries_are_listed_and_shown() {
     let list = spanlens().args(["queries", "list"]).assert().success();
     let text = String::from_utf8(list.get_output().stdout.clone()).unwrap();
-    for name in ["service_metrics", "operation_metrics", "dependency_metrics", "spans_by_trace"] {
+    for name in ["service_metrics", "operation_metrics", "dependency_metrics", "spans_for_signals"] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }
     spanlens()

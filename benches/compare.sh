@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Per-service RED metrics from the same OTLP/JSON files with spanlens and with DuckDB, checked
+# to agree, with wall times, the ratio and spanlens's peak memory.
+#
+# Usage: benches/compare.sh [SPANS] [WORKDIR]      (defaults: 1000000, a temp directory)
+# Needs: cargo, python3 with the duckdb package (pip install duckdb), /usr/bin/time.
+set -euo pipefail
+
+SPANS="${1:-1000000}"
+WORK="${2:-$(mktemp -d)}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
+THREADS="$(nproc)"
+
+cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" >&2
+python3 -c 'import duckdb' 2>/dev/null || { echo "compare.sh: python3 -m pip install duckdb" >&2; exit 2; }
+
+echo "== generating about $SPANS spans of OTLP/JSON Lines in $WORK/data" >&2
+"$BIN" gen --spans "$SPANS" --format jsonl --out "$WORK/data" --force --quiet
+du -sh "$WORK/data" >&2
+
+echo "== spanlens metrics ($THREADS threads)" >&2
+/usr/bin/time -f "%e %M" -o "$WORK/spanlens.time" \
+  "$BIN" metrics "$WORK/data" --out "$WORK/spanlens" --force --quiet > "$WORK/spanlens.txt"
+read -r SL_SECONDS SL_KB < "$WORK/spanlens.time"
+
+echo "== duckdb ($THREADS threads)" >&2
+python3 - "$WORK" "$THREADS" "$SL_SECONDS" "$SL_KB" <<'PY'
+import sys, time, duckdb
+work, threads, sl_seconds, sl_kb = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+con = duckdb.connect()
+con.execute(f"SET threads = {threads}")
+# The same Service records as spanlens derives for this data: SERVER spans and local roots
+# (no parent, or a parent flagged remote); Error = 4xx, Fault = 5xx or status ERROR without a
+# 4xx/5xx code (Java order: http.response.status_code, then http.status_code).
+sql = f"""
+WITH docs AS (
+  SELECT unnest(resourceSpans) AS rs
+  FROM read_json('{work}/data/*.jsonl', format = 'newline_delimited', maximum_object_size = 268435456)
+), scopes AS (
+  SELECT list_filter(rs.resource.attributes, lambda a: a.key = 'service.name')[1].value.stringValue AS service,
+         unnest(rs.scopeSpans) AS ss
+  FROM docs
+), spans AS (
+  SELECT service, unnest(ss.spans) AS s FROM scopes
+), records AS (
+  SELECT service,
+         (CAST(s.endTimeUnixNano AS HUGEINT) - CAST(s.startTimeUnixNano AS HUGEINT)) / 1e6 AS latency_ms,
+         coalesce(
+           TRY_CAST(list_filter(s.attributes, lambda a: a.key = 'http.response.status_code')[1].value.intValue AS BIGINT),
+           TRY_CAST(list_filter(s.attributes, lambda a: a.key = 'http.status_code')[1].value.intValue AS BIGINT)) AS code,
+         coalesce(s.status.code, 0) = 2 AS status_error
+  FROM spans
+  WHERE s.kind = 2 OR coalesce(s.parentSpanId, '') = '' OR (s.flags & 768) = 768
+)
+SELECT service,
+       count(*) AS requests,
+       sum(CASE WHEN code BETWEEN 400 AND 499 THEN 1 ELSE 0 END) AS errors,
+       sum(CASE WHEN code BETWEEN 500 AND 599 OR (status_error AND (code IS NULL OR code < 400 OR code > 599))
+                THEN 1 ELSE 0 END) AS faults,
+       quantile_cont(latency_ms, 0.5) AS p50,
+       quantile_cont(latency_ms, 0.9) AS p90,
+       quantile_cont(latency_ms, 0.99) AS p99
+FROM records GROUP BY service ORDER BY service
+"""
+t0 = time.time()
+duck = con.execute(sql).fetchall()
+duck_seconds = time.time() - t0
+ours = con.execute(f"""
+  SELECT service, requests, errors, faults, latency_p50_ms, latency_p90_ms, latency_p99_ms
+  FROM read_parquet('{work}/spanlens/service_metrics.parquet')
+  WHERE bucket_start IS NULL ORDER BY service""").fetchall()
+ok = len(duck) == len(ours)
+for d, o in zip(duck, ours):
+    same_counts = tuple(d[:4]) == tuple(o[:4])
+    close = all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(d[4:], o[4:]))
+    if not (same_counts and close):
+        ok = False
+        print(f"MISMATCH duckdb={d} spanlens={o}", file=sys.stderr)
+spans = con.execute(f"SELECT value FROM read_parquet('{work}/spanlens/run_info.parquet') "
+                    "WHERE source = '' AND key = 'spans_read'").fetchone()[0]
+print(f"services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
+print(f"spanlens metrics (raw JSON -> derivation -> service/operation/dependency tables): "
+      f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB")
+print(f"duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s")
+print(f"ratio duckdb / spanlens: {duck_seconds / sl_seconds:.2f}x")
+sys.exit(0 if ok else 1)
+PY
