@@ -4,7 +4,8 @@
 -- are NULL, and a record counts in a set only if it has every dimension of the set (as in EMF). D3 is the console's
 -- Dependencies table (per Service, Operation, RemoteService, RemoteOperation, RemoteResourceType/Identifier); the row
 -- with bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
-SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4
+WITH groups AS (
+  SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4
             + grouping(remote_environment) * 2 + grouping(remote_resource_type)
            WHEN 0 THEN 'D1'
            WHEN 1 THEN 'D2'
@@ -20,6 +21,60 @@ SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remo
            WHEN 30 THEN 'D12'
            WHEN 31 THEN 'D13'
        END AS dimension_set,
+         bucket_start,
+         environment,
+         service,
+         operation,
+         remote_service,
+         remote_operation,
+         remote_environment,
+         remote_resource_type,
+         remote_resource_identifier,
+         COUNT(*) AS requests,
+         SUM(error) AS errors,
+         SUM(fault) AS faults,
+         SUM(duration_ns) AS duration_ns_sum,
+         MIN(latency_ms) AS latency_min_ms,
+         MAX(latency_ms) AS latency_max_ms,
+         latency_percentiles(latency_ms, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM windowed_signals
+  WHERE record_type = 'dependency'
+  GROUP BY GROUPING SETS (
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment),
+      (environment, service, operation, remote_service, remote_operation, remote_environment),
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, operation, remote_service, remote_operation),
+      (environment, service, operation, remote_service, remote_operation),
+      (bucket_start, environment, service, remote_service, remote_environment),
+      (environment, service, remote_service, remote_environment),
+      (bucket_start, environment, service, remote_service),
+      (environment, service, remote_service),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_environment),
+      (environment, service, remote_service, remote_operation, remote_environment),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, remote_service, remote_operation),
+      (environment, service, remote_service, remote_operation),
+      (bucket_start, environment, service, remote_service, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_resource_type, remote_resource_identifier),
+      (bucket_start, remote_service, remote_resource_type, remote_resource_identifier),
+      (remote_service, remote_resource_type, remote_resource_identifier),
+      (bucket_start, remote_service),
+      (remote_service)
+  )
+  HAVING NOT ((grouping(environment) = 0 AND (environment IS NULL OR service IS NULL))
+           OR (grouping(operation) = 0 AND operation IS NULL)
+           OR remote_service IS NULL
+           OR (grouping(remote_operation) = 0 AND remote_operation IS NULL)
+           OR (grouping(remote_environment) = 0 AND remote_environment IS NULL)
+           OR (grouping(remote_resource_type) = 0 AND (remote_resource_type IS NULL OR remote_resource_identifier IS NULL)))
+)
+SELECT dimension_set,
        bucket_start,
        environment,
        service,
@@ -29,53 +84,18 @@ SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remo
        remote_environment,
        remote_resource_type,
        remote_resource_identifier,
-       COUNT(*) AS requests,
-       SUM(error) AS errors,
-       SUM(fault) AS faults,
-       100.0 * SUM(error) / COUNT(*) AS error_rate,
-       100.0 * SUM(fault) / COUNT(*) AS fault_rate,
-       100.0 - 100.0 * SUM(fault) / COUNT(*) AS availability,
-       SUM(duration_ns) / 1e6 / COUNT(*) AS latency_avg_ms,
-       MIN(latency_ms) AS latency_min_ms,
-       MAX(latency_ms) AS latency_max_ms,
-       latency_percentile(latency_ms, 0.5) AS latency_p50_ms,
-       latency_percentile(latency_ms, 0.9) AS latency_p90_ms,
-       latency_percentile(latency_ms, 0.99) AS latency_p99_ms
-FROM windowed_signals
-WHERE record_type = 'dependency'
-GROUP BY GROUPING SETS (
-    (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-    (environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-    (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment),
-    (environment, service, operation, remote_service, remote_operation, remote_environment),
-    (bucket_start, environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-    (environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-    (bucket_start, environment, service, operation, remote_service, remote_operation),
-    (environment, service, operation, remote_service, remote_operation),
-    (bucket_start, environment, service, remote_service, remote_environment),
-    (environment, service, remote_service, remote_environment),
-    (bucket_start, environment, service, remote_service),
-    (environment, service, remote_service),
-    (bucket_start, environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-    (environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-    (bucket_start, environment, service, remote_service, remote_operation, remote_environment),
-    (environment, service, remote_service, remote_operation, remote_environment),
-    (bucket_start, environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-    (environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-    (bucket_start, environment, service, remote_service, remote_operation),
-    (environment, service, remote_service, remote_operation),
-    (bucket_start, environment, service, remote_service, remote_resource_type, remote_resource_identifier),
-    (environment, service, remote_service, remote_resource_type, remote_resource_identifier),
-    (bucket_start, remote_service, remote_resource_type, remote_resource_identifier),
-    (remote_service, remote_resource_type, remote_resource_identifier),
-    (bucket_start, remote_service),
-    (remote_service)
-)
-HAVING NOT ((grouping(environment) = 0 AND (environment IS NULL OR service IS NULL))
-         OR (grouping(operation) = 0 AND operation IS NULL)
-         OR remote_service IS NULL
-         OR (grouping(remote_operation) = 0 AND remote_operation IS NULL)
-         OR (grouping(remote_environment) = 0 AND remote_environment IS NULL)
-         OR (grouping(remote_resource_type) = 0 AND (remote_resource_type IS NULL OR remote_resource_identifier IS NULL)))
-ORDER BY dimension_set, environment, service, operation, remote_service, remote_operation, remote_environment,
+       requests,
+       errors,
+       faults,
+       100.0 * errors / requests AS error_rate,
+       100.0 * faults / requests AS fault_rate,
+       100.0 - 100.0 * faults / requests AS availability,
+       duration_ns_sum / 1e6 / requests AS latency_avg_ms,
+       latency_min_ms,
+       latency_max_ms,
+       latency_percentiles[1] AS latency_p50_ms,
+       latency_percentiles[2] AS latency_p90_ms,
+       latency_percentiles[3] AS latency_p99_ms
+FROM groups
+ORDER BY length(dimension_set), dimension_set, environment, service, operation, remote_service, remote_operation, remote_environment,
          remote_resource_type, remote_resource_identifier, bucket_start NULLS FIRST

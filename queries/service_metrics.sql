@@ -1,22 +1,35 @@
 -- service_metrics: RED metrics per service (dimension set S2: Environment, Service), per bucket and for the whole window.
 -- Input: windowed_signals (Service records). Output: one row per (bucket_start, environment, service); the row with
 -- bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
+WITH groups AS (
+  SELECT bucket_start,
+         environment,
+         service,
+         COUNT(*) AS requests,
+         SUM(error) AS errors,
+         SUM(fault) AS faults,
+         SUM(duration_ns) AS duration_ns_sum,
+         MIN(latency_ms) AS latency_min_ms,
+         MAX(latency_ms) AS latency_max_ms,
+         latency_percentiles(latency_ms, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM windowed_signals
+  WHERE record_type = 'service' AND environment IS NOT NULL
+  GROUP BY GROUPING SETS ((bucket_start, environment, service), (environment, service))
+)
 SELECT bucket_start,
        environment,
        service,
-       COUNT(*) AS requests,
-       SUM(error) AS errors,
-       SUM(fault) AS faults,
-       100.0 * SUM(error) / COUNT(*) AS error_rate,
-       100.0 * SUM(fault) / COUNT(*) AS fault_rate,
-       100.0 - 100.0 * SUM(fault) / COUNT(*) AS availability,
-       SUM(duration_ns) / 1e6 / COUNT(*) AS latency_avg_ms,
-       MIN(latency_ms) AS latency_min_ms,
-       MAX(latency_ms) AS latency_max_ms,
-       latency_percentile(latency_ms, 0.5) AS latency_p50_ms,
-       latency_percentile(latency_ms, 0.9) AS latency_p90_ms,
-       latency_percentile(latency_ms, 0.99) AS latency_p99_ms
-FROM windowed_signals
-WHERE record_type = 'service' AND environment IS NOT NULL
-GROUP BY GROUPING SETS ((bucket_start, environment, service), (environment, service))
+       requests,
+       errors,
+       faults,
+       100.0 * errors / requests AS error_rate,
+       100.0 * faults / requests AS fault_rate,
+       100.0 - 100.0 * faults / requests AS availability,
+       duration_ns_sum / 1e6 / requests AS latency_avg_ms,
+       latency_min_ms,
+       latency_max_ms,
+       latency_percentiles[1] AS latency_p50_ms,
+       latency_percentiles[2] AS latency_p90_ms,
+       latency_percentiles[3] AS latency_p99_ms
+FROM groups
 ORDER BY environment, service, bucket_start NULLS FIRST

@@ -20,7 +20,7 @@ use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema};
 use crate::report::summary;
-use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
+use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats, date_of_day};
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, command_line: String) -> Result<()> {
@@ -292,7 +292,16 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
             let opts = ParquetReadOptions::default()
                 .table_partition_cols(vec![(crate::store::PARTITION_COLUMN.into(), arrow::datatypes::DataType::Utf8)]);
             let spans = format!("{}/", crate::store::spans_dir(dir).display());
-            runtime.block_on(ctx.register_parquet("spans", &spans, opts))?;
+            runtime.block_on(ctx.register_parquet("store_partitions", &spans, opts))?;
+            // Partition pruning: only the days that can hold records of the window.
+            const DAY_NS: i64 = 86_400_000_000_000;
+            let first = plan.metrics.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(DAY_NS) - 1));
+            let last = plan.metrics.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(DAY_NS)));
+            let utf8 = |s: String| datafusion::common::ScalarValue::Utf8(Some(s));
+            let df = runtime
+                .block_on(ctx.sql(crate::queries::get("store_spans")?.sql))?
+                .with_param_values(vec![utf8(first), utf8(last)])?;
+            ctx.register_table("spans", df.into_view())?;
         }
         None => {
             let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet)?;

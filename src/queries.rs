@@ -1,5 +1,5 @@
 //! The SQL that spanlens runs: every statement lives in `queries/NAME.sql`, embedded here, and
-//! the functions those statements call (`latency_percentile`) are registered by
+//! the functions those statements call (`latency_percentiles`) are registered by
 //! [`register_functions`].
 
 use std::any::Any;
@@ -11,10 +11,11 @@ use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
+use datafusion_functions_aggregate_common::tdigest::TDigest;
 
 use crate::error::{Error, Result};
 
@@ -41,6 +42,7 @@ macro_rules! query {
 
 /// Every query, in pipeline order.
 pub const QUERIES: &[Query] = &[
+    query!("store_spans"),
     query!("spans_for_signals"),
     query!("windowed_signals"),
     query!("service_metrics"),
@@ -57,35 +59,33 @@ pub fn get(name: &str) -> Result<&'static Query> {
     })
 }
 
-/// Register the functions the queries call: `latency_percentile(value, p)` is the exact
-/// `percentile_cont` (linear interpolation between closest ranks), or with `approx` DataFusion's
-/// t-digest `approx_percentile_cont`.
+/// Register the functions the queries call: `latency_percentiles(value, p1, p2, ...)` returns
+/// the list of those percentiles of `value` in each group, exact (linear interpolation between
+/// closest ranks, the `percentile_cont` definition), or with `approx` estimated from a t-digest
+/// of bounded size per group.
 pub fn register_functions(ctx: &SessionContext, approx: bool) {
-    let udaf = if approx {
-        let approx = datafusion::functions_aggregate::approx_percentile_cont::approx_percentile_cont_udaf();
-        approx.as_ref().clone().with_aliases([LATENCY_PERCENTILE])
-    } else {
-        AggregateUDF::from(ExactPercentile::new())
-    };
-    ctx.register_udaf(udaf);
+    ctx.register_udaf(AggregateUDF::from(LatencyPercentiles::new(approx)));
 }
 
-const LATENCY_PERCENTILE: &str = "latency_percentile";
+/// Centroids kept per t-digest in approximate mode.
+const TDIGEST_SIZE: usize = 100;
 
-/// Exact percentile of Float64 values with linear interpolation between closest ranks: for
-/// sorted `v[0..n]` and `p`, `h = p·(n−1)`, result `v[⌊h⌋] + (h−⌊h⌋)·(v[⌊h⌋+1] − v[⌊h⌋])`.
-/// Computed in f64 without quantising the weight, so it matches a plain implementation bit
-/// for bit; the input order does not matter (values are sorted first).
+/// Values buffered per group before they are folded into its t-digest.
+const TDIGEST_BUFFER: usize = 4096;
+
+/// `latency_percentiles(value, p...)`: exact values are kept per group and each percentile is
+/// found by selection; approximate mode keeps a t-digest per group.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct ExactPercentile {
+struct LatencyPercentiles {
     signature: Signature,
+    approx: bool,
 }
 
-impl ExactPercentile {
-    fn new() -> Self {
-        ExactPercentile {
-            signature: Signature::exact(vec![DataType::Float64, DataType::Float64], Volatility::Immutable),
-        }
+impl LatencyPercentiles {
+    fn new(approx: bool) -> Self {
+        // The value and one to eight percentiles.
+        let arities = (2..=9).map(|n| TypeSignature::Exact(vec![DataType::Float64; n])).collect();
+        LatencyPercentiles { signature: Signature::one_of(arities, Volatility::Immutable), approx }
     }
 }
 
@@ -120,9 +120,51 @@ pub fn percentile_of_unsorted(values: &mut [f64], p: f64) -> Option<f64> {
     }
 }
 
-impl AggregateUDFImpl for ExactPercentile {
+fn item_field() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Float64, true))
+}
+
+fn list_type() -> DataType {
+    DataType::List(item_field())
+}
+
+/// A `ListArray` of Float64 lists.
+fn lists(items: impl IntoIterator<Item = Vec<Option<f64>>>) -> ListArray {
+    let items: Vec<Vec<Option<f64>>> = items.into_iter().collect();
+    let offsets = OffsetBuffer::from_lengths(items.iter().map(Vec::len));
+    let values = Float64Array::from(items.into_iter().flatten().collect::<Vec<_>>());
+    ListArray::new(item_field(), offsets, Arc::new(values), None)
+}
+
+/// The literal percentiles of a `latency_percentiles` call (every argument after the first).
+fn percentile_args(args: &AccumulatorArgs) -> datafusion::common::Result<Vec<f64>> {
+    let bad = || {
+        datafusion::error::DataFusionError::Plan(
+            "latency_percentiles(value, p...): each percentile must be a literal between 0 and 1".into(),
+        )
+    };
+    if args.exprs.len() < 2 {
+        return Err(bad());
+    }
+    args.exprs[1..]
+        .iter()
+        .map(|e| {
+            let any: &dyn Any = e.as_ref();
+            match any.downcast_ref::<Literal>().map(Literal::value) {
+                Some(ScalarValue::Float64(Some(p))) if (0.0..=1.0).contains(p) => Ok(*p),
+                _ => Err(bad()),
+            }
+        })
+        .collect()
+}
+
+fn exact_percentiles(values: &mut [f64], ps: &[f64]) -> Vec<Option<f64>> {
+    ps.iter().map(|&p| percentile_of_unsorted(values, p)).collect()
+}
+
+impl AggregateUDFImpl for LatencyPercentiles {
     fn name(&self) -> &str {
-        LATENCY_PERCENTILE
+        "latency_percentiles"
     }
 
     fn signature(&self) -> &Signature {
@@ -130,74 +172,66 @@ impl AggregateUDFImpl for ExactPercentile {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
-        Ok(DataType::Float64)
+        Ok(list_type())
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> datafusion::common::Result<Box<dyn Accumulator>> {
-        Ok(Box::new(PercentileAccumulator { p: percentile_arg(&args)?, values: Vec::new() }))
+        let ps = percentile_args(&args)?;
+        Ok(if self.approx {
+            Box::new(DigestAccumulator { ps, digest: TDigest::new(TDIGEST_SIZE), buffer: Vec::new() })
+        } else {
+            Box::new(ValuesAccumulator { ps, values: Vec::new() })
+        })
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
+        !self.approx
     }
 
     fn create_groups_accumulator(
         &self,
         args: AccumulatorArgs,
     ) -> datafusion::common::Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(PercentileGroups { p: percentile_arg(&args)?, groups: Vec::new() }))
+        Ok(Box::new(ValuesGroups { ps: percentile_args(&args)?, groups: Vec::new() }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> datafusion::common::Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new(format!("{}[values]", args.name), values_list_type(), true))])
+        let field = |name: &str, ty: DataType| Arc::new(Field::new(format!("{}[{name}]", args.name), ty, true));
+        Ok(if self.approx {
+            vec![
+                field("max_size", DataType::UInt64),
+                field("sum", DataType::Float64),
+                field("count", DataType::Float64),
+                field("max", DataType::Float64),
+                field("min", DataType::Float64),
+                field("centroids", list_type()),
+            ]
+        } else {
+            vec![field("values", list_type())]
+        })
     }
 }
 
-fn values_list_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))
-}
-
-/// The literal percentile argument of a `latency_percentile` call.
-fn percentile_arg(args: &AccumulatorArgs) -> datafusion::common::Result<f64> {
-    args.exprs
-        .get(1)
-        .and_then(|e| {
-            let any: &dyn Any = e.as_ref();
-            any.downcast_ref::<Literal>()
-        })
-        .and_then(|l| match l.value() {
-            ScalarValue::Float64(Some(p)) => Some(*p),
-            _ => None,
-        })
-        .filter(|p| (0.0..=1.0).contains(p))
-        .ok_or_else(|| {
-            datafusion::error::DataFusionError::Plan(
-                "latency_percentile: the percentile must be a literal between 0 and 1".into(),
-            )
-        })
-}
-
-/// The values of many groups at once (DataFusion's vectorised aggregation path).
+/// Exact mode, many groups at once (DataFusion's vectorised aggregation path).
 #[derive(Debug)]
-struct PercentileGroups {
-    p: f64,
+struct ValuesGroups {
+    ps: Vec<f64>,
     groups: Vec<Vec<f64>>,
 }
 
-impl PercentileGroups {
-    fn add(&mut self, group_indices: &[usize], values: &Float64Array, filter: Option<&BooleanArray>, total: usize) {
+impl ValuesGroups {
+    fn grow(&mut self, total: usize) {
         if self.groups.len() < total {
             self.groups.resize_with(total, Vec::new);
-        }
-        for (row, &g) in group_indices.iter().enumerate() {
-            if values.is_valid(row) && filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
-                self.groups[g].push(values.value(row));
-            }
         }
     }
 }
 
-impl GroupsAccumulator for PercentileGroups {
+fn selected(values: &Float64Array, filter: Option<&BooleanArray>, row: usize) -> bool {
+    values.is_valid(row) && filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+impl GroupsAccumulator for ValuesGroups {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -205,22 +239,24 @@ impl GroupsAccumulator for PercentileGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
-        self.add(group_indices, values[0].as_primitive::<Float64Type>(), opt_filter, total_num_groups);
+        self.grow(total_num_groups);
+        let values = values[0].as_primitive::<Float64Type>();
+        for (row, &g) in group_indices.iter().enumerate() {
+            if selected(values, opt_filter, row) {
+                self.groups[g].push(values.value(row));
+            }
+        }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> datafusion::common::Result<ArrayRef> {
         let groups = emit_to.take_needed(&mut self.groups);
-        let out: Float64Array = groups.into_iter().map(|mut v| percentile_of_unsorted(&mut v, self.p)).collect();
-        Ok(Arc::new(out))
+        Ok(Arc::new(lists(groups.into_iter().map(|mut v| exact_percentiles(&mut v, &self.ps)))))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> datafusion::common::Result<Vec<ArrayRef>> {
         let groups = emit_to.take_needed(&mut self.groups);
-        let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
-        let values = Arc::new(Float64Array::from(groups.concat()));
-        let item = Arc::new(Field::new_list_field(DataType::Float64, true));
-        Ok(vec![Arc::new(ListArray::new(item, offsets, values, None))])
+        Ok(vec![Arc::new(lists(groups.into_iter().map(|v| v.into_iter().map(Some).collect())))])
     }
 
     fn merge_batch(
@@ -229,15 +265,12 @@ impl GroupsAccumulator for PercentileGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
-        if self.groups.len() < total_num_groups {
-            self.groups.resize_with(total_num_groups, Vec::new);
-        }
-        let lists = values[0].as_list::<i32>();
+        self.grow(total_num_groups);
+        let states = values[0].as_list::<i32>();
         for (row, &g) in group_indices.iter().enumerate() {
-            if lists.is_valid(row) {
-                let v = lists.value(row);
-                let v = v.as_primitive::<Float64Type>();
-                self.groups[g].extend(v.iter().flatten());
+            if states.is_valid(row) {
+                let v = states.value(row);
+                self.groups[g].extend(v.as_primitive::<Float64Type>().iter().flatten());
             }
         }
         Ok(())
@@ -249,11 +282,9 @@ impl GroupsAccumulator for PercentileGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> datafusion::common::Result<Vec<ArrayRef>> {
         let input = values[0].as_primitive::<Float64Type>();
-        let keep = |row: usize| input.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-        let offsets = OffsetBuffer::from_lengths((0..input.len()).map(|row| usize::from(keep(row))));
-        let kept = Float64Array::from_iter_values((0..input.len()).filter(|&r| keep(r)).map(|r| input.value(r)));
-        let item = Arc::new(Field::new_list_field(DataType::Float64, true));
-        Ok(vec![Arc::new(ListArray::new(item, offsets, Arc::new(kept), None))])
+        let rows =
+            (0..input.len()).map(|r| if selected(input, opt_filter, r) { vec![Some(input.value(r))] } else { vec![] });
+        Ok(vec![Arc::new(lists(rows))])
     }
 
     fn size(&self) -> usize {
@@ -262,30 +293,22 @@ impl GroupsAccumulator for PercentileGroups {
     }
 }
 
+/// Exact mode, one group.
 #[derive(Debug)]
-struct PercentileAccumulator {
-    p: f64,
+struct ValuesAccumulator {
+    ps: Vec<f64>,
     values: Vec<f64>,
 }
 
-impl PercentileAccumulator {
-    fn extend(&mut self, array: &Float64Array) {
-        if array.null_count() == 0 {
-            self.values.extend_from_slice(array.values());
-        } else {
-            self.values.extend(array.iter().flatten());
-        }
-    }
-}
-
-impl Accumulator for PercentileAccumulator {
+impl Accumulator for ValuesAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        self.extend(values[0].as_primitive::<Float64Type>());
+        self.values.extend(values[0].as_primitive::<Float64Type>().iter().flatten());
         Ok(())
     }
 
     fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
-        Ok(ScalarValue::Float64(percentile_of_unsorted(&mut self.values, self.p)))
+        let list = lists([exact_percentiles(&mut self.values, &self.ps)]);
+        Ok(ScalarValue::List(Arc::new(list)))
     }
 
     fn size(&self) -> usize {
@@ -293,20 +316,73 @@ impl Accumulator for PercentileAccumulator {
     }
 
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        let values = Arc::new(Float64Array::from(std::mem::take(&mut self.values)));
-        let offsets = OffsetBuffer::from_lengths([values.len()]);
-        let item = Arc::new(Field::new_list_field(DataType::Float64, true));
-        let list = ListArray::new(item, offsets, values, None);
-        Ok(vec![ScalarValue::List(Arc::new(list))])
+        let values = std::mem::take(&mut self.values);
+        Ok(vec![ScalarValue::List(Arc::new(lists([values.into_iter().map(Some).collect()])))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let lists = states[0].as_list::<i32>();
-        for i in 0..lists.len() {
-            if lists.is_valid(i) {
-                self.extend(lists.value(i).as_primitive::<Float64Type>());
+        let states = states[0].as_list::<i32>();
+        for row in 0..states.len() {
+            if states.is_valid(row) {
+                self.values.extend(states.value(row).as_primitive::<Float64Type>().iter().flatten());
             }
         }
+        Ok(())
+    }
+}
+
+/// Approximate mode: a t-digest, fed through a small buffer.
+#[derive(Debug)]
+struct DigestAccumulator {
+    ps: Vec<f64>,
+    digest: TDigest,
+    buffer: Vec<f64>,
+}
+
+impl DigestAccumulator {
+    fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            self.digest = self.digest.merge_unsorted_f64(std::mem::take(&mut self.buffer));
+        }
+    }
+}
+
+impl Accumulator for DigestAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+        self.buffer.extend(values[0].as_primitive::<Float64Type>().iter().flatten());
+        if self.buffer.len() >= TDIGEST_BUFFER {
+            self.flush();
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
+        self.flush();
+        let empty = self.digest.count() == 0.0;
+        let values = self.ps.iter().map(|&p| (!empty).then(|| self.digest.estimate_quantile(p))).collect();
+        Ok(ScalarValue::List(Arc::new(lists([values]))))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.digest.size() + self.buffer.capacity() * std::mem::size_of::<f64>()
+    }
+
+    fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
+        self.flush();
+        Ok(self.digest.to_scalar_state())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        self.flush();
+        let mut digests = vec![self.digest.clone()];
+        for row in 0..states[0].len() {
+            let state = states
+                .iter()
+                .map(|column| ScalarValue::try_from_array(column, row))
+                .collect::<datafusion::common::Result<Vec<_>>>()?;
+            digests.push(TDigest::from_scalar_state(&state));
+        }
+        self.digest = TDigest::merge_digests(&digests);
         Ok(())
     }
 }

@@ -326,7 +326,7 @@ fn queries_are_listed_and_shown() {
         .args(["queries", "show", "service_metrics"])
         .assert()
         .success()
-        .stdout(contains("GROUP BY GROUPING SETS").and(contains("latency_percentile(latency_ms, 0.99)")));
+        .stdout(contains("GROUP BY GROUPING SETS").and(contains("latency_percentiles(latency_ms, 0.5, 0.9, 0.99)")));
     spanlens()
         .args(["queries", "show", "nope"])
         .assert()

@@ -460,10 +460,19 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     };
     let m = compute(&ctx, &opts).await.unwrap();
     assert!(m.tables.iter().all(|t| t.rows() == 0));
+    // A store's listing table: the span columns and the date partition.
+    let mut fields: Vec<arrow::datatypes::Field> = span_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(arrow::datatypes::Field::new("date", DataType::Utf8, false));
+    let store = MemTable::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), vec![vec![]]).unwrap();
+    ctx.register_table("store_partitions", Arc::new(store)).unwrap();
     // Every registered query, by name, now plans against the registered (empty) tables.
     for q in QUERIES {
         let df = ctx.sql(q.sql).await;
         let df = match (q.name, df) {
+            ("store_spans", Ok(df)) => df.with_param_values(vec![
+                datafusion::common::ScalarValue::Utf8(Some("2026-11-01".into())),
+                datafusion::common::ScalarValue::Utf8(Some("2026-11-02".into())),
+            ]),
             ("windowed_signals", Ok(df)) => df.with_param_values(vec![
                 datafusion::common::ScalarValue::Int64(Some(1)),
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(0), Some("UTC".into())),
