@@ -6,7 +6,6 @@
 //! parallel with rayon and appended to Arrow builders.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -257,11 +256,21 @@ impl Columns {
 }
 
 /// §2.1 "same ResourceSpans": the same `service.name` and `service.instance.id`.
-fn resource_key(service_name: Option<&str>, resource: &Attrs<'_>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    service_name.hash(&mut h);
-    resource.get("service.instance.id").hash(&mut h);
-    h.finish()
+/// Resources are numbered per trace by exact comparison of that pair.
+fn resource_ids(service_names: &[Option<&str>], resources: &[Attrs<'_>]) -> Vec<u64> {
+    let mut seen: Vec<(Option<&str>, Option<&str>)> = Vec::new();
+    service_names
+        .iter()
+        .zip(resources)
+        .map(|(name, r)| {
+            let key = (*name, r.get("service.instance.id"));
+            let id = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
+                seen.push(key);
+                seen.len() - 1
+            });
+            id as u64
+        })
+        .collect()
 }
 
 /// The Lambda function a resource runs as, if it is one (§5.1.1 offline adaptation).
@@ -463,6 +472,7 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
     let service_names: Vec<Option<&str>> = at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)).collect();
     let lambdas: Vec<Option<&str>> =
         resources.iter().zip(&service_names).map(|(r, s)| lambda_function(r, *s)).collect();
+    let resource_id = resource_ids(&service_names, &resources);
     let trace_spans: Vec<TraceSpan<'_>> = at
         .iter()
         .enumerate()
@@ -471,7 +481,7 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
             parent_span_id: Columns::id8(&c.parent_span_id, i),
             flags: c.flags.value(i),
             kind: c.kind.value(i),
-            resource: resource_key(service_names[k], &resources[k]),
+            resource: resource_id[k],
             remote_service: attrs[k].text("aws.remote.service"),
             remote_operation: attrs[k].text("aws.remote.operation"),
         })
