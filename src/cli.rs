@@ -87,18 +87,8 @@ pub struct IngestArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// Output directory. It is built aside and swapped in only when the run succeeds.
-    ///
-    /// Example: --out ./store
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// Replace the output directory if it exists and is not empty. The old content stays in
-    /// place until the new output is complete.
-    ///
-    /// Example: spanlens ingest exports/ --out store --force
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// No progress bar, and no summary unless something was skipped.
     ///
@@ -168,15 +158,8 @@ pub struct MetricsArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// Output directory, built aside and swapped in only when the run succeeds.
-    ///
-    /// Example: --out ./metrics
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
-
-    /// Replace the output directory if it exists and is not empty.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// Time bucket of the per-bucket rows: a number and s, m, h or d (1m, 5m, 1h, 1d, ...).
     /// Buckets are aligned to the Unix epoch, on record end time.
@@ -257,9 +240,8 @@ pub enum LayoutArg {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Output directory, built aside and swapped in when complete.
-    #[arg(short, long, value_name = "DIR")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// About this many spans (whole traces; default 100000 when --traces is not given).
     #[arg(long, value_name = "N", conflicts_with = "traces")]
@@ -302,11 +284,24 @@ pub struct GenArgs {
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub documents_per_file: usize,
 
-    /// Replace the output directory if it exists and is not empty.
-    #[arg(long)]
-    pub force: bool,
-
     /// No summary on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// Where a command writes (shared by every command that writes a directory).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output directory. It is built aside and swapped in only when the run succeeds.
+    ///
+    /// Example: --out ./store
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Replace the output directory if it exists and is not empty. The old content stays in
+    /// place until the new output is complete.
+    ///
+    /// Example: spanlens ingest exports/ --out store --force
+    #[arg(long)]
+    pub force: bool,
 }

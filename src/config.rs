@@ -37,8 +37,8 @@ impl IngestPlan {
         let defaults = StoreOptions::default();
         Ok(IngestPlan {
             inputs: args.inputs.clone(),
-            out: args.out.clone(),
-            force: args.force,
+            out: args.output.out.clone(),
+            force: args.output.force,
             quiet: args.quiet,
             decode: decode_options(&args.decode)?,
             store: StoreOptions {
@@ -105,8 +105,8 @@ impl MetricsPlan {
         };
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
-            out: args.out.clone(),
-            force: args.force,
+            out: args.output.out.clone(),
+            force: args.output.force,
             quiet: args.quiet,
             decode: decode_options(&args.decode)?,
             metrics: MetricsOptions {
@@ -157,8 +157,8 @@ pub fn gen_plan(args: &GenArgs) -> Result<GenPlan> {
             LayoutArg::Files => Layout::Files,
             LayoutArg::S3exporter => Layout::S3Exporter,
         },
-        out: args.out.clone(),
-        force: args.force,
+        out: args.output.out.clone(),
+        force: args.output.force,
         traces_per_document: args.traces_per_document.max(1),
         documents_per_file: args.documents_per_file.max(1),
         incidents: Default::default(),

@@ -12,6 +12,16 @@ fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
     map.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect::<Vec<_>>().join(", ")
 }
 
+/// The skip counts by reason, one line each for spans and records, when there are any.
+fn push_skips(out: &mut String, t: &SourceStats) {
+    if !t.spans_skipped.is_empty() {
+        out.push_str(&format!("  spans skipped: {}\n", reasons(&t.spans_skipped)));
+    }
+    if !t.records_skipped.is_empty() {
+        out.push_str(&format!("  records skipped: {}\n", reasons(&t.records_skipped)));
+    }
+}
+
 /// The summary text of an ingest run.
 pub fn ingest_summary(outcome: &IngestOutcome) -> String {
     let t = SourceStats::total(&outcome.sources);
@@ -31,12 +41,7 @@ pub fn ingest_summary(outcome: &IngestOutcome) -> String {
         thousands(t.spans_written),
         thousands(t.spans_skipped_total())
     ));
-    if !t.spans_skipped.is_empty() {
-        out.push_str(&format!("  spans skipped: {}\n", reasons(&t.spans_skipped)));
-    }
-    if !t.records_skipped.is_empty() {
-        out.push_str(&format!("  records skipped: {}\n", reasons(&t.records_skipped)));
-    }
+    push_skips(&mut out, &t);
     if t.values_truncated > 0 {
         out.push_str(&format!("  values truncated to --max-value-bytes: {}\n", thousands(t.values_truncated)));
     }
@@ -90,12 +95,7 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
                 thousands(t.spans_written),
                 thousands(t.spans_skipped_total())
             ));
-            if !t.spans_skipped.is_empty() {
-                out.push_str(&format!("  spans skipped: {}\n", reasons(&t.spans_skipped)));
-            }
-            if !t.records_skipped.is_empty() {
-                out.push_str(&format!("  records skipped: {}\n", reasons(&t.records_skipped)));
-            }
+            push_skips(&mut out, &t);
         }
     }
     let s = &outcome.metrics.stats;
