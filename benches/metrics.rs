@@ -1,5 +1,6 @@
 //! Derivation and metrics throughput: the signals table derived from span batches (trace by
-//! trace), and the whole metrics computation (signals plus every metric query), in spans/s.
+//! trace), the whole metrics computation (signals plus every metric query), and each metric
+//! query alone, in spans/s.
 //!
 //! Run: `cargo bench --bench metrics` (set SPANLENS_BENCH_SPANS to change the data size).
 
@@ -10,7 +11,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use spanlens::ingest::{DecodeOptions, decode_bytes};
-use spanlens::metrics::{MetricsOptions, compute};
+use spanlens::metrics::{METRIC_TABLES, MetricsOptions, compute};
 use spanlens::model::schema::span_schema;
 use spanlens::signals::{SignalOptions, derive_signals};
 use spanlens::testing::{encode_json, synthetic_traces};
@@ -66,6 +67,20 @@ fn bench_metrics(c: &mut Criterion) {
         b.iter(|| runtime.block_on(compute(&context(&batches), &approx)).unwrap())
     });
     group.finish();
+
+    // Each metric query alone, over signals already derived (registered by one compute run).
+    let ctx = context(&batches);
+    runtime.block_on(compute(&ctx, &opts)).unwrap();
+    let mut queries = c.benchmark_group("metric_queries");
+    queries.sample_size(10);
+    queries.throughput(Throughput::Elements(spans));
+    for name in METRIC_TABLES {
+        let sql = spanlens::queries::get(name).unwrap().sql;
+        queries.bench_function(name, |b| {
+            b.iter(|| runtime.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() }))
+        });
+    }
+    queries.finish();
 }
 
 criterion_group!(benches, bench_metrics);

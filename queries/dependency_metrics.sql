@@ -4,7 +4,22 @@
 -- are NULL, and a record counts in a set only if it has every dimension of the set (as in EMF). D3 is the console's
 -- Dependencies table (per Service, Operation, RemoteService, RemoteOperation, RemoteResourceType/Identifier); the row
 -- with bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
-WITH groups AS (
+WITH fine AS (
+  -- Exact partial aggregates per finest group, so the 26 grouping sets below combine a few rows each.
+  SELECT bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment,
+         remote_resource_type, remote_resource_identifier,
+         COUNT(*) AS requests,
+         SUM(error) AS errors,
+         SUM(fault) AS faults,
+         SUM(duration_ns) AS duration_ns_sum,
+         MIN(latency_ms) AS latency_min_ms,
+         MAX(latency_ms) AS latency_max_ms,
+         array_agg(latency_ms) AS latencies
+  FROM windowed_signals
+  WHERE record_type = 'dependency'
+  GROUP BY bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment,
+           remote_resource_type, remote_resource_identifier
+), groups AS (
   SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4
             + grouping(remote_environment) * 2 + grouping(remote_resource_type)
            WHEN 0 THEN 'D1'
@@ -30,15 +45,14 @@ WITH groups AS (
          remote_environment,
          remote_resource_type,
          remote_resource_identifier,
-         COUNT(*) AS requests,
-         SUM(error) AS errors,
-         SUM(fault) AS faults,
-         SUM(duration_ns) AS duration_ns_sum,
-         MIN(latency_ms) AS latency_min_ms,
-         MAX(latency_ms) AS latency_max_ms,
-         latency_percentiles(latency_ms, 0.5, 0.9, 0.99) AS latency_percentiles
-  FROM windowed_signals
-  WHERE record_type = 'dependency'
+         SUM(requests) AS requests,
+         SUM(errors) AS errors,
+         SUM(faults) AS faults,
+         SUM(duration_ns_sum) AS duration_ns_sum,
+         MIN(latency_min_ms) AS latency_min_ms,
+         MAX(latency_max_ms) AS latency_max_ms,
+         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM fine
   GROUP BY GROUPING SETS (
       (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
       (environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),

@@ -83,8 +83,8 @@ struct LatencyPercentiles {
 
 impl LatencyPercentiles {
     fn new(approx: bool) -> Self {
-        // The value and one to eight percentiles.
-        let arities = (2..=9).map(|n| TypeSignature::Exact(vec![DataType::Float64; n])).collect();
+        // The values (Float64, or lists of Float64 to merge groups) and one to eight percentiles.
+        let arities = (2..=9).map(TypeSignature::Any).collect();
         LatencyPercentiles { signature: Signature::one_of(arities, Volatility::Immutable), approx }
     }
 }
@@ -171,7 +171,17 @@ impl AggregateUDFImpl for LatencyPercentiles {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+        let values_ok = match &arg_types[0] {
+            DataType::Float64 => true,
+            DataType::List(item) => item.data_type() == &DataType::Float64,
+            _ => false,
+        };
+        if !values_ok || arg_types[1..].iter().any(|t| t != &DataType::Float64) {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "latency_percentiles(values DOUBLE or DOUBLE[], p DOUBLE...): got {arg_types:?}"
+            )));
+        }
         Ok(list_type())
     }
 
@@ -227,8 +237,58 @@ impl ValuesGroups {
     }
 }
 
-fn selected(values: &Float64Array, filter: Option<&BooleanArray>, row: usize) -> bool {
-    values.is_valid(row) && filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+/// The input of `latency_percentiles`: one value per row, or a list of values per row.
+enum Input<'a> {
+    Values(&'a Float64Array),
+    Lists(&'a ListArray),
+}
+
+impl<'a> Input<'a> {
+    fn new(array: &'a ArrayRef) -> Self {
+        match array.as_list_opt::<i32>() {
+            Some(lists) => Input::Lists(lists),
+            None => Input::Values(array.as_primitive::<Float64Type>()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Input::Values(v) => v.len(),
+            Input::Lists(l) => l.len(),
+        }
+    }
+
+    /// Append row `row`'s values to `out` unless the filter drops the row.
+    fn extend(&self, row: usize, filter: Option<&BooleanArray>, out: &mut Vec<f64>) {
+        if !filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+            return;
+        }
+        match self {
+            Input::Values(v) => {
+                if v.is_valid(row) {
+                    out.push(v.value(row));
+                }
+            }
+            Input::Lists(l) => {
+                if l.is_valid(row) {
+                    let values = l.value(row);
+                    let values = values.as_primitive::<Float64Type>();
+                    if values.null_count() == 0 {
+                        out.extend_from_slice(values.values());
+                    } else {
+                        out.extend(values.iter().flatten());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every row's values (no filter).
+    fn extend_all(&self, out: &mut Vec<f64>) {
+        for row in 0..self.len() {
+            self.extend(row, None, out);
+        }
+    }
 }
 
 impl GroupsAccumulator for ValuesGroups {
@@ -240,11 +300,9 @@ impl GroupsAccumulator for ValuesGroups {
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
         self.grow(total_num_groups);
-        let values = values[0].as_primitive::<Float64Type>();
+        let input = Input::new(&values[0]);
         for (row, &g) in group_indices.iter().enumerate() {
-            if selected(values, opt_filter, row) {
-                self.groups[g].push(values.value(row));
-            }
+            input.extend(row, opt_filter, &mut self.groups[g]);
         }
         Ok(())
     }
@@ -281,9 +339,12 @@ impl GroupsAccumulator for ValuesGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> datafusion::common::Result<Vec<ArrayRef>> {
-        let input = values[0].as_primitive::<Float64Type>();
-        let rows =
-            (0..input.len()).map(|r| if selected(input, opt_filter, r) { vec![Some(input.value(r))] } else { vec![] });
+        let input = Input::new(&values[0]);
+        let rows = (0..input.len()).map(|r| {
+            let mut v = Vec::new();
+            input.extend(r, opt_filter, &mut v);
+            v.into_iter().map(Some).collect()
+        });
         Ok(vec![Arc::new(lists(rows))])
     }
 
@@ -302,7 +363,7 @@ struct ValuesAccumulator {
 
 impl Accumulator for ValuesAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        self.values.extend(values[0].as_primitive::<Float64Type>().iter().flatten());
+        Input::new(&values[0]).extend_all(&mut self.values);
         Ok(())
     }
 
@@ -349,7 +410,7 @@ impl DigestAccumulator {
 
 impl Accumulator for DigestAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        self.buffer.extend(values[0].as_primitive::<Float64Type>().iter().flatten());
+        Input::new(&values[0]).extend_all(&mut self.buffer);
         if self.buffer.len() >= TDIGEST_BUFFER {
             self.flush();
         }
