@@ -4,15 +4,11 @@
 //!
 //! Run: `cargo bench --bench metrics` (set SPANLENS_BENCH_SPANS to change the data size).
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use spanlens::ingest::{DecodeOptions, decode_bytes};
-use spanlens::metrics::{METRIC_TABLES, MetricsOptions, compute};
-use spanlens::model::schema::span_schema;
+use spanlens::metrics::{METRIC_TABLES, MetricsOptions, compute, register_spans};
 use spanlens::signals::{SignalOptions, derive_signals};
 use spanlens::testing::{encode_json, synthetic_traces};
 
@@ -34,12 +30,7 @@ fn batches() -> (u64, Vec<RecordBatch>) {
 
 fn context(batches: &[RecordBatch]) -> SessionContext {
     let ctx = SessionContext::new();
-    let parts = rayon::current_num_threads().max(1);
-    let mut partitions = vec![Vec::new(); parts];
-    for (i, b) in batches.iter().enumerate() {
-        partitions[i % parts].push(b.clone());
-    }
-    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), partitions).unwrap())).unwrap();
+    register_spans(&ctx, batches.to_vec(), rayon::current_num_threads()).unwrap();
     ctx
 }
 

@@ -20,7 +20,7 @@ use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema};
 use crate::report::summary;
-use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats, date_of_day};
+use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
 
 /// Run a parsed command line.
 pub fn run(cli: Cli, command_line: String) -> Result<()> {
@@ -275,7 +275,7 @@ fn decode_to_memory(
 
 /// Compute RED metrics for the plan and write them to its output directory.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
-    use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+    use datafusion::prelude::{SessionConfig, SessionContext};
     let started = Instant::now();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let threads = rayon::current_num_threads().max(1);
@@ -288,31 +288,11 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let store = span_store(&plan.inputs);
     let mut sources = Vec::new();
     match &store {
-        Some(dir) => {
-            let opts = ParquetReadOptions::default()
-                .table_partition_cols(vec![(crate::store::PARTITION_COLUMN.into(), arrow::datatypes::DataType::Utf8)]);
-            let spans = format!("{}/", crate::store::spans_dir(dir).display());
-            runtime.block_on(ctx.register_parquet("store_partitions", &spans, opts))?;
-            // Partition pruning: only the days that can hold records of the window.
-            const DAY_NS: i64 = 86_400_000_000_000;
-            let first = plan.metrics.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(DAY_NS) - 1));
-            let last = plan.metrics.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(DAY_NS)));
-            let utf8 = |s: String| datafusion::common::ScalarValue::Utf8(Some(s));
-            let df = runtime
-                .block_on(ctx.sql(crate::queries::get("store_spans")?.sql))?
-                .with_param_values(vec![utf8(first), utf8(last)])?;
-            ctx.register_table("spans", df.into_view())?;
-        }
+        Some(dir) => runtime.block_on(metrics::register_store(&ctx, dir, &plan.metrics))?,
         None => {
             let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet)?;
             sources = stats;
-            let parts = threads.min(batches.len()).max(1);
-            let mut partitions: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-            for (i, b) in batches.into_iter().enumerate() {
-                partitions[i % parts].push(b);
-            }
-            let table = datafusion::datasource::MemTable::try_new(crate::model::schema::span_schema(), partitions)?;
-            ctx.register_table("spans", std::sync::Arc::new(table))?;
+            metrics::register_spans(&ctx, batches, threads)?;
         }
     }
     let computed = runtime.block_on(metrics::compute(&ctx, &plan.metrics))?;

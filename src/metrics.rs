@@ -1,17 +1,21 @@
-//! RED metrics: derive the `signals` table from the registered `spans` table, then run the
-//! metric queries of `queries/` over it for one time window, per bucket and in total.
+//! RED metrics: register the spans (decoded batches, or a span store read in place), derive
+//! the `signals` table from them, then run the metric queries of `queries/` over it for one
+//! time window, per bucket and in total.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::Result;
+use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
 use crate::signals::{SignalOptions, SignalStats, derive_signals, signals_schema};
+use crate::store::{PARTITION_COLUMN, date_of_day, spans_dir};
 
 /// The metric tables a run writes, in this order.
 pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "dependency_metrics"];
@@ -63,6 +67,32 @@ async fn run_query(ctx: &SessionContext, name: &'static str) -> Result<Table> {
 fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
     let partitions = if batches.is_empty() { vec![vec![]] } else { vec![batches] };
     ctx.register_table(name, Arc::new(MemTable::try_new(schema, partitions)?))?;
+    Ok(())
+}
+
+/// Register a span store written by `ingest` as `spans`: its Parquet files as a listing table
+/// (`store_partitions`), read only in the date partitions that can hold records of the window
+/// (from the day before it starts, for spans that start earlier and their parents).
+pub async fn register_store(ctx: &SessionContext, dir: &Path, opts: &MetricsOptions) -> Result<()> {
+    const DAY_NS: i64 = 86_400_000_000_000;
+    let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
+    ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
+    let first = opts.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(DAY_NS) - 1));
+    let last = opts.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(DAY_NS)));
+    let utf8 = |s: String| ScalarValue::Utf8(Some(s));
+    let df = ctx.sql(queries::get("store_spans")?.sql).await?.with_param_values(vec![utf8(first), utf8(last)])?;
+    ctx.register_table("spans", df.into_view())?;
+    Ok(())
+}
+
+/// Register decoded span batches as `spans`, spread over `partitions` for parallel scans.
+pub fn register_spans(ctx: &SessionContext, batches: Vec<RecordBatch>, partitions: usize) -> Result<()> {
+    let parts = partitions.min(batches.len()).max(1);
+    let mut split: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+    for (i, b) in batches.into_iter().enumerate() {
+        split[i % parts].push(b);
+    }
+    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), split)?))?;
     Ok(())
 }
 
