@@ -252,25 +252,30 @@ fn span_store(inputs: &[String]) -> Option<std::path::PathBuf> {
     (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())
 }
 
-/// Decode raw inputs into memory.
+/// Decode raw inputs into memory, keeping only the `columns` of each batch.
 fn decode_to_memory(
     inputs: &[String],
     decode: &DecodeOptions,
     quiet: bool,
+    columns: &[usize],
 ) -> Result<(Vec<RecordBatch>, Vec<SourceStats>)> {
     let inputs = files::expand(inputs)?;
     let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
     let bar = progress_bar(total, quiet);
     let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(4);
     let (batches, sources) = std::thread::scope(|scope| {
-        let collector = scope.spawn(move || rx.into_iter().flatten().collect::<Vec<RecordBatch>>());
+        let collector = scope.spawn(move || {
+            rx.into_iter().flatten().map(|b| b.project(columns)).collect::<std::result::Result<Vec<_>, _>>()
+        });
         let decoded = decode_all(&inputs, decode, &bar, &tx);
         drop(tx);
         let batches = collector.join().map_err(|_| Error::Config("the collector thread panicked".into()));
         (batches, decoded)
     });
     bar.finish_and_clear();
-    Ok((batches?, sources?))
+    // A decode error is the root cause when both fail.
+    let sources = sources?;
+    Ok((batches??, sources))
 }
 
 /// Compute RED metrics for the plan and write them to its output directory.
@@ -290,7 +295,8 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     match &store {
         Some(dir) => runtime.block_on(metrics::register_store(&ctx, dir, &plan.metrics))?,
         None => {
-            let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet)?;
+            let columns = runtime.block_on(metrics::derivation_columns())?;
+            let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet, &columns)?;
             sources = stats;
             metrics::register_spans(&ctx, batches, threads)?;
         }

@@ -85,14 +85,27 @@ pub async fn register_store(ctx: &SessionContext, dir: &Path, opts: &MetricsOpti
     Ok(())
 }
 
-/// Register decoded span batches as `spans`, spread over `partitions` for parallel scans.
+/// The indices of the span-table columns the derivation reads, as the `spans_for_signals`
+/// query selects them (planned against the span schema, so the SQL stays the one definition).
+/// Decoded spans can be cut down to these before they are held in memory.
+pub async fn derivation_columns() -> Result<Vec<usize>> {
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
+    let df = ctx.sql(queries::get("spans_for_signals")?.sql).await?;
+    let schema = span_schema();
+    df.schema().fields().iter().map(|f| Ok(schema.index_of(f.name())?)).collect()
+}
+
+/// Register span batches (all of the span schema, or the same projection of it) as `spans`,
+/// spread over `partitions` for parallel scans.
 pub fn register_spans(ctx: &SessionContext, batches: Vec<RecordBatch>, partitions: usize) -> Result<()> {
+    let schema = batches.first().map_or_else(span_schema, RecordBatch::schema);
     let parts = partitions.min(batches.len()).max(1);
     let mut split: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
     for (i, b) in batches.into_iter().enumerate() {
         split[i % parts].push(b);
     }
-    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), split)?))?;
+    ctx.register_table("spans", Arc::new(MemTable::try_new(schema, split)?))?;
     Ok(())
 }
 
