@@ -100,9 +100,11 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     }
     let s = &outcome.metrics.stats;
     out.push_str(&format!(
-        "signals: {} spans in {} traces gave {} service and {} dependency records ({} pre-annotated spans), {} dropped\n",
+        "signals: {} span{} in {} trace{} gave {} service and {} dependency records ({} pre-annotated), {} dropped\n",
         thousands(s.spans),
+        if s.spans == 1 { "" } else { "s" },
         thousands(s.traces),
+        if s.traces == 1 { "" } else { "s" },
         thousands(s.service_records),
         thousands(s.dependency_records),
         thousands(s.preannotated_spans),
