@@ -51,7 +51,7 @@ pub mod col {
     pub const SPAN_ID: &str = "span_id";
 }
 
-/// The eight dimension columns, in schema order (the §9.3 validity check covers each).
+/// The dimension columns (`Telemetry.Source` and the eight of §10.2), in schema order.
 const DIMENSIONS: [&str; 9] = [
     col::TELEMETRY_SOURCE,
     col::ENVIRONMENT,
