@@ -185,24 +185,62 @@ fn petclinic() -> String {
     );
     let billing = resource_spans(
         &[("service.name", json!("billing"))],
-        vec![span(
-            t2,
-            "00f067aa0ba902d1",
-            "",
-            3,
-            "SQS.SendMessage",
-            90,
-            5,
-            false,
-            &[
-                ("aws.local.service", json!("billing")),
-                ("aws.span.kind", json!("LOCAL_ROOT")),
-                ("aws.local.operation", json!("InternalOperation")),
-                ("aws.local.environment", json!("eks:c/ns")),
-                ("aws.remote.service", json!("AWS::SQS")),
-                ("aws.remote.operation", json!("SendMessage")),
-            ],
-        )],
+        vec![
+            span(
+                t2,
+                "00f067aa0ba902d1",
+                "",
+                3,
+                "SQS.SendMessage",
+                90,
+                5,
+                false,
+                &[
+                    ("aws.local.service", json!("billing")),
+                    ("aws.span.kind", json!("LOCAL_ROOT")),
+                    ("aws.local.operation", json!("InternalOperation")),
+                    ("aws.local.environment", json!("eks:c/ns")),
+                    ("aws.remote.service", json!("AWS::SQS")),
+                    ("aws.remote.operation", json!("SendMessage")),
+                ],
+            ),
+            // Rule 0 with aws.span.kind SERVER and CLIENT: one record each, attributes as given.
+            span(
+                t2,
+                "00f067aa0ba902d2",
+                "",
+                2,
+                "POST /billings",
+                120,
+                7,
+                false,
+                &[
+                    ("aws.local.service", json!("billing")),
+                    ("aws.span.kind", json!("SERVER")),
+                    ("aws.local.operation", json!("POST /billings")),
+                ],
+            ),
+            span(
+                t2,
+                "00f067aa0ba902d3",
+                "00f067aa0ba902d2",
+                3,
+                "DynamoDB.PutItem",
+                120,
+                2,
+                false,
+                &[
+                    ("aws.local.service", json!("billing")),
+                    ("aws.span.kind", json!("CLIENT")),
+                    ("aws.local.operation", json!("POST /billings")),
+                    ("aws.remote.service", json!("AWS::DynamoDB")),
+                    ("aws.remote.operation", json!("PutItem")),
+                    ("aws.remote.resource.type", json!("AWS::DynamoDB::Table")),
+                    ("aws.remote.target", json!("BillingInfo")),
+                    ("http.status_code", json!(400)),
+                ],
+            ),
+        ],
     );
     json!({ "resourceSpans": [frontend, vets, billing] }).to_string()
 }
@@ -220,7 +258,7 @@ fn petclinic_records_follow_the_rules() {
     let plan = plan(&[&input], &out, 60_000_000_000);
     let outcome = spanlens::app::run_metrics(&plan).unwrap();
     assert_eq!(outcome.metrics.stats.dropped.get("imds_dependency"), Some(&1), "§9.3 IMDS dependency dropped");
-    assert_eq!(outcome.metrics.stats.preannotated_spans, 1);
+    assert_eq!(outcome.metrics.stats.preannotated_spans, 3);
     block_on(check_petclinic(&out));
 }
 
@@ -247,6 +285,10 @@ async fn check_petclinic(out: &Path) {
         // Rule 0: ADOT-annotated LOCAL_ROOT CLIENT span = a Service and a Dependency record.
         "service|LocalRootSpan|eks:c/ns|billing|InternalOperation||||||0|0|5.0",
         "dependency|ClientSpan|eks:c/ns|billing|InternalOperation|AWS::SQS|SendMessage||||0|0|5.0",
+        // Rule 0, SERVER: a Service record; no aws.local.environment, so §11 applies. CLIENT: a
+        // Dependency record; the legacy aws.remote.target is the identifier (§7.4); 400 = error.
+        "service|ServerSpan|generic:default|billing|POST /billings||||||0|0|7.0",
+        "dependency|ClientSpan|generic:default|billing|POST /billings|AWS::DynamoDB|PutItem||AWS::DynamoDB::Table|BillingInfo|1|0|2.0",
     ];
     let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
     want.sort();
@@ -263,6 +305,9 @@ async fn check_petclinic(out: &Path) {
         services,
         [
             "billing|2026-11-01T10:01:00Z|1|0|0|100.0",
+            "billing|2026-11-01T10:02:00Z|1|0|0|100.0",
+            // One whole-window row per environment (eks:c/ns and generic:default).
+            "billing||1|0|0|100.0",
             "billing||1|0|0|100.0",
             "frontend|2026-11-01T10:00:00Z|1|0|0|100.0",
             "frontend||1|0|0|100.0",
@@ -280,12 +325,15 @@ async fn check_petclinic(out: &Path) {
     assert_eq!(
         sets,
         [
-            "D13|AWS::DynamoDB|1",
+            // D13 is per RemoteService alone: frontend's and billing's DynamoDB calls together.
+            "D13|AWS::DynamoDB|2",
             "D13|AWS::SQS|1",
             "D13|postgresql|1",
             "D13|vets:8080|1",
             "D3|AWS::DynamoDB|1",
+            "D3|AWS::DynamoDB|1",
             "D3|postgresql|1",
+            "D4|AWS::DynamoDB|1",
             "D4|AWS::DynamoDB|1",
             "D4|AWS::SQS|1",
             "D4|postgresql|1",
