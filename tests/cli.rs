@@ -388,3 +388,25 @@ fn metrics_flags_are_validated() {
             .stderr(contains(needle));
     }
 }
+
+#[test]
+fn a_parquet_file_given_as_input_points_to_the_store_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    spanlens()
+        .arg("ingest")
+        .arg(sample("ymtdzzz__otel-tui__test_data.json"))
+        .arg("--out")
+        .arg(&store)
+        .arg("-q")
+        .assert()
+        .success();
+    spanlens()
+        .arg("metrics")
+        .arg(store.join("spans"))
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .assert()
+        .code(2)
+        .stderr(contains("a Parquet file, not an OTLP export").and(contains("spans/ and run_info.parquet")));
+}

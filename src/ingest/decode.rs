@@ -182,6 +182,13 @@ pub(crate) fn decode_decompressed(
         (Some(b'{' | b'['), _) => decode_json(source, body, bom, opts),
         (_, 0x0a) => decode_proto_message(source, body, opts),
         (_, 0x00) => decode_framed(source, body, opts),
+        _ if body.starts_with(b"PAR1") => Err(DecodeError::new(
+            source,
+            None,
+            "unknown_format",
+            "a Parquet file, not an OTLP export; a span store written by `ingest` is read by naming its \
+             directory (the one holding spans/ and run_info.parquet) as the only input",
+        )),
         _ => Err(DecodeError::new(
             source,
             None,
