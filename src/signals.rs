@@ -27,7 +27,7 @@ use crate::derive::remote::{Address, HttpCall};
 use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
 use crate::derive::{Compat, present};
 use crate::error::{Error, Result};
-use crate::model::schema::{dict_utf8, timestamp_ns};
+use crate::model::schema::{self as span, dict_utf8, timestamp_ns};
 use crate::queries;
 
 /// Column names of the signals table.
@@ -230,19 +230,19 @@ impl Columns {
             Ok(cast(column(name)?, &DataType::Int64)?.as_primitive::<arrow::datatypes::Int64Type>().clone())
         };
         Ok(Columns {
-            trace_id: fsb("trace_id")?,
-            span_id: fsb("span_id")?,
-            parent_span_id: fsb("parent_span_id")?,
-            flags: cast(column("flags")?, &DataType::UInt32)?.as_primitive().clone(),
-            name: utf8(column("name")?)?,
-            kind: utf8(column("kind")?)?,
-            end_time: int64("end_time")?,
-            duration_ns: int64("duration_ns")?,
-            status_code: utf8(column("status_code")?)?,
-            service_name: utf8(column("service_name")?)?,
-            scope_name: utf8(column("scope_name")?)?,
-            attributes: AttrMap::new(column("attributes")?)?,
-            resource_attributes: AttrMap::new(column("resource_attributes")?)?,
+            trace_id: fsb(span::TRACE_ID)?,
+            span_id: fsb(span::SPAN_ID)?,
+            parent_span_id: fsb(span::PARENT_SPAN_ID)?,
+            flags: cast(column(span::FLAGS)?, &DataType::UInt32)?.as_primitive().clone(),
+            name: utf8(column(span::NAME)?)?,
+            kind: utf8(column(span::KIND)?)?,
+            end_time: int64(span::END_TIME)?,
+            duration_ns: int64(span::DURATION_NS)?,
+            status_code: utf8(column(span::STATUS_CODE)?)?,
+            service_name: utf8(column(span::SERVICE_NAME)?)?,
+            scope_name: utf8(column(span::SCOPE_NAME)?)?,
+            attributes: AttrMap::new(column(span::ATTRIBUTES)?)?,
+            resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?)?,
         })
     }
 

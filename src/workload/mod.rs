@@ -44,7 +44,7 @@ pub enum Compress {
 pub enum Layout {
     /// `traces-NNNNNN.<ext>` in the output directory.
     Files,
-    /// The awss3exporter's keys: `year=YYYY/month=MM/day=DD/hour=HH/minute=MM/traces_<id>.<ext>`,
+    /// The awss3exporter's keys: `year=YYYY/month=MM/day=DD/hour=HH/minute=MM/traces_<id>_<n>.<ext>`,
     /// one document per object.
     S3Exporter,
 }
@@ -148,7 +148,11 @@ fn file_path(plan: &GenPlan, job: &FileJob, first_start_ns: u64) -> PathBuf {
         Layout::S3Exporter => {
             let t = chrono::DateTime::from_timestamp_nanos(first_start_ns as i64);
             let id = document_seed(plan.seed ^ 0x53, job.index) % 1_000_000_000;
-            PathBuf::from(format!("{}/traces_{id:09}.{ext}", t.format("year=%Y/month=%m/day=%d/hour=%H/minute=%M")))
+            PathBuf::from(format!(
+                "{}/traces_{id:09}_{:06}.{ext}",
+                t.format("year=%Y/month=%m/day=%d/hour=%H/minute=%M"),
+                job.index
+            ))
         }
     }
 }
