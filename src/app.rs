@@ -50,17 +50,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             let started = Instant::now();
             let stats = crate::workload::generate(&plan)?;
             if !args.quiet {
-                eprintln!(
-                    "generated {} traces, {} spans in {} documents: {} file{} ({}) in {} in {:.2} s",
-                    crate::util::thousands(stats.traces),
-                    crate::util::thousands(stats.spans),
-                    crate::util::thousands(stats.documents),
-                    crate::util::thousands(stats.files),
-                    if stats.files == 1 { "" } else { "s" },
-                    crate::util::human_bytes(stats.bytes),
-                    plan.out.display(),
-                    started.elapsed().as_secs_f64()
-                );
+                eprint!("{}", summary::gen_summary(&stats, &plan.out, started.elapsed().as_secs_f64()));
             }
             Ok(())
         }

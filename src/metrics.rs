@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
 use crate::signals::{SignalOptions, SignalStats, derive_signals, signals_schema};
-use crate::store::{PARTITION_COLUMN, date_of_day, spans_dir};
+use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
 
 /// The metric tables a run writes, in this order.
 pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "dependency_metrics"];
@@ -64,9 +64,20 @@ async fn run_query(ctx: &SessionContext, name: &'static str) -> Result<Table> {
     Ok(Table { name, schema, batches })
 }
 
-fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
-    let partitions = if batches.is_empty() { vec![vec![]] } else { vec![batches] };
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, partitions)?))?;
+/// Register `batches` as an in-memory table, spread round-robin over up to `partitions`.
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    partitions: usize,
+) -> Result<()> {
+    let parts = partitions.min(batches.len()).max(1);
+    let mut split: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
+    for (i, b) in batches.into_iter().enumerate() {
+        split[i % parts].push(b);
+    }
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, split)?))?;
     Ok(())
 }
 
@@ -74,11 +85,10 @@ fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<Re
 /// (`store_partitions`), read only in the date partitions that can hold records of the window
 /// (from the day before it starts, for spans that start earlier and their parents).
 pub async fn register_store(ctx: &SessionContext, dir: &Path, opts: &MetricsOptions) -> Result<()> {
-    const DAY_NS: i64 = 86_400_000_000_000;
     let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
     ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
-    let first = opts.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(DAY_NS) - 1));
-    let last = opts.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(DAY_NS)));
+    let first = opts.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
+    let last = opts.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
     let df = ctx.sql(queries::get("store_spans")?.sql).await?.with_param_values(vec![utf8(first), utf8(last)])?;
     ctx.register_table("spans", df.into_view())?;
@@ -100,13 +110,7 @@ pub async fn derivation_columns() -> Result<Vec<usize>> {
 /// spread over `partitions` for parallel scans.
 pub fn register_spans(ctx: &SessionContext, batches: Vec<RecordBatch>, partitions: usize) -> Result<()> {
     let schema = batches.first().map_or_else(span_schema, RecordBatch::schema);
-    let parts = partitions.min(batches.len()).max(1);
-    let mut split: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-    for (i, b) in batches.into_iter().enumerate() {
-        split[i % parts].push(b);
-    }
-    ctx.register_table("spans", Arc::new(MemTable::try_new(schema, split)?))?;
-    Ok(())
+    register(ctx, "spans", schema, batches, partitions)
 }
 
 /// Register the `windowed_signals` view of `signals` for the options' bucket and window.
@@ -127,12 +131,12 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
 pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metrics> {
     register_functions(ctx, opts.approx);
     let (batches, stats) = derive_signals(ctx, &opts.signals).await?;
-    register(ctx, "signals", signals_schema(), batches.clone())?;
+    register(ctx, "signals", signals_schema(), batches.clone(), 1)?;
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
     for name in METRIC_TABLES {
         let table = run_query(ctx, name).await?;
-        register(ctx, name, table.schema.clone(), table.batches.clone())?;
+        register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
         tables.push(table);
     }
     let services_page = run_query(ctx, "services_page").await?;

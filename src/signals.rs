@@ -146,6 +146,25 @@ struct Row {
     span_id: [u8; 8],
 }
 
+impl Row {
+    /// The values of the [`DIMENSIONS`] columns, in that order.
+    fn dimensions(&self) -> [Option<&str>; DIMENSIONS.len()] {
+        let (rt, rid) =
+            self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_str()), Some(i.as_str())));
+        [
+            Some(self.source),
+            self.environment.as_deref(),
+            Some(self.service.as_str()),
+            self.operation.as_deref(),
+            self.remote_service.as_deref(),
+            self.remote_operation.as_deref(),
+            self.remote_environment.as_deref(),
+            rt,
+            rid,
+        ]
+    }
+}
+
 /// The span columns the derivation reads, as plain arrays.
 struct Columns {
     trace_id: FixedSizeBinaryArray,
@@ -581,18 +600,8 @@ fn drop_reason(row: &Row) -> Option<&'static str> {
     if row.dependency && row.remote_service.as_deref().is_some_and(is_imds) {
         return Some("imds_dependency");
     }
-    let (rt, rid) = row.remote_resource.as_ref().map(|(t, i)| (Some(t.as_str()), Some(i.as_str()))).unwrap_or_default();
-    let dims = [
-        row.environment.as_deref(),
-        Some(row.service.as_str()),
-        row.operation.as_deref(),
-        row.remote_service.as_deref(),
-        row.remote_operation.as_deref(),
-        row.remote_environment.as_deref(),
-        rt,
-        rid,
-    ];
-    dims.iter().flatten().any(|d| !valid_dimension(d)).then_some("invalid_dimension")
+    // Telemetry.Source is one of our own constants; the agent checks the others.
+    row.dimensions()[1..].iter().flatten().any(|d| !valid_dimension(d)).then_some("invalid_dimension")
 }
 
 /// Arrow builders of the signals table.
@@ -629,20 +638,7 @@ impl SignalsBuilder {
 
     fn append(&mut self, r: &Row) -> Result<()> {
         self.record_type.append_value(if r.dependency { "dependency" } else { "service" });
-        let (rt, rid) =
-            r.remote_resource.as_ref().map(|(t, i)| (Some(t.as_str()), Some(i.as_str()))).unwrap_or_default();
-        let values = [
-            Some(r.source),
-            r.environment.as_deref(),
-            Some(r.service.as_str()),
-            r.operation.as_deref(),
-            r.remote_service.as_deref(),
-            r.remote_operation.as_deref(),
-            r.remote_environment.as_deref(),
-            rt,
-            rid,
-        ];
-        for (b, v) in self.dims.iter_mut().zip(values) {
+        for (b, v) in self.dims.iter_mut().zip(r.dimensions()) {
             b.append_option(v);
         }
         self.latency.append_value(latency_ms(r.duration_ns));

@@ -31,7 +31,8 @@ pub const PARTITION_COLUMN: &str = "date";
 pub const SORT_COLUMNS: [&str; 5] =
     [schema::SERVICE_NAME, schema::NAME, schema::START_TIME, schema::TRACE_ID, schema::SPAN_ID];
 
-const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+/// Nanoseconds in a UTC day: a span is in the partition of `start_time.div_euclid(NANOS_PER_DAY)`.
+pub const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 /// Tuning of the writer.
 #[derive(Debug, Clone)]

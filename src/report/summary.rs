@@ -4,12 +4,27 @@
 use crate::app::{IngestOutcome, MetricsOutcome};
 use crate::ingest::SourceStats;
 use crate::util::{human_bytes, thousands};
+use crate::workload::GenStats;
 
 /// Skip messages shown on stderr; the rest (up to 5 per input) are in run_info.
 const MAX_WARNINGS: usize = 10;
 
 fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
     map.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect::<Vec<_>>().join(", ")
+}
+
+/// The summary line of a `gen` run.
+pub fn gen_summary(stats: &GenStats, out: &std::path::Path, seconds: f64) -> String {
+    format!(
+        "generated {} traces, {} spans in {} documents: {} file{} ({}) in {} in {seconds:.2} s\n",
+        thousands(stats.traces),
+        thousands(stats.spans),
+        thousands(stats.documents),
+        thousands(stats.files),
+        if stats.files == 1 { "" } else { "s" },
+        human_bytes(stats.bytes),
+        out.display(),
+    )
 }
 
 /// The skip counts by reason, one line each for spans and records, when there are any.
