@@ -117,30 +117,16 @@ fn read_and_decode(input: &Input, decode: &DecodeOptions) -> Result<Decoded> {
 /// Ingest the plan's inputs into its output directory.
 pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     let started = Instant::now();
-    let inputs = files::expand(&plan.inputs)?;
     let out = OutputDir::create(&plan.out, plan.force)?;
-    let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
-    let bar = progress_bar(total, plan.quiet);
-
-    let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(2);
     let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
-    let (sources, store_stats) = std::thread::scope(|scope| -> Result<(Vec<SourceStats>, StoreStats)> {
-        let writer = scope.spawn(move || -> Result<StoreStats> {
-            for batches in rx {
-                for batch in batches {
-                    store.write(batch)?;
-                }
+    let (store_stats, sources) = decode_into(&plan.inputs, &plan.decode, plan.quiet, move |rx| {
+        for batches in rx {
+            for batch in batches {
+                store.write(batch)?;
             }
-            store.finish()
-        });
-        let decoded = decode_all(&inputs, &plan.decode, &bar, &tx);
-        drop(tx);
-        let written = writer.join().map_err(|_| Error::Config("the writer thread panicked".into()))?;
-        // A decode error is the root cause when both fail (the writer then saw a closed channel).
-        let sources = decoded?;
-        Ok((sources, written?))
+        }
+        store.finish()
     })?;
-    bar.finish_and_clear();
 
     let run_info = ingest_run_info(&plan.command, &sources, Some(&store_stats))?;
     let run_info_path = out.path().join(RUN_INFO_FILE);
@@ -242,30 +228,29 @@ fn span_store(inputs: &[String]) -> Option<std::path::PathBuf> {
     (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())
 }
 
-/// Decode raw inputs into memory, keeping only the `columns` of each batch.
-fn decode_to_memory(
+/// Decode `inputs` on this thread (in parallel windows) while `consume` takes their batches, in
+/// input order, on another: the stages of `ingest` and `metrics` share this.
+fn decode_into<T: Send>(
     inputs: &[String],
     decode: &DecodeOptions,
     quiet: bool,
-    columns: &[usize],
-) -> Result<(Vec<RecordBatch>, Vec<SourceStats>)> {
+    consume: impl FnOnce(mpsc::Receiver<Vec<RecordBatch>>) -> Result<T> + Send,
+) -> Result<(T, Vec<SourceStats>)> {
     let inputs = files::expand(inputs)?;
     let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
     let bar = progress_bar(total, quiet);
-    let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(4);
-    let (batches, sources) = std::thread::scope(|scope| {
-        let collector = scope.spawn(move || {
-            rx.into_iter().flatten().map(|b| b.project(columns)).collect::<std::result::Result<Vec<_>, _>>()
-        });
+    let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(2);
+    let result = std::thread::scope(|scope| -> Result<(T, Vec<SourceStats>)> {
+        let consumer = scope.spawn(move || consume(rx));
         let decoded = decode_all(&inputs, decode, &bar, &tx);
         drop(tx);
-        let batches = collector.join().map_err(|_| Error::Config("the collector thread panicked".into()));
-        (batches, decoded)
+        let consumed = consumer.join().map_err(|_| Error::Config("the batch consumer thread panicked".into()))?;
+        // A decode error is the root cause when both fail (the consumer then saw a closed channel).
+        let sources = decoded?;
+        Ok((consumed?, sources))
     });
     bar.finish_and_clear();
-    // A decode error is the root cause when both fail.
-    let sources = sources?;
-    Ok((batches??, sources))
+    result
 }
 
 /// Compute RED metrics for the plan and write them to its output directory.
@@ -286,7 +271,10 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         Some(dir) => runtime.block_on(metrics::register_store(&ctx, dir, &plan.metrics))?,
         None => {
             let columns = runtime.block_on(metrics::derivation_columns())?;
-            let (batches, stats) = decode_to_memory(&plan.inputs, &plan.decode, plan.quiet, &columns)?;
+            // Only the columns the derivation reads are kept of each decoded batch.
+            let (batches, stats) = decode_into(&plan.inputs, &plan.decode, plan.quiet, |rx| {
+                Ok(rx.into_iter().flatten().map(|b| b.project(&columns)).collect::<std::result::Result<Vec<_>, _>>()?)
+            })?;
             sources = stats;
             metrics::register_spans(&ctx, batches, threads)?;
         }
