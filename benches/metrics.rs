@@ -43,6 +43,7 @@ fn bench_metrics(c: &mut Criterion) {
         from: None,
         to: None,
         approx: false,
+        spill: Default::default(),
     };
     let mut group = c.benchmark_group("metrics");
     group.sample_size(10);

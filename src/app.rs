@@ -20,6 +20,8 @@ use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema};
 use crate::report::summary;
+use crate::signals;
+use crate::spill::SpanSpool;
 use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
 
 /// Run a parsed command line.
@@ -267,22 +269,32 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
     let store = span_store(&plan.inputs);
     let mut sources = Vec::new();
-    match &store {
-        Some(dir) => runtime.block_on(metrics::register_store(&ctx, dir, &plan.metrics))?,
+    let spool = match &store {
+        Some(dir) => runtime.block_on(async {
+            metrics::register_store(&ctx, dir, &plan.metrics).await?;
+            let mut spool = SpanSpool::new(plan.metrics.spill.clone());
+            metrics::spool_spans(&ctx, &mut spool).await?;
+            Ok::<_, Error>(spool)
+        })?,
         None => {
             let columns = runtime.block_on(metrics::derivation_columns())?;
             // Only the columns the derivation reads are kept of each decoded batch.
-            let (batches, stats) = decode_into(&plan.inputs, &plan.decode, plan.quiet, |rx| {
-                Ok(rx.into_iter().flatten().map(|b| b.project(&columns)).collect::<std::result::Result<Vec<_>, _>>()?)
+            let (spool, stats) = decode_into(&plan.inputs, &plan.decode, plan.quiet, |rx| {
+                let mut spool = SpanSpool::new(plan.metrics.spill.clone());
+                for batch in rx.into_iter().flatten() {
+                    spool.push(batch.project(&columns)?)?;
+                }
+                Ok(spool)
             })?;
             sources = stats;
-            metrics::register_spans(&ctx, batches, threads)?;
+            spool
         }
-    }
-    let computed = runtime.block_on(metrics::compute(&ctx, &plan.metrics))?;
+    };
+    let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
+    let computed = runtime.block_on(metrics::compute_from(&ctx, &plan.metrics, spool, Some(&signals_file)))?;
 
     let props = || writer_properties(None, &[]);
-    for table in computed.tables.iter().chain([&computed.signals]) {
+    for table in computed.tables.iter().chain([&computed.signals]).filter(|t| t.written.is_none()) {
         let path = out.path().join(format!("{}.parquet", table.name));
         write_parquet(&path, table.schema.clone(), &table.batches, props())?;
     }

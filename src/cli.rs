@@ -196,6 +196,19 @@ pub struct MetricsArgs {
     #[arg(long)]
     pub approx: bool,
 
+    /// Span data held in memory for the derivation beyond this size is spilled to disk,
+    /// partitioned by trace id, and the signals are then queried from disk: lower it to use less
+    /// memory, raise it to avoid the disk. Units as for --max-decompressed-size.
+    ///
+    /// Example: --spill-threshold 512MiB
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    pub spill_threshold: String,
+
+    /// Directory for spill files (a subdirectory is made and removed there); default: the
+    /// system temp directory ($TMPDIR or /tmp).
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+
     /// No progress bar, and no stderr summary unless something was skipped or dropped.
     #[arg(short, long)]
     pub quiet: bool,

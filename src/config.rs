@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ingest::DecodeOptions;
 use crate::metrics::MetricsOptions;
 use crate::signals::SignalOptions;
+use crate::spill::SpillOptions;
 use crate::store::StoreOptions;
 use crate::util::parse_size;
 use crate::workload::{Compress, Format, GenPlan, Layout, Size};
@@ -115,6 +116,14 @@ impl MetricsPlan {
                 from,
                 to,
                 approx: args.approx,
+                spill: SpillOptions {
+                    threshold_bytes: usize::try_from(
+                        parse_size(&args.spill_threshold)
+                            .map_err(|e| Error::Config(format!("--spill-threshold: {e}")))?,
+                    )
+                    .unwrap_or(usize::MAX),
+                    temp_dir: args.temp_dir.clone(),
+                },
             },
             command,
         })

@@ -8,6 +8,7 @@
 //! * [`derive`]: Application Signals rules (records, local service, ingress operation, remote names
 //!   and resources, error/fault, environment), pure;
 //! * [`store`]: the Hive-partitioned Parquet span store;
+//! * [`spill`]: span columns held for the derivation, spilled to disk by trace id beyond a budget;
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
 //! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables;
@@ -26,6 +27,7 @@ pub mod model;
 pub mod queries;
 pub mod report;
 pub mod signals;
+pub mod spill;
 pub mod store;
 pub mod testing;
 pub mod util;

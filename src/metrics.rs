@@ -2,7 +2,8 @@
 //! the `signals` table from them, then run the metric queries of `queries/` over it for one
 //! time window, per bucket and in total.
 
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch};
@@ -10,11 +11,15 @@ use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
-use crate::signals::{SignalOptions, SignalStats, derive_signals, signals_schema};
+use crate::report::parquet::writer_properties;
+use crate::signals::{self, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
+use crate::spill::{SpanSpool, SpillOptions, SpillStats};
 use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
 
 /// The metric tables a run writes, in this order.
@@ -31,6 +36,8 @@ pub struct MetricsOptions {
     pub to: Option<i64>,
     /// t-digest percentiles instead of exact ones.
     pub approx: bool,
+    /// When the spans held for the derivation go to disk.
+    pub spill: SpillOptions,
 }
 
 /// One computed table.
@@ -39,11 +46,14 @@ pub struct Table {
     pub name: &'static str,
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// Set when the rows were written to this Parquet file during the run instead of being
+    /// kept (`batches` is then empty), with their number.
+    pub written: Option<(PathBuf, usize)>,
 }
 
 impl Table {
     pub fn rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
+        self.written.as_ref().map_or_else(|| self.batches.iter().map(RecordBatch::num_rows).sum(), |w| w.1)
     }
 }
 
@@ -55,13 +65,15 @@ pub struct Metrics {
     pub tables: Vec<Table>,
     pub services_page: Table,
     pub stats: SignalStats,
+    /// What the span spool wrote to disk (nothing for data within the spill threshold).
+    pub spill: SpillStats,
 }
 
 async fn run_query(ctx: &SessionContext, name: &'static str) -> Result<Table> {
     let df = ctx.sql(queries::get(name)?.sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
-    Ok(Table { name, schema, batches })
+    Ok(Table { name, schema, batches, written: None })
 }
 
 /// Register `batches` as an in-memory table, spread round-robin over up to `partitions`.
@@ -126,12 +138,75 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
     Ok(())
 }
 
+/// Stream the span columns the derivation reads (`spans_for_signals` over the `spans` table
+/// registered in `ctx`) into `spool`.
+pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<()> {
+    let mut stream = ctx.sql(queries::get("spans_for_signals")?.sql).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        spool.push(batch?)?;
+    }
+    Ok(())
+}
+
 /// Derive signals from `spans` (already registered in `ctx`) and compute the metric tables.
 /// Registers `signals`, `windowed_signals` and one table per metric query in `ctx`.
 pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metrics> {
+    let mut spool = SpanSpool::new(opts.spill.clone());
+    spool_spans(ctx, &mut spool).await?;
+    compute_from(ctx, opts, spool, None).await
+}
+
+/// Derive signals from the spans in `spool` and compute the metric tables; registers
+/// `signals`, `windowed_signals` and one table per metric query in `ctx`.
+///
+/// When the spans were spilled and `signals_file` is given, the signals are written to that
+/// Parquet file as they are derived and queried from it with one partition, so that memory
+/// stays bounded: exact percentiles then hold each latency once (merged grouping sets share
+/// it), instead of once per partial aggregate.
+pub async fn compute_from(
+    ctx: &SessionContext,
+    opts: &MetricsOptions,
+    spool: SpanSpool,
+    signals_file: Option<&Path>,
+) -> Result<Metrics> {
     register_functions(ctx, opts.approx);
-    let (batches, stats) = derive_signals(ctx, &opts.signals).await?;
-    register(ctx, "signals", signals_schema(), batches.clone(), 1)?;
+    let to_file = signals_file.filter(|_| spool.spilled());
+    let mut writer = match to_file {
+        Some(path) => {
+            let file = File::create(path).map_err(|e| Error::output(path, e))?;
+            let props = writer_properties(None, &[]);
+            Some(ArrowWriter::try_new(file, signals_schema(), Some(props)).map_err(|e| Error::output(path, e))?)
+        }
+        None => None,
+    };
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    let mut emit = |b: RecordBatch| -> Result<()> {
+        rows += b.num_rows();
+        match (&mut writer, to_file) {
+            (Some(w), Some(path)) => w.write(&b).map_err(|e| Error::output(path, e)),
+            _ => {
+                batches.push(b);
+                Ok(())
+            }
+        }
+    };
+    let mut deriver = SignalsDeriver::new(&opts.signals);
+    let spill = spool.drain(|part| deriver.derive(&part, &mut emit))?;
+    let stats = deriver.finish(&mut emit)?;
+    let written = match (writer, to_file) {
+        (Some(w), Some(path)) => {
+            w.close().map_err(|e| Error::output(path, e))?;
+            let read = ParquetReadOptions::default();
+            ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
+            ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
+            Some((path.to_path_buf(), rows))
+        }
+        _ => {
+            register(ctx, signals::TABLE, signals_schema(), batches.clone(), 1)?;
+            None
+        }
+    };
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
     for name in METRIC_TABLES {
@@ -140,8 +215,8 @@ pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metr
         tables.push(table);
     }
     let services_page = run_query(ctx, "services_page").await?;
-    let signals = Table { name: "signals", schema: signals_schema(), batches };
-    Ok(Metrics { signals, tables, services_page, stats })
+    let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written };
+    Ok(Metrics { signals, tables, services_page, stats, spill })
 }
 
 /// The services page as text: Service, Environment, Requests, Availability, Fault %, Error %,

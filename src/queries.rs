@@ -202,7 +202,7 @@ impl AggregateUDFImpl for LatencyPercentiles {
         &self,
         args: AccumulatorArgs,
     ) -> datafusion::common::Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ValuesGroups { ps: percentile_args(&args)?, groups: Vec::new() }))
+        Ok(Box::new(ValuesGroups::new(percentile_args(&args)?)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> datafusion::common::Result<Vec<FieldRef>> {
@@ -222,21 +222,88 @@ impl AggregateUDFImpl for LatencyPercentiles {
     }
 }
 
+/// The values of one group: single values copied, and slices of list inputs held by reference
+/// (the dependency query merges every record's latency into 26 grouping sets; referencing the
+/// lists of its first stage keeps that at one copy of the values, not 26).
+#[derive(Debug, Default)]
+struct GroupValues {
+    owned: Vec<f64>,
+    /// (index into [`ValuesGroups::arrays`], offset, length).
+    slices: Vec<(u32, u32, u32)>,
+}
+
 /// Exact mode, many groups at once (DataFusion's vectorised aggregation path).
 #[derive(Debug)]
 struct ValuesGroups {
     ps: Vec<f64>,
-    groups: Vec<Vec<f64>>,
+    groups: Vec<GroupValues>,
+    /// The list-value arrays that groups hold slices of.
+    arrays: Vec<Float64Array>,
+    arrays_bytes: usize,
 }
 
 impl ValuesGroups {
+    fn new(ps: Vec<f64>) -> Self {
+        ValuesGroups { ps, groups: Vec::new(), arrays: Vec::new(), arrays_bytes: 0 }
+    }
+
     fn grow(&mut self, total: usize) {
         if self.groups.len() < total {
-            self.groups.resize_with(total, Vec::new);
+            self.groups.resize_with(total, GroupValues::default);
         }
     }
-}
 
+    /// Add the rows of `values` (values or lists) to their groups.
+    fn add(&mut self, values: &ArrayRef, group_indices: &[usize], filter: Option<&BooleanArray>) {
+        let passes = |row: usize| filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+        let lists = values.as_list_opt::<i32>();
+        let child = lists.map(|l| l.values().as_primitive::<Float64Type>());
+        let (Some(lists), Some(child)) = (lists, child.filter(|c| c.null_count() == 0)) else {
+            let input = Input::new(values);
+            for (row, &g) in group_indices.iter().enumerate() {
+                input.extend(row, filter, &mut self.groups[g].owned);
+            }
+            return;
+        };
+        let index = u32::try_from(self.arrays.len()).unwrap_or(u32::MAX);
+        let offsets = lists.value_offsets();
+        let mut used = false;
+        for (row, &g) in group_indices.iter().enumerate() {
+            let (start, end) = (offsets[row], offsets[row + 1]);
+            if end > start && lists.is_valid(row) && passes(row) {
+                // List offsets are i32 and non-negative, so they fit u32.
+                self.groups[g].slices.push((index, start as u32, (end - start) as u32));
+                used = true;
+            }
+        }
+        if used {
+            self.arrays_bytes += child.get_array_memory_size();
+            self.arrays.push(child.clone());
+        }
+    }
+
+    /// The values of the groups `emit_to` takes, each gathered into one vector.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<f64>> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        let gathered = groups
+            .into_iter()
+            .map(|g| {
+                let mut values = g.owned;
+                values.reserve(g.slices.iter().map(|s| s.2 as usize).sum());
+                for (a, offset, len) in g.slices {
+                    let (offset, len) = (offset as usize, len as usize);
+                    values.extend_from_slice(&self.arrays[a as usize].values()[offset..offset + len]);
+                }
+                values
+            })
+            .collect();
+        if self.groups.is_empty() {
+            self.arrays.clear();
+            self.arrays_bytes = 0;
+        }
+        gathered
+    }
+}
 /// The input of `latency_percentiles`: one value per row, or a list of values per row.
 enum Input<'a> {
     Values(&'a Float64Array),
@@ -300,20 +367,17 @@ impl GroupsAccumulator for ValuesGroups {
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
         self.grow(total_num_groups);
-        let input = Input::new(&values[0]);
-        for (row, &g) in group_indices.iter().enumerate() {
-            input.extend(row, opt_filter, &mut self.groups[g]);
-        }
+        self.add(&values[0], group_indices, opt_filter);
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> datafusion::common::Result<ArrayRef> {
-        let groups = emit_to.take_needed(&mut self.groups);
+        let groups = self.take(emit_to);
         Ok(Arc::new(lists(groups.into_iter().map(|mut v| exact_percentiles(&mut v, &self.ps)))))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> datafusion::common::Result<Vec<ArrayRef>> {
-        let groups = emit_to.take_needed(&mut self.groups);
+        let groups = self.take(emit_to);
         Ok(vec![Arc::new(lists(groups.into_iter().map(|v| v.into_iter().map(Some).collect())))])
     }
 
@@ -324,13 +388,7 @@ impl GroupsAccumulator for ValuesGroups {
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
         self.grow(total_num_groups);
-        let states = values[0].as_list::<i32>();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if states.is_valid(row) {
-                let v = states.value(row);
-                self.groups[g].extend(v.as_primitive::<Float64Type>().iter().flatten());
-            }
-        }
+        self.add(&values[0], group_indices, None);
         Ok(())
     }
 
@@ -349,8 +407,13 @@ impl GroupsAccumulator for ValuesGroups {
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<Vec<f64>>()
-            + self.groups.iter().map(|g| g.capacity() * std::mem::size_of::<f64>()).sum::<usize>()
+        self.groups.capacity() * std::mem::size_of::<GroupValues>()
+            + self
+                .groups
+                .iter()
+                .map(|g| g.owned.capacity() * std::mem::size_of::<f64>() + g.slices.capacity() * 12)
+                .sum::<usize>()
+            + self.arrays_bytes
     }
 }
 

@@ -30,6 +30,9 @@ use crate::error::{Error, Result};
 use crate::model::schema::{self as span, dict_utf8, timestamp_ns};
 use crate::queries;
 
+/// The table's name, as queries and output files call it.
+pub const TABLE: &str = "signals";
+
 /// Column names of the signals table.
 pub mod col {
     pub const RECORD_TYPE: &str = "record_type";
@@ -673,52 +676,82 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// Traces derived per parallel step (bounds the records held before they become Arrow).
 const TRACES_PER_STEP: usize = 16 * 1024;
 
-/// Derive the signals table from the `spans` table registered in `ctx`.
-///
-/// The columns the rules read are selected (for in-memory spans without copying), every span
-/// is indexed by (trace id, span id), and the traces are derived in parallel; records come out
-/// in trace id, then span id order, whatever the order of the input.
-pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
-    let batches = ctx.sql(queries::get("spans_for_signals")?.sql).await?.collect().await?;
-    let cols: Vec<Columns> = batches.par_iter().map(Columns::new).collect::<Result<_>>()?;
-    let mut index: Vec<SpanAt> = Vec::with_capacity(cols.iter().map(|c| c.trace_id.len()).sum());
-    for (b, c) in cols.iter().enumerate() {
-        for i in 0..c.trace_id.len() {
-            index.push(SpanAt {
-                trace_id: c.trace_id.value(i).try_into().unwrap_or_default(),
-                span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
-                batch: b as u32,
-                row: i as u32,
-            });
-        }
+/// Derives the signals table part by part, each part holding whole traces and the parts coming
+/// in trace-id order, into batches of [`BATCH_ROWS`] rows: the batches are the same however the
+/// spans were split (in memory, or spilled partitions).
+pub struct SignalsDeriver<'o> {
+    opts: &'o SignalOptions,
+    builder: SignalsBuilder,
+    stats: SignalStats,
+    emitted: usize,
+}
+
+impl<'o> SignalsDeriver<'o> {
+    pub fn new(opts: &'o SignalOptions) -> Self {
+        SignalsDeriver { opts, builder: SignalsBuilder::new(), stats: SignalStats::default(), emitted: 0 }
     }
-    index.par_sort_unstable();
-    let mut traces: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut start = 0;
-    for i in 1..=index.len() {
-        if i == index.len() || index[i].trace_id != index[start].trace_id {
-            traces.push(start..i);
-            start = i;
+
+    /// Derive the records of the spans in `batches` (the columns of `spans_for_signals`);
+    /// `emit` gets each full batch of records. Records come out in trace id, then span id order,
+    /// whatever the order of the input.
+    pub fn derive(&mut self, batches: &[RecordBatch], emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        let cols: Vec<Columns> = batches.par_iter().map(Columns::new).collect::<Result<_>>()?;
+        let mut index: Vec<SpanAt> = Vec::with_capacity(cols.iter().map(|c| c.trace_id.len()).sum());
+        for (b, c) in cols.iter().enumerate() {
+            for i in 0..c.trace_id.len() {
+                index.push(SpanAt {
+                    trace_id: c.trace_id.value(i).try_into().unwrap_or_default(),
+                    span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
+                    batch: b as u32,
+                    row: i as u32,
+                });
+            }
         }
-    }
-    let mut builder = SignalsBuilder::new();
-    let mut out = Vec::new();
-    let mut stats = SignalStats::default();
-    for step in traces.chunks(TRACES_PER_STEP) {
-        let derived: Vec<(Vec<Row>, SignalStats)> =
-            step.par_iter().map(|r| derive_trace(&cols, &index[r.clone()], opts)).collect();
-        for (rows, s) in derived {
-            stats.absorb(&s);
-            for row in &rows {
-                builder.append(row)?;
-                if builder.len() == BATCH_ROWS {
-                    out.push(builder.finish()?);
+        index.par_sort_unstable();
+        let mut traces: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut start = 0;
+        for i in 1..=index.len() {
+            if i == index.len() || index[i].trace_id != index[start].trace_id {
+                traces.push(start..i);
+                start = i;
+            }
+        }
+        for step in traces.chunks(TRACES_PER_STEP) {
+            let derived: Vec<(Vec<Row>, SignalStats)> =
+                step.par_iter().map(|r| derive_trace(&cols, &index[r.clone()], self.opts)).collect();
+            for (rows, s) in derived {
+                self.stats.absorb(&s);
+                for row in &rows {
+                    self.builder.append(row)?;
+                    if self.builder.len() == BATCH_ROWS {
+                        emit(self.builder.finish()?)?;
+                        self.emitted += 1;
+                    }
                 }
             }
         }
+        Ok(())
     }
-    if builder.len() > 0 || out.is_empty() {
-        out.push(builder.finish()?);
+
+    /// Emit the last batch (an empty one if there were no records at all) and return the counts.
+    pub fn finish(mut self, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<SignalStats> {
+        if self.builder.len() > 0 || self.emitted == 0 {
+            emit(self.builder.finish()?)?;
+        }
+        Ok(self.stats)
     }
+}
+
+/// Derive the signals table from the `spans` table registered in `ctx`, in memory.
+pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
+    let batches = ctx.sql(queries::get("spans_for_signals")?.sql).await?.collect().await?;
+    let mut out = Vec::new();
+    let mut emit = |b: RecordBatch| {
+        out.push(b);
+        Ok(())
+    };
+    let mut deriver = SignalsDeriver::new(opts);
+    deriver.derive(&batches, &mut emit)?;
+    let stats = deriver.finish(&mut emit)?;
     Ok((out, stats))
 }

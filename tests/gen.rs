@@ -165,3 +165,50 @@ fn a_window_over_a_store_reads_only_its_partitions_and_matches_the_raw_input() {
     // Days 17-19 of 16-20 are read: about 3/5 of the spans, never all of them.
     assert!(read < all * 4 / 5 && read > all / 3, "{read} of {all} spans derived from the pruned store");
 }
+
+#[test]
+fn a_spilled_derivation_gives_the_same_tables_as_one_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    generate(&data, &["--traces", "3000"]);
+    let store = dir.path().join("store");
+    spanlens().arg("ingest").arg(&data).arg("--out").arg(&store).arg("-q").assert().success();
+    let spill_dir = dir.path().join("spill");
+    std::fs::create_dir(&spill_dir).unwrap();
+    let run = |input: &Path, out: &str, spill: bool| {
+        let mut cmd = spanlens();
+        cmd.arg("metrics").arg(input).arg("--out").arg(dir.path().join(out));
+        if spill {
+            // Small enough that the first split into 16 partitions is split again.
+            cmd.args(["--spill-threshold", "64KiB", "--temp-dir"]).arg(&spill_dir);
+        }
+        String::from_utf8(cmd.assert().success().get_output().stderr.clone()).unwrap()
+    };
+    run(&data, "memory", false);
+    let stderr = run(&data, "spilled", true);
+    assert!(stderr.contains("spilled: "), "{stderr}");
+    run(&store, "store-spilled", true);
+    for f in ["service_metrics", "operation_metrics", "dependency_metrics", "signals"] {
+        let file = format!("{f}.parquet");
+        let memory = std::fs::read(dir.path().join("memory").join(&file)).unwrap();
+        for other in ["spilled", "store-spilled"] {
+            let b = std::fs::read(dir.path().join(other).join(&file)).unwrap();
+            assert!(memory == b, "{f} differs between the in-memory and the {other} run");
+        }
+    }
+    assert_eq!(std::fs::read_dir(&spill_dir).unwrap().count(), 0, "spill files are removed");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let info = |out: &str, key: &str| {
+        let path = dir.path().join(out).join("run_info.parquet").display().to_string();
+        let sql = format!("SELECT value FROM r WHERE key = '{key}'");
+        rt.block_on(async {
+            let ctx = datafusion::prelude::SessionContext::new();
+            ctx.register_parquet("r", &path, Default::default()).await.unwrap();
+            common::rows(&ctx, &sql).await[0].parse::<u64>().unwrap()
+        })
+    };
+    assert_eq!(info("memory", "spill_rows"), 0);
+    assert_eq!(info("memory", "derive_partitions"), 1);
+    assert!(info("spilled", "spill_rows") > info("spilled", "signal_spans"), "partitions were split again");
+    assert!(info("spilled", "derive_partitions") > 16);
+}

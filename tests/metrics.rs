@@ -27,7 +27,14 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
         force: true,
         quiet: true,
         decode: DecodeOptions::default(),
-        metrics: MetricsOptions { signals: SignalOptions::default(), bucket_ns, from: None, to: None, approx: false },
+        metrics: MetricsOptions {
+            signals: SignalOptions::default(),
+            bucket_ns,
+            from: None,
+            to: None,
+            approx: false,
+            spill: Default::default(),
+        },
         command: "spanlens metrics (test)".into(),
     }
 }
@@ -505,6 +512,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
         from: None,
         to: None,
         approx: false,
+        spill: Default::default(),
     };
     let m = compute(&ctx, &opts).await.unwrap();
     assert!(m.tables.iter().all(|t| t.rows() == 0));

@@ -87,6 +87,9 @@ pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> 
     for (reason, n) in &s.dropped {
         r.push("", "records_dropped", Some(reason), Some(*n), None);
     }
+    r.count("", "spill_rows", m.spill.rows);
+    r.count("", "spill_bytes", m.spill.bytes);
+    r.count("", "derive_partitions", m.spill.partitions);
     for t in m.tables.iter().chain([&m.signals]) {
         r.push("", "table_rows", None, Some(t.rows() as u64), Some(t.name));
     }

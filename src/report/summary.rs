@@ -128,6 +128,15 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     if !s.dropped.is_empty() {
         out.push_str(&format!("  records dropped: {}\n", reasons(&s.dropped)));
     }
+    let spill = &outcome.metrics.spill;
+    if spill.rows > 0 {
+        out.push_str(&format!(
+            "spilled: {} span rows ({}) to disk, derived in {} trace-id partitions\n",
+            thousands(spill.rows),
+            human_bytes(spill.bytes),
+            thousands(spill.partitions),
+        ));
+    }
     let tables: Vec<String> =
         outcome.metrics.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
     out.push_str(&format!(
