@@ -197,9 +197,10 @@ pub async fn compute_from(
     let written = match (writer, to_file) {
         (Some(w), Some(path)) => {
             w.close().map_err(|e| Error::output(path, e))?;
+            // One partition (set before the table is registered, which fixes its scan).
+            ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
             let read = ParquetReadOptions::default();
             ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
-            ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
             Some((path.to_path_buf(), rows))
         }
         _ => {

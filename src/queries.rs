@@ -282,28 +282,27 @@ impl ValuesGroups {
         }
     }
 
-    /// The values of the groups `emit_to` takes, each gathered into one vector.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<f64>> {
+    /// Take the groups `emit_to` asks for, and call `each` with each group's values gathered
+    /// into one reused vector (so no more than one group's copy exists at a time).
+    fn drain(&mut self, emit_to: EmitTo, mut each: impl FnMut(&mut Vec<f64>)) {
         let groups = emit_to.take_needed(&mut self.groups);
-        let gathered = groups
-            .into_iter()
-            .map(|g| {
-                let mut values = g.owned;
-                values.reserve(g.slices.iter().map(|s| s.2 as usize).sum());
-                for (a, offset, len) in g.slices {
-                    let (offset, len) = (offset as usize, len as usize);
-                    values.extend_from_slice(&self.arrays[a as usize].values()[offset..offset + len]);
-                }
-                values
-            })
-            .collect();
+        let mut values = Vec::new();
+        for g in groups {
+            values.clear();
+            values.extend_from_slice(&g.owned);
+            for (a, offset, len) in g.slices {
+                let (offset, len) = (offset as usize, len as usize);
+                values.extend_from_slice(&self.arrays[a as usize].values()[offset..offset + len]);
+            }
+            each(&mut values);
+        }
         if self.groups.is_empty() {
             self.arrays.clear();
             self.arrays_bytes = 0;
         }
-        gathered
     }
 }
+
 /// The input of `latency_percentiles`: one value per row, or a list of values per row.
 enum Input<'a> {
     Values(&'a Float64Array),
@@ -372,13 +371,24 @@ impl GroupsAccumulator for ValuesGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> datafusion::common::Result<ArrayRef> {
-        let groups = self.take(emit_to);
-        Ok(Arc::new(lists(groups.into_iter().map(|mut v| exact_percentiles(&mut v, &self.ps)))))
+        let ps = self.ps.clone();
+        let mut results = Vec::new();
+        self.drain(emit_to, |values| results.push(exact_percentiles(values, &ps)));
+        Ok(Arc::new(lists(results)))
     }
 
+    /// Every group's values, copied once into one list array (the partial aggregate of a
+    /// two-stage plan; the final stage holds slices of it by reference).
     fn state(&mut self, emit_to: EmitTo) -> datafusion::common::Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
-        Ok(vec![Arc::new(lists(groups.into_iter().map(|v| v.into_iter().map(Some).collect())))])
+        let mut all: Vec<f64> = Vec::new();
+        let mut lengths = Vec::new();
+        self.drain(emit_to, |values| {
+            lengths.push(values.len());
+            all.extend_from_slice(values);
+        });
+        let list =
+            ListArray::new(item_field(), OffsetBuffer::from_lengths(lengths), Arc::new(Float64Array::from(all)), None);
+        Ok(vec![Arc::new(list)])
     }
 
     fn merge_batch(
