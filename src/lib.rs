@@ -7,6 +7,7 @@
 //! * [`model`]: the span table schema and the builder that fills it;
 //! * [`derive`]: Application Signals rules (records, local service, ingress operation, remote names
 //!   and resources, error/fault, environment), pure;
+//! * [`s3`]: `s3://` locations and the S3 client (standard AWS configuration);
 //! * [`store`]: the Hive-partitioned Parquet span store;
 //! * [`spill`]: span columns held for the derivation, spilled to disk by trace id beyond a budget;
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod model;
 pub mod queries;
 pub mod report;
+pub mod s3;
 pub mod signals;
 pub mod spill;
 pub mod store;

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::model::encode::{encode_json, encode_proto, frame};
 use crate::report::parquet::OutputDir;
+use crate::s3::{self, S3Location};
 use crate::util::SplitMix;
 use petclinic::{Incidents, Moment};
 
@@ -159,13 +160,6 @@ fn file_path(plan: &GenPlan, job: &FileJob, first_start_ns: u64) -> PathBuf {
 
 /// Generate the plan's traces and write them.
 pub fn generate(plan: &GenPlan) -> Result<GenStats> {
-    if plan.out.to_string_lossy().starts_with("s3://") {
-        return Err(Error::Config(
-            "s3:// targets are not written in this version; generate into a directory and upload it \
-             (aws s3 sync DIR s3://bucket/prefix)"
-                .into(),
-        ));
-    }
     if plan.from_ns >= plan.to_ns {
         return Err(Error::Config("--from must be before --to".into()));
     }
@@ -185,7 +179,7 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
         .map(|(index, docs)| FileJob { index, documents: docs.to_vec() })
         .collect();
 
-    let out = OutputDir::create(&plan.out, plan.force)?;
+    let out = Target::open(&plan.out, plan.force)?;
     let mut stats = GenStats { traces, ..Default::default() };
     let window = rayon::current_num_threads().max(1) * 2;
     let mut doc_index = 0usize;
@@ -222,26 +216,78 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
                 Ok((path, bytes, spans, job.documents.len() as u64))
             })
             .collect();
+        let mut files = Vec::with_capacity(built.len());
         for result in built {
             let (path, bytes, spans, docs) = result?;
-            write_file(out.path(), &path, &bytes)?;
             stats.spans += spans;
             stats.documents += docs;
             stats.files += 1;
             stats.bytes += bytes.len() as u64;
+            files.push((path, bytes));
         }
+        out.write(files)?;
         doc_index += batch.iter().map(|j| j.documents.len()).sum::<usize>();
     }
     out.commit()?;
     Ok(stats)
 }
 
-fn write_file(root: &Path, relative: &Path, bytes: &[u8]) -> Result<()> {
-    let path = root.join(relative);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+/// Where generated files go: a directory (built aside, swapped in at the end), or an S3
+/// prefix (objects written as they are made, several at a time).
+enum Target {
+    Dir(OutputDir),
+    S3 { runtime: tokio::runtime::Runtime, client: aws_sdk_s3::Client, at: S3Location },
+}
+
+impl Target {
+    /// Open `out`; an existing non-empty directory or S3 prefix needs `force`.
+    fn open(out: &Path, force: bool) -> Result<Self> {
+        let Some(at) = S3Location::parse(&out.to_string_lossy()) else {
+            return Ok(Target::Dir(OutputDir::create(out, force)?));
+        };
+        let at = at?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start the S3 client runtime: {e}")))?;
+        let client = runtime.block_on(s3::client());
+        if !force && runtime.block_on(s3::has_objects(&client, &at))? {
+            return Err(Error::Config(format!(
+                "{at} already holds objects; pass --force to write over keys of the same name"
+            )));
+        }
+        Ok(Target::S3 { runtime, client, at })
     }
-    std::fs::write(&path, bytes).map_err(|e| Error::output(&path, e))
+
+    /// Write files given by relative path.
+    fn write(&self, files: Vec<(PathBuf, Vec<u8>)>) -> Result<()> {
+        match self {
+            Target::Dir(out) => {
+                for (relative, bytes) in files {
+                    let path = out.path().join(relative);
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+                    }
+                    std::fs::write(&path, bytes).map_err(|e| Error::output(&path, e))?;
+                }
+                Ok(())
+            }
+            Target::S3 { runtime, client, at } => {
+                let puts = files.into_iter().map(|(relative, bytes)| {
+                    let key = relative.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+                    async move { s3::put(client, at, &key, bytes).await }
+                });
+                runtime.block_on(futures::future::try_join_all(puts)).map(|_| ())
+            }
+        }
+    }
+
+    fn commit(self) -> Result<()> {
+        match self {
+            Target::Dir(out) => out.commit(),
+            Target::S3 { .. } => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
