@@ -205,7 +205,7 @@ pub struct MetricsArgs {
     pub spill_threshold: String,
 
     /// Directory for spill files (a subdirectory is made and removed there); default: the
-    /// system temp directory ($TMPDIR or /tmp).
+    /// system temp directory ($TMPDIR or /tmp). Where /tmp is a tmpfs (memory), give a disk.
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
 

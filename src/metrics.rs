@@ -192,7 +192,12 @@ pub async fn compute_from(
         }
     };
     let mut deriver = SignalsDeriver::new(&opts.signals);
-    let spill = spool.drain(|part| deriver.derive(&part, &mut emit))?;
+    let spill = spool.drain(|part| {
+        deriver.derive(&part, &mut emit)?;
+        drop(part);
+        crate::util::release_free_memory();
+        Ok(())
+    })?;
     let stats = deriver.finish(&mut emit)?;
     let written = match (writer, to_file) {
         (Some(w), Some(path)) => {

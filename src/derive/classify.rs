@@ -31,7 +31,15 @@ pub fn is_imds(remote_service: &str) -> bool {
 /// §9.3: the agent drops a datapoint whose dimension value is blank or has a character outside
 /// printable ASCII (32–126).
 pub fn valid_dimension(value: &str) -> bool {
-    !value.trim().is_empty() && value.bytes().all(|b| (32..=126).contains(&b))
+    // One pass: within printable ASCII the only blank is the space.
+    let mut non_blank = false;
+    for b in value.bytes() {
+        if !(32..=126).contains(&b) {
+            return false;
+        }
+        non_blank |= b != b' ';
+    }
+    non_blank
 }
 
 #[cfg(test)]
