@@ -170,12 +170,13 @@ pub async fn compute_from(
     signals_file: Option<&Path>,
 ) -> Result<Metrics> {
     register_functions(ctx, opts.approx);
-    let to_file = signals_file.filter(|_| spool.spilled());
-    let mut writer = match to_file {
+    let mut writer = match signals_file.filter(|_| spool.spilled()) {
         Some(path) => {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
             let props = writer_properties(None, &[]);
-            Some(ArrowWriter::try_new(file, signals_schema(), Some(props)).map_err(|e| Error::output(path, e))?)
+            let writer =
+                ArrowWriter::try_new(file, signals_schema(), Some(props)).map_err(|e| Error::output(path, e))?;
+            Some((writer, path))
         }
         None => None,
     };
@@ -183,9 +184,9 @@ pub async fn compute_from(
     let mut rows = 0;
     let mut emit = |b: RecordBatch| -> Result<()> {
         rows += b.num_rows();
-        match (&mut writer, to_file) {
-            (Some(w), Some(path)) => w.write(&b).map_err(|e| Error::output(path, e)),
-            _ => {
+        match &mut writer {
+            Some((w, path)) => w.write(&b).map_err(|e| Error::output(*path, e)),
+            None => {
                 batches.push(b);
                 Ok(())
             }
@@ -199,8 +200,8 @@ pub async fn compute_from(
         Ok(())
     })?;
     let stats = deriver.finish(&mut emit)?;
-    let written = match (writer, to_file) {
-        (Some(w), Some(path)) => {
+    let written = match writer {
+        Some((w, path)) => {
             w.close().map_err(|e| Error::output(path, e))?;
             // One partition (set before the table is registered, which fixes its scan).
             ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
@@ -208,7 +209,7 @@ pub async fn compute_from(
             ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
             Some((path.to_path_buf(), rows))
         }
-        _ => {
+        None => {
             register(ctx, signals::TABLE, signals_schema(), batches.clone(), 1)?;
             None
         }

@@ -265,7 +265,10 @@ impl ValuesGroups {
             }
             return;
         };
-        let index = u32::try_from(self.arrays.len()).unwrap_or(u32::MAX);
+        // Grouping sets pass the same batch once per set: reference its values array once.
+        let same = |a: &Float64Array| a.values().as_ptr() == child.values().as_ptr() && a.len() == child.len();
+        let reuse = self.arrays.last().is_some_and(same);
+        let index = u32::try_from(self.arrays.len() - usize::from(reuse)).unwrap_or(u32::MAX);
         let offsets = lists.value_offsets();
         let mut used = false;
         for (row, &g) in group_indices.iter().enumerate() {
@@ -276,7 +279,7 @@ impl ValuesGroups {
                 used = true;
             }
         }
-        if used {
+        if used && !reuse {
             self.arrays_bytes += child.get_array_memory_size();
             self.arrays.push(child.clone());
         }
@@ -556,5 +559,103 @@ mod tests {
             }
         }
         assert_eq!(percentile_of_sorted(&[7.0], 0.99), Some(7.0));
+    }
+
+    /// Rows of (g, s, v): 3 groups × 2 subgroups, pseudo-random values.
+    fn sample() -> Vec<(String, String, f64)> {
+        let mut rng = crate::util::SplitMix::new(9);
+        (0..600)
+            .map(|i| {
+                let g = ["a", "b", "c"][i % 3].to_string();
+                let s = ["x", "y"][(i / 3) % 2].to_string();
+                (g, s, rng.below(100_000) as f64 / 13.0)
+            })
+            .collect()
+    }
+
+    fn reference(values: impl Iterator<Item = f64>, ps: &[f64]) -> Vec<Option<f64>> {
+        let mut sorted: Vec<f64> = values.collect();
+        sorted.sort_by(f64::total_cmp);
+        ps.iter().map(|&p| percentile_of_sorted(&sorted, p)).collect()
+    }
+
+    /// `SELECT key, latency_percentiles(...)` rows as (key, percentiles).
+    async fn run(ctx: &SessionContext, sql: &str) -> Vec<(String, Vec<Option<f64>>)> {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in batches {
+            let keys = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+            let keys = keys.as_string::<i32>();
+            let lists = b.column(1).as_list::<i32>();
+            for r in 0..b.num_rows() {
+                let ps = lists.value(r);
+                let ps = ps.as_primitive::<Float64Type>();
+                out.push((keys.value(r).to_string(), ps.iter().collect()));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn the_aggregate_matches_sorting_for_values_merged_lists_grouping_sets_and_filters() {
+        use arrow::array::{RecordBatch, StringArray};
+        let rows = sample();
+        let ps = [0.5, 0.9, 0.99];
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        for partitions in [1, 2] {
+            let config = datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
+            let ctx = SessionContext::new_with_config(config);
+            register_functions(&ctx, false);
+            let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+                Field::new("g", DataType::Utf8, false),
+                Field::new("s", DataType::Utf8, false),
+                Field::new("v", DataType::Float64, false),
+            ]));
+            let batches: Vec<RecordBatch> = rows
+                .chunks(64)
+                .map(|c| {
+                    let g = StringArray::from_iter_values(c.iter().map(|r| r.0.as_str()));
+                    let s = StringArray::from_iter_values(c.iter().map(|r| r.1.as_str()));
+                    let v = Float64Array::from_iter_values(c.iter().map(|r| r.2));
+                    RecordBatch::try_new(schema.clone(), vec![Arc::new(g), Arc::new(s), Arc::new(v)]).unwrap()
+                })
+                .collect();
+            let parts: Vec<Vec<RecordBatch>> =
+                (0..partitions).map(|p| batches.iter().skip(p).step_by(partitions).cloned().collect()).collect();
+            let table = datafusion::datasource::MemTable::try_new(schema, parts).unwrap();
+            ctx.register_table("t", Arc::new(table)).unwrap();
+
+            // Values, per group.
+            let got = rt.block_on(run(&ctx, "SELECT g, latency_percentiles(v, 0.5, 0.9, 0.99) FROM t GROUP BY g"));
+            for (g, p) in &got {
+                assert_eq!(*p, reference(rows.iter().filter(|r| &r.0 == g).map(|r| r.2), &ps), "{g}");
+            }
+            assert_eq!(got.len(), 3);
+
+            // Lists of a first stage merged by grouping sets (the dependency query's shape).
+            let sql = "WITH fine AS (SELECT g, s, array_agg(v) AS vs FROM t GROUP BY g, s) \
+                       SELECT concat(coalesce(g, '*'), '/', coalesce(s, '*')), latency_percentiles(vs, 0.5, 0.9, 0.99) \
+                       FROM fine GROUP BY GROUPING SETS ((g, s), (g), ())";
+            let got = rt.block_on(run(&ctx, sql));
+            assert_eq!(got.len(), 6 + 3 + 1);
+            for (key, p) in &got {
+                let (g, s) = key.split_once('/').unwrap();
+                let values = rows.iter().filter(|r| (g == "*" || r.0 == g) && (s == "*" || r.1 == s)).map(|r| r.2);
+                assert_eq!(*p, reference(values, &ps), "{key}, {partitions} partitions");
+            }
+
+            // FILTER applies per row, for values and for lists.
+            let got = rt
+                .block_on(run(&ctx, "SELECT g, latency_percentiles(v, 0.5) FILTER (WHERE s = 'x') FROM t GROUP BY g"));
+            for (g, p) in &got {
+                assert_eq!(*p, reference(rows.iter().filter(|r| &r.0 == g && r.1 == "x").map(|r| r.2), &[0.5]));
+            }
+            let sql = "WITH fine AS (SELECT g, s, array_agg(v) AS vs FROM t GROUP BY g, s) \
+                       SELECT g, latency_percentiles(vs, 0.5) FILTER (WHERE s = 'y') FROM fine GROUP BY g";
+            for (g, p) in &rt.block_on(run(&ctx, sql)) {
+                assert_eq!(*p, reference(rows.iter().filter(|r| &r.0 == g && r.1 == "y").map(|r| r.2), &[0.5]));
+            }
+        }
     }
 }

@@ -56,6 +56,13 @@ pub struct SpillStats {
     pub partitions: u64,
 }
 
+/// A written spill file.
+struct SpillFile {
+    path: PathBuf,
+    bytes: u64,
+    rows: u64,
+}
+
 /// One spill file being written.
 struct PartWriter {
     path: PathBuf,
@@ -86,22 +93,23 @@ impl PartWriter {
             Some(w) => w,
             None => {
                 let file = File::create(&self.path).map_err(|e| Error::output(&self.path, e))?;
-                self.writer.insert(StreamWriter::try_new(BufWriter::new(file), &schema)?)
+                let writer = StreamWriter::try_new(BufWriter::new(file), &schema);
+                self.writer.insert(writer.map_err(|e| Error::output(&self.path, e))?)
             }
         };
-        writer.write(&batch)?;
+        writer.write(&batch).map_err(|e| Error::output(&self.path, e))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
-    /// Flush and close; returns the file's size and rows (0 rows: no file).
-    fn close(mut self) -> Result<(PathBuf, u64, u64)> {
+    /// Flush and close (0 rows: no file was made).
+    fn close(mut self) -> Result<SpillFile> {
         self.flush()?;
-        let Some(mut writer) = self.writer.take() else { return Ok((self.path, 0, 0)) };
-        writer.finish()?;
+        let Some(mut writer) = self.writer.take() else { return Ok(SpillFile { path: self.path, bytes: 0, rows: 0 }) };
+        writer.finish().map_err(|e| Error::output(&self.path, e))?;
         drop(writer);
         let bytes = std::fs::metadata(&self.path).map_err(|e| Error::output(&self.path, e))?.len();
-        Ok((self.path, bytes, self.rows))
+        Ok(SpillFile { path: self.path, bytes, rows: self.rows })
     }
 }
 
@@ -144,8 +152,8 @@ impl Splitter {
         Ok(())
     }
 
-    /// Close every file: (path, bytes, rows) per partition, in digit order.
-    fn close(self) -> Result<Vec<(PathBuf, u64, u64)>> {
+    /// Close every file, in digit order.
+    fn close(self) -> Result<Vec<SpillFile>> {
         self.parts.into_iter().map(PartWriter::close).collect()
     }
 }
@@ -215,24 +223,23 @@ impl SpanSpool {
             derive(std::mem::take(&mut self.held))?;
             return Ok(self.stats);
         };
-        let mut stack: Vec<(PathBuf, u64, u64, usize)> = Vec::new();
-        let parts = splitter.close()?;
-        push_parts(&mut stack, parts, 1, &mut self.stats);
-        while let Some((path, bytes, _rows, depth)) = stack.pop() {
-            if bytes as usize <= self.opts.threshold_bytes || depth >= MAX_DEPTH {
-                let batches = read_spill(&path)?;
-                let _ = std::fs::remove_file(&path);
+        // (file, the digit its partitions split on next), lowest digits on top.
+        let mut stack: Vec<(SpillFile, usize)> = Vec::new();
+        push_parts(&mut stack, splitter.close()?, 1, &mut self.stats);
+        while let Some((file, depth)) = stack.pop() {
+            if file.bytes as usize <= self.opts.threshold_bytes || depth >= MAX_DEPTH {
+                let batches = read_spill(&file.path)?;
+                let _ = std::fs::remove_file(&file.path);
                 self.stats.partitions += 1;
                 derive(batches)?;
                 continue;
             }
-            let prefix = format!("{}-", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-            let mut splitter = Splitter::new(dir.path(), &prefix, depth);
-            let reader = open_spill(&path)?;
-            for batch in reader {
-                splitter.push(&batch.map_err(|e| unreadable(&path, e))?)?;
+            let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut splitter = Splitter::new(dir.path(), &format!("{name}-"), depth);
+            for batch in open_spill(&file.path)? {
+                splitter.push(&batch.map_err(|e| unreadable(&file.path, e))?)?;
             }
-            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(&file.path);
             // One trace cannot be split: derive it whatever its size.
             let next = if splitter.mixed { depth + 1 } else { MAX_DEPTH };
             push_parts(&mut stack, splitter.close()?, next, &mut self.stats);
@@ -242,17 +249,12 @@ impl SpanSpool {
 }
 
 /// Queue closed partitions so that the lowest digit is popped first; empty ones are dropped.
-fn push_parts(
-    stack: &mut Vec<(PathBuf, u64, u64, usize)>,
-    parts: Vec<(PathBuf, u64, u64)>,
-    depth: usize,
-    stats: &mut SpillStats,
-) {
-    for (path, bytes, rows) in parts.into_iter().rev() {
-        if rows > 0 {
-            stats.rows += rows;
-            stats.bytes += bytes;
-            stack.push((path, bytes, rows, depth));
+fn push_parts(stack: &mut Vec<(SpillFile, usize)>, parts: Vec<SpillFile>, depth: usize, stats: &mut SpillStats) {
+    for file in parts.into_iter().rev() {
+        if file.rows > 0 {
+            stats.rows += file.rows;
+            stats.bytes += file.bytes;
+            stack.push((file, depth));
         }
     }
 }
