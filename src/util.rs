@@ -71,6 +71,17 @@ impl SplitMix {
     }
 }
 
+/// Hand freed heap memory back to the operating system. Between the stages of a large run
+/// (derivation, then queries) glibc keeps the freed pages of the first stage mapped, so the
+/// peak RSS would be the sum of the stages instead of the larger one. A no-op elsewhere.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the heap to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,16 +107,5 @@ mod tests {
         assert_eq!(human_bytes(12), "12 B");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
-    }
-}
-
-/// Hand freed heap memory back to the operating system. Between the stages of a large run
-/// (derivation, then queries) glibc keeps the freed pages of the first stage mapped, so the
-/// peak RSS would be the sum of the stages instead of the larger one. A no-op elsewhere.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of the heap to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
