@@ -214,16 +214,9 @@ struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
         let m = self.map;
-        let key = key.as_bytes();
-        let (Some(&first), Some(&last)) = (key.first(), key.last()) else { return None };
-        // The rules look up about 60 keys per span among its few attributes: comparing length,
-        // first and last byte inline rules out nearly every candidate without a memcmp call.
         self.range
             .clone()
-            .find(|&j| {
-                let k = m.keys.value(j).as_bytes();
-                k.len() == key.len() && k[0] == first && k[k.len() - 1] == last && k == key
-            })
+            .find(|&j| m.keys.value(j) == key)
             .and_then(|j| m.values.is_valid(j).then(|| m.values.value(j)))
     }
 
