@@ -63,7 +63,13 @@ pub enum Command {
     /// traffic, and two scripted incidents (a billing-service latency regression at 40-45% of
     /// the range, a payment-service fault burst at 70-72%).
     ///
+    /// --out may be s3://bucket/prefix: objects are written with the standard AWS configuration
+    /// (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for an S3-compatible server); a prefix that
+    /// already holds objects needs --force.
+    ///
     /// Example: spanlens gen --spans 1000000 --format jsonl --compress zstd --out data
+    ///
+    /// Example: spanlens gen --layout s3exporter --compress gzip --out s3://traces/otel
     #[command(after_help = AFTER_HELP)]
     Gen(GenArgs),
 
