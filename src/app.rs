@@ -277,12 +277,15 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
             Ok::<_, Error>(spool)
         })?,
         None => {
-            let columns = runtime.block_on(metrics::derivation_columns())?;
-            // Only the columns the derivation reads are kept of each decoded batch.
-            let (spool, stats) = decode_into(&plan.inputs, &plan.decode, plan.quiet, |rx| {
+            // Only the columns the derivation reads are built.
+            let decode = DecodeOptions {
+                projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
+                ..plan.decode.clone()
+            };
+            let (spool, stats) = decode_into(&plan.inputs, &decode, plan.quiet, |rx| {
                 let mut spool = SpanSpool::new(plan.metrics.spill.clone());
                 for batch in rx.into_iter().flatten() {
-                    spool.push(batch.project(&columns)?)?;
+                    spool.push(batch)?;
                 }
                 Ok(spool)
             })?;

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
 use common::{gzip, sample};
@@ -81,4 +83,29 @@ fn json_payloads_inside_zstd_frames_are_read() {
     let decoded = decode_bytes("framed-json", &bytes, &DecodeOptions::default()).unwrap();
     assert_eq!(decoded.stats.format, "otlp_json_framed_zstd");
     assert_eq!(concat_batches(&span_schema(), &decoded.batches).unwrap(), from_json);
+}
+
+#[test]
+fn a_projected_decode_equals_the_full_decode_projected() {
+    let schema = span_schema();
+    let index = |name: &str| schema.index_of(name).unwrap();
+    // The derivation's columns (no hot columns, events, links or scope attributes), and one
+    // with each of those, in a different order.
+    let derivation: Vec<usize> = ["trace_id", "span_id", "parent_span_id", "flags", "name", "kind", "end_time"]
+        .iter()
+        .chain(&["duration_ns", "status_code", "service_name", "scope_name", "attributes", "resource_attributes"])
+        .map(|n| index(n))
+        .collect();
+    let everything_costly =
+        vec![index("links"), index("http_method"), index("events"), index("scope_attributes"), index("k8s_pod_name")];
+    for file in TWINNED {
+        let json = std::fs::read(sample(file)).unwrap();
+        let full = decode_all(file, &json);
+        for projection in [&derivation, &everything_costly] {
+            let opts = DecodeOptions { projection: Some(projection.as_slice().into()), ..DecodeOptions::default() };
+            let decoded = decode_bytes(file, &json, &opts).unwrap();
+            let got = concat_batches(&Arc::new(schema.project(projection).unwrap()), &decoded.batches).unwrap();
+            assert_eq!(got, full.project(projection).unwrap(), "{file} {projection:?}");
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub struct DecodeOptions {
     pub stream_threshold_bytes: u64,
     /// Size of one streamed block (cut at a line end).
     pub stream_block_bytes: usize,
+    /// Only these span-table columns (by index) are built and returned; all when `None`.
+    pub projection: Option<std::sync::Arc<[usize]>>,
 }
 
 impl Default for DecodeOptions {
@@ -50,6 +52,7 @@ impl Default for DecodeOptions {
             batch_rows: 16 * 1024,
             stream_threshold_bytes: 64 << 20,
             stream_block_bytes: 8 << 20,
+            projection: None,
         }
     }
 }
@@ -75,7 +78,7 @@ impl<'o> Sink<'o> {
         Sink {
             source,
             opts,
-            builder: SpanBatchBuilder::new(opts.max_value_bytes),
+            builder: SpanBatchBuilder::new(opts.max_value_bytes).with_projection(opts.projection.clone()),
             batches: Vec::new(),
             stats: SourceStats::new(source),
         }

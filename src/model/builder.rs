@@ -354,6 +354,34 @@ pub struct SpanBatchBuilder {
     /// columns are constant over a resource (scope) and appended in bulk when it changes.
     pending_resource: usize,
     pending_scope: usize,
+    /// The span-table columns [`finish`](Self::finish) returns (all when `None`), and which of
+    /// the costlier columns they need: the others are not filled.
+    projection: Option<Arc<[usize]>>,
+    fill: Fill,
+}
+
+/// Which optional parts of a span row a projection needs.
+#[derive(Debug, Clone, Copy)]
+struct Fill {
+    hot: bool,
+    events: bool,
+    links: bool,
+    scope_attributes: bool,
+}
+
+impl Fill {
+    const ALL: Fill = Fill { hot: true, events: true, links: true, scope_attributes: true };
+
+    fn of(projection: &[usize]) -> Fill {
+        let schema = schema::span_schema();
+        let wants = |name: &str| schema.index_of(name).is_ok_and(|i| projection.contains(&i));
+        Fill {
+            hot: projection.iter().any(|&i| i >= schema::core_column_count()),
+            events: wants(schema::EVENTS),
+            links: wants(schema::LINKS),
+            scope_attributes: wants(schema::SCOPE_ATTRIBUTES),
+        }
+    }
 }
 
 fn utc_ts() -> TimestampNanosecondBuilder {
@@ -420,7 +448,18 @@ impl SpanBatchBuilder {
             hot_len: vec![0; HOT_COLUMNS.len()],
             pending_resource: 0,
             pending_scope: 0,
+            projection: None,
+            fill: Fill::ALL,
         }
+    }
+
+    /// Return only these span-table columns (by index) from [`finish`](Self::finish), and skip
+    /// the work for hot columns, events, links and scope attributes when they are not among
+    /// them. `None` keeps every column.
+    pub fn with_projection(mut self, projection: Option<Arc<[usize]>>) -> Self {
+        self.fill = projection.as_deref().map_or(Fill::ALL, Fill::of);
+        self.projection = projection;
+        self
     }
 
     /// Rows appended since the last [`finish`](Self::finish).
@@ -514,8 +553,10 @@ impl SpanBatchBuilder {
         self.pending_scope += 1;
 
         self.span_slots.fill(None);
+        let hot = self.fill.hot;
         for (ai, kv) in span.attributes.iter().enumerate() {
-            if let Some(&(col, prio)) = HOT_INDEX.span.get(kv.key.as_ref())
+            if hot
+                && let Some(&(col, prio)) = HOT_INDEX.span.get(kv.key.as_ref())
                 && self.span_slots[col].is_none_or(|(p, _)| p > prio)
                 && hot_accepts(HOT_COLUMNS[col].ty, &kv.value)
             {
@@ -528,7 +569,8 @@ impl SpanBatchBuilder {
         map_row_done(&mut self.attributes);
         self.dropped_attributes.append_value(span.dropped_attributes_count);
 
-        for event in &span.events {
+        let events: &[_] = if self.fill.events { &span.events } else { &[] };
+        for event in events {
             let ev_time = i64::try_from(event.time_unix_nano).unwrap_or(i64::MAX);
             self.events.time.append_value(ev_time);
             let ev_name = self.text(event.name.clone());
@@ -541,10 +583,11 @@ impl SpanBatchBuilder {
             map_row_done(&mut self.events.attributes);
             self.events.dropped.append_value(event.dropped_attributes_count);
         }
-        push_offset(&mut self.events.offsets, span.events.len());
+        push_offset(&mut self.events.offsets, events.len());
         self.dropped_events.append_value(span.dropped_events_count);
 
-        for link in &span.links {
+        let links: &[_] = if self.fill.links { &span.links } else { &[] };
+        for link in links {
             append_id(&mut self.links.trace_id, link.trace_id.as_ref().map(|t| t.as_slice()));
             append_id(&mut self.links.span_id, link.span_id.as_ref().map(|s| s.as_slice()));
             let state = (!link.trace_state.is_empty()).then(|| self.text(link.trace_state.clone()));
@@ -558,7 +601,7 @@ impl SpanBatchBuilder {
             map_row_done(&mut self.links.attributes);
             self.links.dropped.append_value(link.dropped_attributes_count);
         }
-        push_offset(&mut self.links.offsets, span.links.len());
+        push_offset(&mut self.links.offsets, links.len());
         self.dropped_links.append_value(span.dropped_links_count);
 
         let max = self.max_value_bytes;
@@ -589,7 +632,7 @@ impl SpanBatchBuilder {
             append_rendered(&mut self.resource_attributes, &r.attributes);
         }
         for (i, h) in HOT_COLUMNS.iter().enumerate() {
-            if h.origin == Origin::Resource {
+            if self.fill.hot && h.origin == Origin::Resource {
                 self.hot[i].append_n(r.hot[i].as_ref(), n);
                 self.hot_len[i] += n;
             }
@@ -604,8 +647,10 @@ impl SpanBatchBuilder {
         }
         self.scope_name.append_options(self.scope.name.as_deref(), n);
         self.scope_version.append_options(self.scope.version.as_deref(), n);
-        for _ in 0..n {
-            append_rendered(&mut self.scope_attributes, &self.scope.attributes);
+        if self.fill.scope_attributes {
+            for _ in 0..n {
+                append_rendered(&mut self.scope_attributes, &self.scope.attributes);
+            }
         }
     }
 
@@ -614,7 +659,7 @@ impl SpanBatchBuilder {
         self.flush_resource_columns();
         self.flush_scope_columns();
         for (i, h) in HOT_COLUMNS.iter().enumerate() {
-            if h.origin == Origin::Span {
+            if self.fill.hot && h.origin == Origin::Span {
                 self.hot[i].append_nulls(self.rows - self.hot_len[i]);
             }
             self.hot_len[i] = 0;
@@ -680,8 +725,17 @@ impl SpanBatchBuilder {
         ];
         columns.extend(self.hot.iter_mut().map(HotBuilder::finish));
         self.rows = 0;
-        // The columns are built to the schema by construction; a mismatch is a bug caught by tests.
-        RecordBatch::try_new(schema::span_schema(), columns).expect("span builder matches the span schema")
+        // The columns are built to the schema by construction (those a projection skipped are
+        // short and dropped here); a mismatch is a bug caught by tests.
+        let schema = schema::span_schema();
+        match &self.projection {
+            None => RecordBatch::try_new(schema, columns),
+            Some(p) => {
+                let projected = Arc::new(schema.project(p).expect("projection within the span schema"));
+                RecordBatch::try_new(projected, p.iter().map(|&i| columns[i].clone()).collect())
+            }
+        }
+        .expect("span builder matches the span schema")
     }
 }
 
