@@ -255,7 +255,6 @@ impl ValuesGroups {
 
     /// Add the rows of `values` (values or lists) to their groups.
     fn add(&mut self, values: &ArrayRef, group_indices: &[usize], filter: Option<&BooleanArray>) {
-        let passes = |row: usize| filter.is_none_or(|f| f.is_valid(row) && f.value(row));
         let lists = values.as_list_opt::<i32>();
         let child = lists.map(|l| l.values().as_primitive::<Float64Type>());
         let (Some(lists), Some(child)) = (lists, child.filter(|c| c.null_count() == 0)) else {
@@ -273,7 +272,7 @@ impl ValuesGroups {
         let mut used = false;
         for (row, &g) in group_indices.iter().enumerate() {
             let (start, end) = (offsets[row], offsets[row + 1]);
-            if end > start && lists.is_valid(row) && passes(row) {
+            if end > start && lists.is_valid(row) && passes(filter, row) {
                 // List offsets are i32 and non-negative, so they fit u32.
                 self.groups[g].slices.push((index, start as u32, (end - start) as u32));
                 used = true;
@@ -306,6 +305,11 @@ impl ValuesGroups {
     }
 }
 
+/// Whether an aggregate's `FILTER` keeps `row` (no filter keeps every row; null drops it).
+fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
 /// The input of `latency_percentiles`: one value per row, or a list of values per row.
 enum Input<'a> {
     Values(&'a Float64Array),
@@ -329,7 +333,7 @@ impl<'a> Input<'a> {
 
     /// Append row `row`'s values to `out` unless the filter drops the row.
     fn extend(&self, row: usize, filter: Option<&BooleanArray>, out: &mut Vec<f64>) {
-        if !filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+        if !passes(filter, row) {
             return;
         }
         match self {

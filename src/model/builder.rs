@@ -16,7 +16,7 @@ use arrow::array::{
     TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::Int32Type;
+use arrow::datatypes::{Int32Type, SchemaRef};
 use base64::Engine as _;
 
 use super::otlp::{
@@ -354,9 +354,9 @@ pub struct SpanBatchBuilder {
     /// columns are constant over a resource (scope) and appended in bulk when it changes.
     pending_resource: usize,
     pending_scope: usize,
-    /// The span-table columns [`finish`](Self::finish) returns (all when `None`), and which of
-    /// the costlier columns they need: the others are not filled.
-    projection: Option<Arc<[usize]>>,
+    /// The span-table columns [`finish`](Self::finish) returns and their schema (all when
+    /// `None`), and which of the costlier columns they need: the others are not filled.
+    projection: Option<(Arc<[usize]>, SchemaRef)>,
     fill: Fill,
 }
 
@@ -458,7 +458,10 @@ impl SpanBatchBuilder {
     /// them. `None` keeps every column.
     pub fn with_projection(mut self, projection: Option<Arc<[usize]>>) -> Self {
         self.fill = projection.as_deref().map_or(Fill::ALL, Fill::of);
-        self.projection = projection;
+        self.projection = projection.map(|p| {
+            let schema = schema::span_schema().project(&p).expect("projection within the span schema");
+            (p, Arc::new(schema))
+        });
         self
     }
 
@@ -727,12 +730,10 @@ impl SpanBatchBuilder {
         self.rows = 0;
         // The columns are built to the schema by construction (those a projection skipped are
         // short and dropped here); a mismatch is a bug caught by tests.
-        let schema = schema::span_schema();
         match &self.projection {
-            None => RecordBatch::try_new(schema, columns),
-            Some(p) => {
-                let projected = Arc::new(schema.project(p).expect("projection within the span schema"));
-                RecordBatch::try_new(projected, p.iter().map(|&i| columns[i].clone()).collect())
+            None => RecordBatch::try_new(schema::span_schema(), columns),
+            Some((p, projected)) => {
+                RecordBatch::try_new(projected.clone(), p.iter().map(|&i| columns[i].clone()).collect())
             }
         }
         .expect("span builder matches the span schema")
