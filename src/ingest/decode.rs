@@ -253,7 +253,7 @@ impl<'b> LineCounter<'b> {
     fn line_at(&mut self, offset: usize) -> u64 {
         let end = offset.min(self.bytes.len());
         if end > self.offset {
-            self.line += self.bytes[self.offset..end].iter().filter(|b| **b == b'\n').count() as u64;
+            self.line += count_newlines(&self.bytes[self.offset..end]);
             self.offset = end;
         }
         self.line
@@ -284,11 +284,12 @@ pub(crate) fn decode_json_blocks(
     bom: usize,
     opts: &DecodeOptions,
 ) -> Result<(Decoded, u64), DecodeError> {
+    let counts: Vec<u64> = blocks.par_iter().map(|block| count_newlines(block)).collect();
     let mut starts = Vec::with_capacity(blocks.len());
     let mut line = first_line;
-    for block in blocks {
+    for count in counts {
         starts.push(line);
-        line += block.iter().filter(|b| **b == b'\n').count() as u64;
+        line += count;
     }
     let parts: Vec<Result<Decoded, DecodeError>> = blocks
         .par_iter()
@@ -311,7 +312,7 @@ pub(crate) fn decode_json_blocks(
 /// JSON Lines: the first document ends on the first line. Then every newline ends a document
 /// (JSON strings cannot hold a raw newline), so the input can be split at any newline.
 pub(crate) fn is_json_lines(body: &[u8]) -> bool {
-    let Some(nl) = body.iter().position(|b| *b == b'\n') else { return false };
+    let Some(nl) = memchr::memchr(b'\n', body) else { return false };
     let mut stream = serde_json::Deserializer::from_slice(&body[..nl]).into_iter::<serde::de::IgnoredAny>();
     matches!(stream.next(), Some(Ok(_)))
 }
@@ -321,7 +322,7 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
     let mut start = 0;
     while start < body.len() {
         let target = (start + JSON_CHUNK_BYTES).min(body.len());
-        let end = match body[target..].iter().position(|b| *b == b'\n') {
+        let end = match memchr::memchr(b'\n', &body[target..]) {
             Some(i) => target + i + 1,
             None => body.len(),
         };
@@ -338,62 +339,106 @@ fn decode_json_chunk(
     json_lines: bool,
     bom: usize,
 ) -> Result<(), DecodeError> {
+    // Valid UTF-8 (checked once, fast) lets serde_json skip checking every string; a chunk with
+    // invalid UTF-8 goes the checking way, which reports where.
+    let text = simdutf8::basic::from_utf8(chunk).ok();
     let mut lines = LineCounter::new(chunk, first_line);
     let mut offset = 0usize;
     while offset < chunk.len() {
-        let rest = &chunk[offset..];
-        let rest_line = lines.line_at(offset);
-        let mut stream = serde_json::Deserializer::from_slice(rest).into_iter::<TopValue<'_>>();
-        let mut doc_start = 0usize;
-        loop {
-            // Position of the next document: skip whitespace to find its first line.
-            while doc_start < rest.len() && rest[doc_start].is_ascii_whitespace() {
-                doc_start += 1;
-            }
-            match stream.next() {
-                None => return Ok(()),
-                Some(Ok(TopValue(docs))) => {
-                    let position = Position::LineOnly(lines.line_at(offset + doc_start));
-                    for doc in docs {
-                        sink.add_document(doc, position)?;
-                    }
-                    doc_start = stream.byte_offset();
-                }
-                Some(Err(e)) => {
-                    let line = rest_line + (e.line() as u64).saturating_sub(1);
-                    // The first line of the input may start after a byte-order mark.
-                    let column =
-                        if line == 1 && e.line() == 1 { e.column() as u64 + bom as u64 } else { e.column() as u64 };
-                    let reason = match e.classify() {
-                        serde_json::error::Category::Eof => "truncated_json",
-                        serde_json::error::Category::Data => "wrong_shape",
-                        _ => "invalid_json",
-                    };
-                    let message = json_error_message(&e);
-                    sink.fail(DecodeError::new(sink.source, Some(Position::Line { line, column }), reason, message))?;
-                    if !json_lines {
-                        // Inside one large document there is no safe place to resume.
-                        return Ok(());
-                    }
-                    // Resume at the line after the bad one.
-                    let bad_line_end = rest
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, b)| **b == b'\n')
-                        .nth(e.line().saturating_sub(1))
-                        .map(|(i, _)| i + 1);
-                    match bad_line_end {
-                        Some(end) => {
-                            offset += end;
-                            break;
-                        }
-                        None => return Ok(()),
-                    }
-                }
-            }
+        // `offset` is 0 or just after a newline, so it is a character boundary of `text`.
+        let resume = match text {
+            Some(text) => json_stream(
+                sink,
+                serde_json::Deserializer::from_str(&text[offset..]).into_iter(),
+                &chunk[offset..],
+                offset,
+                &mut lines,
+                json_lines,
+                bom,
+            )?,
+            None => json_stream(
+                sink,
+                serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter(),
+                &chunk[offset..],
+                offset,
+                &mut lines,
+                json_lines,
+                bom,
+            )?,
+        };
+        match resume {
+            Some(next) => offset += next,
+            None => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// Decode the documents of `rest` (the part of a chunk from `offset` on) until the end or the
+/// first bad document. Returns where to resume (relative to `rest`: the line after a bad JSON
+/// Lines document), or `None` when there is nothing more to decode.
+fn json_stream<'de, R: serde_json::de::Read<'de>>(
+    sink: &mut Sink<'_>,
+    mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de>>,
+    rest: &[u8],
+    offset: usize,
+    lines: &mut LineCounter<'_>,
+    json_lines: bool,
+    bom: usize,
+) -> Result<Option<usize>, DecodeError> {
+    let rest_line = lines.line_at(offset);
+    let mut doc_start = 0usize;
+    loop {
+        // Position of the next document: skip whitespace to find its first line.
+        while doc_start < rest.len() && rest[doc_start].is_ascii_whitespace() {
+            doc_start += 1;
+        }
+        match stream.next() {
+            None => return Ok(None),
+            Some(Ok(TopValue(docs))) => {
+                let position = Position::LineOnly(lines.line_at(offset + doc_start));
+                for doc in docs {
+                    sink.add_document(doc, position)?;
+                }
+                doc_start = stream.byte_offset();
+            }
+            Some(Err(e)) => {
+                // serde_json reports an error met at a line end (a truncated line) as column 0 of
+                // the next line; it belongs to the line the newline ends.
+                let (bad_line, column) = if e.column() == 0 && e.line() > 1 {
+                    let start = match e.line().checked_sub(3) {
+                        Some(n) => memchr::memchr_iter(b'\n', rest).nth(n).map_or(0, |i| i + 1),
+                        None => 0,
+                    };
+                    let end = memchr::memchr_iter(b'\n', rest).nth(e.line() - 2).unwrap_or(rest.len());
+                    (e.line() - 1, end - start)
+                } else {
+                    (e.line(), e.column())
+                };
+                let line = rest_line + (bad_line as u64).saturating_sub(1);
+                // The first line of the input may start after a byte-order mark.
+                let column = if line == 1 && bad_line == 1 { column as u64 + bom as u64 } else { column as u64 };
+                let reason = match e.classify() {
+                    serde_json::error::Category::Eof => "truncated_json",
+                    serde_json::error::Category::Data => "wrong_shape",
+                    _ => "invalid_json",
+                };
+                let message = json_error_message(&e);
+                sink.fail(DecodeError::new(sink.source, Some(Position::Line { line, column }), reason, message))?;
+                if !json_lines {
+                    // Inside one large document there is no safe place to resume.
+                    return Ok(None);
+                }
+                // Resume at the line after the bad one.
+                return Ok(memchr::memchr_iter(b'\n', rest).nth(bad_line.saturating_sub(1)).map(|i| i + 1));
+            }
+        }
+    }
+}
+
+/// Number of line feeds in `bytes`.
+pub(crate) fn count_newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// serde_json appends " at line L column C" to its messages; we print the position ourselves.
@@ -519,6 +564,38 @@ mod tests {
         assert!(chunks.len() > 1);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), line.len());
         assert!(chunks.iter().all(|c| c.ends_with(b"\n")));
+    }
+
+    /// Valid UTF-8 is parsed as text, a chunk with invalid UTF-8 byte by byte; both must give
+    /// the same documents, positions and resumption after a bad JSON Lines line.
+    #[test]
+    fn text_and_byte_parsing_agree_and_resume_after_a_bad_line() {
+        let doc = crate::testing::encode_json(&crate::testing::synthetic_traces(7, 3, 2, 1_700_000_000_000_000_000));
+        let lenient = DecodeOptions { keep_going: true, ..DecodeOptions::default() };
+        let run = |bad_line: &[u8]| {
+            let input = [doc.as_bytes(), b"\n", bad_line, b"\n", doc.as_bytes(), b"\n"].concat();
+            decode_bytes("in.jsonl", &input, &lenient).unwrap().stats
+        };
+        let syntax = run(b"{\"resourceSpans\": [tru");
+        // Two bad lines in a row: the second is the first line after resuming.
+        let two = run(b"{\"resourceSpans\": [}\n{\"resourceSpans\": [tru");
+        assert_eq!((two.documents, two.spans_written), (2, 12));
+        assert!(two.messages[1].contains("line 3, column 22"), "{:?}", two.messages);
+        let utf8 = run(b"{\"resourceSpans\": [{\"resource\": \"\xff\"}]}");
+        for (stats, what) in [(&syntax, "syntax"), (&utf8, "utf-8")] {
+            assert_eq!(stats.documents, 2, "{what}");
+            assert_eq!(stats.spans_written, 12, "{what}");
+            assert_eq!(stats.records_skipped.values().sum::<u64>(), 1, "{what}");
+            assert!(
+                stats.messages[0].contains("in.jsonl") && stats.messages[0].contains("line 2"),
+                "{what}: {:?}",
+                stats.messages
+            );
+        }
+        assert!(utf8.messages[0].contains("invalid JSON"), "{:?}", utf8.messages);
+        let strict =
+            decode_bytes("in.jsonl", &[doc.as_bytes(), b"\n", doc.as_bytes()].concat(), &DecodeOptions::default());
+        assert_eq!(strict.unwrap().stats.spans_written, 12);
     }
 
     #[test]

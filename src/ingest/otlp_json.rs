@@ -388,10 +388,7 @@ pub fn parse_id<const N: usize>(s: &str) -> Result<Option<[u8; N]>, String> {
         return Ok(None);
     }
     let mut out = [0u8; N];
-    if s.len() == 2 * N && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        for (i, pair) in s.as_bytes().chunks_exact(2).enumerate() {
-            out[i] = (hex_val(pair[0]) << 4) | hex_val(pair[1]);
-        }
+    if s.len() == 2 * N && hex_into(s.as_bytes(), &mut out) {
         return Ok(non_zero(out));
     }
     if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(s)
@@ -403,12 +400,32 @@ pub fn parse_id<const N: usize>(s: &str) -> Result<Option<[u8; N]>, String> {
     Err(format!("invalid {}-byte id {s:?}: expected {} hex digits", N, 2 * N))
 }
 
-fn hex_val(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        _ => b - b'A' + 10,
+/// Value of each byte as a hex digit, or 0xff.
+const HEX: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decode `2 * out.len()` hex digits of any case into `out`; false if one is not a hex digit.
+fn hex_into(digits: &[u8], out: &mut [u8]) -> bool {
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0f);
+    }
+    bad & 0xf0 == 0
 }
 
 impl<'de, const N: usize> de::Deserialize<'de> for Id<N> {
@@ -432,6 +449,10 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for List<T> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
                 while let Some(item) = seq.next_element()? {
+                    if out.capacity() == 0 {
+                        // serde_json gives no size hint; 8 holds most attribute lists at once.
+                        out.reserve(8);
+                    }
                     out.push(item);
                 }
                 Ok(List(out))

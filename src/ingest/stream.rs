@@ -119,7 +119,7 @@ pub fn decode_stream(
                     }
                 }
             }
-            let cut = match (more, buf.iter().rposition(|b| *b == b'\n')) {
+            let cut = match (more, memchr::memrchr(b'\n', &buf)) {
                 (false, _) => buf.len(),
                 (true, Some(i)) => i + 1,
                 // One line longer than a block: keep reading until it ends.
@@ -165,7 +165,7 @@ fn continue_line(reader: &mut impl Read, buf: &mut Vec<u8>, more: &mut bool) -> 
     loop {
         let before = buf.len();
         *more = fill(reader, buf, before + (1 << 20))?;
-        if let Some(i) = buf[before..].iter().position(|b| *b == b'\n') {
+        if let Some(i) = memchr::memchr(b'\n', &buf[before..]) {
             return Ok(before + i + 1);
         }
         if !*more {
