@@ -227,8 +227,11 @@ impl<'a> Attrs<'a> {
 
     /// An integer value; attributes are stored as text, so `"404"` and `404` both parse.
     fn int(&self, key: &str) -> Option<i64> {
-        let v = self.text(key)?.trim();
-        v.parse::<i64>().ok().or_else(|| v.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        let text = self.text(key)?;
+        text.parse::<i64>().ok().or_else(|| {
+            let v = text.trim();
+            v.parse::<i64>().ok().or_else(|| v.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        })
     }
 }
 
