@@ -550,7 +550,7 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
                         name: c.name.value(i),
                         scope_name: Columns::opt(&c.scope_name, i),
                         messaging_operation,
-                        parent_is_consumer: p.parent_kind.as_deref() == Some("CONSUMER"),
+                        parent_is_consumer: p.parent_kind == Some("CONSUMER"),
                     },
                     compat,
                 );

@@ -26,10 +26,10 @@ pub struct TraceSpan<'a> {
 
 /// What propagation derives for a span.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Propagated {
+pub struct Propagated<'a> {
     pub local_root: bool,
     /// Kind of the local parent, when there is one.
-    pub parent_kind: Option<String>,
+    pub parent_kind: Option<&'a str>,
     /// §4.3: the inherited `aws.local.operation` (none for SERVER local roots).
     pub local_operation: Option<String>,
     /// §4.2: `aws.remote.service` / `aws.remote.operation`, copied from an INTERNAL local parent
@@ -38,7 +38,7 @@ pub struct Propagated {
     pub remote_operation: Option<String>,
 }
 
-impl Propagated {
+impl Propagated<'_> {
     /// §4: the operation of the span's dependency record: `InternalOperation` for a local root
     /// that is not SERVER, else the propagated local operation, else `UnknownOperation`.
     pub fn egress_operation(&self, kind: &str) -> String {
@@ -49,32 +49,55 @@ impl Propagated {
     }
 }
 
+/// Each span's local parent: the span with its parent span id in the same resource (the last
+/// one when an id repeats). Traces are mostly small, and a linear search beats building a hash
+/// map for them; `hashed` builds the map.
+fn local_parents(spans: &[TraceSpan<'_>], hashed: bool) -> Vec<Option<usize>> {
+    if !hashed {
+        return spans
+            .iter()
+            .map(|s| {
+                let p = s.parent_span_id?;
+                spans.iter().rposition(|c| c.span_id == p && c.resource == s.resource)
+            })
+            .collect();
+    }
+    let mut index: HashMap<([u8; 8], u64), usize> = HashMap::with_capacity(spans.len());
+    for (i, s) in spans.iter().enumerate() {
+        index.insert((s.span_id, s.resource), i);
+    }
+    spans.iter().map(|s| s.parent_span_id.and_then(|p| index.get(&(p, s.resource)).copied())).collect()
+}
+
 /// Propagate over the spans of one trace. `ingress(i, local_root)` is the §5.1 ingress operation
 /// of span `i`. Parents missing from the trace, or in another resource, are remote (§2.1).
-pub fn propagate(spans: &[TraceSpan<'_>], ingress: impl Fn(usize, bool) -> String) -> Vec<Propagated> {
-    let index: HashMap<([u8; 8], u64), usize> =
-        spans.iter().enumerate().map(|(i, s)| ((s.span_id, s.resource), i)).collect();
-    // The local parent: same span id and same resource.
-    let parent: Vec<Option<usize>> =
-        spans.iter().map(|s| s.parent_span_id.and_then(|p| index.get(&(p, s.resource)).copied())).collect();
+pub fn propagate<'a>(spans: &[TraceSpan<'a>], ingress: impl Fn(usize, bool) -> String) -> Vec<Propagated<'a>> {
+    let parent = local_parents(spans, spans.len() > 32);
     let local_root: Vec<bool> = spans
         .iter()
         .zip(&parent)
         .map(|(s, p)| is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some()))
         .collect();
 
-    let mut out: Vec<Option<Propagated>> = vec![None; spans.len()];
+    let mut out: Vec<Option<Propagated<'a>>> = vec![None; spans.len()];
+    let mut chain = Vec::new();
+    // `walk[i] == start + 1`: span i is on the chain walked from `start`.
+    let mut walk = vec![0usize; spans.len()];
     for start in 0..spans.len() {
         // Walk up to the nearest ancestor already done (or a local root), then fill downwards.
         // A cycle in malformed input is cut where it closes.
-        let mut chain = vec![start];
-        let mut seen = std::collections::HashSet::from([start]);
+        chain.clear();
+        chain.push(start);
+        walk[start] = start + 1;
         while let Some(&i) = chain.last() {
             if out[i].is_some() || local_root[i] {
                 break;
             }
             match parent[i] {
-                Some(p) if seen.insert(p) => chain.push(p),
+                Some(p) if walk[p] != start + 1 => {
+                    walk[p] = start + 1;
+                    chain.push(p);
+                }
                 _ => break,
             }
         }
@@ -106,7 +129,7 @@ pub fn propagate(spans: &[TraceSpan<'_>], ingress: impl Fn(usize, bool) -> Strin
             });
             out[i] = Some(Propagated {
                 local_root: local_root[i],
-                parent_kind: p.map(|p| spans[p].kind.to_string()),
+                parent_kind: p.map(|p| spans[p].kind),
                 local_operation,
                 remote_service,
                 remote_operation,
@@ -149,7 +172,7 @@ mod tests {
         assert_eq!(got[2].local_operation.as_deref(), Some("root-op0"));
         assert_eq!(got[4].local_operation.as_deref(), Some("root-op3"));
         assert_eq!(got[2].egress_operation("CLIENT"), "root-op0");
-        assert_eq!(got[2].parent_kind.as_deref(), Some("INTERNAL"));
+        assert_eq!(got[2].parent_kind, Some("INTERNAL"));
         assert_eq!(got[3].parent_kind, None, "the remote parent is not a local parent");
     }
 
@@ -194,6 +217,20 @@ mod tests {
         assert_eq!(got[3].remote_service.as_deref(), Some("Own"), "the span's own value wins");
         assert_eq!(got[3].remote_operation.as_deref(), Some("Charge"));
         assert_eq!(got[4].remote_service, None, "only INTERNAL parents pass them on");
+    }
+
+    #[test]
+    fn linear_and_hashed_parent_lookup_agree() {
+        // Repeated span ids, two resources, missing parents.
+        let spans: Vec<TraceSpan<'_>> = (0..60u8)
+            .map(|i| {
+                span(i % 23, (i % 5 != 0).then_some(((u32::from(i) * 7) % 29) as u8), "INTERNAL", u64::from(i % 2))
+            })
+            .collect();
+        let linear = local_parents(&spans, false);
+        assert_eq!(linear, local_parents(&spans, true));
+        assert!(linear.iter().filter(|p| p.is_some()).count() > 10);
+        assert!(linear.iter().any(|p| p.is_some_and(|p| p >= 23)), "a repeated id resolves to its last span");
     }
 
     #[test]
