@@ -5,6 +5,7 @@
 //! id, so the parent links of one trace are at hand together, and traces are derived in
 //! parallel with rayon and appended to Arrow builders.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
@@ -129,18 +130,18 @@ fn internal(message: String) -> Error {
     Error::Query(datafusion::error::DataFusionError::Execution(message))
 }
 
-/// One derived record.
+/// One derived record. Values taken as they are from the span columns are borrowed.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Row {
+struct Row<'a> {
     dependency: bool,
     source: &'static str,
-    environment: Option<String>,
-    service: String,
-    operation: Option<String>,
-    remote_service: Option<String>,
-    remote_operation: Option<String>,
-    remote_environment: Option<String>,
-    remote_resource: Option<(String, String)>,
+    environment: Option<Cow<'a, str>>,
+    service: Cow<'a, str>,
+    operation: Option<Cow<'a, str>>,
+    remote_service: Option<Cow<'a, str>>,
+    remote_operation: Option<Cow<'a, str>>,
+    remote_environment: Option<Cow<'a, str>>,
+    remote_resource: Option<(Cow<'a, str>, Cow<'a, str>)>,
     duration_ns: i64,
     error: bool,
     fault: bool,
@@ -149,15 +150,14 @@ struct Row {
     span_id: [u8; 8],
 }
 
-impl Row {
+impl Row<'_> {
     /// The values of the [`DIMENSIONS`] columns, in that order.
     fn dimensions(&self) -> [Option<&str>; DIMENSIONS.len()] {
-        let (rt, rid) =
-            self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_str()), Some(i.as_str())));
+        let (rt, rid) = self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_ref()), Some(i.as_ref())));
         [
             Some(self.source),
             self.environment.as_deref(),
-            Some(self.service.as_str()),
+            Some(self.service.as_ref()),
             self.operation.as_deref(),
             self.remote_service.as_deref(),
             self.remote_operation.as_deref(),
@@ -435,20 +435,20 @@ fn telemetry_source(kind: &str) -> Option<&'static str> {
 }
 
 /// Rule 0: records of a span exported by ADOT with its metric attributes already set.
-fn preannotated(
-    c: &Columns,
+fn preannotated<'a>(
+    c: &'a Columns,
     i: usize,
-    a: &Attrs<'_>,
+    a: &Attrs<'a>,
     span_kind: &str,
-    base: &Row,
+    base: &Row<'a>,
     env: impl Fn() -> String,
-) -> Vec<Row> {
+) -> Vec<Row<'a>> {
     let kind = c.kind.value(i);
-    let env = a.text("aws.local.environment").map(str::to_string).unwrap_or_else(env);
+    let env = a.text("aws.local.environment").map_or_else(|| Cow::Owned(env()), Cow::Borrowed);
     let service = Row {
         environment: Some(env),
-        service: a.text("aws.local.service").unwrap_or_default().to_string(),
-        operation: a.text("aws.local.operation").map(str::to_string),
+        service: Cow::Borrowed(a.text("aws.local.service").unwrap_or_default()),
+        operation: a.text("aws.local.operation").map(Cow::Borrowed),
         ..base.clone()
     };
     let mut out = Vec::new();
@@ -468,10 +468,10 @@ fn preannotated(
         out.push(Row {
             dependency: true,
             source: telemetry_source(dependency_kind).unwrap_or("ClientSpan"),
-            remote_service: a.text("aws.remote.service").map(str::to_string),
-            remote_operation: a.text("aws.remote.operation").map(str::to_string),
-            remote_environment: a.text("aws.remote.environment").map(str::to_string),
-            remote_resource: resource.map(|(t, id)| (t.to_string(), id.to_string())),
+            remote_service: a.text("aws.remote.service").map(Cow::Borrowed),
+            remote_operation: a.text("aws.remote.operation").map(Cow::Borrowed),
+            remote_environment: a.text("aws.remote.environment").map(Cow::Borrowed),
+            remote_resource: resource.map(|(t, id)| (Cow::Borrowed(t), Cow::Borrowed(id))),
             ..service
         });
     }
@@ -488,9 +488,10 @@ struct SpanAt {
 }
 
 /// Derive the records of one trace, whose spans are `rows` of `cols`.
-fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec<Row>, SignalStats) {
+fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec<Row<'a>>, SignalStats) {
     let compat = opts.compat;
     let mut stats = SignalStats { spans: rows.len() as u64, traces: 1, ..Default::default() };
+    let mut preannotated_spans = 0;
     let at: Vec<(&Columns, usize)> = rows.iter().map(|r| (&cols[r.batch as usize], r.row as usize)).collect();
     let attrs: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.attributes.row(i)).collect();
     let resources: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.resource_attributes.row(i)).collect();
@@ -517,7 +518,19 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
     };
     let propagated = propagate(&trace_spans, ingress);
 
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(at.len() * 2);
+    let mut keep = |row: Row<'a>| {
+        if let Some(reason) = drop_reason(&row) {
+            *stats.dropped.entry(reason).or_default() += 1;
+        } else {
+            if row.dependency {
+                stats.dependency_records += 1;
+            } else {
+                stats.service_records += 1;
+            }
+            out.push(row);
+        }
+    };
     for (k, &(c, i)) in at.iter().enumerate() {
         let a = &attrs[k];
         let kind = c.kind.value(i);
@@ -532,10 +545,10 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
             ..Default::default()
         };
         let env = || resource_environment(&resources[k], lambdas[k].is_some(), opts);
-        let rows = match (a.text("aws.local.service"), a.text("aws.span.kind")) {
+        match (a.text("aws.local.service"), a.text("aws.span.kind")) {
             (Some(_), Some(span_kind)) => {
-                stats.preannotated_spans += 1;
-                preannotated(c, i, a, span_kind, &base, env)
+                preannotated_spans += 1;
+                preannotated(c, i, a, span_kind, &base, env).into_iter().for_each(&mut keep);
             }
             _ => {
                 let p = &propagated[k];
@@ -558,46 +571,37 @@ fn derive_trace(cols: &[Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec
                     continue;
                 }
                 let local = Row {
-                    environment: Some(env()),
-                    service: local_service(resources[k].get("aws.local.service"), service_names[k], compat).to_string(),
+                    environment: Some(Cow::Owned(env())),
+                    service: Cow::Borrowed(local_service(
+                        resources[k].get("aws.local.service"),
+                        service_names[k],
+                        compat,
+                    )),
                     ..base
                 };
-                let mut rows = Vec::with_capacity(2);
                 if let Some(source) = which.service {
                     let op = ingress_operation(&ingress_span(c, i, p.local_root, lambdas[k]), compat);
-                    rows.push(Row { source, operation: Some(op), ..local.clone() });
+                    keep(Row { source, operation: Some(Cow::Owned(op)), ..local.clone() });
                 }
                 if let Some(source) = which.dependency {
                     let d = dependency_span(a, p.remote_service.as_deref(), p.remote_operation.as_deref());
                     let remote = remote_service_operation(&d, compat);
                     let resource = remote_resource(a, compat);
-                    rows.push(Row {
+                    keep(Row {
                         dependency: true,
                         source,
-                        operation: Some(p.egress_operation(kind)),
-                        remote_service: Some(remote.service),
-                        remote_operation: Some(remote.operation),
-                        remote_environment: remote_environment(&d, a.get("aws.remote.environment")),
-                        remote_resource: resource.map(|r| (r.resource_type.to_string(), r.identifier)),
+                        operation: Some(Cow::Owned(p.egress_operation(kind))),
+                        remote_service: Some(Cow::Owned(remote.service)),
+                        remote_operation: Some(Cow::Owned(remote.operation)),
+                        remote_environment: remote_environment(&d, a.get("aws.remote.environment")).map(Cow::Owned),
+                        remote_resource: resource.map(|r| (Cow::Borrowed(r.resource_type), Cow::Owned(r.identifier))),
                         ..local
                     });
                 }
-                rows
             }
-        };
-        for row in rows {
-            if let Some(reason) = drop_reason(&row) {
-                *stats.dropped.entry(reason).or_default() += 1;
-                continue;
-            }
-            if row.dependency {
-                stats.dependency_records += 1;
-            } else {
-                stats.service_records += 1;
-            }
-            out.push(row);
         }
     }
+    stats.preannotated_spans += preannotated_spans;
     (out, stats)
 }
 
