@@ -153,7 +153,8 @@ struct Row<'a> {
 impl Row<'_> {
     /// The values of the [`DIMENSIONS`] columns, in that order.
     fn dimensions(&self) -> [Option<&str>; DIMENSIONS.len()] {
-        let (rt, rid) = self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_ref()), Some(i.as_ref())));
+        let (rt, rid) =
+            self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_ref()), Some(i.as_ref())));
         [
             Some(self.source),
             self.environment.as_deref(),
@@ -183,6 +184,34 @@ struct Columns {
     scope_name: StringArray,
     attributes: AttrMap,
     resource_attributes: AttrMap,
+    /// Per row, the index into `resources` of its resource: consecutive rows with the same
+    /// service name and resource attributes (the spans of one `ResourceSpans`) share one.
+    resource_of_row: Vec<u32>,
+    resources: Vec<ResourceFacts>,
+}
+
+/// What the derivation reads from a resource, read once per run of rows with that resource.
+struct ResourceFacts {
+    /// The Lambda function the resource runs as (§5.1.1 offline adaptation).
+    lambda: Option<String>,
+    /// §11 environment.
+    environment: String,
+    /// `service.instance.id` (§2.1 "same ResourceSpans").
+    instance_id: Option<String>,
+    /// `aws.local.service` (§3).
+    aws_local_service: Option<String>,
+}
+
+impl ResourceFacts {
+    fn read(resource: &Attrs<'_>, service_name: Option<&str>, opts: &SignalOptions) -> Self {
+        let lambda = lambda_function(resource, service_name);
+        ResourceFacts {
+            environment: resource_environment(resource, lambda.is_some(), opts),
+            lambda: lambda.map(str::to_string),
+            instance_id: resource.get("service.instance.id").map(str::to_string),
+            aws_local_service: resource.get("aws.local.service").map(str::to_string),
+        }
+    }
 }
 
 /// A `Map<Utf8, Utf8>` column with its keys and values as `StringArray`s.
@@ -201,6 +230,17 @@ impl AttrMap {
 
     fn row(&self, i: usize) -> Attrs<'_> {
         Attrs { map: self, range: self.offsets[i]..self.offsets[i + 1] }
+    }
+
+    /// Rows `a` and `b` hold the same entries in the same order.
+    fn same_rows(&self, a: usize, b: usize) -> bool {
+        let (ra, rb) = (self.offsets[a]..self.offsets[a + 1], self.offsets[b]..self.offsets[b + 1]);
+        ra.len() == rb.len()
+            && ra.zip(rb).all(|(x, y)| {
+                self.keys.value(x) == self.keys.value(y)
+                    && self.values.is_valid(x) == self.values.is_valid(y)
+                    && self.values.value(x) == self.values.value(y)
+            })
     }
 }
 
@@ -241,7 +281,7 @@ fn utf8(array: &ArrayRef) -> Result<StringArray> {
 }
 
 impl Columns {
-    fn new(batch: &RecordBatch) -> Result<Self> {
+    fn new(batch: &RecordBatch, opts: &SignalOptions) -> Result<Self> {
         let column = |name: &str| {
             batch.column_by_name(name).ok_or_else(|| internal(format!("the span table has no column {name}")))
         };
@@ -254,7 +294,7 @@ impl Columns {
         let int64 = |name: &str| -> Result<arrow::array::Int64Array> {
             Ok(cast(column(name)?, &DataType::Int64)?.as_primitive::<arrow::datatypes::Int64Type>().clone())
         };
-        Ok(Columns {
+        let mut columns = Columns {
             trace_id: fsb(span::TRACE_ID)?,
             span_id: fsb(span::SPAN_ID)?,
             parent_span_id: fsb(span::PARENT_SPAN_ID)?,
@@ -268,7 +308,25 @@ impl Columns {
             scope_name: utf8(column(span::SCOPE_NAME)?)?,
             attributes: AttrMap::new(column(span::ATTRIBUTES)?)?,
             resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?)?,
-        })
+            resource_of_row: Vec::with_capacity(batch.num_rows()),
+            resources: Vec::new(),
+        };
+        for i in 0..batch.num_rows() {
+            let service_name = Columns::opt(&columns.service_name, i);
+            let same_as_previous = i > 0
+                && service_name == Columns::opt(&columns.service_name, i - 1)
+                && columns.resource_attributes.same_rows(i, i - 1);
+            if !same_as_previous {
+                let facts = ResourceFacts::read(&columns.resource_attributes.row(i), service_name, opts);
+                columns.resources.push(facts);
+            }
+            columns.resource_of_row.push((columns.resources.len() - 1) as u32);
+        }
+        Ok(columns)
+    }
+
+    fn resource(&self, i: usize) -> &ResourceFacts {
+        &self.resources[self.resource_of_row[i] as usize]
     }
 
     fn opt(array: &StringArray, i: usize) -> Option<&str> {
@@ -282,13 +340,13 @@ impl Columns {
 
 /// §2.1 "same ResourceSpans": the same `service.name` and `service.instance.id`.
 /// Resources are numbered per trace by exact comparison of that pair.
-fn resource_ids(service_names: &[Option<&str>], resources: &[Attrs<'_>]) -> Vec<u64> {
+fn resource_ids(service_names: &[Option<&str>], instance_ids: &[Option<&str>]) -> Vec<u64> {
     let mut seen: Vec<(Option<&str>, Option<&str>)> = Vec::new();
     service_names
         .iter()
-        .zip(resources)
-        .map(|(name, r)| {
-            let key = (*name, r.get("service.instance.id"));
+        .zip(instance_ids)
+        .map(|(name, instance)| {
+            let key = (*name, *instance);
             let id = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
                 seen.push(key);
                 seen.len() - 1
@@ -441,10 +499,10 @@ fn preannotated<'a>(
     a: &Attrs<'a>,
     span_kind: &str,
     base: &Row<'a>,
-    env: impl Fn() -> String,
+    env: impl Fn() -> &'a str,
 ) -> Vec<Row<'a>> {
     let kind = c.kind.value(i);
-    let env = a.text("aws.local.environment").map_or_else(|| Cow::Owned(env()), Cow::Borrowed);
+    let env = Cow::Borrowed(a.text("aws.local.environment").unwrap_or_else(env));
     let service = Row {
         environment: Some(env),
         service: Cow::Borrowed(a.text("aws.local.service").unwrap_or_default()),
@@ -494,11 +552,11 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
     let mut preannotated_spans = 0;
     let at: Vec<(&Columns, usize)> = rows.iter().map(|r| (&cols[r.batch as usize], r.row as usize)).collect();
     let attrs: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.attributes.row(i)).collect();
-    let resources: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.resource_attributes.row(i)).collect();
+    let resources: Vec<&ResourceFacts> = at.iter().map(|&(c, i)| c.resource(i)).collect();
     let service_names: Vec<Option<&str>> = at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)).collect();
-    let lambdas: Vec<Option<&str>> =
-        resources.iter().zip(&service_names).map(|(r, s)| lambda_function(r, *s)).collect();
-    let resource_id = resource_ids(&service_names, &resources);
+    let lambdas: Vec<Option<&str>> = resources.iter().map(|r| r.lambda.as_deref()).collect();
+    let instance_ids: Vec<Option<&str>> = resources.iter().map(|r| r.instance_id.as_deref()).collect();
+    let resource_id = resource_ids(&service_names, &instance_ids);
     let trace_spans: Vec<TraceSpan<'_>> = at
         .iter()
         .enumerate()
@@ -544,7 +602,7 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
             span_id: trace_spans[k].span_id,
             ..Default::default()
         };
-        let env = || resource_environment(&resources[k], lambdas[k].is_some(), opts);
+        let env = || resources[k].environment.as_str();
         match (a.text("aws.local.service"), a.text("aws.span.kind")) {
             (Some(_), Some(span_kind)) => {
                 preannotated_spans += 1;
@@ -571,9 +629,9 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
                     continue;
                 }
                 let local = Row {
-                    environment: Some(Cow::Owned(env())),
+                    environment: Some(Cow::Borrowed(env())),
                     service: Cow::Borrowed(local_service(
-                        resources[k].get("aws.local.service"),
+                        resources[k].aws_local_service.as_deref(),
                         service_names[k],
                         compat,
                     )),
@@ -702,7 +760,7 @@ impl<'o> SignalsDeriver<'o> {
     /// `emit` gets each full batch of records. Records come out in trace id, then span id order,
     /// whatever the order of the input.
     pub fn derive(&mut self, batches: &[RecordBatch], emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
-        let cols: Vec<Columns> = batches.par_iter().map(Columns::new).collect::<Result<_>>()?;
+        let cols: Vec<Columns> = batches.par_iter().map(|b| Columns::new(b, self.opts)).collect::<Result<_>>()?;
         let mut index: Vec<SpanAt> = Vec::with_capacity(cols.iter().map(|c| c.trace_id.len()).sum());
         for (b, c) in cols.iter().enumerate() {
             for i in 0..c.trace_id.len() {

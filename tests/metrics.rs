@@ -590,3 +590,36 @@ fn compat_python_reads_only_the_old_status_code_key() {
         ]
     );
 }
+
+/// Spans of consecutive resources share what is read from the resource only while the resource
+/// is the same: same service name, different environments, instance ids and Lambda-ness.
+#[test]
+fn each_resource_keeps_its_own_environment_and_identity() {
+    let server = |trace: &str| vec![span(trace, "00f067aa0ba902b7", "", 2, "GET /cart", 1, 10, false, &[])];
+    let doc = json!({ "resourceSpans": [
+        resource_spans(&[("service.name", json!("cart")), ("deployment.environment", json!("prod"))], server("01000000000000000000000000000001")),
+        resource_spans(&[("service.name", json!("cart")), ("deployment.environment", json!("staging"))], server("01000000000000000000000000000002")),
+        resource_spans(&[("service.name", json!("cart")), ("deployment.environment", json!("staging"))], server("01000000000000000000000000000003")),
+        resource_spans(&[("service.name", json!("cart")), ("cloud.platform", json!("aws_lambda"))], server("01000000000000000000000000000004")),
+        resource_spans(&[("service.name", json!("cart")), ("deployment.environment", json!("prod"))], server("01000000000000000000000000000005")),
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cart.json");
+    std::fs::write(&input, doc.to_string()).unwrap();
+    let out = dir.path().join("out");
+    spanlens::app::run_metrics(&plan(&[&input], &out, 60_000_000_000)).unwrap();
+    let got = block_on(async {
+        let ctx = output_context(&out).await;
+        rows(&ctx, "SELECT encode(trace_id, 'hex'), environment, operation FROM signals ORDER BY trace_id").await
+    });
+    assert_eq!(
+        got,
+        [
+            "01000000000000000000000000000001|prod|GET /cart",
+            "01000000000000000000000000000002|staging|GET /cart",
+            "01000000000000000000000000000003|staging|GET /cart",
+            "01000000000000000000000000000004|lambda:default|cart/FunctionHandler",
+            "01000000000000000000000000000005|prod|GET /cart",
+        ]
+    );
+}
