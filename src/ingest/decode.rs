@@ -342,29 +342,15 @@ fn decode_json_chunk(
     // Valid UTF-8 (checked once, fast) lets serde_json skip checking every string; a chunk with
     // invalid UTF-8 goes the checking way, which reports where.
     let text = simdutf8::basic::from_utf8(chunk).ok();
-    let mut lines = LineCounter::new(chunk, first_line);
+    let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, first_line), json_lines, bom };
     let mut offset = 0usize;
     while offset < chunk.len() {
         // `offset` is 0 or just after a newline, so it is a character boundary of `text`.
         let resume = match text {
-            Some(text) => json_stream(
-                sink,
-                serde_json::Deserializer::from_str(&text[offset..]).into_iter(),
-                &chunk[offset..],
-                offset,
-                &mut lines,
-                json_lines,
-                bom,
-            )?,
-            None => json_stream(
-                sink,
-                serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter(),
-                &chunk[offset..],
-                offset,
-                &mut lines,
-                json_lines,
-                bom,
-            )?,
+            Some(text) => {
+                json_stream(&mut cx, serde_json::Deserializer::from_str(&text[offset..]).into_iter(), offset)?
+            }
+            None => json_stream(&mut cx, serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter(), offset)?,
         };
         match resume {
             Some(next) => offset += next,
@@ -374,18 +360,25 @@ fn decode_json_chunk(
     Ok(())
 }
 
-/// Decode the documents of `rest` (the part of a chunk from `offset` on) until the end or the
-/// first bad document. Returns where to resume (relative to `rest`: the line after a bad JSON
-/// Lines document), or `None` when there is nothing more to decode.
-fn json_stream<'de, R: serde_json::de::Read<'de>>(
-    sink: &mut Sink<'_>,
-    mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de>>,
-    rest: &[u8],
-    offset: usize,
-    lines: &mut LineCounter<'_>,
+/// One chunk of JSON text being decoded.
+struct ChunkCursor<'c, 's, 'o> {
+    sink: &'s mut Sink<'o>,
+    chunk: &'c [u8],
+    lines: LineCounter<'c>,
     json_lines: bool,
     bom: usize,
+}
+
+/// Decode the documents of the chunk from `offset` on until the end or the first bad document.
+/// Returns where to resume (relative to `offset`: the line after a bad JSON Lines document), or
+/// `None` when there is nothing more to decode.
+fn json_stream<'de, R: serde_json::de::Read<'de>>(
+    cx: &mut ChunkCursor<'_, '_, '_>,
+    mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de>>,
+    offset: usize,
 ) -> Result<Option<usize>, DecodeError> {
+    let ChunkCursor { sink, chunk, lines, json_lines, bom } = cx;
+    let (rest, json_lines, bom) = (&chunk[offset..], *json_lines, *bom);
     let rest_line = lines.line_at(offset);
     let mut doc_start = 0usize;
     loop {
