@@ -554,7 +554,6 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
     let attrs: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.attributes.row(i)).collect();
     let resources: Vec<&ResourceFacts> = at.iter().map(|&(c, i)| c.resource(i)).collect();
     let service_names: Vec<Option<&str>> = at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)).collect();
-    let lambdas: Vec<Option<&str>> = resources.iter().map(|r| r.lambda.as_deref()).collect();
     let instance_ids: Vec<Option<&str>> = resources.iter().map(|r| r.instance_id.as_deref()).collect();
     let resource_id = resource_ids(&service_names, &instance_ids);
     let trace_spans: Vec<TraceSpan<'_>> = at
@@ -572,7 +571,7 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
         .collect();
     let ingress = |k: usize, local_root: bool| {
         let (c, i) = at[k];
-        ingress_operation(&ingress_span(c, i, local_root, lambdas[k]), compat)
+        ingress_operation(&ingress_span(c, i, local_root, resources[k].lambda.as_deref()), compat)
     };
     let propagated = propagate(&trace_spans, ingress);
 
@@ -638,7 +637,8 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
                     ..base
                 };
                 if let Some(source) = which.service {
-                    let op = ingress_operation(&ingress_span(c, i, p.local_root, lambdas[k]), compat);
+                    let op =
+                        ingress_operation(&ingress_span(c, i, p.local_root, resources[k].lambda.as_deref()), compat);
                     keep(Row { source, operation: Some(Cow::Owned(op)), ..local.clone() });
                 }
                 if let Some(source) = which.dependency {
