@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::cli::{Cli, Command, QueriesCommand};
 use crate::config::{IngestPlan, MetricsPlan};
 use crate::error::{Error, Result};
+use crate::ingest::coalesce::coalesce_batches;
 use crate::ingest::files::{self, Input};
 use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_bytes, decode_stream};
 use crate::metrics::{self, Metrics, render_services_page};
@@ -138,6 +139,11 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
 }
 
+/// Whole inputs decoded together in one parallel window: at least two per thread, and more
+/// while they are small (up to these totals per thread), so that small objects fill batches.
+const WINDOW_BYTES_PER_THREAD: u64 = 16 << 20;
+const WINDOW_INPUTS_PER_THREAD: usize = 256;
+
 /// Decode inputs in parallel windows, handing batches to the writer in input order. Large
 /// inputs and stdin are streamed on their own, with parallelism inside the input.
 fn decode_all(
@@ -146,34 +152,49 @@ fn decode_all(
     bar: &ProgressBar,
     tx: &mpsc::SyncSender<Vec<RecordBatch>>,
 ) -> Result<Vec<SourceStats>> {
-    let window = rayon::current_num_threads().max(1) * 2;
+    let threads = rayon::current_num_threads().max(1);
+    let full = |count: usize, bytes: u64| {
+        count >= threads * WINDOW_INPUTS_PER_THREAD
+            || (count >= 2 * threads && bytes >= threads as u64 * WINDOW_BYTES_PER_THREAD)
+    };
     let mut sources = Vec::with_capacity(inputs.len());
-    let mut pending: Vec<&Input> = Vec::with_capacity(window);
+    let mut pending: Vec<&Input> = Vec::new();
+    let mut pending_bytes = 0u64;
     for input in inputs {
-        let streamed = input.size_hint().is_none_or(|size| size > decode.stream_threshold_bytes);
-        if streamed || pending.len() == window {
+        let size = input.size_hint();
+        let streamed = size.is_none_or(|size| size > decode.stream_threshold_bytes);
+        if streamed || full(pending.len(), pending_bytes) {
             if !decode_window(&pending, decode, bar, tx, &mut sources)? {
                 return Ok(sources);
             }
             pending.clear();
+            pending_bytes = 0;
         }
         if !streamed {
             pending.push(input);
+            pending_bytes += size.unwrap_or(0);
             continue;
         }
         let mut writer_alive = true;
+        let mut failed = None;
         let mut seen = 0u64;
         let mut emit = |batches: Vec<RecordBatch>, raw: u64| {
             bar.inc(raw.saturating_sub(seen));
             seen = raw;
-            writer_alive = tx.send(batches).is_ok();
-            writer_alive
+            match coalesce_batches(batches, decode.batch_rows) {
+                Ok(batches) => writer_alive = tx.send(batches).is_ok(),
+                Err(e) => failed = Some(e),
+            }
+            writer_alive && failed.is_none()
         };
         let stats = match input.open() {
             Ok(reader) => decode_stream(&input.name(), reader, decode, &mut emit)?,
             Err(e) if decode.keep_going => unreadable(input, &e),
             Err(e) => return Err(e),
         };
+        if let Some(e) = failed {
+            return Err(e);
+        }
         sources.push(stats);
         if !writer_alive {
             return Ok(sources);
@@ -183,8 +204,8 @@ fn decode_all(
     Ok(sources)
 }
 
-/// Decode whole inputs in parallel and send their batches in order. Returns false when the
-/// writer has stopped (it reports its own error).
+/// Decode whole inputs in parallel and send their batches in order, small ones merged. Returns
+/// false when the writer has stopped (it reports its own error).
 fn decode_window(
     inputs: &[&Input],
     decode: &DecodeOptions,
@@ -200,14 +221,13 @@ fn decode_window(
             r
         })
         .collect();
+    let mut batches = Vec::new();
     for result in results {
         let decoded = result?;
         sources.push(decoded.stats);
-        if tx.send(decoded.batches).is_err() {
-            return Ok(false);
-        }
+        batches.extend(decoded.batches);
     }
-    Ok(true)
+    Ok(batches.is_empty() || tx.send(coalesce_batches(batches, decode.batch_rows)?).is_ok())
 }
 
 /// What a metrics run did.

@@ -212,3 +212,49 @@ fn a_spilled_derivation_gives_the_same_tables_as_one_in_memory() {
     assert!(info("spilled", "spill_rows") > info("spilled", "signal_spans"), "partitions were split again");
     assert!(info("spilled", "derive_partitions") > 16);
 }
+
+#[test]
+fn many_small_objects_are_held_at_their_size_and_give_the_output_of_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small");
+    generate(&small, &["--traces", "400", "--traces-per-document", "1", "--documents-per-file", "1"]);
+    let names = files(&small);
+    assert_eq!(names.len(), 400);
+    // The same documents in the same order, as one JSON Lines file.
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    let all: Vec<u8> = names.iter().flat_map(|n| std::fs::read(small.join(n)).unwrap()).collect();
+    std::fs::write(one.join("all.jsonl"), all).unwrap();
+
+    // About 2,000 spans take under 4 MiB as one batch. As 400 batches of one trace each they
+    // counted over 32 MiB (every batch with its builders' spare capacity) and were spilled.
+    let metrics = |input: &Path, out: &str| {
+        let run = spanlens()
+            .arg("metrics")
+            .arg(input)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(["--spill-threshold", "4MiB"])
+            .assert()
+            .success();
+        String::from_utf8(run.get_output().stderr.clone()).unwrap()
+    };
+    for (input, out) in [(&small, "m-small"), (&one, "m-one")] {
+        let stderr = metrics(input, out);
+        assert!(stderr.contains("read ") && !stderr.contains("spilled"), "{out}: {stderr}");
+    }
+    for f in ["service_metrics", "operation_metrics", "dependency_metrics", "signals"] {
+        let a = std::fs::read(dir.path().join("m-small").join(format!("{f}.parquet"))).unwrap();
+        let b = std::fs::read(dir.path().join("m-one").join(format!("{f}.parquet"))).unwrap();
+        assert!(a == b, "{f}: 400 objects and one file give different tables");
+    }
+
+    for (input, out) in [(&small, "s-small"), (&one, "s-one")] {
+        spanlens().arg("ingest").arg(input).arg("--out").arg(dir.path().join(out)).arg("-q").assert().success();
+    }
+    let (a, b) = (dir.path().join("s-small/spans"), dir.path().join("s-one/spans"));
+    assert_eq!(files(&a), files(&b));
+    for f in files(&a) {
+        assert!(std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(), "store file {f} differs");
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap, [`otlp_json`] and
 //! [`otlp_proto`] decode the two encodings into the model's neutral view, and [`decode`] drives a
-//! whole input through them into a [`crate::model::builder::SpanBatchBuilder`]. Nothing here writes
-//! output.
+//! whole input through them into a [`crate::model::builder::SpanBatchBuilder`]; [`coalesce`] merges
+//! the small batches of small inputs. Nothing here writes output.
 
+pub mod coalesce;
 pub mod compression;
 pub mod decode;
 pub mod files;
