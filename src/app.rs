@@ -2,7 +2,7 @@
 //! what each stage reports into `run_info` and the stderr summary.
 
 use std::io::{IsTerminal, Write};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -297,9 +297,10 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
             Ok::<_, Error>(spool)
         })?,
         None => {
-            // Only the columns the derivation reads are built.
+            // Only the columns and attribute keys the derivation reads are built.
             let decode = DecodeOptions {
                 projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
+                attribute_keys: Some(Arc::new(crate::derive::ATTRIBUTE_KEYS.iter().copied().collect())),
                 ..plan.decode.clone()
             };
             let (spool, stats) = decode_into(&plan.inputs, &decode, plan.quiet, |rx| {

@@ -253,6 +253,8 @@ struct Attrs<'a> {
 
 impl<'a> Attrs<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
+        // Spans decoded for the derivation keep only these keys.
+        debug_assert!(crate::derive::ATTRIBUTE_KEYS.contains(&key), "{key:?} is not in derive::ATTRIBUTE_KEYS");
         let m = self.map;
         self.range
             .clone()

@@ -35,3 +35,192 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
         None => s,
     }
 }
+
+/// Every span and resource attribute key the rules read. Spans decoded only for the derivation
+/// keep just these in their attribute maps (less to build, hold, spill and scan); a test checks
+/// that every key-like literal of the rules is listed.
+pub const ATTRIBUTE_KEYS: &[&str] = &[
+    // §3, §5, rule 0: local service and operation, ADOT annotations.
+    "aws.local.service",
+    "aws.local.operation",
+    "aws.local.environment",
+    "aws.span.kind",
+    "aws.remote.service",
+    "aws.remote.operation",
+    "aws.remote.environment",
+    "aws.remote.target",
+    "aws.remote.resource.type",
+    "aws.remote.resource.identifier",
+    "aws.lambda.local.operation.override",
+    // §5.1 ingress operation, §9 error and fault.
+    "http.request.method",
+    "http.method",
+    "url.path",
+    "http.target",
+    "url.full",
+    "http.url",
+    "http.response.status_code",
+    "http.status_code",
+    // §6 remote service and operation.
+    "peer.service",
+    "rpc.system",
+    "rpc.service",
+    "rpc.method",
+    "db.system.name",
+    "db.system",
+    "db.operation.name",
+    "db.operation",
+    "db.query.text",
+    "db.statement",
+    "db.namespace",
+    "db.name",
+    "db.connection_string",
+    "faas.invoked_name",
+    "faas.trigger",
+    "messaging.system",
+    "messaging.operation.type",
+    "messaging.operation",
+    "graphql.operation.type",
+    "server.address",
+    "server.port",
+    "server.socket.address",
+    "server.socket.port",
+    "network.peer.address",
+    "network.peer.port",
+    "net.peer.name",
+    "net.peer.port",
+    "net.sock.peer.addr",
+    "net.sock.peer.port",
+    // §7 AWS resources.
+    "aws.lambda.function.name",
+    "aws.lambda.resource_mapping.id",
+    "aws.dynamodb.table_names",
+    "aws.dynamodb.table.arn",
+    "aws.table.arn",
+    "aws.kinesis.stream_name",
+    "aws.kinesis.stream.arn",
+    "aws.stream.arn",
+    "aws.s3.bucket",
+    "aws.sqs.queue.name",
+    "aws.queue.name",
+    "aws.sqs.queue.url",
+    "aws.queue.url",
+    "aws.bedrock.agent.id",
+    "aws.bedrock.data_source.id",
+    "aws.bedrock.guardrail.id",
+    "aws.bedrock.knowledge_base.id",
+    "gen_ai.request.model",
+    "aws.secretsmanager.secret.arn",
+    "aws.sns.topic.arn",
+    "aws.step_functions.state_machine.arn",
+    "aws.stepfunctions.state_machine.arn",
+    "aws.step_functions.activity.arn",
+    "aws.stepfunctions.activity.arn",
+    // Resource: §2.1 identity, §5.1.1 Lambda, §11 environment.
+    "service.instance.id",
+    "faas.name",
+    "cloud.platform",
+    "deployment.environment.name",
+    "deployment.environment",
+    "aws.hostedin.environment",
+    "ec2.tag.aws:autoscaling:groupName",
+    "aws.ecs.cluster.arn",
+    "aws.ecs.cluster.name",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::ATTRIBUTE_KEYS;
+
+    /// Dotted literals of the rules that are not attribute keys.
+    const NOT_KEYS: &[&str] =
+        &["169.254.169.254", "opentelemetry.instrumentation.boto3sqs", "opentelemetry.instrumentation.flask"];
+
+    /// `word.word...`: lowercase first segment, dots, no spaces (attribute keys look like this).
+    fn key_like(s: &str) -> bool {
+        let mut parts = s.split('.');
+        let first = parts.next().unwrap_or("");
+        let segment = |p: &str, lower: bool| {
+            !p.is_empty()
+                && p.chars().all(|c| {
+                    c.is_ascii_digit()
+                        || c == '_'
+                        || c == ':'
+                        || c.is_ascii_lowercase()
+                        || !lower && c.is_ascii_alphabetic()
+                })
+        };
+        segment(first, true) && s.contains('.') && parts.all(|p| segment(p, false))
+    }
+
+    /// The string literals of Rust code, outside comments (no raw strings: the scanned code
+    /// has none).
+    fn string_literals(code: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut chars = code.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '/' if chars.peek() == Some(&'/') => {
+                    chars.by_ref().find(|&c| c == '\n');
+                }
+                // A char literal ('"', '\'') or a lifetime ('a).
+                '\'' => {
+                    let mut ahead = chars.clone();
+                    match (ahead.next(), ahead.next()) {
+                        (Some('\\'), _) => {
+                            chars.by_ref().take(2).for_each(drop);
+                            chars.by_ref().find(|&c| c == '\'');
+                        }
+                        (Some(_), Some('\'')) => chars.by_ref().take(2).for_each(drop),
+                        _ => {}
+                    }
+                }
+                '"' => {
+                    let mut literal = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => literal.extend(chars.next()),
+                            '"' => break,
+                            c => literal.push(c),
+                        }
+                    }
+                    out.push(literal);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Every key-like string literal in the code (not the tests) of `signals.rs` and the rule
+    /// modules is a key the derivation keeps, so filtering the maps cannot hide one from a rule.
+    #[test]
+    fn every_attribute_key_the_rules_read_is_kept() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.join("signals.rs")];
+        for entry in std::fs::read_dir(src.join("derive")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        let mut seen = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // The code before the tests, and before this list in mod.rs.
+            let code = text.split("#[cfg(test)]").next().unwrap().split("pub const ATTRIBUTE_KEYS").next().unwrap();
+            for literal in string_literals(code).iter().filter(|s| key_like(s)) {
+                seen += 1;
+                assert!(
+                    ATTRIBUTE_KEYS.contains(&literal.as_str()) || NOT_KEYS.contains(&literal.as_str()),
+                    "{}: {literal:?} looks like an attribute key the rules read; add it to ATTRIBUTE_KEYS",
+                    file.display()
+                );
+            }
+        }
+        // Most keys are read in more than one place (the lists above are not scanned).
+        assert!(seen > ATTRIBUTE_KEYS.len(), "the scan found the rules' keys ({seen} literals)");
+        assert!(key_like("ec2.tag.aws:autoscaling:groupName") && !key_like("AWS::S3::Bucket") && !key_like("GET /"));
+        let code = "let c = '\"'; // \"not.a.key\"\nf::<'a>(\"a.b\", '\\'', \"c.\\\"d\");";
+        assert_eq!(string_literals(code), ["a.b", "c.\"d"]);
+    }
+}

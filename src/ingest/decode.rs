@@ -17,7 +17,7 @@ use super::otlp_json::{Document, TopValue};
 use super::otlp_proto::{self, Frame, split_frames};
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
-use crate::model::builder::SpanBatchBuilder;
+use crate::model::builder::{AttributeKeys, SpanBatchBuilder};
 use crate::model::otlp::TracesData;
 
 /// JSON Lines inputs larger than this are split into chunks of about this size.
@@ -41,6 +41,8 @@ pub struct DecodeOptions {
     pub stream_block_bytes: usize,
     /// Only these span-table columns (by index) are built and returned; all when `None`.
     pub projection: Option<std::sync::Arc<[usize]>>,
+    /// Only these keys are kept in the span and resource attribute maps; all when `None`.
+    pub attribute_keys: Option<std::sync::Arc<AttributeKeys>>,
 }
 
 impl Default for DecodeOptions {
@@ -53,6 +55,7 @@ impl Default for DecodeOptions {
             stream_threshold_bytes: 64 << 20,
             stream_block_bytes: 8 << 20,
             projection: None,
+            attribute_keys: None,
         }
     }
 }
@@ -78,7 +81,9 @@ impl<'o> Sink<'o> {
         Sink {
             source,
             opts,
-            builder: SpanBatchBuilder::new(opts.max_value_bytes).with_projection(opts.projection.clone()),
+            builder: SpanBatchBuilder::new(opts.max_value_bytes)
+                .with_projection(opts.projection.clone())
+                .with_attribute_keys(opts.attribute_keys.clone()),
             batches: Vec::new(),
             stats: SourceStats::new(source),
         }

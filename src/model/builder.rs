@@ -6,7 +6,7 @@
 //! values are truncated. It does no I/O and knows no encoding.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
@@ -172,6 +172,10 @@ fn truncate(s: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
 /// Map from attribute key to (hot column index, key priority). Looked up once per attribute, so
 /// it uses a fast non-cryptographic hash.
 type KeyIndex = HashMap<&'static str, (usize, u8), ahash::RandomState>;
+
+/// The attribute keys kept in the `attributes` and `resource_attributes` maps when a consumer
+/// reads only some (the derivation): other keys are left out of the rows, not rendered at all.
+pub type AttributeKeys = HashSet<&'static str, ahash::RandomState>;
 
 /// The key indexes of hot columns, per origin.
 struct HotIndex {
@@ -358,6 +362,8 @@ pub struct SpanBatchBuilder {
     /// `None`), and which of the costlier columns they need: the others are not filled.
     projection: Option<(Arc<[usize]>, SchemaRef)>,
     fill: Fill,
+    /// Only these keys go into the span and resource attribute maps (all when `None`).
+    keep_keys: Option<Arc<AttributeKeys>>,
 }
 
 /// Which optional parts of a span row a projection needs.
@@ -450,6 +456,7 @@ impl SpanBatchBuilder {
             pending_scope: 0,
             projection: None,
             fill: Fill::ALL,
+            keep_keys: None,
         }
     }
 
@@ -462,6 +469,13 @@ impl SpanBatchBuilder {
             let schema = schema::span_schema().project(&p).expect("projection within the span schema");
             (p, Arc::new(schema))
         });
+        self
+    }
+
+    /// Keep only these keys in the span and resource attribute maps (hot columns still see every
+    /// attribute). `None` keeps every attribute.
+    pub fn with_attribute_keys(mut self, keys: Option<Arc<AttributeKeys>>) -> Self {
+        self.keep_keys = keys;
         self
     }
 
@@ -485,9 +499,8 @@ impl SpanBatchBuilder {
         s
     }
 
-    fn render_attrs(&mut self, attrs: &[KeyValue<'_>]) -> RenderedAttrs {
+    fn render_attrs<'k>(&mut self, attrs: impl Iterator<Item = &'k KeyValue<'k>>) -> RenderedAttrs {
         attrs
-            .iter()
             .map(|kv| {
                 let value = render_value(&kv.value).map(|v| self.text(v).into_owned());
                 (kv.key.to_string(), value)
@@ -498,15 +511,23 @@ impl SpanBatchBuilder {
     /// Set the resource that the following spans belong to.
     pub fn begin_resource(&mut self, resource: &Resource<'_>) {
         self.flush_resource_columns();
-        let attributes = self.render_attrs(&resource.attributes);
         let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
         let mut service_name = None;
-        for (kv, (_, text)) in resource.attributes.iter().zip(&attributes) {
-            if kv.key == "service.name" {
-                service_name = text.clone();
+        for kv in &resource.attributes {
+            let hot_key = self.fill.hot && HOT_INDEX.resource.contains_key(kv.key.as_ref());
+            if kv.key == "service.name" || hot_key {
+                let text = render_value(&kv.value).map(|v| truncate(v, self.max_value_bytes).0);
+                if kv.key == "service.name" {
+                    service_name = text.as_deref().map(str::to_string);
+                }
+                if hot_key {
+                    offer_hot(&HOT_INDEX.resource, kv, text.as_deref(), &mut hot);
+                }
             }
-            offer_hot(&HOT_INDEX.resource, kv, text.as_deref(), &mut hot);
         }
+        let keep = self.keep_keys.clone();
+        let kept = resource.attributes.iter().filter(|kv| keep.as_ref().is_none_or(|k| k.contains(kv.key.as_ref())));
+        let attributes = self.render_attrs(kept);
         self.resource = ResourceContext {
             attributes,
             dropped_attributes_count: resource.dropped_attributes_count,
@@ -518,7 +539,7 @@ impl SpanBatchBuilder {
     /// Set the instrumentation scope that the following spans belong to.
     pub fn begin_scope(&mut self, scope: &Scope<'_>) {
         self.flush_scope_columns();
-        let attributes = self.render_attrs(&scope.attributes);
+        let attributes = self.render_attrs(scope.attributes.iter());
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
         self.scope = ScopeContext { name: non_empty(&scope.name), version: non_empty(&scope.version), attributes };
     }
@@ -564,6 +585,9 @@ impl SpanBatchBuilder {
                 && hot_accepts(HOT_COLUMNS[col].ty, &kv.value)
             {
                 self.span_slots[col] = Some((prio, ai));
+            }
+            if self.keep_keys.as_ref().is_some_and(|k| !k.contains(kv.key.as_ref())) {
+                continue;
             }
             let value = render_value(&kv.value).map(|v| self.text(v));
             self.attributes.keys().append_value(&kv.key);
@@ -853,6 +877,46 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(validate_span(&s).err().map(|r| r.reason), want);
         }
+    }
+
+    #[test]
+    fn attribute_maps_keep_only_the_listed_keys_and_everything_else_is_unchanged() {
+        let kv = |k: &'static str, v: &'static str| KeyValue { key: k.into(), value: AnyValue::String(v.into()) };
+        let resource = Resource {
+            attributes: vec![kv("service.name", "svc"), kv("k8s.cluster.name", "c1"), kv("host.name", "h1")],
+            dropped_attributes_count: 0,
+        };
+        let spans = [
+            Span { attributes: vec![kv("http.route", "/r"), kv("url.path", "/p"), kv("thread.name", "t")], ..span() },
+            Span { attributes: vec![kv("thread.name", "t")], ..span() },
+        ];
+        let build = |keys: Option<Arc<AttributeKeys>>| {
+            let mut b = SpanBatchBuilder::new(1024).with_attribute_keys(keys);
+            b.begin_resource(&resource);
+            b.begin_scope(&Scope::default());
+            for s in &spans {
+                b.append_span(s).unwrap();
+            }
+            b.finish()
+        };
+        let all = build(None);
+        let kept = build(Some(Arc::new(["k8s.cluster.name", "url.path"].into_iter().collect())));
+        let map = |batch: &RecordBatch, column: &str, row: usize| {
+            arrow::util::display::array_value_to_string(batch.column_by_name(column).unwrap(), row).unwrap()
+        };
+        assert_eq!(map(&kept, "resource_attributes", 0), "{k8s.cluster.name: c1}");
+        assert_eq!(map(&kept, "attributes", 0), "{url.path: /p}");
+        assert_eq!(map(&kept, "attributes", 1), "{}");
+        assert!(map(&all, "resource_attributes", 1).contains("host.name: h1"));
+        assert!(map(&all, "attributes", 0).contains("thread.name: t"));
+        // Every other column, hot columns and the service name included, is the same.
+        for (i, field) in all.schema().fields().iter().enumerate() {
+            if !["attributes", "resource_attributes"].contains(&field.name().as_str()) {
+                assert_eq!(all.column(i).to_data(), kept.column(i).to_data(), "{}", field.name());
+            }
+        }
+        assert_eq!(strings(&kept, "http_route"), vec![Some("/r".into()), None]);
+        assert_eq!(strings(&kept, "service_name"), vec![Some("svc".into()), Some("svc".into())]);
     }
 
     fn strings(batch: &RecordBatch, column: &str) -> Vec<Option<String>> {
