@@ -2,13 +2,14 @@
 //! inputs, and read one input's bytes. Directories are walked recursively in name order, hidden
 //! entries skipped, so the same tree always gives the same order (and the same output).
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// One input to decode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Input {
     File(PathBuf),
     Stdin,
@@ -69,8 +70,10 @@ fn hidden(path: &Path) -> bool {
 /// Expand the user's input arguments, in the order given; duplicates are read once.
 pub fn expand(args: &[String]) -> Result<Vec<Input>> {
     let mut out: Vec<Input> = Vec::new();
-    let push = |input: Input, out: &mut Vec<Input>| {
-        if !out.contains(&input) {
+    // Tens of thousands of objects are common (one per exporter batch): dedupe by hash.
+    let mut seen: HashSet<Input> = HashSet::new();
+    let mut push = |input: Input, out: &mut Vec<Input>| {
+        if seen.insert(input.clone()) {
             out.push(input);
         }
     };
