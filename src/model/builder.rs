@@ -12,7 +12,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, DictionaryArray, FixedSizeBinaryBuilder, Int32Array, Int64Builder, ListArray, MapBuilder,
-    MapFieldNames, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder, StructArray,
+    MapFieldNames, NullArray, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder, StructArray,
     TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
@@ -274,7 +274,8 @@ type AttrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 fn map_builder() -> AttrMapBuilder {
     let names = MapFieldNames { entry: "entries".into(), key: "keys".into(), value: "values".into() };
-    MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+    let strings = || StringBuilder::with_capacity(START, START * 8);
+    MapBuilder::with_capacity(Some(names), strings(), strings(), START)
 }
 
 /// Rendered attributes of a resource or scope, kept while its spans are appended.
@@ -391,8 +392,13 @@ impl Fill {
 }
 
 fn utc_ts() -> TimestampNanosecondBuilder {
-    TimestampNanosecondBuilder::new().with_timezone("UTC")
+    TimestampNanosecondBuilder::with_capacity(START).with_timezone("UTC")
 }
+
+/// Rows the builders make room for at first; they double as they fill. Small, because every
+/// input (often a single exporter batch of a few spans) gets a builder of ~60 columns, and
+/// Arrow's default of 1,024 rows per column allocated ~600 KB per input.
+const START: usize = 64;
 
 impl SpanBatchBuilder {
     /// A builder that truncates attribute values and messages longer than `max_value_bytes`.
@@ -403,51 +409,52 @@ impl SpanBatchBuilder {
             rows: 0,
             resource: ResourceContext { hot: vec![None; HOT_COLUMNS.len()], ..Default::default() },
             scope: ScopeContext::default(),
-            trace_id: FixedSizeBinaryBuilder::new(16),
-            span_id: FixedSizeBinaryBuilder::new(8),
-            parent_span_id: FixedSizeBinaryBuilder::new(8),
-            trace_state: StringBuilder::new(),
-            flags: UInt32Builder::new(),
-            parent_is_remote: BooleanBuilder::new(),
-            name: StringDictionaryBuilder::new(),
+            trace_id: FixedSizeBinaryBuilder::with_capacity(START, 16),
+            span_id: FixedSizeBinaryBuilder::with_capacity(START, 8),
+            parent_span_id: FixedSizeBinaryBuilder::with_capacity(START, 8),
+            trace_state: StringBuilder::with_capacity(START, START * 8),
+            flags: UInt32Builder::with_capacity(START),
+            parent_is_remote: BooleanBuilder::with_capacity(START),
+            name: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             kind: Vec::new(),
             start_time: utc_ts(),
             end_time: utc_ts(),
-            duration_ns: Int64Builder::new(),
+            duration_ns: Int64Builder::with_capacity(START),
             status_code: Vec::new(),
-            status_message: StringBuilder::new(),
-            service_name: StringDictionaryBuilder::new(),
+            status_message: StringBuilder::with_capacity(START, START * 8),
+            service_name: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             resource_attributes: map_builder(),
-            resource_dropped: UInt32Builder::new(),
-            scope_name: StringDictionaryBuilder::new(),
-            scope_version: StringDictionaryBuilder::new(),
+            resource_dropped: UInt32Builder::with_capacity(START),
+            scope_name: StringDictionaryBuilder::with_capacity(START, START, START * 8),
+            scope_version: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             scope_attributes: map_builder(),
             attributes: map_builder(),
-            dropped_attributes: UInt32Builder::new(),
+            dropped_attributes: UInt32Builder::with_capacity(START),
             events: EventBuilders {
                 offsets: vec![0],
                 time: utc_ts(),
-                name: StringBuilder::new(),
+                name: StringBuilder::with_capacity(START, START * 8),
                 attributes: map_builder(),
-                dropped: UInt32Builder::new(),
+                dropped: UInt32Builder::with_capacity(START),
             },
-            dropped_events: UInt32Builder::new(),
+            dropped_events: UInt32Builder::with_capacity(START),
             links: LinkBuilders {
                 offsets: vec![0],
-                trace_id: FixedSizeBinaryBuilder::new(16),
-                span_id: FixedSizeBinaryBuilder::new(8),
-                trace_state: StringBuilder::new(),
-                flags: UInt32Builder::new(),
+                trace_id: FixedSizeBinaryBuilder::with_capacity(START, 16),
+                span_id: FixedSizeBinaryBuilder::with_capacity(START, 8),
+                trace_state: StringBuilder::with_capacity(START, START * 8),
+                flags: UInt32Builder::with_capacity(START),
                 attributes: map_builder(),
-                dropped: UInt32Builder::new(),
+                dropped: UInt32Builder::with_capacity(START),
             },
-            dropped_links: UInt32Builder::new(),
+            dropped_links: UInt32Builder::with_capacity(START),
             hot: HOT_COLUMNS
                 .iter()
+                // Sparse columns (and unused under most projections): room is made as they fill.
                 .map(|h| match h.ty {
-                    HotType::Dict => HotBuilder::Dict(StringDictionaryBuilder::new()),
-                    HotType::Text => HotBuilder::Text(StringBuilder::new()),
-                    HotType::Int => HotBuilder::Int(Int64Builder::new()),
+                    HotType::Dict => HotBuilder::Dict(StringDictionaryBuilder::with_capacity(0, 0, 0)),
+                    HotType::Text => HotBuilder::Text(StringBuilder::with_capacity(0, 0)),
+                    HotType::Int => HotBuilder::Int(Int64Builder::with_capacity(0)),
                 })
                 .collect(),
             span_slots: vec![None; HOT_COLUMNS.len()],
@@ -750,7 +757,12 @@ impl SpanBatchBuilder {
             Arc::new(links),
             Arc::new(self.dropped_links.finish()),
         ];
-        columns.extend(self.hot.iter_mut().map(HotBuilder::finish));
+        // Hot columns are only filled (and finished) when the projection has one; the others are
+        // never read (the projection below drops them), so stand-ins of no rows will do.
+        let hot = self.fill.hot;
+        columns.extend(
+            self.hot.iter_mut().map(|h| if hot { h.finish() } else { Arc::new(NullArray::new(0)) as ArrayRef }),
+        );
         self.rows = 0;
         // The columns are built to the schema by construction (those a projection skipped are
         // short and dropped here); a mismatch is a bug caught by tests.
