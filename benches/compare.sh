@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Per-service RED metrics from the same OTLP/JSON files with spanlens and with DuckDB, checked
-# to agree, with wall times, the ratio and spanlens's peak memory.
+# to agree, with wall times, the ratio and spanlens's peak memory. Two shapes of the same
+# workload: exporter batches of 200 traces per JSON line ("batched", the generator's default) and
+# one trace per JSON line ("one-trace", tiny export batches: more lines, each resource repeated).
+# DuckDB's read_json is much faster on the second, so both ratios are printed.
 #
-# Usage: benches/compare.sh [SPANS] [WORKDIR]      (defaults: 1000000, a temp directory)
+# Usage: benches/compare.sh [SPANS] [WORKDIR] [SHAPES]
+#        (defaults: 1000000, a temp directory, "batched one-trace")
 # Needs: cargo, python3 with the duckdb package (pip install duckdb), /usr/bin/time.
 set -euo pipefail
 
@@ -10,24 +14,34 @@ SPANS="${1:-1000000}"
 WORK="${2:-$(mktemp -d)}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
+SHAPES="${3:-batched one-trace}"
 THREADS="$(nproc)"
 
 cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" >&2
 python3 -c 'import duckdb' 2>/dev/null || { echo "compare.sh: python3 -m pip install duckdb" >&2; exit 2; }
 
-echo "== generating about $SPANS spans of OTLP/JSON Lines in $WORK/data" >&2
-"$BIN" gen --spans "$SPANS" --format jsonl --out "$WORK/data" --force --quiet
-du -sh "$WORK/data" >&2
+for SHAPE in $SHAPES; do
+case "$SHAPE" in
+  batched) GEN_FLAGS=() ;;
+  one-trace) GEN_FLAGS=(--traces-per-document 1) ;;
+  *) echo "compare.sh: unknown shape $SHAPE (batched, one-trace)" >&2; exit 2 ;;
+esac
+DATA="$WORK/$SHAPE"
+echo "== [$SHAPE] generating about $SPANS spans of OTLP/JSON Lines in $DATA/data" >&2
+"$BIN" gen --spans "$SPANS" --format jsonl "${GEN_FLAGS[@]}" --out "$DATA/data" --force --quiet
+du -sh "$DATA/data" >&2
+# Both tools read the files from the page cache.
+cat "$DATA"/data/* > /dev/null
 
-echo "== spanlens metrics ($THREADS threads)" >&2
-/usr/bin/time -f "%e %M" -o "$WORK/spanlens.time" \
-  "$BIN" metrics "$WORK/data" --out "$WORK/spanlens" --force --quiet > "$WORK/spanlens.txt"
-read -r SL_SECONDS SL_KB < "$WORK/spanlens.time"
+echo "== [$SHAPE] spanlens metrics ($THREADS threads)" >&2
+/usr/bin/time -f "%e %M" -o "$DATA/spanlens.time" \
+  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens" --force --quiet > "$DATA/spanlens.txt"
+read -r SL_SECONDS SL_KB < "$DATA/spanlens.time"
 
-echo "== duckdb ($THREADS threads)" >&2
-python3 - "$WORK" "$THREADS" "$SL_SECONDS" "$SL_KB" <<'PY'
+echo "== [$SHAPE] duckdb ($THREADS threads)" >&2
+python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" <<'PY'
 import sys, time, duckdb
-work, threads, sl_seconds, sl_kb = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+work, threads, sl_seconds, sl_kb, shape = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 # The same Service records as spanlens derives for this data: SERVER spans and local roots
@@ -79,10 +93,11 @@ for d, o in zip(duck, ours):
         print(f"MISMATCH duckdb={d} spanlens={o}", file=sys.stderr)
 spans = con.execute(f"SELECT value FROM read_parquet('{work}/spanlens/run_info.parquet') "
                     "WHERE source = '' AND key = 'spans_read'").fetchone()[0]
-print(f"services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
-print(f"spanlens metrics (raw JSON -> derivation -> service/operation/dependency tables): "
+print(f"[{shape}] services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
+print(f"[{shape}] spanlens metrics (raw JSON -> derivation -> service/operation/dependency tables): "
       f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB")
-print(f"duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s")
-print(f"ratio duckdb / spanlens: {duck_seconds / sl_seconds:.2f}x")
+print(f"[{shape}] duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s")
+print(f"[{shape}] ratio duckdb / spanlens: {duck_seconds / sl_seconds:.2f}x")
 sys.exit(0 if ok else 1)
 PY
+done
