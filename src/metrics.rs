@@ -139,11 +139,11 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
 }
 
 /// Stream the span columns the derivation reads (`spans_for_signals` over the `spans` table
-/// registered in `ctx`) into `spool`.
+/// registered in `ctx`), their attribute maps cut to the rules' keys, into `spool`.
 pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<()> {
     let mut stream = ctx.sql(queries::get("spans_for_signals")?.sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        spool.push(batch?)?;
+        spool.push(signals::keep_rule_keys(&batch?)?)?;
     }
     Ok(())
 }

@@ -809,6 +809,38 @@ impl<'o> SignalsDeriver<'o> {
     }
 }
 
+/// Cut the `attributes` and `resource_attributes` maps of a `spans_for_signals` batch down to
+/// the keys the rules read ([`crate::derive::ATTRIBUTE_KEYS`]), as decoding for `metrics` does:
+/// for spans read from a store, whose maps hold every attribute, before they are held or
+/// spilled. Rows, their order and every other column stay as they are.
+pub fn keep_rule_keys(batch: &RecordBatch) -> Result<RecordBatch> {
+    static KEYS: LazyLock<crate::model::builder::AttributeKeys> =
+        LazyLock::new(|| crate::derive::ATTRIBUTE_KEYS.iter().copied().collect());
+    let mut columns = batch.columns().to_vec();
+    for name in [span::ATTRIBUTES, span::RESOURCE_ATTRIBUTES] {
+        let Ok(i) = batch.schema().index_of(name) else { continue };
+        let map = columns[i].as_map_opt().ok_or_else(|| internal(format!("{name} is not a map")))?;
+        let keys = utf8(map.keys())?;
+        let keep: arrow::array::BooleanArray = keys.iter().map(|k| Some(k.is_some_and(|k| KEYS.contains(k)))).collect();
+        if keep.true_count() == keep.len() {
+            continue;
+        }
+        let mut offsets = Vec::with_capacity(map.len() + 1);
+        offsets.push(0i32);
+        let (mut start, mut kept) = (map.value_offsets()[0] as usize, 0i32);
+        for end in map.value_offsets()[1..].iter().map(|&o| o as usize) {
+            kept += (start..end).filter(|&j| keep.value(j)).count() as i32;
+            offsets.push(kept);
+            start = end;
+        }
+        let entries = arrow::compute::filter(map.entries(), &keep)?.as_struct().clone();
+        let DataType::Map(field, ordered) = map.data_type() else { unreachable!("as_map_opt checked the type") };
+        let offsets = arrow::buffer::OffsetBuffer::new(offsets.into());
+        columns[i] = Arc::new(MapArray::try_new(field.clone(), offsets, entries, map.nulls().cloned(), *ordered)?);
+    }
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
 /// Derive the signals table from the `spans` table registered in `ctx`, in memory.
 pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
     let batches = ctx.sql(queries::get("spans_for_signals")?.sql).await?.collect().await?;
@@ -821,4 +853,58 @@ pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Resul
     deriver.derive(&batches, &mut emit)?;
     let stats = deriver.finish(&mut emit)?;
     Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{MapBuilder, StringBuilder};
+    use arrow::datatypes::Field;
+
+    use super::*;
+
+    #[test]
+    fn rule_keys_are_kept_and_other_keys_dropped_row_by_row() {
+        let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        let rows: [Option<&[(&str, &str)]>; 4] = [
+            Some(&[("http.route", "/a"), ("url.path", "/a/1"), ("thread.name", "t")]),
+            None,
+            Some(&[("thread.name", "t")]),
+            Some(&[("http.request.method", "GET"), ("server.port", "80")]),
+        ];
+        for row in rows {
+            match row {
+                Some(entries) => {
+                    for (k, v) in entries {
+                        b.keys().append_value(k);
+                        b.values().append_value(v);
+                    }
+                    b.append(true).unwrap();
+                }
+                None => b.append(false).unwrap(),
+            }
+        }
+        let map: ArrayRef = Arc::new(b.finish());
+        let n = arrow::array::Int64Array::from(vec![1, 2, 3, 4]);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new(span::ATTRIBUTES, map.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(n), map]).unwrap();
+        let kept = keep_rule_keys(&batch).unwrap();
+        let show = |i| arrow::util::display::array_value_to_string(kept.column(1), i).unwrap();
+        assert_eq!(
+            (show(0), show(1), show(2), show(3)),
+            (
+                "{url.path: /a/1}".to_string(),
+                String::new(),
+                "{}".to_string(),
+                "{http.request.method: GET, server.port: 80}".to_string()
+            )
+        );
+        assert!(kept.column(1).is_null(1));
+        assert_eq!(kept.column(0), batch.column(0));
+        // Nothing to drop: the batch comes back as it was.
+        let again = keep_rule_keys(&kept).unwrap();
+        assert_eq!(again.column(1).to_data(), kept.column(1).to_data());
+    }
 }
