@@ -13,9 +13,11 @@ use crate::cli::{Cli, Command, QueriesCommand};
 use crate::config::{IngestPlan, MetricsPlan};
 use crate::error::{Error, Result};
 use crate::ingest::coalesce::coalesce_batches;
+use crate::ingest::decode::{decode_bytes_into, span_builder};
 use crate::ingest::files::{self, Input};
-use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_bytes, decode_stream};
+use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_stream};
 use crate::metrics::{self, Metrics, render_services_page};
+use crate::model::builder::SpanBatchBuilder;
 use crate::model::schema::schema_markdown;
 use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
@@ -106,15 +108,15 @@ fn unreadable(input: &Input, e: &Error) -> SourceStats {
     stats
 }
 
-/// Read and decode one input.
-fn read_and_decode(input: &Input, decode: &DecodeOptions) -> Result<Decoded> {
+/// Read and decode one input into `carry`, the span builder its group shares.
+fn read_and_decode(input: &Input, decode: &DecodeOptions, carry: &mut SpanBatchBuilder) -> Result<Decoded> {
     let name = input.name();
     let bytes = match input.read() {
         Ok(b) => b,
         Err(e) if decode.keep_going => return Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
         Err(e) => return Err(e),
     };
-    Ok(decode_bytes(&name, &bytes, decode)?)
+    Ok(decode_bytes_into(&name, &bytes, decode, carry)?)
 }
 
 /// Ingest the plan's inputs into its output directory.
@@ -158,7 +160,7 @@ fn decode_all(
             || (count >= 2 * threads && bytes >= threads as u64 * WINDOW_BYTES_PER_THREAD)
     };
     let mut sources = Vec::with_capacity(inputs.len());
-    let mut pending: Vec<&Input> = Vec::new();
+    let mut pending: Vec<(&Input, u64)> = Vec::new();
     let mut pending_bytes = 0u64;
     for input in inputs {
         let size = input.size_hint();
@@ -171,7 +173,7 @@ fn decode_all(
             pending_bytes = 0;
         }
         if !streamed {
-            pending.push(input);
+            pending.push((input, size.unwrap_or(0)));
             pending_bytes += size.unwrap_or(0);
             continue;
         }
@@ -204,30 +206,63 @@ fn decode_all(
     Ok(sources)
 }
 
-/// Decode whole inputs in parallel and send their batches in order, small ones merged. Returns
-/// false when the writer has stopped (it reports its own error).
+/// Decode whole inputs (with their sizes) in parallel and send their batches in order, small
+/// ones merged. Returns false when the writer has stopped (it reports its own error).
 fn decode_window(
-    inputs: &[&Input],
+    inputs: &[(&Input, u64)],
     decode: &DecodeOptions,
     bar: &ProgressBar,
     tx: &mpsc::SyncSender<Vec<RecordBatch>>,
     sources: &mut Vec<SourceStats>,
 ) -> Result<bool> {
-    let results: Vec<Result<Decoded>> = inputs
+    // Runs of consecutive inputs, a few per thread, each sharing one span builder: small inputs
+    // fill batches together instead of each making (and finishing) its own.
+    let groups = split_by_bytes(inputs, 2 * rayon::current_num_threads().max(1));
+    let results: Vec<Result<(Vec<SourceStats>, Vec<RecordBatch>)>> = groups
         .par_iter()
-        .map(|input| {
-            let r = read_and_decode(input, decode);
-            bar.inc(input.size_hint().unwrap_or(0));
-            r
+        .map(|group| {
+            let mut builder = span_builder(decode);
+            let mut stats = Vec::with_capacity(group.len());
+            let mut batches = Vec::new();
+            for &(input, size) in *group {
+                let decoded = read_and_decode(input, decode, &mut builder)?;
+                bar.inc(size);
+                stats.push(decoded.stats);
+                batches.extend(decoded.batches);
+            }
+            if !builder.is_empty() {
+                batches.push(builder.finish());
+            }
+            Ok((stats, batches))
         })
         .collect();
     let mut batches = Vec::new();
     for result in results {
-        let decoded = result?;
-        sources.push(decoded.stats);
-        batches.extend(decoded.batches);
+        let (stats, group_batches) = result?;
+        sources.extend(stats);
+        batches.extend(group_batches);
     }
     Ok(batches.is_empty() || tx.send(coalesce_batches(batches, decode.batch_rows)?).is_ok())
+}
+
+/// Cut `items` (with their sizes) into at most `parts` runs of consecutive items of about equal
+/// total size; every run has at least one item.
+fn split_by_bytes<T>(items: &[(T, u64)], parts: usize) -> Vec<&[(T, u64)]> {
+    let total: u64 = items.iter().map(|(_, size)| size.max(&1)).sum();
+    let target = total.div_ceil(parts.max(1) as u64);
+    let mut runs = Vec::with_capacity(parts);
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, (_, size)) in items.iter().enumerate() {
+        bytes += size.max(&1);
+        if bytes >= target {
+            runs.push(&items[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < items.len() {
+        runs.push(&items[start..]);
+    }
+    runs
 }
 
 /// What a metrics run did.
@@ -327,4 +362,25 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let target = out.target().to_path_buf();
     out.commit()?;
     Ok(MetricsOutcome { sources, store, metrics: computed, out: target, seconds: started.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_by_bytes;
+
+    #[test]
+    fn inputs_split_into_consecutive_runs_of_about_equal_bytes() {
+        let sizes = |items: &[(char, u64)], parts| -> Vec<String> {
+            split_by_bytes(items, parts).iter().map(|run| run.iter().map(|(c, _)| *c).collect()).collect()
+        };
+        let small: Vec<(char, u64)> = "abcdefgh".chars().map(|c| (c, 10)).collect();
+        assert_eq!(sizes(&small, 4), ["ab", "cd", "ef", "gh"]);
+        assert_eq!(sizes(&small, 3), ["abc", "def", "gh"]);
+        assert_eq!(sizes(&small, 1), ["abcdefgh"]);
+        // A large input makes a run of its own; empty inputs count as one byte.
+        let mixed = [('a', 5), ('b', 100), ('c', 0), ('d', 5), ('e', 5)];
+        assert_eq!(sizes(&mixed, 4), ["ab", "cde"]);
+        assert_eq!(sizes(&mixed, 100), ["a", "b", "cd", "e"]);
+        assert!(split_by_bytes::<char>(&[], 4).is_empty());
+    }
 }

@@ -67,25 +67,47 @@ pub struct Decoded {
     pub stats: SourceStats,
 }
 
+/// The span builder a sink appends to: its own, or one carried over from earlier inputs (whose
+/// unfinished rows come first and stay in it at the end).
+enum BuilderSlot<'b> {
+    Own(Box<SpanBatchBuilder>),
+    Carried(&'b mut SpanBatchBuilder),
+}
+
 /// Collects spans of one input (or one chunk of it) into batches.
-struct Sink<'o> {
+struct Sink<'o, 'b> {
     source: &'o str,
     opts: &'o DecodeOptions,
-    builder: SpanBatchBuilder,
+    builder: BuilderSlot<'b>,
     batches: Vec<RecordBatch>,
     stats: SourceStats,
 }
 
-impl<'o> Sink<'o> {
+/// A span builder for these options (projection and attribute keys applied).
+pub fn span_builder(opts: &DecodeOptions) -> SpanBatchBuilder {
+    SpanBatchBuilder::new(opts.max_value_bytes)
+        .with_projection(opts.projection.clone())
+        .with_attribute_keys(opts.attribute_keys.clone())
+}
+
+impl<'o, 'b> Sink<'o, 'b> {
     fn new(source: &'o str, opts: &'o DecodeOptions) -> Self {
-        Sink {
-            source,
-            opts,
-            builder: SpanBatchBuilder::new(opts.max_value_bytes)
-                .with_projection(opts.projection.clone())
-                .with_attribute_keys(opts.attribute_keys.clone()),
-            batches: Vec::new(),
-            stats: SourceStats::new(source),
+        Sink::with_builder(source, opts, None)
+    }
+
+    /// A sink appending to `carry` when given, to a builder of its own otherwise.
+    fn with_builder(source: &'o str, opts: &'o DecodeOptions, carry: Option<&'b mut SpanBatchBuilder>) -> Self {
+        let builder = match carry {
+            Some(b) => BuilderSlot::Carried(b),
+            None => BuilderSlot::Own(Box::new(span_builder(opts))),
+        };
+        Sink { source, opts, builder, batches: Vec::new(), stats: SourceStats::new(source) }
+    }
+
+    fn builder(&mut self) -> &mut SpanBatchBuilder {
+        match &mut self.builder {
+            BuilderSlot::Own(b) => b,
+            BuilderSlot::Carried(b) => b,
         }
     }
 
@@ -114,12 +136,12 @@ impl<'o> Sink<'o> {
     fn add_traces(&mut self, doc: &TracesData<'_>, position: Position) -> Result<(), DecodeError> {
         self.stats.documents += 1;
         for (ri, rs) in doc.resource_spans.iter().enumerate() {
-            self.builder.begin_resource(&rs.resource);
+            self.builder().begin_resource(&rs.resource);
             for (si, ss) in rs.scope_spans.iter().enumerate() {
-                self.builder.begin_scope(&ss.scope);
+                self.builder().begin_scope(&ss.scope);
                 for (pi, span) in ss.spans.iter().enumerate() {
                     self.stats.spans_read += 1;
-                    match self.builder.append_span(span) {
+                    match self.builder().append_span(span) {
                         Ok(()) => self.stats.spans_written += 1,
                         Err(reject) => {
                             let message =
@@ -133,8 +155,9 @@ impl<'o> Sink<'o> {
                             });
                         }
                     }
-                    if self.builder.len() >= self.opts.batch_rows {
-                        self.batches.push(self.builder.finish());
+                    if self.builder().len() >= self.opts.batch_rows {
+                        let batch = self.builder().finish();
+                        self.batches.push(batch);
                     }
                 }
             }
@@ -142,17 +165,42 @@ impl<'o> Sink<'o> {
         Ok(())
     }
 
+    /// The batches and counts of the input. Rows left in a carried builder stay there.
     fn finish(mut self) -> Decoded {
-        if !self.builder.is_empty() {
-            self.batches.push(self.builder.finish());
+        self.stats.values_truncated += self.builder().take_values_truncated();
+        if let BuilderSlot::Own(b) = &mut self.builder
+            && !b.is_empty()
+        {
+            self.batches.push(b.finish());
         }
-        self.stats.values_truncated += self.builder.values_truncated();
         Decoded { batches: self.batches, stats: self.stats }
     }
 }
 
 /// Decode one whole input.
 pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+    decode_input(source, raw, opts, None)
+}
+
+/// Decode one whole input into `carry`, a builder shared with the inputs decoded before and
+/// after it, so that small inputs fill batches together. The batches that fill up are returned
+/// (with earlier inputs' rows first); rows that do not fill one stay in `carry`. A large JSON
+/// Lines input or a framed one is still decoded in parallel parts with builders of their own.
+pub fn decode_bytes_into(
+    source: &str,
+    raw: &[u8],
+    opts: &DecodeOptions,
+    carry: &mut SpanBatchBuilder,
+) -> Result<Decoded, DecodeError> {
+    decode_input(source, raw, opts, Some(carry))
+}
+
+fn decode_input(
+    source: &str,
+    raw: &[u8],
+    opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
+) -> Result<Decoded, DecodeError> {
     let mut stats = SourceStats::new(source);
     stats.bytes_read = raw.len() as u64;
     let compression = Compression::sniff(raw);
@@ -162,7 +210,7 @@ pub fn decode_bytes(source: &str, raw: &[u8], opts: &DecodeOptions) -> Result<De
         Err(e) => return skip_whole(stats, e, opts),
     };
     stats.bytes_decoded = data.len() as u64;
-    decode_decompressed(source, &data, raw.is_empty(), stats, opts)
+    decode_decompressed(source, &data, raw.is_empty(), stats, opts, carry)
 }
 
 /// Decode an input whose (whole-object) compression was already removed. `stats` holds what
@@ -173,6 +221,7 @@ pub(crate) fn decode_decompressed(
     raw_empty: bool,
     mut stats: SourceStats,
     opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<Decoded, DecodeError> {
     let body = data.strip_prefix(&UTF8_BOM[..]).unwrap_or(data);
     let first_text = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
@@ -187,8 +236,8 @@ pub(crate) fn decode_decompressed(
     let bom = data.len() - body.len();
     // JSON first: its leading whitespace may include 0x0a, which is also protobuf's first tag byte.
     let result = match (first_text, body[0]) {
-        (Some(b'{' | b'['), _) => decode_json(source, body, bom, opts),
-        (_, 0x0a) => decode_proto_message(source, body, opts),
+        (Some(b'{' | b'['), _) => decode_json(source, body, bom, opts, carry),
+        (_, 0x0a) => decode_proto_message(source, body, opts, carry),
         (_, 0x00) => decode_framed(source, body, opts),
         _ if body.starts_with(b"PAR1") => Err(DecodeError::new(
             source,
@@ -265,10 +314,16 @@ impl<'b> LineCounter<'b> {
     }
 }
 
-fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+fn decode_json(
+    source: &str,
+    body: &[u8],
+    bom: usize,
+    opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
+) -> Result<Decoded, DecodeError> {
     let json_lines = is_json_lines(body);
     let chunks = if json_lines && body.len() > 2 * JSON_CHUNK_BYTES { split_lines(body) } else { vec![body] };
-    let (mut out, _) = decode_json_blocks(source, &chunks, 1, json_lines, bom, opts)?;
+    let (mut out, _) = decode_json_blocks(source, &chunks, 1, json_lines, bom, opts, carry)?;
     out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
         "otlp_json_stream"
     } else {
@@ -279,8 +334,8 @@ fn decode_json(source: &str, body: &[u8], bom: usize, opts: &DecodeOptions) -> R
 
 /// Decode blocks of JSON text in parallel, in order. The blocks are consecutive parts of one
 /// input cut at line ends, the first starting at line `first_line`; `bom` is the length of a
-/// byte-order mark removed before line 1 (for error columns). Also returns the line number
-/// following the last block.
+/// byte-order mark removed before line 1 (for error columns). A single block goes into `carry`
+/// when given. Also returns the line number following the last block.
 pub(crate) fn decode_json_blocks(
     source: &str,
     blocks: &[&[u8]],
@@ -288,7 +343,14 @@ pub(crate) fn decode_json_blocks(
     json_lines: bool,
     bom: usize,
     opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<(Decoded, u64), DecodeError> {
+    if let ([block], Some(carry)) = (blocks, carry) {
+        let mut sink = Sink::with_builder(source, opts, Some(carry));
+        decode_json_chunk(&mut sink, block, first_line, json_lines, bom)?;
+        let line = first_line + count_newlines(block);
+        return Ok((sink.finish(), line));
+    }
     let counts: Vec<u64> = blocks.par_iter().map(|block| count_newlines(block)).collect();
     let mut starts = Vec::with_capacity(blocks.len());
     let mut line = first_line;
@@ -338,7 +400,7 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
 }
 
 fn decode_json_chunk(
-    sink: &mut Sink<'_>,
+    sink: &mut Sink<'_, '_>,
     chunk: &[u8],
     first_line: u64,
     json_lines: bool,
@@ -366,8 +428,8 @@ fn decode_json_chunk(
 }
 
 /// One chunk of JSON text being decoded.
-struct ChunkCursor<'c, 's, 'o> {
-    sink: &'s mut Sink<'o>,
+struct ChunkCursor<'c, 's, 'o, 'b> {
+    sink: &'s mut Sink<'o, 'b>,
     chunk: &'c [u8],
     lines: LineCounter<'c>,
     json_lines: bool,
@@ -378,7 +440,7 @@ struct ChunkCursor<'c, 's, 'o> {
 /// Returns where to resume (relative to `offset`: the line after a bad JSON Lines document), or
 /// `None` when there is nothing more to decode.
 fn json_stream<'de, R: serde_json::de::Read<'de>>(
-    cx: &mut ChunkCursor<'_, '_, '_>,
+    cx: &mut ChunkCursor<'_, '_, '_, '_>,
     mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de>>,
     offset: usize,
 ) -> Result<Option<usize>, DecodeError> {
@@ -451,8 +513,13 @@ fn json_error_message(e: &serde_json::Error) -> String {
     format!("{what}: {cut}")
 }
 
-fn decode_proto_message(source: &str, body: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
-    let mut sink = Sink::new(source, opts);
+fn decode_proto_message(
+    source: &str,
+    body: &[u8],
+    opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
+) -> Result<Decoded, DecodeError> {
+    let mut sink = Sink::with_builder(source, opts, carry);
     sink.stats.format = "otlp_proto";
     match otlp_proto::decode_message(body) {
         Ok(msg) => sink.add_traces(&otlp_proto::to_model(&msg), Position::Offset(0))?,

@@ -94,7 +94,7 @@ pub fn decode_stream(
         }
         stats.bytes_read = raw_count();
         stats.bytes_decoded = buf.len() as u64;
-        let decoded = decode_decompressed(source, &buf, stats.bytes_read == 0, stats, opts)?;
+        let decoded = decode_decompressed(source, &buf, stats.bytes_read == 0, stats, opts, None)?;
         let Decoded { batches, stats } = decoded;
         emit(batches, stats.bytes_read);
         return Ok(stats);
@@ -142,7 +142,7 @@ pub fn decode_stream(
             break;
         }
         let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
-        let (decoded, after) = decode_json_blocks(source, &refs, next_line, true, bom, opts)?;
+        let (decoded, after) = decode_json_blocks(source, &refs, next_line, true, bom, opts, None)?;
         next_line = after;
         parts.absorb(decoded.stats);
         if !emit(decoded.batches, raw_count()) {

@@ -495,9 +495,9 @@ impl SpanBatchBuilder {
         self.rows == 0
     }
 
-    /// Attribute values and messages cut to `max_value_bytes` so far.
-    pub fn values_truncated(&self) -> u64 {
-        self.values_truncated
+    /// Attribute values and messages cut to `max_value_bytes` since the last call.
+    pub fn take_values_truncated(&mut self) -> u64 {
+        std::mem::take(&mut self.values_truncated)
     }
 
     fn text<'v>(&mut self, s: Cow<'v, str>) -> Cow<'v, str> {
