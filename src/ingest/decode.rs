@@ -238,7 +238,7 @@ pub(crate) fn decode_decompressed(
     let result = match (first_text, body[0]) {
         (Some(b'{' | b'['), _) => decode_json(source, body, bom, opts, carry),
         (_, 0x0a) => decode_proto_message(source, body, opts, carry),
-        (_, 0x00) => decode_framed(source, body, opts),
+        (_, 0x00) => decode_framed(source, body, opts, carry),
         _ if body.starts_with(b"PAR1") => Err(DecodeError::new(
             source,
             None,
@@ -345,7 +345,8 @@ pub(crate) fn decode_json_blocks(
     opts: &DecodeOptions,
     carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<(Decoded, u64), DecodeError> {
-    if let ([block], Some(carry)) = (blocks, carry) {
+    let mut carry = carry;
+    if let ([block], Some(carry)) = (blocks, carry.as_deref_mut()) {
         let mut sink = Sink::with_builder(source, opts, Some(carry));
         decode_json_chunk(&mut sink, block, first_line, json_lines, bom)?;
         let line = first_line + count_newlines(block);
@@ -367,13 +368,19 @@ pub(crate) fn decode_json_blocks(
             Ok(sink.finish())
         })
         .collect();
-    let mut out = Decoded { batches: Vec::new(), stats: SourceStats::new(source) };
+    let mut out = Decoded { batches: earlier_rows(carry), stats: SourceStats::new(source) };
     for part in parts {
         let part = part?;
         out.batches.extend(part.batches);
         out.stats.absorb(part.stats);
     }
     Ok((out, line))
+}
+
+/// The rows earlier inputs left in `carry`, as a batch to go before an input decoded in parallel
+/// parts with builders of their own (so that rows keep the input order).
+fn earlier_rows(carry: Option<&mut SpanBatchBuilder>) -> Vec<RecordBatch> {
+    carry.filter(|b| !b.is_empty()).map(|b| b.finish()).into_iter().collect()
 }
 
 /// JSON Lines: the first document ends on the first line. Then every newline ends a document
@@ -533,11 +540,16 @@ fn decode_proto_message(
     Ok(sink.finish())
 }
 
-fn decode_framed(source: &str, body: &[u8], opts: &DecodeOptions) -> Result<Decoded, DecodeError> {
+fn decode_framed(
+    source: &str,
+    body: &[u8],
+    opts: &DecodeOptions,
+    carry: Option<&mut SpanBatchBuilder>,
+) -> Result<Decoded, DecodeError> {
     let (frames, tail_error) = split_frames(body);
     let parts: Vec<Result<(Decoded, &'static str), DecodeError>> =
         frames.par_iter().map(|frame| decode_frame(source, body, *frame, opts)).collect();
-    let mut out = Decoded { batches: Vec::new(), stats: SourceStats::new(source) };
+    let mut out = Decoded { batches: earlier_rows(carry), stats: SourceStats::new(source) };
     let mut format = "otlp_proto_framed";
     for part in parts {
         let (part, frame_format) = part?;
@@ -614,6 +626,42 @@ fn decode_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carried_builder_keeps_the_rows_in_input_order() {
+        use crate::testing::{encode_json, encode_proto, frame, synthetic_traces};
+        let opts = DecodeOptions::default();
+        let json = |seed, start| encode_json(&synthetic_traces(seed, 2, 3, start)).into_bytes();
+        let inputs: Vec<(&str, Vec<u8>)> = vec![
+            ("a.json", json(1, 1_000)),
+            // Framed frames decode in parallel with builders of their own.
+            (
+                "b.binpb",
+                frame(&[
+                    encode_proto(&synthetic_traces(2, 2, 3, 2_000)),
+                    encode_proto(&synthetic_traces(3, 1, 2, 3_000)),
+                ]),
+            ),
+            ("c.json", json(4, 4_000)),
+            ("d.json", json(5, 5_000)),
+        ];
+        let mut carry = span_builder(&opts);
+        let mut shared = Vec::new();
+        let mut alone = Vec::new();
+        for (name, bytes) in &inputs {
+            let decoded = decode_bytes_into(name, bytes, &opts, &mut carry).unwrap();
+            shared.extend(decoded.batches);
+            alone.extend(decode_bytes(name, bytes, &opts).unwrap().batches);
+        }
+        // The JSON inputs leave their rows in the shared builder: c's and d's are still there.
+        assert_eq!(carry.len(), 12);
+        shared.push(carry.finish());
+        let schema = alone[0].schema();
+        let shared = arrow::compute::concat_batches(&schema, &shared).unwrap();
+        let alone = arrow::compute::concat_batches(&schema, &alone).unwrap();
+        assert_eq!(shared.num_rows(), 6 + 8 + 6 + 6);
+        assert!(shared == alone, "shared-builder rows differ from decoding each input alone");
+    }
 
     #[test]
     fn json_lines_detection() {
