@@ -266,7 +266,10 @@ pub(crate) fn decode_decompressed(
     decoded.stats = stats;
     if decoded.stats.documents == 0 {
         let err = no_trace_data(source, &decoded.stats);
-        return skip_whole(decoded.stats, err, opts);
+        // Without documents, any batch here holds earlier inputs' rows (sent out of a shared
+        // builder before this input's parts): they stay.
+        let Decoded { batches, stats } = decoded;
+        return skip_whole(stats, err, opts).map(|skipped| Decoded { batches, ..skipped });
     }
     Ok(decoded)
 }
@@ -661,6 +664,23 @@ mod tests {
         let alone = arrow::compute::concat_batches(&schema, &alone).unwrap();
         assert_eq!(shared.num_rows(), 6 + 8 + 6 + 6);
         assert!(shared == alone, "shared-builder rows differ from decoding each input alone");
+    }
+
+    #[test]
+    fn rows_of_earlier_inputs_survive_a_skipped_input_decoded_in_parts() {
+        use crate::testing::{encode_json, frame, synthetic_traces};
+        let opts = DecodeOptions { keep_going: true, ..Default::default() };
+        let mut carry = span_builder(&opts);
+        let first = encode_json(&synthetic_traces(1, 2, 3, 1_000)).into_bytes();
+        assert!(decode_bytes_into("a.json", &first, &opts, &mut carry).unwrap().batches.is_empty());
+        assert_eq!(carry.len(), 6);
+        // A framed input with only a logs frame: no trace data, skipped with --keep-going. Its
+        // frames decode with builders of their own, so the carried rows are sent out first.
+        let logs = frame(&[br#"{"resourceLogs":[]}"#.to_vec()]);
+        let skipped = decode_bytes_into("b.binpb", &logs, &opts, &mut carry).unwrap();
+        assert_eq!(skipped.stats.records_skipped.get("no_trace_data"), Some(&1), "{:?}", skipped.stats);
+        let kept: usize = skipped.batches.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(kept + carry.len(), 6, "the first input's rows are kept");
     }
 
     #[test]
