@@ -335,7 +335,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
             // Only the columns and attribute keys the derivation reads are built.
             let decode = DecodeOptions {
                 projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
-                attribute_keys: Some(Arc::new(crate::derive::ATTRIBUTE_KEYS.iter().copied().collect())),
+                attribute_keys: Some(Arc::clone(&signals::RULE_KEYS)),
                 ..plan.decode.clone()
             };
             let (spool, stats) = decode_into(&plan.inputs, &decode, plan.quiet, |rx| {

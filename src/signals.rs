@@ -809,19 +809,23 @@ impl<'o> SignalsDeriver<'o> {
     }
 }
 
+/// [`crate::derive::ATTRIBUTE_KEYS`] as a set: the attribute keys spans keep for the derivation,
+/// when decoded ([`crate::ingest::DecodeOptions::attribute_keys`]) or read from a store.
+pub static RULE_KEYS: LazyLock<Arc<crate::model::builder::AttributeKeys>> =
+    LazyLock::new(|| Arc::new(crate::derive::ATTRIBUTE_KEYS.iter().copied().collect()));
+
 /// Cut the `attributes` and `resource_attributes` maps of a `spans_for_signals` batch down to
 /// the keys the rules read ([`crate::derive::ATTRIBUTE_KEYS`]), as decoding for `metrics` does:
 /// for spans read from a store, whose maps hold every attribute, before they are held or
 /// spilled. Rows, their order and every other column stay as they are.
 pub fn keep_rule_keys(batch: &RecordBatch) -> Result<RecordBatch> {
-    static KEYS: LazyLock<crate::model::builder::AttributeKeys> =
-        LazyLock::new(|| crate::derive::ATTRIBUTE_KEYS.iter().copied().collect());
     let mut columns = batch.columns().to_vec();
     for name in [span::ATTRIBUTES, span::RESOURCE_ATTRIBUTES] {
         let Ok(i) = batch.schema().index_of(name) else { continue };
         let map = columns[i].as_map_opt().ok_or_else(|| internal(format!("{name} is not a map")))?;
         let keys = utf8(map.keys())?;
-        let keep: arrow::array::BooleanArray = keys.iter().map(|k| Some(k.is_some_and(|k| KEYS.contains(k)))).collect();
+        let keep: arrow::array::BooleanArray =
+            keys.iter().map(|k| Some(k.is_some_and(|k| RULE_KEYS.contains(k)))).collect();
         if keep.true_count() == keep.len() {
             continue;
         }

@@ -346,9 +346,8 @@ pub(crate) fn decode_json_blocks(
     json_lines: bool,
     bom: usize,
     opts: &DecodeOptions,
-    carry: Option<&mut SpanBatchBuilder>,
+    mut carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<(Decoded, u64), DecodeError> {
-    let mut carry = carry;
     if let ([block], Some(carry)) = (blocks, carry.as_deref_mut()) {
         let mut sink = Sink::with_builder(source, opts, Some(carry));
         decode_json_chunk(&mut sink, block, first_line, json_lines, bom)?;

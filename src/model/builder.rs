@@ -177,6 +177,11 @@ type KeyIndex = HashMap<&'static str, (usize, u8), ahash::RandomState>;
 /// reads only some (the derivation): other keys are left out of the rows, not rendered at all.
 pub type AttributeKeys = HashSet<&'static str, ahash::RandomState>;
 
+/// Whether an attribute map keeps `key`: every key when no set is given.
+fn keeps(keys: Option<&AttributeKeys>, key: &str) -> bool {
+    keys.is_none_or(|k| k.contains(key))
+}
+
 /// The key indexes of hot columns, per origin.
 struct HotIndex {
     span: KeyIndex,
@@ -533,8 +538,7 @@ impl SpanBatchBuilder {
             }
         }
         let keep = self.keep_keys.clone();
-        let kept = resource.attributes.iter().filter(|kv| keep.as_ref().is_none_or(|k| k.contains(kv.key.as_ref())));
-        let attributes = self.render_attrs(kept);
+        let attributes = self.render_attrs(resource.attributes.iter().filter(|kv| keeps(keep.as_deref(), &kv.key)));
         self.resource = ResourceContext {
             attributes,
             dropped_attributes_count: resource.dropped_attributes_count,
@@ -593,7 +597,7 @@ impl SpanBatchBuilder {
             {
                 self.span_slots[col] = Some((prio, ai));
             }
-            if self.keep_keys.as_ref().is_some_and(|k| !k.contains(kv.key.as_ref())) {
+            if !keeps(self.keep_keys.as_deref(), &kv.key) {
                 continue;
             }
             let value = render_value(&kv.value).map(|v| self.text(v));
