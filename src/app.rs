@@ -10,25 +10,27 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::cli::{Cli, Command, QueriesCommand};
-use crate::config::{IngestPlan, MetricsPlan};
-use crate::error::{Error, Result};
+use crate::config::{IngestPlan, MetricsPlan, SloPlan};
+use crate::error::{EXIT_BREACHED, Error, Result};
 use crate::ingest::coalesce::coalesce_batches;
 use crate::ingest::decode::{decode_bytes_into, span_builder};
 use crate::ingest::files::{self, Input};
 use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_stream};
-use crate::metrics::{self, Metrics, render_services_page};
+use crate::metrics::{self, Derived, Metrics, render_services_page};
 use crate::model::builder::SpanBatchBuilder;
 use crate::model::schema::schema_markdown;
 use crate::queries::QUERIES;
 use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
-use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema};
+use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema, slo_run_info};
 use crate::report::summary;
 use crate::signals;
+use crate::slo::{self, SloReport};
 use crate::spill::SpanSpool;
 use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
 
-/// Run a parsed command line.
-pub fn run(cli: Cli, command_line: String) -> Result<()> {
+/// Run a parsed command line; the exit code of a successful run (0, or 1 when an SLO is
+/// breached).
+pub fn run(cli: Cli, command_line: String) -> Result<u8> {
     if let Some(n) = cli.threads {
         if n == 0 {
             return Err(Error::Config("--threads must be at least 1".into()));
@@ -41,14 +43,21 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             let plan = IngestPlan::from_args(&args, command_line)?;
             let outcome = ingest(&plan)?;
             summary::print_ingest(&outcome, plan.quiet);
-            Ok(())
+            Ok(0)
         }
         Command::Metrics(args) => {
             let plan = MetricsPlan::from_args(&args, command_line)?;
             let outcome = run_metrics(&plan)?;
             write_stdout(render_services_page(&outcome.metrics.services_page).as_bytes())?;
             summary::print_metrics(&outcome, plan.quiet);
-            Ok(())
+            Ok(0)
+        }
+        Command::Slo(args) => {
+            let plan = SloPlan::from_args(&args, command_line)?;
+            let outcome = run_slo(&plan)?;
+            write_stdout(slo::render_slos(&outcome.report).as_bytes())?;
+            summary::print_slo(&outcome, plan.quiet);
+            Ok(if outcome.report.breached() > 0 { EXIT_BREACHED } else { 0 })
         }
         Command::Gen(args) => {
             let plan = crate::config::gen_plan(&args)?;
@@ -57,15 +66,17 @@ pub fn run(cli: Cli, command_line: String) -> Result<()> {
             if !args.quiet {
                 eprint!("{}", summary::gen_summary(&stats, &plan.out, started.elapsed().as_secs_f64()));
             }
-            Ok(())
+            Ok(0)
         }
         Command::Queries(QueriesCommand::List) => {
             let width = QUERIES.iter().map(|q| q.name.len()).max().unwrap_or(0);
             let text: String = QUERIES.iter().map(|q| format!("{:width$}  {}\n", q.name, q.summary())).collect();
-            write_stdout(text.as_bytes())
+            write_stdout(text.as_bytes()).map(|()| 0)
         }
-        Command::Queries(QueriesCommand::Show { name }) => write_stdout(crate::queries::get(&name)?.sql.as_bytes()),
-        Command::Schema => write_stdout(schema_markdown().as_bytes()),
+        Command::Queries(QueriesCommand::Show { name }) => {
+            write_stdout(crate::queries::get(&name)?.sql.as_bytes()).map(|()| 0)
+        }
+        Command::Schema => write_stdout(schema_markdown().as_bytes()).map(|()| 0),
     }
 }
 
@@ -310,11 +321,47 @@ fn decode_into<T: Send>(
     result
 }
 
-/// Compute RED metrics for the plan and write them to its output directory.
-pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
+/// The spans a derivation reads, put in a spool: decoded from raw inputs (only the columns and
+/// attribute keys the rules read), or read from a span store in the date partitions that can
+/// hold records of the `[from, to)` window. Returns the spool, the decoded inputs' stats and the
+/// store read, if the input was one.
+#[allow(clippy::too_many_arguments)]
+fn spool_inputs(
+    ctx: &datafusion::prelude::SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    inputs: &[String],
+    decode: &DecodeOptions,
+    quiet: bool,
+    spill: &crate::spill::SpillOptions,
+    window: (Option<i64>, Option<i64>),
+) -> Result<(SpanSpool, Vec<SourceStats>, Option<std::path::PathBuf>)> {
+    if let Some(dir) = span_store(inputs) {
+        let spool = runtime.block_on(async {
+            metrics::register_store(ctx, &dir, window.0, window.1).await?;
+            let mut spool = SpanSpool::new(spill.clone());
+            metrics::spool_spans(ctx, &mut spool).await?;
+            Ok::<_, Error>(spool)
+        })?;
+        return Ok((spool, Vec::new(), Some(dir)));
+    }
+    let decode = DecodeOptions {
+        projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
+        attribute_keys: Some(Arc::clone(&signals::RULE_KEYS)),
+        ..decode.clone()
+    };
+    let (spool, sources) = decode_into(inputs, &decode, quiet, |rx| {
+        let mut spool = SpanSpool::new(spill.clone());
+        for batch in rx.into_iter().flatten() {
+            spool.push(batch)?;
+        }
+        Ok(spool)
+    })?;
+    Ok((spool, sources, None))
+}
+
+/// A session and the multi-threaded runtime its queries run on, one partition per thread.
+fn query_session() -> Result<(datafusion::prelude::SessionContext, tokio::runtime::Runtime)> {
     use datafusion::prelude::{SessionConfig, SessionContext};
-    let started = Instant::now();
-    let out = OutputDir::create(&plan.out, plan.force)?;
     let threads = rayon::current_num_threads().max(1);
     let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -322,33 +369,17 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
-    let store = span_store(&plan.inputs);
-    let mut sources = Vec::new();
-    let spool = match &store {
-        Some(dir) => runtime.block_on(async {
-            metrics::register_store(&ctx, dir, &plan.metrics).await?;
-            let mut spool = SpanSpool::new(plan.metrics.spill.clone());
-            metrics::spool_spans(&ctx, &mut spool).await?;
-            Ok::<_, Error>(spool)
-        })?,
-        None => {
-            // Only the columns and attribute keys the derivation reads are built.
-            let decode = DecodeOptions {
-                projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
-                attribute_keys: Some(Arc::clone(&signals::RULE_KEYS)),
-                ..plan.decode.clone()
-            };
-            let (spool, stats) = decode_into(&plan.inputs, &decode, plan.quiet, |rx| {
-                let mut spool = SpanSpool::new(plan.metrics.spill.clone());
-                for batch in rx.into_iter().flatten() {
-                    spool.push(batch)?;
-                }
-                Ok(spool)
-            })?;
-            sources = stats;
-            spool
-        }
-    };
+    Ok((ctx, runtime))
+}
+
+/// Compute RED metrics for the plan and write them to its output directory.
+pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
+    let started = Instant::now();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let (ctx, runtime) = query_session()?;
+    let m = &plan.metrics;
+    let (spool, sources, store) =
+        spool_inputs(&ctx, &runtime, &plan.inputs, &plan.decode, plan.quiet, &m.spill, (m.from, m.to))?;
     let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
     let computed = runtime.block_on(metrics::compute_from(&ctx, &plan.metrics, spool, Some(&signals_file)))?;
 
@@ -383,4 +414,77 @@ mod tests {
         assert_eq!(sizes(&mixed, 100), ["a", "b", "cd", "e"]);
         assert!(split_by_bytes::<char>(&[], 4).is_empty());
     }
+}
+
+/// What an SLO run did.
+#[derive(Debug)]
+pub struct SloOutcome {
+    /// Decoded inputs (empty when the input was a span store or a metrics output).
+    pub sources: Vec<SourceStats>,
+    /// The span store read, if the input was one.
+    pub store: Option<std::path::PathBuf>,
+    /// The signals file of a `metrics` output, if the input was one.
+    pub signals_file: Option<std::path::PathBuf>,
+    /// The derivation, when signals were derived from spans.
+    pub derived: Option<Derived>,
+    pub report: SloReport,
+    pub out: std::path::PathBuf,
+    pub seconds: f64,
+}
+
+/// The signals file among `inputs`: a single directory holding `signals.parquet` and
+/// `run_info.parquet`, as `metrics` writes it.
+fn metrics_output(inputs: &[String]) -> Option<std::path::PathBuf> {
+    let [only] = inputs else { return None };
+    let dir = std::path::Path::new(only);
+    let file = dir.join(format!("{}.parquet", signals::TABLE));
+    (file.is_file() && dir.join(RUN_INFO_FILE).is_file()).then_some(file)
+}
+
+/// Evaluate the plan's SLOs and write the SLO tables to its output directory.
+pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
+    use datafusion::prelude::ParquetReadOptions;
+    let started = Instant::now();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let (ctx, runtime) = query_session()?;
+    let (mut sources, mut store, mut derived) = (Vec::new(), None, None);
+    let signals_file = metrics_output(&plan.inputs);
+    // Signals derived from spans that were spilled are written here, then removed.
+    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    match &signals_file {
+        Some(file) => {
+            let read = ParquetReadOptions::default();
+            runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
+        }
+        None => {
+            let window = match plan.at {
+                Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
+                None => (None, None),
+            };
+            let (spool, decoded, read_store) =
+                spool_inputs(&ctx, &runtime, &plan.inputs, &plan.decode, plan.quiet, &plan.spill, window)?;
+            (sources, store) = (decoded, read_store);
+            derived = Some(runtime.block_on(metrics::derive_signals(&ctx, &plan.signals, spool, Some(&scratch)))?);
+        }
+    }
+    let at = match plan.at {
+        Some(at) => at,
+        None => runtime.block_on(slo::default_evaluation_time(&ctx))?.ok_or_else(|| {
+            Error::Config("the input holds no metric records: give --at to evaluate the SLOs anyway".into())
+        })?,
+    };
+    let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
+    let _ = std::fs::remove_file(&scratch);
+
+    let props = || writer_properties(None, &[]);
+    for table in &report.tables {
+        let path = out.path().join(format!("{}.parquet", table.name));
+        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
+    }
+    let run_info = slo_run_info(&plan.command, &sources, derived.as_ref(), &report)?;
+    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(SloOutcome { sources, store, signals_file, derived, report, out: target, seconds })
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 success, 2 error (bad input, bad flags, I/O), 1 reserved for a breached SLO.
+Exit codes: 0 success, 2 error (bad input, bad flags, I/O), 1 an SLO is breached (`slo`).
 Environment: NO_COLOR disables colour; RAYON_NUM_THREADS is overridden by --threads.";
 
 /// spanlens: offline OpenTelemetry trace analytics.
@@ -55,6 +55,25 @@ pub enum Command {
     /// Example: spanlens metrics store --out metrics --bucket 5m --from 2026-11-01
     #[command(after_help = AFTER_HELP)]
     Metrics(MetricsArgs),
+
+    /// Evaluate SLOs (Application Signals semantics) over the metric records of the input.
+    ///
+    /// SLO definitions are read from a JSON file in the shape of the Application Signals API
+    /// (`aws application-signals create-service-level-objective --cli-input-json`): one object
+    /// or an array of them, period-based (SliConfig) or request-based (RequestBasedSliConfig),
+    /// on a service, an operation or a dependency, LATENCY or AVAILABILITY, with rolling or
+    /// calendar intervals and burn-rate windows. Writes OUT/slos.parquet (attainment, error
+    /// budget, status per SLO), slo_periods.parquet (each period's datapoint), slo_burn_rates.parquet
+    /// and run_info.parquet, and prints the SLO table to stdout.
+    ///
+    /// INPUT is raw OTLP, a span store written by `ingest`, or an output directory of `metrics`
+    /// (its signals.parquet is read, nothing is derived again).
+    ///
+    /// Exit code 1 when an SLO is BREACHED (the outputs are still written).
+    ///
+    /// Example: spanlens slo metrics-out --slos slos.json --out slo-report --at 2026-11-23
+    #[command(after_help = AFTER_HELP)]
+    Slo(SloArgs),
 
     /// Generate realistic OTLP trace exports (the pet-clinic workload), deterministically.
     ///
@@ -186,6 +205,74 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
+    #[command(flatten)]
+    pub derive: DeriveArgs,
+
+    /// Approximate percentiles (t-digest) instead of exact ones, for very large inputs.
+    #[arg(long)]
+    pub approx: bool,
+
+    /// No progress bar, and no stderr summary unless something was skipped or dropped.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+/// Whether a period without any record counts against a period-based SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NoDataArg {
+    Good,
+    Bad,
+}
+
+#[derive(Debug, Args)]
+pub struct SloArgs {
+    /// Raw OTLP inputs (files, directories, globs, - for stdin), one span store written by
+    /// `ingest`, or one output directory of `metrics` (its signals.parquet is evaluated).
+    ///
+    /// Example: spanlens slo exports/ --slos slos.json --out slo-report
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// The SLO definitions: a JSON file holding one CreateServiceLevelObjective input object
+    /// or an array of them.
+    ///
+    /// Example: --slos slos.json
+    #[arg(long, value_name = "FILE")]
+    pub slos: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// The time the SLOs are evaluated at (RFC 3339 or YYYY-MM-DD, UTC): rolling intervals end
+    /// here, calendar intervals are the one holding it. Default: the end time of the latest
+    /// record, rounded up to a whole minute.
+    ///
+    /// Example: --at 2026-11-23T00:00:00Z
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+
+    /// How a period without any record counts in a period-based SLO (Application Signals does
+    /// not document it; "good" treats it as non-breaching).
+    #[arg(long, value_enum, default_value = "good")]
+    pub no_data: NoDataArg,
+
+    #[command(flatten)]
+    pub derive: DeriveArgs,
+
+    /// No progress bar, and no stderr summary unless something was skipped or dropped.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+/// How metric records are derived from spans (shared by `metrics` and `slo`).
+#[derive(Debug, Args)]
+pub struct DeriveArgs {
     /// Follow this ADOT SDK where the SDKs differ (attribute precedence, fallbacks).
     #[arg(long, value_enum, default_value = "java")]
     pub compat: CompatArg,
@@ -197,10 +284,6 @@ pub struct MetricsArgs {
     /// Cluster name for eks/k8s environments when a resource has no k8s.cluster.name.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
-
-    /// Approximate percentiles (t-digest) instead of exact ones, for very large inputs.
-    #[arg(long)]
-    pub approx: bool,
 
     /// Span data held in memory for the derivation beyond this size is spilled to disk,
     /// partitioned by trace id, and the signals are then queried from disk: lower it to use less
@@ -214,13 +297,6 @@ pub struct MetricsArgs {
     /// system temp directory ($TMPDIR or /tmp). Where /tmp is a tmpfs (memory), give a disk.
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
-
-    /// No progress bar, and no stderr summary unless something was skipped or dropped.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub decode: DecodeArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{
-    CompatArg, CompressArg, DecodeArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, PlatformArg,
+    CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
+    PlatformArg, SloArgs,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::ingest::DecodeOptions;
 use crate::metrics::MetricsOptions;
 use crate::signals::SignalOptions;
+use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
 use crate::store::StoreOptions;
 use crate::util::parse_size;
@@ -92,39 +94,78 @@ impl MetricsPlan {
         {
             return Err(Error::Config("--from must be before --to".into()));
         }
-        let compat = match args.compat {
-            CompatArg::Java => Compat::Java,
-            CompatArg::Python => Compat::Python,
-            CompatArg::Js => Compat::Js,
-        };
-        let platform = match args.platform {
-            PlatformArg::Generic => Platform::Generic,
-            PlatformArg::Ec2 => Platform::Ec2,
-            PlatformArg::Ecs => Platform::Ecs,
-            PlatformArg::Eks => Platform::Eks,
-            PlatformArg::K8s => Platform::K8s,
-        };
+        let (signals, spill) = derive_options(&args.derive)?;
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
             force: args.output.force,
             quiet: args.quiet,
             decode: decode_options(&args.decode)?,
-            metrics: MetricsOptions {
-                signals: SignalOptions { compat, platform, cluster: args.cluster.clone() },
-                bucket_ns,
-                from,
-                to,
-                approx: args.approx,
-                spill: SpillOptions {
-                    threshold_bytes: usize::try_from(
-                        parse_size(&args.spill_threshold)
-                            .map_err(|e| Error::Config(format!("--spill-threshold: {e}")))?,
-                    )
-                    .unwrap_or(usize::MAX),
-                    temp_dir: args.temp_dir.clone(),
-                },
-            },
+            metrics: MetricsOptions { signals, bucket_ns, from, to, approx: args.approx, spill },
+            command,
+        })
+    }
+}
+
+/// The derivation and spill options from the shared derivation flags.
+fn derive_options(args: &DeriveArgs) -> Result<(SignalOptions, SpillOptions)> {
+    let compat = match args.compat {
+        CompatArg::Java => Compat::Java,
+        CompatArg::Python => Compat::Python,
+        CompatArg::Js => Compat::Js,
+    };
+    let platform = match args.platform {
+        PlatformArg::Generic => Platform::Generic,
+        PlatformArg::Ec2 => Platform::Ec2,
+        PlatformArg::Ecs => Platform::Ecs,
+        PlatformArg::Eks => Platform::Eks,
+        PlatformArg::K8s => Platform::K8s,
+    };
+    let threshold = parse_size(&args.spill_threshold).map_err(|e| Error::Config(format!("--spill-threshold: {e}")))?;
+    Ok((
+        SignalOptions { compat, platform, cluster: args.cluster.clone() },
+        SpillOptions {
+            threshold_bytes: usize::try_from(threshold).unwrap_or(usize::MAX),
+            temp_dir: args.temp_dir.clone(),
+        },
+    ))
+}
+
+/// Everything `slo` needs to run.
+#[derive(Debug, Clone)]
+pub struct SloPlan {
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub quiet: bool,
+    pub decode: DecodeOptions,
+    pub signals: SignalOptions,
+    pub spill: SpillOptions,
+    /// The validated SLO definitions, in file order.
+    pub slos: Vec<SloDefinition>,
+    /// Evaluation time (ns); `None`: the end of the latest record, rounded up to a minute.
+    pub at: Option<i64>,
+    /// Periods without records count against period-based SLOs.
+    pub no_data_bad: bool,
+    /// The command line as given, for run_info.
+    pub command: String,
+}
+
+impl SloPlan {
+    pub fn from_args(args: &SloArgs, command: String) -> Result<Self> {
+        let at = args.at.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("--at: {e}")))?;
+        let (signals, spill) = derive_options(&args.derive)?;
+        Ok(SloPlan {
+            inputs: args.inputs.clone(),
+            out: args.output.out.clone(),
+            force: args.output.force,
+            quiet: args.quiet,
+            decode: decode_options(&args.decode)?,
+            signals,
+            spill,
+            slos: crate::slo::read_definitions(&args.slos)?,
+            at,
+            no_data_bad: args.no_data == NoDataArg::Bad,
             command,
         })
     }

@@ -2,7 +2,7 @@
 //!
 //! Every variant names the input (path or URI) and, where it is known, the position in it, so a
 //! message is actionable on its own. The exit-code contract lives here and only here:
-//! `0` success, `2` error, `1` reserved for "an SLO was breached".
+//! `0` success, `2` error, `1` "an SLO is breached" (a successful `slo` run).
 //! This module must not print anything; `main` prints the chain.
 
 use std::fmt;
@@ -10,6 +10,9 @@ use std::path::PathBuf;
 
 /// Exit code for a run that failed.
 pub const EXIT_ERROR: u8 = 2;
+
+/// Exit code of an `slo` run that succeeded and found an SLO breached.
+pub const EXIT_BREACHED: u8 = 1;
 
 /// Where in an input a problem was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

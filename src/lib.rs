@@ -13,6 +13,7 @@
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
 //! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables;
+//! * [`slo`]: SLO definitions (the Application Signals API's JSON) and their evaluation over signals;
 //! * [`report`]: Parquet writing, `run_info`, the stderr summary;
 //! * [`workload`]: the deterministic pet-clinic workload generator (`spanlens gen`);
 //! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
@@ -29,6 +30,7 @@ pub mod queries;
 pub mod report;
 pub mod s3;
 pub mod signals;
+pub mod slo;
 pub mod spill;
 pub mod store;
 pub mod testing;

@@ -1,5 +1,5 @@
 //! The `spanlens` binary: parse the command line, run it, print any error chain to stderr and
-//! map it to the exit code (0 success, 2 error).
+//! map it to the exit code (0 success, 1 an SLO breached, 2 error).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let cli = spanlens::cli::Cli::parse();
     match spanlens::app::run(cli, command_line) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
             let (red, bold, reset) = if color { ("\x1b[31m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };

@@ -69,15 +69,19 @@ pub struct Metrics {
     pub spill: SpillStats,
 }
 
-async fn run_query(ctx: &SessionContext, name: &'static str) -> Result<Table> {
-    let df = ctx.sql(queries::get(name)?.sql).await?;
+/// Run the query called `name` with its `$n` parameters and collect its rows.
+pub(crate) async fn run_query(ctx: &SessionContext, name: &'static str, params: Vec<ScalarValue>) -> Result<Table> {
+    let mut df = ctx.sql(queries::get(name)?.sql).await?;
+    if !params.is_empty() {
+        df = df.with_param_values(params)?;
+    }
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok(Table { name, schema, batches, written: None })
 }
 
 /// Register `batches` as an in-memory table, spread round-robin over up to `partitions`.
-fn register(
+pub(crate) fn register(
     ctx: &SessionContext,
     name: &str,
     schema: SchemaRef,
@@ -96,11 +100,11 @@ fn register(
 /// Register a span store written by `ingest` as `spans`: its Parquet files as a listing table
 /// (`store_partitions`), read only in the date partitions that can hold records of the window
 /// (from the day before it starts, for spans that start earlier and their parents).
-pub async fn register_store(ctx: &SessionContext, dir: &Path, opts: &MetricsOptions) -> Result<()> {
+pub async fn register_store(ctx: &SessionContext, dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<()> {
     let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
     ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
-    let first = opts.from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
-    let last = opts.to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
+    let first = from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
+    let last = to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
     let df = ctx.sql(queries::get("store_spans")?.sql).await?.with_param_values(vec![utf8(first), utf8(last)])?;
     ctx.register_table("spans", df.into_view())?;
@@ -156,20 +160,27 @@ pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metr
     compute_from(ctx, opts, spool, None).await
 }
 
-/// Derive signals from the spans in `spool` and compute the metric tables; registers
-/// `signals`, `windowed_signals` and one table per metric query in `ctx`.
+/// The `signals` table of a run and how it was derived.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub signals: Table,
+    pub stats: SignalStats,
+    /// What the span spool wrote to disk (nothing for data within the spill threshold).
+    pub spill: SpillStats,
+}
+
+/// Derive signals from the spans in `spool` and register them as `signals` in `ctx`.
 ///
 /// When the spans were spilled and `signals_file` is given, the signals are written to that
 /// Parquet file as they are derived and queried from it with one partition, so that memory
 /// stays bounded: exact percentiles then hold each latency once (merged grouping sets share
 /// it), instead of once per partial aggregate.
-pub async fn compute_from(
+pub async fn derive_signals(
     ctx: &SessionContext,
-    opts: &MetricsOptions,
+    opts: &SignalOptions,
     spool: SpanSpool,
     signals_file: Option<&Path>,
-) -> Result<Metrics> {
-    register_functions(ctx, opts.approx);
+) -> Result<Derived> {
     let mut writer = match signals_file.filter(|_| spool.spilled()) {
         Some(path) => {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
@@ -192,7 +203,7 @@ pub async fn compute_from(
             }
         }
     };
-    let mut deriver = SignalsDeriver::new(&opts.signals);
+    let mut deriver = SignalsDeriver::new(opts);
     let spill = spool.drain(|part| {
         deriver.derive(&part, &mut emit)?;
         drop(part);
@@ -214,15 +225,28 @@ pub async fn compute_from(
             None
         }
     };
+    let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written };
+    Ok(Derived { signals, stats, spill })
+}
+
+/// Derive signals from the spans in `spool` ([`derive_signals`]) and compute the metric
+/// tables; registers `signals`, `windowed_signals` and one table per metric query in `ctx`.
+pub async fn compute_from(
+    ctx: &SessionContext,
+    opts: &MetricsOptions,
+    spool: SpanSpool,
+    signals_file: Option<&Path>,
+) -> Result<Metrics> {
+    register_functions(ctx, opts.approx);
+    let Derived { signals, stats, spill } = derive_signals(ctx, &opts.signals, spool, signals_file).await?;
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
     for name in METRIC_TABLES {
-        let table = run_query(ctx, name).await?;
+        let table = run_query(ctx, name, vec![]).await?;
         register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
         tables.push(table);
     }
-    let services_page = run_query(ctx, "services_page").await?;
-    let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written };
+    let services_page = run_query(ctx, "services_page", vec![]).await?;
     Ok(Metrics { signals, tables, services_page, stats, spill })
 }
 
@@ -251,24 +275,7 @@ pub fn render_services_page(page: &Table) -> String {
             rows.push(cols.iter().map(|c| c[r].clone()).collect());
         }
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
-        .collect();
-    let line = |cells: &[String]| -> String {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let pad = widths[i].saturating_sub(c.chars().count());
-                if i < 2 { format!("{c}{}", " ".repeat(pad)) } else { format!("{}{c}", " ".repeat(pad)) }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(&header.map(String::from));
-    for r in &rows {
-        out.push_str(&line(r));
-    }
+    let mut out = crate::report::text::table(&header, &rows, &[0, 1]);
     if rows.is_empty() {
         out.push_str("(no service records in the window)\n");
     }

@@ -49,6 +49,10 @@ pub const QUERIES: &[Query] = &[
     query!("operation_metrics"),
     query!("dependency_metrics"),
     query!("services_page"),
+    query!("slo_records"),
+    query!("slo_periods"),
+    query!("slos"),
+    query!("slo_burn_rates"),
 ];
 
 /// The query called `name`.

@@ -3,3 +3,4 @@
 pub mod parquet;
 pub mod run_info;
 pub mod summary;
+pub mod text;

@@ -12,8 +12,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::error::Result;
 use crate::ingest::SourceStats;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Table};
 use crate::model::schema::SCHEMA_VERSION;
+use crate::signals::SignalStats;
+use crate::slo::SloReport;
+use crate::spill::SpillStats;
 use crate::store::StoreStats;
 
 static RUN_INFO_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -77,7 +80,36 @@ pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&St
 pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, sources, None);
-    let s = &m.stats;
+    signal_rows(&mut r, &m.stats, &m.spill);
+    table_rows(&mut r, m.tables.iter().chain([&m.signals]));
+    r.finish()
+}
+
+/// Build the `run_info` batch for an SLO run: the ingest and derivation counters when signals
+/// were derived, the evaluation time, the SLOs per status and the rows of each table.
+pub fn slo_run_info(
+    command: &str,
+    sources: &[SourceStats],
+    derived: Option<&crate::metrics::Derived>,
+    report: &SloReport,
+) -> Result<RecordBatch> {
+    let mut r = Rows::default();
+    ingest_rows(&mut r, command, sources, None);
+    if let Some(d) = derived {
+        signal_rows(&mut r, &d.stats, &d.spill);
+        r.push("", "table_rows", None, Some(d.signals.rows() as u64), Some(d.signals.name));
+    }
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(report.at);
+    r.push("", "evaluated_at", None, None, Some(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+    r.count("", "slos", report.statuses.values().sum::<usize>() as u64);
+    for (status, n) in &report.statuses {
+        r.push("", "slo_status", Some(status), Some(*n as u64), None);
+    }
+    table_rows(&mut r, report.tables.iter());
+    r.finish()
+}
+
+fn signal_rows(r: &mut Rows, s: &SignalStats, spill: &SpillStats) {
     r.count("", "signal_spans", s.spans);
     r.count("", "signal_traces", s.traces);
     r.count("", "preannotated_spans", s.preannotated_spans);
@@ -87,13 +119,15 @@ pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> 
     for (reason, n) in &s.dropped {
         r.push("", "records_dropped", Some(reason), Some(*n), None);
     }
-    r.count("", "spill_rows", m.spill.rows);
-    r.count("", "spill_bytes", m.spill.bytes);
-    r.count("", "derive_partitions", m.spill.partitions);
-    for t in m.tables.iter().chain([&m.signals]) {
+    r.count("", "spill_rows", spill.rows);
+    r.count("", "spill_bytes", spill.bytes);
+    r.count("", "derive_partitions", spill.partitions);
+}
+
+fn table_rows<'a>(r: &mut Rows, tables: impl Iterator<Item = &'a Table>) {
+    for t in tables {
         r.push("", "table_rows", None, Some(t.rows() as u64), Some(t.name));
     }
-    r.finish()
 }
 
 fn ingest_rows(r: &mut Rows, command: &str, sources: &[SourceStats], store: Option<&StoreStats>) {

@@ -1,8 +1,10 @@
 //! The human summary printed to stderr after a run: what was read, written and skipped, with
 //! reasons. Data never goes to stderr and this never goes to stdout.
 
-use crate::app::{IngestOutcome, MetricsOutcome};
+use crate::app::{IngestOutcome, MetricsOutcome, SloOutcome};
 use crate::ingest::SourceStats;
+use crate::signals::SignalStats;
+use crate::spill::SpillStats;
 use crate::util::{human_bytes, thousands};
 use crate::workload::GenStats;
 
@@ -97,23 +99,41 @@ pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
 /// The summary text of a metrics run.
 pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     let mut out = String::new();
-    match &outcome.store {
+    push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
+    push_signals(&mut out, &outcome.metrics.stats, &outcome.metrics.spill);
+    let tables: Vec<String> =
+        outcome.metrics.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
+    out.push_str(&format!(
+        "wrote {} ({} rows) in {:.2} s\n",
+        outcome.out.display(),
+        tables.join(", "),
+        outcome.seconds
+    ));
+    out
+}
+
+/// What was read: the span store, or the decoded inputs with their skips.
+fn push_inputs(out: &mut String, sources: &[SourceStats], store: Option<&std::path::Path>) {
+    match store {
         Some(store) => out.push_str(&format!("read span store {}\n", store.display())),
         None => {
-            let t = SourceStats::total(&outcome.sources);
+            let t = SourceStats::total(sources);
             out.push_str(&format!(
                 "read {} input{} ({}), spans: {} read, {} used, {} skipped\n",
-                thousands(outcome.sources.len() as u64),
-                if outcome.sources.len() == 1 { "" } else { "s" },
+                thousands(sources.len() as u64),
+                if sources.len() == 1 { "" } else { "s" },
                 human_bytes(t.bytes_read),
                 thousands(t.spans_read),
                 thousands(t.spans_written),
                 thousands(t.spans_skipped_total())
             ));
-            push_skips(&mut out, &t);
+            push_skips(out, &t);
         }
     }
-    let s = &outcome.metrics.stats;
+}
+
+/// What the derivation produced, dropped and spilled.
+fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
     out.push_str(&format!(
         "signals: {} span{} in {} trace{} gave {} service and {} dependency records ({} pre-annotated), {} dropped\n",
         thousands(s.spans),
@@ -128,7 +148,6 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     if !s.dropped.is_empty() {
         out.push_str(&format!("  records dropped: {}\n", reasons(&s.dropped)));
     }
-    let spill = &outcome.metrics.spill;
     if spill.rows > 0 {
         out.push_str(&format!(
             "spilled: {} span rows ({}) to disk, derived in {} trace-id partitions\n",
@@ -137,8 +156,29 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
             thousands(spill.partitions),
         ));
     }
-    let tables: Vec<String> =
-        outcome.metrics.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
+}
+
+/// The human summary of an SLO run.
+pub fn slo_summary(outcome: &SloOutcome) -> String {
+    let mut out = String::new();
+    match (&outcome.signals_file, &outcome.derived) {
+        (Some(file), _) => out.push_str(&format!("read signals {}\n", file.display())),
+        (None, Some(d)) => {
+            push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
+            push_signals(&mut out, &d.stats, &d.spill);
+        }
+        (None, None) => {}
+    }
+    let r = &outcome.report;
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(r.at);
+    let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    out.push_str(&format!(
+        "slos: {} evaluated at {}: {}\n",
+        thousands(r.statuses.values().sum::<usize>() as u64),
+        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        statuses.join(", ")
+    ));
+    let tables: Vec<String> = r.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
     out.push_str(&format!(
         "wrote {} ({} rows) in {:.2} s\n",
         outcome.out.display(),
@@ -146,6 +186,15 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
         outcome.seconds
     ));
     out
+}
+
+/// Print the SLO summary, unless `quiet` and nothing was skipped or dropped.
+pub fn print_slo(outcome: &SloOutcome, quiet: bool) {
+    let t = SourceStats::total(&outcome.sources);
+    let dropped = outcome.derived.as_ref().is_some_and(|d| !d.stats.dropped.is_empty());
+    if !quiet || t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || dropped {
+        eprint!("{}", slo_summary(outcome));
+    }
 }
 
 /// Print the metrics summary, unless `quiet` and nothing was skipped or dropped.

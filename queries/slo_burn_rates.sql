@@ -1,0 +1,76 @@
+-- slo_burn_rates: the burn rate of each SLO over each of its look-back windows, ending at the evaluation time.
+-- Input: slo_burn_windows, slo_definitions, slo_periods, slo_records, slos; $1 as for slos.
+-- Output: one row per (slo, lookback_minutes). error_rate: bad periods / periods in the window (period-based; the
+-- window is the last lookback/period periods of the interval grid) or bad requests / requests (request-based).
+-- burn_rate = error_rate / (1 − goal/100); a window without records falls back to the attainment,
+-- (100 − attainment) / (100 − goal), with basis 'attainment' (Application Signals' rule for no data).
+WITH windows AS (
+  SELECT w.slo,
+         w.lookback_minutes,
+         d.slo_index,
+         d.evaluation,
+         d.budget_fraction,
+         d.elapsed_end_ns - w.lookback_ns AS from_ns,
+         d.elapsed_end_ns AS to_ns,
+         d.periods_elapsed - w.lookback_ns / d.period_ns AS first_period,
+         d.periods_elapsed AS end_period,
+         w.lookback_ns / d.period_ns AS periods
+  FROM slo_burn_windows w
+  JOIN slo_definitions d ON w.slo = d.slo
+),
+period_counts AS (
+  SELECT w.slo,
+         w.lookback_minutes,
+         COUNT(p.slo) AS with_data,
+         COUNT(p.slo) FILTER (WHERE NOT p.good) AS failed
+  FROM windows w
+  LEFT JOIN slo_periods p
+    ON p.slo = w.slo AND p.period_index >= w.first_period AND p.period_index < w.end_period
+  WHERE w.evaluation = 'PeriodBased'
+  GROUP BY w.slo, w.lookback_minutes
+),
+request_counts AS (
+  SELECT w.slo,
+         w.lookback_minutes,
+         COUNT(r.slo) AS requests,
+         COUNT(r.slo) FILTER (WHERE NOT r.good) AS bad_requests
+  FROM windows w
+  LEFT JOIN slo_records r ON r.slo = w.slo AND r.end_ns >= w.from_ns
+  WHERE w.evaluation = 'RequestBased'
+  GROUP BY w.slo, w.lookback_minutes
+),
+rates AS (
+  SELECT w.slo_index,
+         w.slo,
+         w.lookback_minutes,
+         w.from_ns,
+         w.to_ns,
+         w.budget_fraction,
+         CASE WHEN w.evaluation = 'PeriodBased' THEN w.periods END AS periods,
+         CASE WHEN w.evaluation = 'PeriodBased' THEN
+           pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data ELSE 0 END END AS bad_periods,
+         rc.requests,
+         rc.bad_requests,
+         CASE WHEN w.evaluation = 'PeriodBased' THEN pc.with_data > 0 ELSE rc.requests > 0 END AS has_data,
+         CASE WHEN w.evaluation = 'PeriodBased' THEN
+                (pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data ELSE 0 END) / CAST(w.periods AS DOUBLE)
+              WHEN rc.requests > 0 THEN rc.bad_requests / CAST(rc.requests AS DOUBLE) END AS error_rate
+  FROM windows w
+  LEFT JOIN period_counts pc ON pc.slo = w.slo AND pc.lookback_minutes = w.lookback_minutes
+  LEFT JOIN request_counts rc ON rc.slo = w.slo AND rc.lookback_minutes = w.lookback_minutes
+)
+SELECT r.slo,
+       r.lookback_minutes,
+       arrow_cast(to_timestamp_nanos(r.from_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS window_start,
+       arrow_cast(to_timestamp_nanos(r.to_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS window_end,
+       r.periods,
+       r.bad_periods,
+       r.requests,
+       r.bad_requests,
+       CASE WHEN r.has_data THEN r.error_rate END AS error_rate,
+       CASE WHEN r.has_data THEN r.error_rate / r.budget_fraction
+            ELSE (100.0 - s.attainment) / 100.0 / r.budget_fraction END AS burn_rate,
+       CASE WHEN r.has_data THEN 'window' ELSE 'attainment' END AS basis
+FROM rates r
+JOIN slos s ON s.slo = r.slo
+ORDER BY r.slo_index, r.lookback_minutes

@@ -1,0 +1,70 @@
+-- slo_periods: the datapoint of every period that has records, for each period-based SLO, and its verdict.
+-- Input: slo_records, slo_definitions. Output: one row per (slo, period_index) with records: period_start/period_end
+-- (UTC), requests, faults, value (the period's availability in percent for AVAILABILITY; for LATENCY the SLO's
+-- statistic of latency_ms: an exact percentile, p·(n−1) interpolated between closest ranks as percentile_cont,
+-- or Average, Minimum, Maximum, Sum, SampleCount), good (value <operator> threshold) and in_interval (false for a
+-- look-back period before a calendar interval's start). Periods without records are not listed.
+WITH ranked AS (
+  SELECT r.slo,
+         r.period_index,
+         r.latency_ms,
+         r.duration_ns,
+         r.fault,
+         d.stat_fraction * (COUNT(*) OVER (PARTITION BY r.slo, r.period_index) - 1) AS position,
+         ROW_NUMBER() OVER (PARTITION BY r.slo, r.period_index ORDER BY r.latency_ms) - 1 AS value_rank
+  FROM slo_records r
+  JOIN slo_definitions d ON r.slo = d.slo
+  WHERE d.evaluation = 'PeriodBased'
+),
+groups AS (
+  SELECT slo,
+         period_index,
+         COUNT(*) AS requests,
+         SUM(fault) AS faults,
+         SUM(duration_ns) AS duration_ns_sum,
+         MIN(latency_ms) AS latency_min,
+         MAX(latency_ms) AS latency_max,
+         SUM(latency_ms) AS latency_sum,
+         MAX(position) AS position,
+         MAX(CASE WHEN value_rank = floor(position) THEN latency_ms END) AS lower_value,
+         MAX(CASE WHEN value_rank = floor(position) + 1 THEN latency_ms END) AS upper_value
+  FROM ranked
+  GROUP BY slo, period_index
+),
+valued AS (
+  SELECT d.slo_index,
+         g.slo,
+         g.period_index,
+         d.window_start_ns + g.period_index * d.period_ns AS period_start_ns,
+         d.period_ns,
+         g.requests,
+         g.faults,
+         CASE WHEN d.metric = 'AVAILABILITY' THEN 100.0 - 100.0 * g.faults / g.requests
+              WHEN d.stat_kind = 'percentile' THEN
+                CASE WHEN g.position = floor(g.position) THEN g.lower_value
+                     ELSE g.lower_value + (g.position - floor(g.position)) * (g.upper_value - g.lower_value) END
+              WHEN d.stat_kind = 'average' THEN g.duration_ns_sum / 1e6 / g.requests
+              WHEN d.stat_kind = 'minimum' THEN g.latency_min
+              WHEN d.stat_kind = 'maximum' THEN g.latency_max
+              WHEN d.stat_kind = 'sum' THEN g.latency_sum
+              ELSE CAST(g.requests AS DOUBLE) END AS value,
+         d.threshold,
+         d.operator,
+         d.periods_elapsed
+  FROM groups g
+  JOIN slo_definitions d ON g.slo = d.slo
+)
+SELECT slo,
+       period_index,
+       arrow_cast(to_timestamp_nanos(period_start_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS period_start,
+       arrow_cast(to_timestamp_nanos(period_start_ns + period_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS period_end,
+       requests,
+       faults,
+       value,
+       CASE WHEN operator = '>=' THEN value >= threshold
+            WHEN operator = '>' THEN value > threshold
+            WHEN operator = '<' THEN value < threshold
+            ELSE value <= threshold END AS good,
+       period_index >= 0 AND period_index < periods_elapsed AS in_interval
+FROM valued
+ORDER BY slo_index, period_index

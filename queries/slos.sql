@@ -1,0 +1,99 @@
+-- slos: attainment, error budget and status of each SLO at its evaluation time (Application Signals §14).
+-- Input: slo_definitions, slo_records, slo_periods; $1 TRUE when a period without records counts as bad.
+-- Output: one row per SLO, in definition order. Period-based: periods_total = interval / period, periods_bad =
+-- failed periods (+ elapsed periods without records when $1), attainment = 100·(total − bad)/total, budget in
+-- seconds = interval·(100 − goal)/100, remaining = budget − bad·period, BREACHED when remaining < 0.
+-- Request-based: attainment = 100·good/requests, budget in requests = requests·(100 − goal)/100, remaining =
+-- budget − bad, BREACHED when bad ≥ budget. INSUFFICIENT_DATA without records in the elapsed interval; WARNING when
+-- the budget left is at most warning_threshold percent of it; otherwise OK.
+WITH periods AS (
+  SELECT slo,
+         COUNT(*) FILTER (WHERE in_interval) AS periods_with_data,
+         COUNT(*) FILTER (WHERE in_interval AND NOT good) AS periods_failed
+  FROM slo_periods
+  GROUP BY slo
+),
+requests AS (
+  SELECT r.slo,
+         COUNT(*) AS requests,
+         SUM(r.fault) AS faults,
+         COUNT(*) FILTER (WHERE NOT r.good) AS bad_requests
+  FROM slo_records r
+  JOIN slo_definitions d ON r.slo = d.slo
+  WHERE r.end_ns >= d.window_start_ns
+  GROUP BY r.slo
+),
+counted AS (
+  SELECT d.*,
+         COALESCE(q.requests, 0) AS requests,
+         COALESCE(q.faults, 0) AS faults,
+         CASE WHEN d.evaluation = 'RequestBased' THEN COALESCE(q.bad_requests, 0) END AS bad_requests,
+         CASE WHEN d.evaluation = 'PeriodBased' THEN COALESCE(p.periods_with_data, 0) END AS periods_with_data,
+         CASE WHEN d.evaluation = 'PeriodBased' THEN
+           COALESCE(p.periods_failed, 0)
+           + CASE WHEN $1 THEN d.periods_elapsed - COALESCE(p.periods_with_data, 0) ELSE 0 END END AS periods_bad
+  FROM slo_definitions d
+  LEFT JOIN requests q ON q.slo = d.slo
+  LEFT JOIN periods p ON p.slo = d.slo
+),
+budgeted AS (
+  SELECT *,
+         CASE WHEN evaluation = 'PeriodBased' THEN 100.0 * (periods_total - periods_bad) / periods_total
+              WHEN requests > 0 THEN 100.0 * (requests - bad_requests) / requests END AS attainment,
+         CASE WHEN evaluation = 'PeriodBased' THEN interval_ns / 1e9 * budget_fraction END AS budget_seconds,
+         CASE WHEN evaluation = 'PeriodBased' THEN
+           interval_ns / 1e9 * budget_fraction - periods_bad * (period_ns / 1e9) END AS budget_seconds_remaining,
+         CASE WHEN evaluation = 'RequestBased' THEN requests * budget_fraction END AS budget_requests,
+         CASE WHEN evaluation = 'RequestBased' THEN
+           requests * budget_fraction - bad_requests END AS budget_requests_remaining
+  FROM counted
+),
+rated AS (
+  SELECT *,
+         CASE WHEN COALESCE(budget_seconds, budget_requests) > 0 THEN
+           100.0 * COALESCE(budget_seconds_remaining, budget_requests_remaining)
+                 / COALESCE(budget_seconds, budget_requests) END AS budget_remaining_pct
+  FROM budgeted
+)
+SELECT slo,
+       evaluation,
+       metric,
+       record_type,
+       service,
+       environment,
+       operation,
+       remote_service,
+       remote_operation,
+       remote_environment,
+       remote_resource_type,
+       remote_resource_identifier,
+       statistic,
+       operator,
+       threshold,
+       goal,
+       warning AS warning_threshold,
+       goal_interval,
+       interval_start,
+       interval_end,
+       evaluated_at,
+       period_ns / 1000000000 AS period_seconds,
+       periods_total,
+       periods_elapsed,
+       periods_with_data,
+       periods_bad,
+       requests,
+       faults,
+       bad_requests,
+       attainment,
+       budget_seconds,
+       budget_seconds_remaining,
+       budget_requests,
+       budget_requests_remaining,
+       budget_remaining_pct,
+       CASE WHEN requests = 0 THEN 'INSUFFICIENT_DATA'
+            WHEN evaluation = 'PeriodBased' AND budget_seconds_remaining < 0 THEN 'BREACHED'
+            WHEN evaluation = 'RequestBased' AND bad_requests >= budget_requests THEN 'BREACHED'
+            WHEN budget_remaining_pct <= warning THEN 'WARNING'
+            ELSE 'OK' END AS status
+FROM rated
+ORDER BY slo_index

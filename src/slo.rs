@@ -1,0 +1,902 @@
+//! SLOs with Application Signals semantics (spec §14): definitions read from the JSON shape of
+//! the Application Signals API (`CreateServiceLevelObjective` input), resolved against an
+//! evaluation time into the `slo_definitions` table, and evaluated over the `signals` table by
+//! the `slo_*` queries of `queries/`: attainment, error budget, status, each period's datapoint
+//! and burn rates.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::{DateTime, Months, Utc};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+use datafusion::functions_aggregate::expr_fn::max;
+use datafusion::prelude::{SessionContext, col};
+use serde::Deserialize;
+
+use crate::config::parse_time;
+use crate::error::{Error, Result};
+use crate::metrics::{Table, run_query};
+use crate::model::schema::timestamp_ns;
+use crate::signals;
+
+/// The tables an SLO run writes, in this order.
+pub const SLO_TABLES: [&str; 3] = ["slos", "slo_periods", "slo_burn_rates"];
+
+const NANOS_PER_SECOND: i64 = 1_000_000_000;
+const NANOS_PER_MINUTE: i64 = 60 * NANOS_PER_SECOND;
+const NANOS_PER_DAY: i64 = 86_400 * NANOS_PER_SECOND;
+
+/// How an SLO counts: good periods of its interval, or good requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MetricType {
+    #[serde(rename = "LATENCY")]
+    Latency,
+    #[serde(rename = "AVAILABILITY")]
+    Availability,
+}
+
+impl MetricType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Latency => "LATENCY",
+            MetricType::Availability => "AVAILABILITY",
+        }
+    }
+}
+
+/// `ComparisonOperator`: how an SLI value or a request's latency is compared with the threshold;
+/// the comparison holding means good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Operator {
+    GreaterThanOrEqualTo,
+    GreaterThan,
+    LessThan,
+    LessThanOrEqualTo,
+}
+
+impl Operator {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operator::GreaterThanOrEqualTo => ">=",
+            Operator::GreaterThan => ">",
+            Operator::LessThan => "<",
+            Operator::LessThanOrEqualTo => "<=",
+        }
+    }
+}
+
+/// `DurationUnit` of an interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DurationUnit {
+    #[serde(rename = "MINUTE")]
+    Minute,
+    #[serde(rename = "HOUR")]
+    Hour,
+    #[serde(rename = "DAY")]
+    Day,
+    #[serde(rename = "MONTH")]
+    Month,
+}
+
+impl DurationUnit {
+    fn letter(self) -> &'static str {
+        match self {
+            DurationUnit::Minute => "m",
+            DurationUnit::Hour => "h",
+            DurationUnit::Day => "d",
+            DurationUnit::Month => "mo",
+        }
+    }
+}
+
+/// A period-based SLI datapoint statistic (CloudWatch names), for LATENCY.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Statistic {
+    /// `pNN` or `pNN.N`: the exact percentile (`percentile_cont`), as a fraction.
+    Percentile(f64),
+    Average,
+    Minimum,
+    Maximum,
+    Sum,
+    SampleCount,
+}
+
+impl Statistic {
+    fn parse(text: &str) -> std::result::Result<Statistic, String> {
+        Ok(match text {
+            "Average" => Statistic::Average,
+            "Minimum" => Statistic::Minimum,
+            "Maximum" => Statistic::Maximum,
+            "Sum" => Statistic::Sum,
+            "SampleCount" => Statistic::SampleCount,
+            _ => {
+                let p = text
+                    .strip_prefix('p')
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .filter(|p| (0.0..=100.0).contains(p) && text.len() > 1)
+                    .ok_or_else(|| {
+                        format!(
+                            "Statistic {text:?} is not supported: use pNN (p50, p99, p99.9), Average, Minimum, \
+                             Maximum, Sum or SampleCount"
+                        )
+                    })?;
+                Statistic::Percentile(p / 100.0)
+            }
+        })
+    }
+
+    /// The kind and fraction columns of `slo_definitions`.
+    fn columns(self) -> (&'static str, Option<f64>) {
+        match self {
+            Statistic::Percentile(p) => ("percentile", Some(p)),
+            Statistic::Average => ("average", None),
+            Statistic::Minimum => ("minimum", None),
+            Statistic::Maximum => ("maximum", None),
+            Statistic::Sum => ("sum", None),
+            Statistic::SampleCount => ("count", None),
+        }
+    }
+}
+
+/// How an SLO is evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evaluation {
+    /// Each period of `period_seconds` gives one datapoint (the statistic of the latency, or the
+    /// availability), good when `value operator threshold` holds.
+    Period { period_seconds: i64, statistic: Statistic, threshold: f64, operator: Operator },
+    /// Each request is good or bad: for AVAILABILITY bad = fault; for LATENCY good when
+    /// `latency_ms operator threshold` holds.
+    Request { threshold: Option<f64>, operator: Option<Operator> },
+}
+
+/// The records an SLO reads: a service (all operations or one), or one of its dependencies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub service: String,
+    /// `None` matches every environment.
+    pub environment: Option<String>,
+    pub operation: Option<String>,
+    pub dependency: Option<Dependency>,
+}
+
+/// A dependency's key attributes; each given one must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dependency {
+    pub remote_service: Option<String>,
+    pub remote_operation: Option<String>,
+    pub remote_environment: Option<String>,
+    pub remote_resource_type: Option<String>,
+    pub remote_resource_identifier: Option<String>,
+}
+
+/// The SLO interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    /// The last `duration` units before the evaluation time.
+    Rolling { unit: DurationUnit, duration: u32 },
+    /// Back-to-back intervals of `duration` units from `start` (ns); the one holding the
+    /// evaluation time is evaluated.
+    Calendar { start: i64, unit: DurationUnit, duration: u32 },
+}
+
+/// One validated SLO.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloDefinition {
+    pub name: String,
+    pub metric: MetricType,
+    pub evaluation: Evaluation,
+    pub target: Target,
+    /// Attainment goal, percent.
+    pub goal: f64,
+    /// Warning threshold, percent of the error budget left.
+    pub warning: f64,
+    pub interval: Interval,
+    /// Burn-rate look-back windows, minutes.
+    pub burn_rate_minutes: Vec<u32>,
+}
+
+// ---- The API's JSON shape ------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SloFile {
+    Many(Vec<SloInput>),
+    One(Box<SloInput>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SloInput {
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    sli_config: Option<SliConfigInput>,
+    request_based_sli_config: Option<RequestBasedSliConfigInput>,
+    goal: Option<GoalInput>,
+    #[serde(default)]
+    burn_rate_configurations: Vec<BurnRateInput>,
+    exclusion_windows: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    tags: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SliConfigInput {
+    sli_metric_config: MetricConfigInput,
+    metric_threshold: f64,
+    comparison_operator: Operator,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RequestBasedSliConfigInput {
+    request_based_sli_metric_config: MetricConfigInput,
+    metric_threshold: Option<f64>,
+    comparison_operator: Option<Operator>,
+}
+
+/// `SliMetricConfig` and `RequestBasedSliMetricConfig` (the fields of both; the period-only
+/// ones are refused on a request-based SLO).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct MetricConfigInput {
+    key_attributes: Option<BTreeMap<String, String>>,
+    operation_name: Option<String>,
+    metric_type: Option<MetricType>,
+    statistic: Option<String>,
+    period_seconds: Option<i64>,
+    dependency_config: Option<DependencyConfigInput>,
+    metric_data_queries: Option<serde_json::Value>,
+    total_request_count_metric: Option<serde_json::Value>,
+    monitored_request_count_metric: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DependencyConfigInput {
+    dependency_key_attributes: BTreeMap<String, String>,
+    dependency_operation_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct GoalInput {
+    interval: Option<IntervalInput>,
+    attainment_goal: Option<f64>,
+    warning_threshold: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct IntervalInput {
+    rolling_interval: Option<RollingInput>,
+    calendar_interval: Option<CalendarInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RollingInput {
+    duration_unit: DurationUnit,
+    duration: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct CalendarInput {
+    start_time: serde_json::Value,
+    duration_unit: DurationUnit,
+    duration: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct BurnRateInput {
+    look_back_window_minutes: u32,
+}
+
+/// Read and validate the SLO definitions in `path`.
+pub fn read_definitions(path: &Path) -> Result<Vec<SloDefinition>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
+    parse_definitions(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// Parse and validate SLO definitions from JSON text (one object or an array of them).
+pub fn parse_definitions(text: &str) -> std::result::Result<Vec<SloDefinition>, String> {
+    let file: SloFile = serde_json::from_str(text).map_err(|e| {
+        // Untagged enums lose serde's message; parse again as one object for a precise one.
+        let precise = serde_json::from_str::<SloInput>(text).err().unwrap_or(e);
+        format!("not a valid SLO definition (line {}, column {}): {precise}", precise.line(), precise.column())
+    })?;
+    let inputs = match file {
+        SloFile::Many(v) => v,
+        SloFile::One(one) => vec![*one],
+    };
+    if inputs.is_empty() {
+        return Err("no SLO is defined".into());
+    }
+    let mut names = HashSet::new();
+    inputs
+        .into_iter()
+        .map(|input| {
+            let name = input.name.clone();
+            if !names.insert(name.clone()) {
+                return Err(format!("SLO {name:?} is defined twice"));
+            }
+            validate(input).map_err(|e| format!("SLO {name:?}: {e}"))
+        })
+        .collect()
+}
+
+fn validate(input: SloInput) -> std::result::Result<SloDefinition, String> {
+    if input.name.trim().is_empty() {
+        return Err("Name is empty".into());
+    }
+    if input.exclusion_windows.as_ref().is_some_and(|w| !w.is_empty()) {
+        return Err("ExclusionWindows are not supported yet".into());
+    }
+    let (config, evaluation) = match (input.sli_config, input.request_based_sli_config) {
+        (Some(sli), None) => {
+            let c = sli.sli_metric_config;
+            if c.total_request_count_metric.is_some() || c.monitored_request_count_metric.is_some() {
+                return Err("TotalRequestCountMetric and MonitoredRequestCountMetric belong to a \
+                            RequestBasedSliMetricConfig"
+                    .into());
+            }
+            let period_seconds = c.period_seconds.unwrap_or(60);
+            if !(60..=900).contains(&period_seconds) {
+                return Err(format!("PeriodSeconds must be 60 to 900, not {period_seconds}"));
+            }
+            let statistic = Statistic::parse(c.statistic.as_deref().unwrap_or("p99"))?;
+            let evaluation = Evaluation::Period {
+                period_seconds,
+                statistic,
+                threshold: sli.metric_threshold,
+                operator: sli.comparison_operator,
+            };
+            (c, evaluation)
+        }
+        (None, Some(rb)) => {
+            let c = rb.request_based_sli_metric_config;
+            if c.statistic.is_some() || c.period_seconds.is_some() {
+                return Err("Statistic and PeriodSeconds belong to a period-based SliMetricConfig".into());
+            }
+            if c.total_request_count_metric.is_some() || c.monitored_request_count_metric.is_some() {
+                return Err("SLIs on custom CloudWatch metrics (TotalRequestCountMetric, \
+                            MonitoredRequestCountMetric) cannot be evaluated from traces"
+                    .into());
+            }
+            (c, Evaluation::Request { threshold: rb.metric_threshold, operator: rb.comparison_operator })
+        }
+        (Some(_), Some(_)) => return Err("give SliConfig or RequestBasedSliConfig, not both".into()),
+        (None, None) => return Err("SliConfig or RequestBasedSliConfig is required".into()),
+    };
+    if config.metric_data_queries.is_some() {
+        return Err("SLIs on custom CloudWatch metrics (MetricDataQueries) cannot be evaluated from traces".into());
+    }
+    let metric = config.metric_type.ok_or("MetricType (LATENCY or AVAILABILITY) is required")?;
+    if let Evaluation::Request { threshold, operator } = &evaluation {
+        match (metric, threshold, operator) {
+            (MetricType::Latency, Some(_), Some(_)) | (MetricType::Availability, None, None) => {}
+            (MetricType::Latency, _, _) => {
+                return Err("a request-based LATENCY SLO needs MetricThreshold and ComparisonOperator".into());
+            }
+            (MetricType::Availability, _, _) => {
+                return Err("a request-based AVAILABILITY SLO takes no MetricThreshold or ComparisonOperator \
+                            (a request is good when it is not a fault)"
+                    .into());
+            }
+        }
+    }
+    let target = target(config.key_attributes, config.operation_name, config.dependency_config)?;
+
+    let goal = input.goal.unwrap_or(GoalInput { interval: None, attainment_goal: None, warning_threshold: None });
+    let attainment = goal.attainment_goal.unwrap_or(99.0);
+    if !(attainment > 0.0 && attainment < 100.0) {
+        return Err(format!("AttainmentGoal must be above 0 and below 100, not {attainment}"));
+    }
+    let warning = goal.warning_threshold.unwrap_or(50.0);
+    if !(0.0..100.0).contains(&warning) {
+        return Err(format!("WarningThreshold must be at least 0 and below 100, not {warning}"));
+    }
+    let interval = match goal.interval {
+        None => Interval::Rolling { unit: DurationUnit::Day, duration: 7 },
+        Some(IntervalInput { rolling_interval: Some(r), calendar_interval: None }) => {
+            Interval::Rolling { unit: r.duration_unit, duration: r.duration }
+        }
+        Some(IntervalInput { rolling_interval: None, calendar_interval: Some(c) }) => {
+            let start = match &c.start_time {
+                serde_json::Value::Number(n) => n
+                    .as_f64()
+                    .map(|s| (s * 1e9).round() as i64)
+                    .ok_or_else(|| format!("StartTime {n} is out of range"))?,
+                serde_json::Value::String(s) => parse_time(s).map_err(|e| format!("StartTime: {e}"))?,
+                other => return Err(format!("StartTime must be epoch seconds or an RFC 3339 time, not {other}")),
+            };
+            Interval::Calendar { start, unit: c.duration_unit, duration: c.duration }
+        }
+        Some(_) => return Err("Interval needs exactly one of RollingInterval and CalendarInterval".into()),
+    };
+    let (unit, duration) = match interval {
+        Interval::Rolling { unit, duration } | Interval::Calendar { unit, duration, .. } => (unit, duration),
+    };
+    if duration == 0 {
+        return Err("the interval Duration must be at least 1".into());
+    }
+    // The shortest length the interval can have (a MONTH has at least 28 days).
+    let unit_seconds = match unit {
+        DurationUnit::Minute => 60,
+        DurationUnit::Hour => 3600,
+        DurationUnit::Day | DurationUnit::Month => 86_400,
+    };
+    let min_seconds = i64::from(duration) * if unit == DurationUnit::Month { 28 * 86_400 } else { unit_seconds };
+    if let Evaluation::Period { period_seconds, .. } = evaluation
+        && unit_seconds % period_seconds != 0
+        && (i64::from(duration) * unit_seconds) % period_seconds != 0
+    {
+        return Err(format!("PeriodSeconds {period_seconds} does not divide the interval into whole periods"));
+    }
+    if input.burn_rate_configurations.len() > 10 {
+        return Err("at most 10 BurnRateConfigurations".into());
+    }
+    let mut burn_rate_minutes = Vec::new();
+    for b in &input.burn_rate_configurations {
+        let m = b.look_back_window_minutes;
+        if !(1..=10_080).contains(&m) {
+            return Err(format!("LookBackWindowMinutes must be 1 to 10080, not {m}"));
+        }
+        if i64::from(m) * 60 >= min_seconds {
+            return Err(format!("the burn-rate look-back window of {m} minutes must be shorter than the interval"));
+        }
+        if let Evaluation::Period { period_seconds, .. } = evaluation
+            && (i64::from(m) * 60) % period_seconds != 0
+        {
+            return Err(format!("LookBackWindowMinutes {m} is not a multiple of PeriodSeconds {period_seconds}"));
+        }
+        burn_rate_minutes.push(m);
+    }
+    Ok(SloDefinition {
+        name: input.name,
+        metric,
+        evaluation,
+        target,
+        goal: attainment,
+        warning,
+        interval,
+        burn_rate_minutes,
+    })
+}
+
+fn target(
+    key_attributes: Option<BTreeMap<String, String>>,
+    operation: Option<String>,
+    dependency: Option<DependencyConfigInput>,
+) -> std::result::Result<Target, String> {
+    let mut keys = key_attributes.ok_or("KeyAttributes (Type, Name, Environment) are required")?;
+    match keys.remove("Type").as_deref() {
+        None | Some("Service") => {}
+        Some(other) => return Err(format!("KeyAttributes Type {other:?}: only Service SLOs can be evaluated")),
+    }
+    let service = keys.remove("Name").ok_or("KeyAttributes Name (the service) is required")?;
+    let environment = keys.remove("Environment");
+    if let Some(extra) = keys.keys().next() {
+        return Err(format!("unknown KeyAttributes key {extra:?} (known: Type, Name, Environment)"));
+    }
+    let dependency = dependency
+        .map(|d| {
+            let mut k = d.dependency_key_attributes;
+            if let Some(t) = k.remove("Type")
+                && !["Service", "AWS::Service", "RemoteService", "AWS::Resource", "Resource"].contains(&t.as_str())
+            {
+                return Err(format!("DependencyKeyAttributes Type {t:?} is unknown"));
+            }
+            let dep = Dependency {
+                remote_service: k.remove("Name"),
+                remote_operation: d.dependency_operation_name,
+                remote_environment: k.remove("Environment"),
+                remote_resource_type: k.remove("ResourceType"),
+                remote_resource_identifier: k.remove("Identifier"),
+            };
+            if let Some(extra) = k.keys().next() {
+                return Err(format!(
+                    "unknown DependencyKeyAttributes key {extra:?} (known: Type, Name, Environment, ResourceType, \
+                     Identifier)"
+                ));
+            }
+            if dep == Dependency::default() {
+                return Err("DependencyKeyAttributes must name the dependency".into());
+            }
+            Ok(dep)
+        })
+        .transpose()?;
+    Ok(Target { service, environment, operation, dependency })
+}
+
+// ---- Resolution against the evaluation time ------------------------------------------------
+
+fn add_months(t: i64, months: i64) -> Result<i64> {
+    let dt = DateTime::<Utc>::from_timestamp_nanos(t);
+    let m = Months::new(u32::try_from(months.unsigned_abs()).unwrap_or(u32::MAX));
+    let moved = if months >= 0 { dt.checked_add_months(m) } else { dt.checked_sub_months(m) };
+    moved
+        .and_then(|d| d.timestamp_nanos_opt())
+        .ok_or_else(|| Error::Config(format!("an SLO interval around {dt} is out of range")))
+}
+
+/// `t` moved by `n` units (months in calendar arithmetic).
+fn shift(t: i64, unit: DurationUnit, n: i64) -> Result<i64> {
+    let step = match unit {
+        DurationUnit::Minute => NANOS_PER_MINUTE,
+        DurationUnit::Hour => 60 * NANOS_PER_MINUTE,
+        DurationUnit::Day => NANOS_PER_DAY,
+        DurationUnit::Month => return add_months(t, n),
+    };
+    n.checked_mul(step)
+        .and_then(|d| t.checked_add(d))
+        .ok_or_else(|| Error::Config("an SLO interval is out of range".into()))
+}
+
+/// The interval evaluated at `at`: `[start, end)`, with the part that has elapsed ending at
+/// `min(at, end)`.
+fn interval_at(interval: Interval, at: i64) -> Result<(i64, i64)> {
+    match interval {
+        Interval::Rolling { unit, duration } => Ok((shift(at, unit, -i64::from(duration))?, at)),
+        Interval::Calendar { start, unit, duration } => {
+            let n = i64::from(duration);
+            if at <= start {
+                return Ok((start, shift(start, unit, n)?));
+            }
+            // The interval with start < at <= end (so `at` on a boundary evaluates the interval
+            // that just ended). Start from an estimate and step to it.
+            let nominal = match unit {
+                DurationUnit::Month => 28 * NANOS_PER_DAY,
+                _ => shift(0, unit, 1)?,
+            } * n;
+            let mut k = ((at - 1 - start) / nominal).max(0);
+            loop {
+                let s = shift(start, unit, k * n)?;
+                let e = shift(start, unit, (k + 1) * n)?;
+                if at <= s {
+                    k -= 1;
+                } else if at > e {
+                    k += 1;
+                } else {
+                    return Ok((s, e));
+                }
+            }
+        }
+    }
+}
+
+fn definitions_schema() -> SchemaRef {
+    let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let int = |name: &str, nullable: bool| Field::new(name, DataType::Int64, nullable);
+    let float = |name: &str, nullable: bool| Field::new(name, DataType::Float64, nullable);
+    let time = |name: &str| Field::new(name, timestamp_ns(), false);
+    Arc::new(Schema::new(vec![
+        int("slo_index", false),
+        utf8("slo", false),
+        utf8("evaluation", false),
+        utf8("metric", false),
+        utf8("record_type", false),
+        utf8("service", false),
+        utf8("environment", true),
+        utf8("operation", true),
+        utf8("remote_service", true),
+        utf8("remote_operation", true),
+        utf8("remote_environment", true),
+        utf8("remote_resource_type", true),
+        utf8("remote_resource_identifier", true),
+        utf8("statistic", true),
+        utf8("stat_kind", true),
+        float("stat_fraction", true),
+        float("threshold", true),
+        utf8("operator", true),
+        int("period_ns", true),
+        float("goal", false),
+        float("budget_fraction", false),
+        float("warning", false),
+        utf8("goal_interval", false),
+        time("interval_start"),
+        time("interval_end"),
+        time("evaluated_at"),
+        int("interval_ns", false),
+        int("window_start_ns", false),
+        int("elapsed_end_ns", false),
+        int("records_from_ns", false),
+        int("periods_total", true),
+        int("periods_elapsed", true),
+    ]))
+}
+
+fn burn_windows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("slo", DataType::Utf8, false),
+        Field::new("lookback_minutes", DataType::Int64, false),
+        Field::new("lookback_ns", DataType::Int64, false),
+    ]))
+}
+
+/// `(100 − goal) / 100`, rounded to 12 decimals so that goals like 99.9 give budgets like
+/// 86.4 s a day rather than 86.39999999999509.
+fn budget_fraction(goal: f64) -> f64 {
+    ((100.0 - goal) * 1e10).round() / 1e12
+}
+
+/// A description of the interval: `7d rolling`, `1mo calendar from 2026-11-01T00:00:00Z`.
+fn describe_interval(interval: Interval) -> String {
+    match interval {
+        Interval::Rolling { unit, duration } => format!("{duration}{} rolling", unit.letter()),
+        Interval::Calendar { start, unit, duration } => format!(
+            "{duration}{} calendar from {}",
+            unit.letter(),
+            DateTime::<Utc>::from_timestamp_nanos(start).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+    }
+}
+
+/// One row of `slo_definitions`.
+struct DefinitionRow {
+    statistic: Option<String>,
+    stat_kind: Option<&'static str>,
+    stat_fraction: Option<f64>,
+    threshold: Option<f64>,
+    operator: Option<&'static str>,
+    period_ns: Option<i64>,
+    interval_start: i64,
+    interval_end: i64,
+    elapsed_end: i64,
+    records_from: i64,
+    periods_total: Option<i64>,
+    periods_elapsed: Option<i64>,
+}
+
+fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
+    let (start, end) = interval_at(d.interval, at)?;
+    let elapsed_end = at.clamp(start, end);
+    let longest_lookback = d.burn_rate_minutes.iter().map(|m| i64::from(*m) * NANOS_PER_MINUTE).max();
+    let records_from = longest_lookback.map_or(start, |l| start.min(elapsed_end - l));
+    let mut row = DefinitionRow {
+        statistic: None,
+        stat_kind: None,
+        stat_fraction: None,
+        threshold: None,
+        operator: None,
+        period_ns: None,
+        interval_start: start,
+        interval_end: end,
+        elapsed_end,
+        records_from,
+        periods_total: None,
+        periods_elapsed: None,
+    };
+    match d.evaluation {
+        Evaluation::Period { period_seconds, statistic, threshold, operator } => {
+            let (kind, fraction) = statistic.columns();
+            let p = period_seconds * NANOS_PER_SECOND;
+            row.statistic = Some(match statistic {
+                Statistic::Percentile(f) => format!("p{}", f * 100.0),
+                other => format!("{other:?}"),
+            });
+            row.stat_kind = Some(kind);
+            row.stat_fraction = fraction;
+            row.threshold = Some(threshold);
+            row.operator = Some(operator.as_str());
+            row.period_ns = Some(p);
+            row.periods_total = Some((end - start) / p);
+            row.periods_elapsed = Some((elapsed_end - start + p - 1) / p);
+        }
+        Evaluation::Request { threshold, operator } => {
+            row.threshold = threshold;
+            row.operator = operator.map(Operator::as_str);
+        }
+    }
+    Ok(row)
+}
+
+/// The `slo_definitions` and `slo_burn_windows` batches for evaluation at `at`.
+pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<(RecordBatch, RecordBatch)> {
+    let rows = defs.iter().map(|d| definition_row(d, at)).collect::<Result<Vec<_>>>()?;
+    let pairs = || defs.iter().zip(&rows);
+    fn text<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+        Arc::new(values.collect::<StringArray>())
+    }
+    let int = |f: &dyn Fn(&DefinitionRow) -> Option<i64>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<Int64Array>())
+    };
+    let time = |f: &dyn Fn(&DefinitionRow) -> i64| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
+    };
+    let float = |values: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(values)) };
+    let target = |f: &dyn Fn(&Target) -> Option<&str>| text(defs.iter().map(|d| f(&d.target)));
+    let dependency =
+        |f: &dyn Fn(&Dependency) -> Option<&str>| text(defs.iter().map(|d| d.target.dependency.as_ref().and_then(f)));
+    let intervals: Vec<String> = defs.iter().map(|d| describe_interval(d.interval)).collect();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(0..defs.len() as i64)),
+        text(defs.iter().map(|d| Some(d.name.as_str()))),
+        text(rows.iter().map(|r| Some(if r.period_ns.is_some() { "PeriodBased" } else { "RequestBased" }))),
+        text(defs.iter().map(|d| Some(d.metric.as_str()))),
+        text(defs.iter().map(|d| Some(if d.target.dependency.is_some() { "dependency" } else { "service" }))),
+        target(&|t| Some(t.service.as_str())),
+        target(&|t| t.environment.as_deref()),
+        target(&|t| t.operation.as_deref()),
+        dependency(&|d| d.remote_service.as_deref()),
+        dependency(&|d| d.remote_operation.as_deref()),
+        dependency(&|d| d.remote_environment.as_deref()),
+        dependency(&|d| d.remote_resource_type.as_deref()),
+        dependency(&|d| d.remote_resource_identifier.as_deref()),
+        text(rows.iter().map(|r| r.statistic.as_deref())),
+        text(rows.iter().map(|r| r.stat_kind)),
+        float(rows.iter().map(|r| r.stat_fraction).collect()),
+        float(rows.iter().map(|r| r.threshold).collect()),
+        text(rows.iter().map(|r| r.operator)),
+        int(&|r| r.period_ns),
+        float(defs.iter().map(|d| Some(d.goal)).collect()),
+        float(defs.iter().map(|d| Some(budget_fraction(d.goal))).collect()),
+        float(defs.iter().map(|d| Some(d.warning)).collect()),
+        text(intervals.iter().map(|s| Some(s.as_str()))),
+        time(&|r| r.interval_start),
+        time(&|r| r.interval_end),
+        time(&|_| at),
+        int(&|r| Some(r.interval_end - r.interval_start)),
+        int(&|r| Some(r.interval_start)),
+        int(&|r| Some(r.elapsed_end)),
+        int(&|r| Some(r.records_from)),
+        int(&|r| r.periods_total),
+        int(&|r| r.periods_elapsed),
+    ];
+    let definitions = RecordBatch::try_new(definitions_schema(), columns)?;
+    let burns: Vec<(&str, i64)> =
+        pairs().flat_map(|(d, _)| d.burn_rate_minutes.iter().map(|m| (d.name.as_str(), i64::from(*m)))).collect();
+    let windows = RecordBatch::try_new(
+        burn_windows_schema(),
+        vec![
+            text(burns.iter().map(|b| Some(b.0))),
+            Arc::new(Int64Array::from_iter_values(burns.iter().map(|b| b.1))),
+            Arc::new(Int64Array::from_iter_values(burns.iter().map(|b| b.1 * NANOS_PER_MINUTE))),
+        ],
+    )?;
+    Ok((definitions, windows))
+}
+
+// ---- Evaluation ----------------------------------------------------------------------------
+
+/// The default evaluation time: the end of the latest record in `signals`, rounded up to a
+/// whole minute; `None` when there is no record.
+pub async fn default_evaluation_time(ctx: &SessionContext) -> Result<Option<i64>> {
+    let batches = ctx.table(signals::TABLE).await?.aggregate(vec![], vec![max(col(signals::col::TIMESTAMP))])?;
+    let batches = batches.collect().await?;
+    let latest = batches
+        .first()
+        .and_then(|b| b.column(0).as_primitive_opt::<arrow::datatypes::TimestampNanosecondType>().cloned())
+        .filter(|a| a.len() == 1 && a.is_valid(0))
+        .map(|a| a.value(0));
+    Ok(latest.map(|t| t.div_euclid(NANOS_PER_MINUTE) * NANOS_PER_MINUTE + NANOS_PER_MINUTE))
+}
+
+/// What an SLO evaluation computed.
+#[derive(Debug, Clone)]
+pub struct SloReport {
+    /// [`SLO_TABLES`], in order.
+    pub tables: Vec<Table>,
+    /// The evaluation time, ns since the epoch.
+    pub at: i64,
+    /// SLOs per status (`OK`, `WARNING`, `BREACHED`, `INSUFFICIENT_DATA`).
+    pub statuses: BTreeMap<String, usize>,
+}
+
+impl SloReport {
+    /// SLOs whose error budget is exhausted.
+    pub fn breached(&self) -> usize {
+        self.statuses.get("BREACHED").copied().unwrap_or(0)
+    }
+}
+
+/// Evaluate `defs` at `at` over the `signals` table registered in `ctx`. With `no_data_bad`,
+/// a period without records counts against a period-based SLO.
+pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_data_bad: bool) -> Result<SloReport> {
+    let (definitions, windows) = definition_batches(defs, at)?;
+    ctx.register_table("slo_definitions", Arc::new(MemTable::try_new(definitions_schema(), vec![vec![definitions]])?))?;
+    ctx.register_table("slo_burn_windows", Arc::new(MemTable::try_new(burn_windows_schema(), vec![vec![windows]])?))?;
+    let partitions = ctx.copied_config().target_partitions();
+    let records = run_query(ctx, "slo_records", vec![]).await?;
+    crate::metrics::register(ctx, "slo_records", records.schema, records.batches, partitions)?;
+    let param = vec![ScalarValue::Boolean(Some(no_data_bad))];
+    let mut tables = Vec::with_capacity(SLO_TABLES.len());
+    for (name, params) in [("slo_periods", vec![]), ("slos", param.clone()), ("slo_burn_rates", param)] {
+        let table = run_query(ctx, name, params).await?;
+        crate::metrics::register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
+        tables.push(table);
+    }
+    // The summary first, as SLO_TABLES lists it.
+    tables.swap(0, 1);
+    let mut statuses = BTreeMap::new();
+    for batch in &tables[0].batches {
+        let status = batch.column_by_name("status").and_then(|c| c.as_string_opt::<i32>().cloned());
+        for s in status.iter().flat_map(|a| a.iter().flatten().map(String::from).collect::<Vec<_>>()) {
+            *statuses.entry(s).or_default() += 1;
+        }
+    }
+    Ok(SloReport { tables, at, statuses })
+}
+
+/// The SLO table as text: SLO, SLI, goal and interval, attainment, budget left, status and
+/// the burn rates; one line per SLO, "–" where a value is undefined.
+pub fn render_slos(report: &SloReport) -> String {
+    let text = |b: &RecordBatch, name: &str, row: usize| -> String {
+        b.column_by_name(name)
+            .and_then(|c| arrow::compute::cast(c, &DataType::Utf8).ok())
+            .map(|c| {
+                let s = c.as_string::<i32>();
+                if s.is_valid(row) { s.value(row).to_string() } else { "–".into() }
+            })
+            .unwrap_or_default()
+    };
+    let number = |b: &RecordBatch, name: &str, row: usize, unit: &str| -> String {
+        b.column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>().cloned())
+            .filter(|c| c.is_valid(row))
+            .map_or_else(|| "–".into(), |c| format!("{:.2}{unit}", c.value(row)))
+    };
+    let mut burns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for b in &report.tables[2].batches {
+        for row in 0..b.num_rows() {
+            let window = format!("{}m {}", text(b, "lookback_minutes", row), number(b, "burn_rate", row, ""));
+            burns.entry(text(b, "slo", row)).or_default().push(window);
+        }
+    }
+    let header = ["SLO", "SLI", "Goal", "Attainment", "Budget left", "Status", "Burn rates"];
+    let mut rows = Vec::new();
+    for b in &report.tables[0].batches {
+        for row in 0..b.num_rows() {
+            let slo = text(b, "slo", row);
+            let metric = text(b, "metric", row);
+            let sli = match (text(b, "evaluation", row).as_str(), metric.as_str()) {
+                ("PeriodBased", "AVAILABILITY") => format!(
+                    "availability {} {} % per {}s",
+                    text(b, "operator", row),
+                    text(b, "threshold", row),
+                    text(b, "period_seconds", row)
+                ),
+                ("PeriodBased", _) => format!(
+                    "{} latency {} {} ms per {}s",
+                    text(b, "statistic", row),
+                    text(b, "operator", row),
+                    text(b, "threshold", row),
+                    text(b, "period_seconds", row)
+                ),
+                (_, "AVAILABILITY") => "requests without fault".into(),
+                _ => format!("requests with latency {} {} ms", text(b, "operator", row), text(b, "threshold", row)),
+            };
+            rows.push(vec![
+                slo.clone(),
+                sli,
+                format!("{} % over {}", text(b, "goal", row), text(b, "goal_interval", row)),
+                number(b, "attainment", row, " %"),
+                number(b, "budget_remaining_pct", row, " %"),
+                text(b, "status", row),
+                burns.remove(&slo).map(|v| v.join(", ")).unwrap_or_default(),
+            ]);
+        }
+    }
+    crate::report::text::table(&header, &rows, &[0, 1, 2, 5, 6])
+}
+
+/// The span of record end times `[from, to)` that evaluating `defs` at `at` reads: every
+/// interval and burn-rate look-back window.
+pub fn records_window(defs: &[SloDefinition], at: i64) -> Result<(i64, i64)> {
+    let rows = defs.iter().map(|d| definition_row(d, at)).collect::<Result<Vec<_>>>()?;
+    let from = rows.iter().map(|r| r.records_from).min().unwrap_or(at);
+    let to = rows.iter().map(|r| r.elapsed_end).max().unwrap_or(at);
+    Ok((from, to.max(from + 1)))
+}
