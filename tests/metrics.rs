@@ -521,6 +521,14 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     fields.push(arrow::datatypes::Field::new("date", DataType::Utf8, false));
     let store = MemTable::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), vec![vec![]]).unwrap();
     ctx.register_table("store_partitions", Arc::new(store)).unwrap();
+    // SLOs over no records: nothing to judge.
+    let defs = spanlens::slo::parse_definitions(
+        r#"{"Name": "a", "SliConfig": {"SliMetricConfig": {"KeyAttributes": {"Name": "svc"}, "MetricType": "LATENCY"},
+            "MetricThreshold": 100, "ComparisonOperator": "LessThan"}, "BurnRateConfigurations": [{"LookBackWindowMinutes": 60}]}"#,
+    )
+    .unwrap();
+    let report = spanlens::slo::evaluate(&ctx, &defs, 3_600_000_000_000, false).await.unwrap();
+    assert_eq!(report.statuses.get("INSUFFICIENT_DATA"), Some(&1));
     // Every registered query, by name, now plans against the registered (empty) tables.
     for q in QUERIES {
         let df = ctx.sql(q.sql).await;
@@ -534,6 +542,9 @@ async fn every_query_plans_and_runs_against_empty_tables() {
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(0), Some("UTC".into())),
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(1), Some("UTC".into())),
             ]),
+            ("slos" | "slo_burn_rates", Ok(df)) => {
+                df.with_param_values(vec![datafusion::common::ScalarValue::Boolean(Some(true))])
+            }
             (_, df) => df,
         };
         let df = df.unwrap_or_else(|e| panic!("{}: {e}", q.name));
