@@ -1,6 +1,6 @@
 //! Derivation and metrics throughput: the signals table derived from span batches (trace by
-//! trace), the whole metrics computation (signals plus every metric query), and each metric
-//! query alone, in spans/s.
+//! trace), the whole metrics computation (signals plus every metric query), each metric query
+//! alone, and the evaluation of four SLOs over the derived signals, in spans/s.
 //!
 //! Run: `cargo bench --bench metrics` (set SPANLENS_BENCH_SPANS to change the data size).
 
@@ -73,7 +73,42 @@ fn bench_metrics(c: &mut Criterion) {
         });
     }
     queries.finish();
+
+    // SLO evaluation over the same signals: request- and period-based, latency and
+    // availability, one of them on every record of a service, with burn-rate windows.
+    let defs = spanlens::slo::parse_definitions(SLOS).unwrap();
+    let at = runtime.block_on(spanlens::slo::default_evaluation_time(&ctx)).unwrap().unwrap();
+    let report = runtime.block_on(spanlens::slo::evaluate(&ctx, &defs, at, false)).unwrap();
+    assert!(!report.statuses.contains_key("INSUFFICIENT_DATA"), "every SLO reads records: {:?}", report.statuses);
+    let mut slo = c.benchmark_group("slo");
+    slo.sample_size(10);
+    slo.throughput(Throughput::Elements(spans));
+    slo.bench_function("evaluate_4_slos", |b| {
+        b.iter(|| runtime.block_on(spanlens::slo::evaluate(&ctx, &defs, at, false)).unwrap())
+    });
+    slo.finish();
 }
+
+const SLOS: &str = r#"[
+  {"Name": "frontend-availability",
+   "RequestBasedSliConfig": {"RequestBasedSliMetricConfig": {
+     "KeyAttributes": {"Name": "frontend"}, "MetricType": "AVAILABILITY"}},
+   "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "HOUR", "Duration": 2}}, "AttainmentGoal": 99.5},
+   "BurnRateConfigurations": [{"LookBackWindowMinutes": 5}, {"LookBackWindowMinutes": 60}]},
+  {"Name": "checkout-p99",
+   "SliConfig": {"SliMetricConfig": {"KeyAttributes": {"Name": "checkout"}, "MetricType": "LATENCY",
+     "Statistic": "p99", "PeriodSeconds": 60}, "MetricThreshold": 250, "ComparisonOperator": "LessThan"},
+   "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "HOUR", "Duration": 2}}},
+   "BurnRateConfigurations": [{"LookBackWindowMinutes": 60}]},
+  {"Name": "cart-availability",
+   "SliConfig": {"SliMetricConfig": {"KeyAttributes": {"Name": "cart"}, "MetricType": "AVAILABILITY"},
+     "MetricThreshold": 99, "ComparisonOperator": "GreaterThanOrEqualTo"},
+   "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "HOUR", "Duration": 2}}}},
+  {"Name": "payment-latency",
+   "RequestBasedSliConfig": {"RequestBasedSliMetricConfig": {"KeyAttributes": {"Name": "payment"},
+     "MetricType": "LATENCY"}, "MetricThreshold": 100, "ComparisonOperator": "LessThanOrEqualTo"},
+   "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "HOUR", "Duration": 2}}}}
+]"#;
 
 criterion_group!(benches, bench_metrics);
 criterion_main!(benches);
