@@ -806,6 +806,10 @@ impl SloReport {
 /// a period without records counts against a period-based SLO.
 pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_data_bad: bool) -> Result<SloReport> {
     let (definitions, windows) = definition_batches(defs, at)?;
+    // A session can evaluate again (other SLOs, another time): the previous tables go first.
+    for name in ["slo_definitions", "slo_burn_windows", "slo_records"].into_iter().chain(SLO_TABLES) {
+        ctx.deregister_table(name)?;
+    }
     ctx.register_table("slo_definitions", Arc::new(MemTable::try_new(definitions_schema(), vec![vec![definitions]])?))?;
     ctx.register_table("slo_burn_windows", Arc::new(MemTable::try_new(burn_windows_schema(), vec![vec![windows]])?))?;
     let partitions = ctx.copied_config().target_partitions();

@@ -529,6 +529,9 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     .unwrap();
     let report = spanlens::slo::evaluate(&ctx, &defs, 3_600_000_000_000, false).await.unwrap();
     assert_eq!(report.statuses.get("INSUFFICIENT_DATA"), Some(&1));
+    // The same session evaluates again (another time) and replaces its SLO tables.
+    let again = spanlens::slo::evaluate(&ctx, &defs, 7_200_000_000_000, true).await.unwrap();
+    assert_eq!(again.statuses, report.statuses);
     // Every registered query, by name, now plans against the registered (empty) tables.
     for q in QUERIES {
         let df = ctx.sql(q.sql).await;
