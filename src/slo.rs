@@ -204,28 +204,19 @@ pub struct SloDefinition {
 // ---- The API's JSON shape ------------------------------------------------------------------
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum SloFile {
-    Many(Vec<SloInput>),
-    One(Box<SloInput>),
-}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct SloInput {
     name: String,
-    #[serde(default)]
-    #[allow(dead_code)]
-    description: Option<String>,
+    #[serde(rename = "Description", default)]
+    _description: Option<serde::de::IgnoredAny>,
     sli_config: Option<SliConfigInput>,
     request_based_sli_config: Option<RequestBasedSliConfigInput>,
     goal: Option<GoalInput>,
     #[serde(default)]
     burn_rate_configurations: Vec<BurnRateInput>,
     exclusion_windows: Option<Vec<serde_json::Value>>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    tags: Option<serde_json::Value>,
+    #[serde(rename = "Tags", default)]
+    _tags: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -312,14 +303,12 @@ pub fn read_definitions(path: &Path) -> Result<Vec<SloDefinition>> {
 
 /// Parse and validate SLO definitions from JSON text (one object or an array of them).
 pub fn parse_definitions(text: &str) -> std::result::Result<Vec<SloDefinition>, String> {
-    let file: SloFile = serde_json::from_str(text).map_err(|e| {
-        // Untagged enums lose serde's message; parse again as one object for a precise one.
-        let precise = serde_json::from_str::<SloInput>(text).err().unwrap_or(e);
-        format!("not a valid SLO definition (line {}, column {}): {precise}", precise.line(), precise.column())
-    })?;
-    let inputs = match file {
-        SloFile::Many(v) => v,
-        SloFile::One(one) => vec![*one],
+    let invalid =
+        |e: serde_json::Error| format!("not a valid SLO definition (line {}, column {}): {e}", e.line(), e.column());
+    let inputs: Vec<SloInput> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map_err(invalid)?
+    } else {
+        vec![serde_json::from_str(text).map_err(invalid)?]
     };
     if inputs.is_empty() {
         return Err("no SLO is defined".into());
@@ -439,9 +428,13 @@ fn validate(input: SloInput) -> std::result::Result<SloDefinition, String> {
         DurationUnit::Day | DurationUnit::Month => 86_400,
     };
     let min_seconds = i64::from(duration) * if unit == DurationUnit::Month { 28 * 86_400 } else { unit_seconds };
+    // Months differ in length: their periods must divide a day.
+    let whole_periods = |p: i64| match unit {
+        DurationUnit::Month => unit_seconds % p == 0,
+        _ => (i64::from(duration) * unit_seconds) % p == 0,
+    };
     if let Evaluation::Period { period_seconds, .. } = evaluation
-        && unit_seconds % period_seconds != 0
-        && (i64::from(duration) * unit_seconds) % period_seconds != 0
+        && !whole_periods(period_seconds)
     {
         return Err(format!("PeriodSeconds {period_seconds} does not divide the interval into whole periods"));
     }
@@ -684,7 +677,7 @@ fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
             let (kind, fraction) = statistic.columns();
             let p = period_seconds * NANOS_PER_SECOND;
             row.statistic = Some(match statistic {
-                Statistic::Percentile(f) => format!("p{}", f * 100.0),
+                Statistic::Percentile(f) => format!("p{}", (f * 1e6).round() / 1e4),
                 other => format!("{other:?}"),
             });
             row.stat_kind = Some(kind);
@@ -1254,6 +1247,8 @@ mod tests {
             ("{", "line 1"),
             (&format!("[{ok}, {ok}]"), "defined twice"),
             (&ok.replace("\"Name\": \"s\"", "\"Nmae\": \"s\""), "unknown field `Nmae`"),
+            (&format!("[{ok},\n{}]", ok.replace("\"Name\": \"s\"", "\"Nmae\": \"s\"")), "unknown field `Nmae`"),
+            (&format!("[{ok},\n{}]", ok.replace("\"Name\": \"s\"", "\"Nmae\": \"s\"")), "line 4"),
             (&ok.replace("AVAILABILITY", "SPEED"), "unknown variant `SPEED`"),
             (&ok.replace("\"Type\": \"Service\", ", "\"Type\": \"AWS::Resource\", "), "only Service SLOs"),
             (&ok.replace("\"AttainmentGoal\": 99", "\"AttainmentGoal\": 100"), "AttainmentGoal must be"),
@@ -1268,6 +1263,10 @@ mod tests {
             ),
             (
                 &slo_json(&period_sli("LATENCY", "p99", 420, 1.0, "LessThan"), &rolling("HOUR", 1, 99.0), ""),
+                "whole periods",
+            ),
+            (
+                &slo_json(&period_sli("LATENCY", "p99", 420, 1.0, "LessThan"), &rolling("MONTH", 7, 99.0), ""),
                 "whole periods",
             ),
             (
