@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::cli::{Cli, Command, QueriesCommand};
-use crate::config::{IngestPlan, MetricsPlan, SloPlan};
+use crate::config::{IngestPlan, MetricsPlan, ReportPlan, SloPlan};
 use crate::error::{EXIT_BREACHED, Error, Result};
 use crate::ingest::coalesce::coalesce_batches;
 use crate::ingest::decode::{decode_bytes_into, span_builder};
@@ -55,9 +55,21 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Slo(args) => {
             let plan = SloPlan::from_args(&args, command_line)?;
             let outcome = run_slo(&plan)?;
-            write_stdout(slo::render_slos(&outcome.report).as_bytes())?;
+            write_stdout(slo::render_slos(&outcome.report)?.as_bytes())?;
             summary::print_slo(&outcome, plan.quiet);
             Ok(if outcome.report.breached() > 0 { EXIT_BREACHED } else { 0 })
+        }
+        Command::Report(args) => {
+            let plan = ReportPlan::from_args(&args, command_line)?;
+            let outcome = run_report(&plan)?;
+            let mut text = render_services_page(&outcome.services_page);
+            if let Some(slos) = &outcome.slos {
+                text.push('\n');
+                text.push_str(&slo::render_slos(slos)?);
+            }
+            write_stdout(text.as_bytes())?;
+            summary::print_report(&outcome, plan.quiet);
+            Ok(0)
         }
         Command::Gen(args) => {
             let plan = crate::config::gen_plan(&args)?;
@@ -416,9 +428,9 @@ mod tests {
     }
 }
 
-/// What an SLO run did.
-#[derive(Debug)]
-pub struct SloOutcome {
+/// Where a run's `signals` table came from.
+#[derive(Debug, Default)]
+pub struct SignalsInput {
     /// Decoded inputs (empty when the input was a span store or a metrics output).
     pub sources: Vec<SourceStats>,
     /// The span store read, if the input was one.
@@ -427,6 +439,12 @@ pub struct SloOutcome {
     pub signals_file: Option<std::path::PathBuf>,
     /// The derivation, when signals were derived from spans.
     pub derived: Option<Derived>,
+}
+
+/// What an SLO run did.
+#[derive(Debug)]
+pub struct SloOutcome {
+    pub input: SignalsInput,
     pub report: SloReport,
     pub out: std::path::PathBuf,
     pub seconds: f64,
@@ -441,38 +459,71 @@ fn metrics_output(inputs: &[String]) -> Option<std::path::PathBuf> {
     (file.is_file() && dir.join(RUN_INFO_FILE).is_file()).then_some(file)
 }
 
+/// How `slo` and `report` get their signals.
+struct SignalsRequest<'a> {
+    inputs: &'a [String],
+    decode: &'a DecodeOptions,
+    quiet: bool,
+    signals: &'a signals::SignalOptions,
+    spill: &'a crate::spill::SpillOptions,
+    /// Record end times the run reads, when known: a span store is read only in the date
+    /// partitions that can hold them.
+    window: (Option<i64>, Option<i64>),
+}
+
+/// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
+/// or a span store. Signals of spilled spans are written to `scratch`, which the caller
+/// removes once it has queried them.
+fn load_signals(
+    ctx: &datafusion::prelude::SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    req: &SignalsRequest,
+    scratch: &std::path::Path,
+) -> Result<SignalsInput> {
+    if let Some(file) = metrics_output(req.inputs) {
+        let read = datafusion::prelude::ParquetReadOptions::default();
+        runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
+        return Ok(SignalsInput { signals_file: Some(file), ..SignalsInput::default() });
+    }
+    let (spool, sources, store) = spool_inputs(ctx, runtime, req.inputs, req.decode, req.quiet, req.spill, req.window)?;
+    let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
+    Ok(SignalsInput { sources, store, signals_file: None, derived: Some(derived) })
+}
+
+/// `--at`, or the end of the latest record rounded up to a minute.
+fn evaluation_time(
+    ctx: &datafusion::prelude::SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    at: Option<i64>,
+) -> Result<i64> {
+    match at {
+        Some(at) => Ok(at),
+        None => runtime.block_on(slo::default_evaluation_time(ctx))?.ok_or_else(|| {
+            Error::Config("the input holds no metric records: give --at to set the evaluation time".into())
+        }),
+    }
+}
+
 /// Evaluate the plan's SLOs and write the SLO tables to its output directory.
 pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
-    use datafusion::prelude::ParquetReadOptions;
     let started = Instant::now();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
-    let (mut sources, mut store, mut derived) = (Vec::new(), None, None);
-    let signals_file = metrics_output(&plan.inputs);
-    // Signals derived from spans that were spilled are written here, then removed.
-    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
-    match &signals_file {
-        Some(file) => {
-            let read = ParquetReadOptions::default();
-            runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
-        }
-        None => {
-            let window = match plan.at {
-                Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
-                None => (None, None),
-            };
-            let (spool, decoded, read_store) =
-                spool_inputs(&ctx, &runtime, &plan.inputs, &plan.decode, plan.quiet, &plan.spill, window)?;
-            (sources, store) = (decoded, read_store);
-            derived = Some(runtime.block_on(metrics::derive_signals(&ctx, &plan.signals, spool, Some(&scratch)))?);
-        }
-    }
-    let at = match plan.at {
-        Some(at) => at,
-        None => runtime.block_on(slo::default_evaluation_time(&ctx))?.ok_or_else(|| {
-            Error::Config("the input holds no metric records: give --at to evaluate the SLOs anyway".into())
-        })?,
+    let window = match plan.at {
+        Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
+        None => (None, None),
     };
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &plan.signals,
+        spill: &plan.spill,
+        window,
+    };
+    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    let input = load_signals(&ctx, &runtime, &req, &scratch)?;
+    let at = evaluation_time(&ctx, &runtime, plan.at)?;
     let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
     let _ = std::fs::remove_file(&scratch);
 
@@ -481,10 +532,85 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         let path = out.path().join(format!("{}.parquet", table.name));
         write_parquet(&path, table.schema.clone(), &table.batches, props())?;
     }
-    let run_info = slo_run_info(&plan.command, &sources, derived.as_ref(), &report)?;
+    let run_info = slo_run_info(&plan.command, &input.sources, input.derived.as_ref(), Some(&report), &[])?;
+    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    Ok(SloOutcome { input, report, out: target, seconds: started.elapsed().as_secs_f64() })
+}
+
+/// What a report run did.
+#[derive(Debug)]
+pub struct ReportOutcome {
+    pub input: SignalsInput,
+    /// The window `[from, to)`, ns.
+    pub window: (i64, i64),
+    /// [`metrics::METRIC_TABLES`], in order.
+    pub tables: Vec<metrics::Table>,
+    pub services_page: metrics::Table,
+    /// The SLOs evaluated at the window's end, if any were given.
+    pub slos: Option<SloReport>,
+    pub out: std::path::PathBuf,
+    pub seconds: f64,
+}
+
+/// Compute the plan's report: metrics of the window, SLOs at its end, `report.html`.
+pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
+    let started = Instant::now();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let (ctx, runtime) = query_session()?;
+    // A span store is read in the window when it is known before the derivation.
+    let known = match (plan.from, plan.to) {
+        (Some(from), Some(to)) => (Some(from), Some(to)),
+        (None, Some(to)) => (Some(to - plan.length_ns), Some(to)),
+        _ => (None, None),
+    };
+    let slo_window = match known.1 {
+        Some(to) if !plan.slos.is_empty() => Some(slo::records_window(&plan.slos, to)?),
+        _ => None,
+    };
+    let window = match (known, slo_window) {
+        ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
+        (known, _) => known,
+    };
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &plan.metrics.signals,
+        spill: &plan.metrics.spill,
+        window,
+    };
+    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    let input = load_signals(&ctx, &runtime, &req, &scratch)?;
+    let to = evaluation_time(&ctx, &runtime, plan.to)?;
+    let from = plan.from.unwrap_or(to - plan.length_ns);
+    let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
+    let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
+    let slos = match plan.slos.is_empty() {
+        true => None,
+        false => Some(runtime.block_on(slo::evaluate(&ctx, &plan.slos, to, plan.no_data_bad))?),
+    };
+    let _ = std::fs::remove_file(&scratch);
+
+    let props = || writer_properties(None, &[]);
+    for table in tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())) {
+        let path = out.path().join(format!("{}.parquet", table.name));
+        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
+    }
+    let html = crate::report::html::render(&crate::report::html::Page {
+        window: (from, to),
+        input: &input,
+        tables: &tables,
+        services_page: &services_page,
+        slos: slos.as_ref(),
+        bucket_ns: plan.metrics.bucket_ns,
+    })?;
+    crate::report::parquet::write_atomic(&out.path().join(crate::report::html::FILE), html.as_bytes())?;
+    let run_info = slo_run_info(&plan.command, &input.sources, input.derived.as_ref(), slos.as_ref(), &tables)?;
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok(SloOutcome { sources, store, signals_file, derived, report, out: target, seconds })
+    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, seconds })
 }

@@ -75,6 +75,23 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Slo(SloArgs),
 
+    /// A report of one week (or --days) of traces: HTML for people, Parquet for tools.
+    ///
+    /// Computes the RED metrics of the window (per service, operation and dependency, per
+    /// --bucket and in total) and, with --slos, evaluates the SLOs at its end; writes
+    /// OUT/report.html (one self-contained page: SLOs with error budgets and burn rates, the
+    /// services with hourly latency and fault sparklines, the slowest and most faulty
+    /// operations, the dependencies), the metric and SLO tables as Parquet and run_info.parquet,
+    /// and prints the Services table (and the SLO table) to stdout.
+    ///
+    /// The window ends at --at (default: the end of the latest record, rounded up to a minute)
+    /// and spans --days before it; --from/--to set it instead. INPUT is raw OTLP, a span store
+    /// or a `metrics` output directory.
+    ///
+    /// Example: spanlens report exports/ --slos slos.json --out weekly
+    #[command(after_help = AFTER_HELP)]
+    Report(ReportArgs),
+
     /// Generate realistic OTLP trace exports (the pet-clinic workload), deterministically.
     ///
     /// Java, Python, Node.js and .NET services on EKS with MySQL, PostgreSQL, DynamoDB, SQS, a
@@ -256,6 +273,62 @@ pub struct SloArgs {
 
     /// How a period without any record counts in a period-based SLO (Application Signals does
     /// not document it; "good" treats it as non-breaching).
+    #[arg(long, value_enum, default_value = "good")]
+    pub no_data: NoDataArg,
+
+    #[command(flatten)]
+    pub derive: DeriveArgs,
+
+    /// No progress bar, and no stderr summary unless something was skipped or dropped.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Raw OTLP inputs (files, directories, globs, - for stdin), one span store written by
+    /// `ingest`, or one output directory of `metrics`.
+    ///
+    /// Example: spanlens report exports/ --out weekly
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// SLO definitions to evaluate at the end of the window (as for `spanlens slo`).
+    ///
+    /// Example: --slos slos.json
+    #[arg(long, value_name = "FILE")]
+    pub slos: Option<PathBuf>,
+
+    /// End of the report (RFC 3339 or YYYY-MM-DD, UTC), also the SLOs' evaluation time.
+    /// Default: the end time of the latest record, rounded up to a whole minute.
+    ///
+    /// Example: --at 2026-11-23
+    #[arg(long, value_name = "TIME", conflicts_with = "to")]
+    pub at: Option<String>,
+
+    /// Length of the window before its end, in days.
+    #[arg(long, value_name = "N", default_value_t = 7, conflicts_with = "from")]
+    pub days: u32,
+
+    /// Start of the window (inclusive) instead of --days before its end.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// End of the window (exclusive) instead of --at.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Time bucket of the per-bucket rows and sparklines (s, m, h or d).
+    #[arg(long, value_name = "WIDTH", default_value = "1h")]
+    pub bucket: String,
+
+    /// How a period without any record counts in a period-based SLO.
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
 

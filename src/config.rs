@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, SloArgs,
+    PlatformArg, ReportArgs, SloArgs,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -165,6 +165,62 @@ impl SloPlan {
             spill,
             slos: crate::slo::read_definitions(&args.slos)?,
             at,
+            no_data_bad: args.no_data == NoDataArg::Bad,
+            command,
+        })
+    }
+}
+
+/// Everything `report` needs to run.
+#[derive(Debug, Clone)]
+pub struct ReportPlan {
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub quiet: bool,
+    pub decode: DecodeOptions,
+    /// Derivation, spill and bucket (`from`/`to` are set once the window is known).
+    pub metrics: MetricsOptions,
+    /// Explicit window bounds (`--from`, `--to`/`--at`), ns.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Window length before its end when `from` is not given, ns.
+    pub length_ns: i64,
+    pub slos: Vec<SloDefinition>,
+    pub no_data_bad: bool,
+    /// The command line as given, for run_info.
+    pub command: String,
+}
+
+impl ReportPlan {
+    pub fn from_args(args: &ReportArgs, command: String) -> Result<Self> {
+        let bucket_ns = parse_bucket(&args.bucket).map_err(|e| Error::Config(format!("--bucket: {e}")))?;
+        let time = |flag: &str, v: &Option<String>| {
+            v.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
+        };
+        let from = time("--from", &args.from)?;
+        let to = time("--to", &args.to)?.or(time("--at", &args.at)?);
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(Error::Config("--from must be before --to".into()));
+        }
+        if args.days == 0 {
+            return Err(Error::Config("--days must be at least 1".into()));
+        }
+        let (signals, spill) = derive_options(&args.derive)?;
+        let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
+        Ok(ReportPlan {
+            inputs: args.inputs.clone(),
+            out: args.output.out.clone(),
+            force: args.output.force,
+            quiet: args.quiet,
+            decode: decode_options(&args.decode)?,
+            metrics: MetricsOptions { signals, bucket_ns, from: None, to: None, approx: false, spill },
+            from,
+            to,
+            length_ns: i64::from(args.days) * 86_400 * 1_000_000_000,
+            slos,
             no_data_bad: args.no_data == NoDataArg::Bad,
             command,
         })

@@ -237,8 +237,16 @@ pub async fn compute_from(
     spool: SpanSpool,
     signals_file: Option<&Path>,
 ) -> Result<Metrics> {
-    register_functions(ctx, opts.approx);
     let Derived { signals, stats, spill } = derive_signals(ctx, &opts.signals, spool, signals_file).await?;
+    let (tables, services_page) = query_metrics(ctx, opts).await?;
+    Ok(Metrics { signals, tables, services_page, stats, spill })
+}
+
+/// Run the metric queries over the `signals` table registered in `ctx`, for the options'
+/// window and bucket: the [`METRIC_TABLES`] in order (each also registered under its name)
+/// and the services page.
+pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Table)> {
+    register_functions(ctx, opts.approx);
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
     for name in METRIC_TABLES {
@@ -247,7 +255,7 @@ pub async fn compute_from(
         tables.push(table);
     }
     let services_page = run_query(ctx, "services_page", vec![]).await?;
-    Ok(Metrics { signals, tables, services_page, stats, spill })
+    Ok((tables, services_page))
 }
 
 /// The services page as text: Service, Environment, Requests, Availability, Fault %, Error %,

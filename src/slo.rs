@@ -23,6 +23,7 @@ use crate::config::parse_time;
 use crate::error::{Error, Result};
 use crate::metrics::{Table, run_query};
 use crate::model::schema::timestamp_ns;
+use crate::report::text::{Columns, fixed, plain};
 use crate::signals;
 
 /// The tables an SLO run writes, in this order.
@@ -827,73 +828,67 @@ pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_
     Ok(SloReport { tables, at, statuses })
 }
 
+/// What each SLO of an `slos` table measures, in words: `p99 latency <= 300 ms per 300s`,
+/// `requests without fault`.
+pub fn sli_descriptions(slos: &Columns) -> Vec<String> {
+    let (evaluation, metric) = (slos.text("evaluation"), slos.text("metric"));
+    let (statistic, operator) = (slos.text("statistic"), slos.text("operator"));
+    let (threshold, period) = (slos.number("threshold"), slos.text("period_seconds"));
+    (0..slos.len())
+        .map(|r| {
+            let op = operator[r].as_deref().unwrap_or("–");
+            let limit = plain(threshold[r]);
+            let per = period[r].as_deref().unwrap_or("–");
+            match (evaluation[r].as_deref(), metric[r].as_deref()) {
+                (Some("PeriodBased"), Some("AVAILABILITY")) => format!("availability {op} {limit} % per {per}s"),
+                (Some("PeriodBased"), _) => {
+                    format!("{} latency {op} {limit} ms per {per}s", statistic[r].as_deref().unwrap_or("–"))
+                }
+                (_, Some("AVAILABILITY")) => "requests without fault".into(),
+                _ => format!("requests with latency {op} {limit} ms"),
+            }
+        })
+        .collect()
+}
+
+/// Each SLO's burn rates as `60m 1.49`, in window order.
+pub fn burn_rates_by_slo(report: &SloReport) -> Result<BTreeMap<String, Vec<String>>> {
+    let burns = Columns::of(&report.tables[2])?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (slo, minutes, rate) = (burns.text("slo"), burns.int("lookback_minutes"), burns.number("burn_rate"));
+    for r in 0..burns.len() {
+        let window = format!("{}m {}", minutes[r].unwrap_or_default(), fixed(rate[r], ""));
+        out.entry(slo[r].clone().unwrap_or_default()).or_default().push(window);
+    }
+    Ok(out)
+}
+
 /// The SLO table as text: SLO, SLI, goal and interval, attainment, budget left, status and
 /// the burn rates; one line per SLO, "–" where a value is undefined.
-pub fn render_slos(report: &SloReport) -> String {
-    let text = |b: &RecordBatch, name: &str, row: usize| -> String {
-        b.column_by_name(name)
-            .and_then(|c| arrow::compute::cast(c, &DataType::Utf8).ok())
-            .map(|c| {
-                let s = c.as_string::<i32>();
-                if s.is_valid(row) { s.value(row).to_string() } else { "–".into() }
-            })
-            .unwrap_or_default()
-    };
-    // Thresholds and goals as written: 300, 99.9.
-    let plain = |b: &RecordBatch, name: &str, row: usize| -> String {
-        b.column_by_name(name)
-            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>().cloned())
-            .filter(|c| c.is_valid(row))
-            .map_or_else(|| "–".into(), |c| c.value(row).to_string())
-    };
-    let number = |b: &RecordBatch, name: &str, row: usize, unit: &str| -> String {
-        b.column_by_name(name)
-            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Float64Type>().cloned())
-            .filter(|c| c.is_valid(row))
-            .map_or_else(|| "–".into(), |c| format!("{:.2}{unit}", c.value(row)))
-    };
-    let mut burns: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for b in &report.tables[2].batches {
-        for row in 0..b.num_rows() {
-            let window = format!("{}m {}", text(b, "lookback_minutes", row), number(b, "burn_rate", row, ""));
-            burns.entry(text(b, "slo", row)).or_default().push(window);
-        }
-    }
-    let header = ["SLO", "SLI", "Goal", "Attainment", "Budget left", "Status", "Burn rates"];
-    let mut rows = Vec::new();
-    for b in &report.tables[0].batches {
-        for row in 0..b.num_rows() {
-            let slo = text(b, "slo", row);
-            let metric = text(b, "metric", row);
-            let sli = match (text(b, "evaluation", row).as_str(), metric.as_str()) {
-                ("PeriodBased", "AVAILABILITY") => format!(
-                    "availability {} {} % per {}s",
-                    text(b, "operator", row),
-                    plain(b, "threshold", row),
-                    text(b, "period_seconds", row)
-                ),
-                ("PeriodBased", _) => format!(
-                    "{} latency {} {} ms per {}s",
-                    text(b, "statistic", row),
-                    text(b, "operator", row),
-                    plain(b, "threshold", row),
-                    text(b, "period_seconds", row)
-                ),
-                (_, "AVAILABILITY") => "requests without fault".into(),
-                _ => format!("requests with latency {} {} ms", text(b, "operator", row), plain(b, "threshold", row)),
-            };
-            rows.push(vec![
-                slo.clone(),
+pub fn render_slos(report: &SloReport) -> Result<String> {
+    let slos = Columns::of(&report.tables[0])?;
+    let mut burns = burn_rates_by_slo(report)?;
+    let (name, goal, interval) = (slos.text("slo"), slos.number("goal"), slos.text("goal_interval"));
+    let (attainment, left, status) =
+        (slos.number("attainment"), slos.number("budget_remaining_pct"), slos.text("status"));
+    let rows: Vec<Vec<String>> = sli_descriptions(&slos)
+        .into_iter()
+        .enumerate()
+        .map(|(r, sli)| {
+            let name = name[r].clone().unwrap_or_default();
+            vec![
+                name.clone(),
                 sli,
-                format!("{} % over {}", plain(b, "goal", row), text(b, "goal_interval", row)),
-                number(b, "attainment", row, " %"),
-                number(b, "budget_remaining_pct", row, " %"),
-                text(b, "status", row),
-                burns.remove(&slo).map(|v| v.join(", ")).unwrap_or_default(),
-            ]);
-        }
-    }
-    crate::report::text::table(&header, &rows, &[0, 1, 2, 5, 6])
+                format!("{} % over {}", plain(goal[r]), interval[r].as_deref().unwrap_or("–")),
+                fixed(attainment[r], " %"),
+                fixed(left[r], " %"),
+                status[r].clone().unwrap_or_default(),
+                burns.remove(&name).map(|v| v.join(", ")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["SLO", "SLI", "Goal", "Attainment", "Budget left", "Status", "Burn rates"];
+    Ok(crate::report::text::table(&header, &rows, &[0, 1, 2, 5, 6]))
 }
 
 /// The span of record end times `[from, to)` that evaluating `defs` at `at` reads: every

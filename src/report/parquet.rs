@@ -56,6 +56,17 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch], pr
     result
 }
 
+/// Write `bytes` to `path` through a temp file in the same directory, renamed into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_sibling(path, "tmp");
+    let result =
+        std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| Error::output(path, e));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// `dir/.name.spanlens-<tag>-<pid>`.
 fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());

@@ -85,13 +85,15 @@ pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> 
     r.finish()
 }
 
-/// Build the `run_info` batch for an SLO run: the ingest and derivation counters when signals
-/// were derived, the evaluation time, the SLOs per status and the rows of each table.
+/// Build the `run_info` batch for an SLO or report run: the ingest and derivation counters
+/// when signals were derived, the evaluation time and the SLOs per status (when SLOs were
+/// evaluated), and the rows of each table written.
 pub fn slo_run_info(
     command: &str,
     sources: &[SourceStats],
     derived: Option<&crate::metrics::Derived>,
-    report: &SloReport,
+    report: Option<&SloReport>,
+    metric_tables: &[Table],
 ) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, sources, None);
@@ -99,13 +101,16 @@ pub fn slo_run_info(
         signal_rows(&mut r, &d.stats, &d.spill);
         r.push("", "table_rows", None, Some(d.signals.rows() as u64), Some(d.signals.name));
     }
-    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(report.at);
-    r.push("", "evaluated_at", None, None, Some(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
-    r.count("", "slos", report.statuses.values().sum::<usize>() as u64);
-    for (status, n) in &report.statuses {
-        r.push("", "slo_status", Some(status), Some(*n as u64), None);
+    table_rows(&mut r, metric_tables.iter());
+    if let Some(report) = report {
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(report.at);
+        r.push("", "evaluated_at", None, None, Some(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+        r.count("", "slos", report.statuses.values().sum::<usize>() as u64);
+        for (status, n) in &report.statuses {
+            r.push("", "slo_status", Some(status), Some(*n as u64), None);
+        }
+        table_rows(&mut r, report.tables.iter());
     }
-    table_rows(&mut r, report.tables.iter());
     r.finish()
 }
 

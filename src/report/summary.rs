@@ -1,9 +1,11 @@
 //! The human summary printed to stderr after a run: what was read, written and skipped, with
 //! reasons. Data never goes to stderr and this never goes to stdout.
 
-use crate::app::{IngestOutcome, MetricsOutcome, SloOutcome};
+use crate::app::{IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
 use crate::ingest::SourceStats;
+use crate::metrics::Table;
 use crate::signals::SignalStats;
+use crate::slo::SloReport;
 use crate::spill::SpillStats;
 use crate::util::{human_bytes, thousands};
 use crate::workload::GenStats;
@@ -101,14 +103,7 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     let mut out = String::new();
     push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
     push_signals(&mut out, &outcome.metrics.stats, &outcome.metrics.spill);
-    let tables: Vec<String> =
-        outcome.metrics.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
-    out.push_str(&format!(
-        "wrote {} ({} rows) in {:.2} s\n",
-        outcome.out.display(),
-        tables.join(", "),
-        outcome.seconds
-    ));
+    push_wrote(&mut out, &outcome.out, outcome.metrics.tables.iter(), outcome.seconds);
     out
 }
 
@@ -158,18 +153,19 @@ fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
     }
 }
 
-/// The human summary of an SLO run.
-pub fn slo_summary(outcome: &SloOutcome) -> String {
-    let mut out = String::new();
-    match (&outcome.signals_file, &outcome.derived) {
+/// Where the signals came from and what their derivation did.
+fn push_signals_input(out: &mut String, input: &SignalsInput) {
+    match (&input.signals_file, &input.derived) {
         (Some(file), _) => out.push_str(&format!("read signals {}\n", file.display())),
         (None, Some(d)) => {
-            push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
-            push_signals(&mut out, &d.stats, &d.spill);
+            push_inputs(out, &input.sources, input.store.as_deref());
+            push_signals(out, &d.stats, &d.spill);
         }
         (None, None) => {}
     }
-    let r = &outcome.report;
+}
+
+fn push_slos(out: &mut String, r: &SloReport) {
     let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(r.at);
     let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
     out.push_str(&format!(
@@ -178,23 +174,43 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
         at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         statuses.join(", ")
     ));
-    let tables: Vec<String> = r.tables.iter().map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
-    out.push_str(&format!(
-        "wrote {} ({} rows) in {:.2} s\n",
-        outcome.out.display(),
-        tables.join(", "),
-        outcome.seconds
-    ));
+}
+
+fn push_wrote<'a>(out: &mut String, dir: &std::path::Path, tables: impl Iterator<Item = &'a Table>, seconds: f64) {
+    let tables: Vec<String> = tables.map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
+    out.push_str(&format!("wrote {} ({} rows) in {seconds:.2} s\n", dir.display(), tables.join(", ")));
+}
+
+/// The human summary of an SLO run.
+pub fn slo_summary(outcome: &SloOutcome) -> String {
+    let mut out = String::new();
+    push_signals_input(&mut out, &outcome.input);
+    push_slos(&mut out, &outcome.report);
+    push_wrote(&mut out, &outcome.out, outcome.report.tables.iter(), outcome.seconds);
     out
 }
 
-/// Print the SLO summary, unless `quiet` and nothing was skipped or dropped.
-pub fn print_slo(outcome: &SloOutcome, quiet: bool) {
-    let t = SourceStats::total(&outcome.sources);
-    let dropped = outcome.derived.as_ref().is_some_and(|d| !d.stats.dropped.is_empty());
-    if !quiet || t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || dropped {
-        eprint!("{}", slo_summary(outcome));
+/// The human summary of a report run.
+pub fn report_summary(outcome: &ReportOutcome) -> String {
+    let mut out = String::new();
+    push_signals_input(&mut out, &outcome.input);
+    let day = |t: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    out.push_str(&format!("window: {} to {}\n", day(outcome.window.0), day(outcome.window.1)));
+    if let Some(slos) = &outcome.slos {
+        push_slos(&mut out, slos);
     }
+    let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
+    push_wrote(&mut out, &outcome.out, outcome.tables.iter().chain(slo_tables), outcome.seconds);
+    out
+}
+
+/// Whether a run lost data the user should hear about even with `--quiet`.
+fn lost(input: &SignalsInput) -> bool {
+    let t = SourceStats::total(&input.sources);
+    let dropped = input.derived.as_ref().is_some_and(|d| !d.stats.dropped.is_empty());
+    t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || dropped
 }
 
 /// Print the metrics summary, unless `quiet` and nothing was skipped or dropped.
@@ -204,6 +220,20 @@ pub fn print_metrics(outcome: &MetricsOutcome, quiet: bool) {
         t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || !outcome.metrics.stats.dropped.is_empty();
     if !quiet || lost {
         eprint!("{}", metrics_summary(outcome));
+    }
+}
+
+/// Print the SLO summary, unless `quiet` and nothing was skipped or dropped.
+pub fn print_slo(outcome: &SloOutcome, quiet: bool) {
+    if !quiet || lost(&outcome.input) {
+        eprint!("{}", slo_summary(outcome));
+    }
+}
+
+/// Print the report summary, unless `quiet` and nothing was skipped or dropped.
+pub fn print_report(outcome: &ReportOutcome, quiet: bool) {
+    if !quiet || lost(&outcome.input) {
+        eprint!("{}", report_summary(outcome));
     }
 }
 

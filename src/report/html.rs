@@ -1,0 +1,444 @@
+//! `report.html`: the report as one self-contained page for people — inline CSS and SVG, no
+//! script, no external resource, so it opens from a mail attachment or an S3 bucket alike.
+//! Sections: a summary, the SLOs (attainment, error budget bar, status, burn rates), the
+//! services (with sparklines of p99 latency and fault rate per bucket), each service's slowest
+//! operations, and the dependencies (dimension set D10). Everything in it comes from the
+//! tables the run writes as Parquet; nothing time- or host-dependent goes in, so the same
+//! input gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::app::SignalsInput;
+use crate::error::Result;
+use crate::metrics::Table;
+use crate::report::text::{Columns, fixed, plain};
+use crate::slo::{SloReport, burn_rates_by_slo, sli_descriptions};
+use crate::util::thousands;
+
+/// The file name of the page in an output directory.
+pub const FILE: &str = "report.html";
+
+/// Operations listed per service (the slowest by p99).
+const OPERATIONS_PER_SERVICE: usize = 5;
+
+/// Sparkline size in CSS pixels.
+const SPARK_WIDTH: f64 = 168.0;
+const SPARK_HEIGHT: f64 = 28.0;
+
+/// A sparkline's points: (bucket start in ns, value).
+type Points = Vec<(i64, f64)>;
+
+/// What the page shows.
+pub struct Page<'a> {
+    /// The report window `[from, to)`, ns.
+    pub window: (i64, i64),
+    pub input: &'a SignalsInput,
+    /// `service_metrics`, `operation_metrics`, `dependency_metrics`.
+    pub tables: &'a [Table],
+    pub services_page: &'a Table,
+    pub slos: Option<&'a SloReport>,
+    pub bucket_ns: i64,
+}
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#1d2430}
+h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;margin:2rem 0 .6rem;border-bottom:1px solid #d9dee7;padding-bottom:.3rem}
+.window{color:#5b6578;margin:.2rem 0 1rem}
+.cards{display:flex;gap:.8rem;flex-wrap:wrap}.card{border:1px solid #d9dee7;border-radius:6px;padding:.6rem .9rem;min-width:9rem}
+.card b{display:block;font-size:1.3rem}.card span{color:#5b6578;font-size:.85rem}
+table{border-collapse:collapse;width:100%}th,td{padding:.3rem .5rem;border-bottom:1px solid #eceff4;text-align:left;vertical-align:middle}
+th{font-weight:600;color:#3b4455;background:#f6f8fb}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.status{font-weight:600;border-radius:4px;padding:.1rem .4rem;font-size:.8rem}
+.OK{background:#dff3e4;color:#17692f}.WARNING{background:#fff1cc;color:#7a5600}.BREACHED{background:#fde0de;color:#9d1c12}
+.INSUFFICIENT_DATA{background:#eceff4;color:#3b4455}
+.bar{background:#eceff4;border-radius:3px;height:.55rem;width:8rem;display:inline-block;vertical-align:middle;margin-right:.4rem}
+.bar i{display:block;height:100%;border-radius:3px}
+svg.spark{vertical-align:middle}td.burn{white-space:nowrap}.muted{color:#5b6578}footer{margin-top:2.5rem;color:#5b6578;font-size:.85rem}
+";
+
+/// `text` with the five HTML-special characters escaped.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn time(t: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(t).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn cell(text: &str) -> String {
+    format!("<td>{}</td>", escape(text))
+}
+
+fn number_cell(text: &str) -> String {
+    format!("<td class=\"n\">{}</td>", escape(text))
+}
+
+fn header(cells: &[&str], numeric_from: usize) -> String {
+    let cells: String = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i >= numeric_from { format!("<th class=\"n\">{c}</th>") } else { format!("<th>{c}</th>") })
+        .collect();
+    format!("<thead><tr>{cells}</tr></thead>")
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("–")
+}
+
+fn count(v: Option<i64>) -> String {
+    v.map_or_else(|| "–".into(), |v| thousands(v.max(0) as u64))
+}
+
+/// An inline SVG sparkline of `points` (bucket start, value) over the window: a line, or bars
+/// for `bars`; `label` names the series in the tooltip.
+fn sparkline(points: &[(i64, f64)], window: (i64, i64), bucket_ns: i64, bars: bool, label: &str) -> String {
+    let span = (window.1 - window.0).max(1) as f64;
+    let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+    let x = |t: i64| ((t - window.0) as f64 / span * SPARK_WIDTH).clamp(0.0, SPARK_WIDTH);
+    let y = |v: f64| if max > 0.0 { SPARK_HEIGHT - 1.0 - v / max * (SPARK_HEIGHT - 2.0) } else { SPARK_HEIGHT - 1.0 };
+    let mut body = String::new();
+    if bars {
+        let width = (bucket_ns as f64 / span * SPARK_WIDTH).max(1.0);
+        for &(t, v) in points.iter().filter(|p| p.1 > 0.0) {
+            let top = y(v);
+            let _ = write!(
+                body,
+                "<rect x=\"{:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"#d2372b\"/>",
+                x(t),
+                SPARK_HEIGHT - top
+            );
+        }
+    } else if !points.is_empty() {
+        let line: Vec<String> = points.iter().map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v))).collect();
+        let _ = write!(
+            body,
+            "<polyline fill=\"none\" stroke=\"#2f6fdb\" stroke-width=\"1.2\" points=\"{}\"/>",
+            line.join(" ")
+        );
+    }
+    format!(
+        "<svg class=\"spark\" width=\"{SPARK_WIDTH}\" height=\"{SPARK_HEIGHT}\" viewBox=\"0 0 {SPARK_WIDTH} \
+         {SPARK_HEIGHT}\" role=\"img\"><title>{} (max {max:.2})</title><rect width=\"{SPARK_WIDTH}\" \
+         height=\"{SPARK_HEIGHT}\" fill=\"#f6f8fb\"/>{body}</svg>",
+        escape(label)
+    )
+}
+
+fn summary_cards(out: &mut String, page: &Page) -> Result<()> {
+    let services = Columns::of(page.services_page)?;
+    let whole = Columns::of(&page.tables[0])?;
+    let bucket = whole.int("bucket_start");
+    let (requests, faults) = (whole.int("requests"), whole.int("faults"));
+    let rows = (0..whole.len()).filter(|&r| bucket[r].is_none());
+    let (total, faulty) =
+        rows.fold((0i64, 0i64), |(t, f), r| (t + requests[r].unwrap_or(0), f + faults[r].unwrap_or(0)));
+    let availability = (total > 0).then(|| 100.0 - 100.0 * faulty as f64 / total as f64);
+    let mut cards = vec![
+        (thousands(services.len() as u64), "services".to_string()),
+        (thousands(total as u64), "requests".to_string()),
+        (fixed(availability, " %"), "availability (all services)".to_string()),
+        (thousands(faulty as u64), "faults".to_string()),
+    ];
+    if let Some(slos) = page.slos {
+        for status in ["BREACHED", "WARNING", "OK", "INSUFFICIENT_DATA"] {
+            if let Some(n) = slos.statuses.get(status) {
+                cards.push((n.to_string(), format!("SLOs {status}")));
+            }
+        }
+    }
+    out.push_str("<section id=\"summary\" class=\"cards\">");
+    for (value, label) in cards {
+        let _ = write!(out, "<div class=\"card\"><b>{}</b><span>{}</span></div>", escape(&value), escape(&label));
+    }
+    out.push_str("</section>");
+    Ok(())
+}
+
+fn slo_section(out: &mut String, report: &SloReport) -> Result<()> {
+    let slos = Columns::of(&report.tables[0])?;
+    let mut burns = burn_rates_by_slo(report)?;
+    let sli = sli_descriptions(&slos);
+    let (name, service, operation) = (slos.text("slo"), slos.text("service"), slos.text("operation"));
+    let (remote, remote_op) = (slos.text("remote_service"), slos.text("remote_operation"));
+    let (goal, interval, status) = (slos.number("goal"), slos.text("goal_interval"), slos.text("status"));
+    let (attainment, left) = (slos.number("attainment"), slos.number("budget_remaining_pct"));
+    let at = time(report.at);
+    let _ = write!(out, "<section id=\"slos\"><h2>SLOs</h2><p class=\"muted\">Evaluated at {at} UTC.</p><table>");
+    out.push_str(&header(&["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Burn rates"], 4));
+    out.push_str("<tbody>");
+    for r in 0..slos.len() {
+        let mut target = opt(&service[r]).to_string();
+        if let Some(op) = &operation[r] {
+            let _ = write!(target, " · {op}");
+        }
+        if let Some(dep) = &remote[r] {
+            let _ = write!(target, " → {dep}");
+            if let Some(op) = &remote_op[r] {
+                let _ = write!(target, " {op}");
+            }
+        }
+        let state = opt(&status[r]);
+        let width = left[r].map_or(0.0, |v| v.clamp(0.0, 100.0));
+        let color = match state {
+            "BREACHED" => "#d2372b",
+            "WARNING" => "#e0a100",
+            _ => "#2e9d4f",
+        };
+        let name_text = opt(&name[r]).to_string();
+        let burn = burns.remove(&name_text).map(|v| v.join(", ")).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr>{}{}{}{}{}<td class=\"n\"><span class=\"bar\"><i style=\"width:{width:.1}%;background:{color}\"></i></span>{}</td>\
+             <td><span class=\"status {state}\">{state}</span></td>{}</tr>",
+            cell(&name_text),
+            cell(&target),
+            cell(&sli[r]),
+            cell(&format!("{} % over {}", plain(goal[r]), opt(&interval[r]))),
+            number_cell(&fixed(attainment[r], " %")),
+            escape(&fixed(left[r], " %")),
+            format_args!("<td class=\"burn\">{}</td>", escape(&burn)),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    Ok(())
+}
+
+fn services_section(out: &mut String, page: &Page) -> Result<()> {
+    let services = Columns::of(page.services_page)?;
+    let buckets = Columns::of(&page.tables[0])?;
+    // Per (environment, service): the p99 and fault-rate points of each bucket.
+    let mut series: BTreeMap<(String, String), (Points, Points)> = BTreeMap::new();
+    let (env, svc, start) = (buckets.text("environment"), buckets.text("service"), buckets.int("bucket_start"));
+    let (p99, fault_rate) = (buckets.number("latency_p99_ms"), buckets.number("fault_rate"));
+    for r in 0..buckets.len() {
+        let Some(t) = start[r] else { continue };
+        let entry = series.entry((opt(&env[r]).to_string(), opt(&svc[r]).to_string())).or_default();
+        entry.0.extend(p99[r].map(|v| (t, v)));
+        entry.1.extend(fault_rate[r].map(|v| (t, v)));
+    }
+    out.push_str("<section id=\"services\"><h2>Services</h2><table>");
+    out.push_str(&header(
+        &[
+            "Service",
+            "Environment",
+            "Requests",
+            "Availability",
+            "Fault %",
+            "Error %",
+            "p99 ms",
+            "p99 latency",
+            "Fault rate",
+        ],
+        2,
+    ));
+    out.push_str("<tbody>");
+    let (name, environment) = (services.text("service"), services.text("environment"));
+    let (requests, availability) = (services.int("requests"), services.number("availability"));
+    let (faults, errors, p99) =
+        (services.number("fault_rate"), services.number("error_rate"), services.number("latency_p99_ms"));
+    let per = format!("per {}", bucket_label(page.bucket_ns));
+    for r in 0..services.len() {
+        let key = (opt(&environment[r]).to_string(), opt(&name[r]).to_string());
+        let (latency, fault) = series.remove(&key).unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr>{}{}{}{}{}{}{}<td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            cell(&key.1),
+            cell(&key.0),
+            number_cell(&count(requests[r])),
+            number_cell(&fixed(availability[r], " %")),
+            number_cell(&fixed(faults[r], "")),
+            number_cell(&fixed(errors[r], "")),
+            number_cell(&fixed(p99[r], "")),
+            sparkline(&latency, page.window, page.bucket_ns, false, &format!("p99 latency ms {per}")),
+            sparkline(&fault, page.window, page.bucket_ns, true, &format!("fault rate % {per}")),
+        );
+    }
+    if services.is_empty() {
+        out.push_str("<tr><td colspan=\"9\" class=\"muted\">No service records in the window.</td></tr>");
+    }
+    out.push_str("</tbody></table></section>");
+    Ok(())
+}
+
+fn bucket_label(bucket_ns: i64) -> String {
+    let s = bucket_ns / 1_000_000_000;
+    match s {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+fn operations_section(out: &mut String, page: &Page) -> Result<()> {
+    let ops = Columns::of(&page.tables[1])?;
+    let (start, env, svc, op) =
+        (ops.int("bucket_start"), ops.text("environment"), ops.text("service"), ops.text("operation"));
+    let (requests, availability) = (ops.int("requests"), ops.number("availability"));
+    let (faults, errors) = (ops.number("fault_rate"), ops.number("error_rate"));
+    let (p50, p99) = (ops.number("latency_p50_ms"), ops.number("latency_p99_ms"));
+    let mut rows: Vec<usize> = (0..ops.len()).filter(|&r| start[r].is_none()).collect();
+    rows.sort_by(|&a, &b| {
+        (opt(&svc[a]), opt(&env[a]))
+            .cmp(&(opt(&svc[b]), opt(&env[b])))
+            .then(p99[b].unwrap_or(0.0).total_cmp(&p99[a].unwrap_or(0.0)))
+            .then(opt(&op[a]).cmp(opt(&op[b])))
+    });
+    let _ = write!(
+        out,
+        "<section id=\"operations\"><h2>Operations</h2><p class=\"muted\">The {OPERATIONS_PER_SERVICE} slowest \
+         operations of each service by p99 latency.</p><table>"
+    );
+    out.push_str(&header(
+        &["Service", "Environment", "Operation", "Requests", "Availability", "Fault %", "Error %", "p50 ms", "p99 ms"],
+        3,
+    ));
+    out.push_str("<tbody>");
+    let mut shown: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for r in rows {
+        let n = shown.entry((opt(&svc[r]).to_string(), opt(&env[r]).to_string())).or_default();
+        *n += 1;
+        if *n > OPERATIONS_PER_SERVICE {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "<tr>{}{}{}{}{}{}{}{}{}</tr>",
+            cell(opt(&svc[r])),
+            cell(opt(&env[r])),
+            cell(opt(&op[r])),
+            number_cell(&count(requests[r])),
+            number_cell(&fixed(availability[r], " %")),
+            number_cell(&fixed(faults[r], "")),
+            number_cell(&fixed(errors[r], "")),
+            number_cell(&fixed(p50[r], "")),
+            number_cell(&fixed(p99[r], "")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    Ok(())
+}
+
+fn dependencies_section(out: &mut String, page: &Page) -> Result<()> {
+    let deps = Columns::of(&page.tables[2])?;
+    let (set, start) = (deps.text("dimension_set"), deps.int("bucket_start"));
+    let (env, svc) = (deps.text("environment"), deps.text("service"));
+    let (remote, remote_op) = (deps.text("remote_service"), deps.text("remote_operation"));
+    let (requests, faults, errors, p99) =
+        (deps.int("requests"), deps.number("fault_rate"), deps.number("error_rate"), deps.number("latency_p99_ms"));
+    // D10 (Environment, Service, RemoteService, RemoteOperation) over the whole window: one
+    // row per call edge, as the console's Dependencies table shows for "All" operations.
+    let mut rows: Vec<usize> =
+        (0..deps.len()).filter(|&r| start[r].is_none() && set[r].as_deref() == Some("D10")).collect();
+    rows.sort_by(|&a, &b| {
+        (opt(&svc[a]), opt(&env[a]))
+            .cmp(&(opt(&svc[b]), opt(&env[b])))
+            .then(requests[b].cmp(&requests[a]))
+            .then((opt(&remote[a]), opt(&remote_op[a])).cmp(&(opt(&remote[b]), opt(&remote_op[b]))))
+    });
+    out.push_str("<section id=\"dependencies\"><h2>Dependencies</h2><table>");
+    out.push_str(&header(
+        &["Service", "Environment", "Dependency", "Remote operation", "Requests", "Fault %", "Error %", "p99 ms"],
+        4,
+    ));
+    out.push_str("<tbody>");
+    for r in rows {
+        let _ = write!(
+            out,
+            "<tr>{}{}{}{}{}{}{}{}</tr>",
+            cell(opt(&svc[r])),
+            cell(opt(&env[r])),
+            cell(opt(&remote[r])),
+            cell(opt(&remote_op[r])),
+            number_cell(&count(requests[r])),
+            number_cell(&fixed(faults[r], "")),
+            number_cell(&fixed(errors[r], "")),
+            number_cell(&fixed(p99[r], "")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
+    Ok(())
+}
+
+fn footer(out: &mut String, page: &Page) {
+    let source = match (&page.input.signals_file, &page.input.derived) {
+        (Some(file), _) => format!("the metric records of {}", file.display()),
+        (None, Some(d)) => format!(
+            "{} spans in {} traces ({} service and {} dependency records)",
+            thousands(d.stats.spans),
+            thousands(d.stats.traces),
+            thousands(d.stats.service_records),
+            thousands(d.stats.dependency_records)
+        ),
+        (None, None) => "no records".into(),
+    };
+    let _ = write!(
+        out,
+        "<footer>spanlens {} · from {} · Application Signals semantics: Error = 4xx, Fault = 5xx or status \
+         ERROR; exact percentiles.</footer>",
+        env!("CARGO_PKG_VERSION"),
+        escape(&source)
+    );
+}
+
+/// The page for `page`.
+pub fn render(page: &Page) -> Result<String> {
+    let (from, to) = (time(page.window.0), time(page.window.1));
+    let mut out = String::with_capacity(64 * 1024);
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width,initial-scale=1\"><title>spanlens report {from} – {to}</title>\
+         <style>{STYLE}</style></head><body><header><h1>spanlens report</h1><p class=\"window\">{from} – {to} UTC \
+         ({} buckets)</p></header>",
+        bucket_label(page.bucket_ns)
+    );
+    summary_cards(&mut out, page)?;
+    if let Some(slos) = page.slos {
+        slo_section(&mut out, slos)?;
+    }
+    services_section(&mut out, page)?;
+    operations_section(&mut out, page)?;
+    dependencies_section(&mut out, page)?;
+    footer(&mut out, page);
+    out.push_str("</body></html>\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_sparklines_scale_to_the_window() {
+        assert_eq!(
+            escape(r#"<a href="x">O'Neil & co</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;O&#39;Neil &amp; co&lt;/a&gt;"
+        );
+        let hour = 3_600_000_000_000;
+        let svg = sparkline(&[(0, 1.0), (12 * hour, 2.0)], (0, 24 * hour), hour, false, "p99");
+        assert!(svg.contains("points=\"0.0,14.0 84.0,1.0\""), "{svg}");
+        assert!(svg.contains("<title>p99 (max 2.00)</title>"), "{svg}");
+        let bars = sparkline(&[(0, 0.0), (23 * hour, 50.0)], (0, 24 * hour), hour, true, "faults");
+        assert_eq!(bars.matches("<rect").count(), 2, "background and one bar: {bars}");
+        assert!(bars.contains("x=\"161.0\" y=\"1.0\" width=\"7.0\" height=\"27.0\""), "{bars}");
+        assert_eq!(
+            (bucket_label(hour), bucket_label(300_000_000_000), bucket_label(86_400_000_000_000)),
+            ("1 h".into(), "5 min".into(), "1 d".into())
+        );
+    }
+}
