@@ -469,6 +469,9 @@ struct SignalsRequest<'a> {
     /// Record end times the run reads, when known: a span store is read only in the date
     /// partitions that can hold them.
     window: (Option<i64>, Option<i64>),
+    /// The metric queries will run: a signals file is then queried with one partition, which
+    /// bounds the memory of their exact percentiles (the SLO queries alone run faster on all).
+    metric_queries: bool,
 }
 
 /// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
@@ -481,8 +484,12 @@ fn load_signals(
     scratch: &std::path::Path,
 ) -> Result<SignalsInput> {
     if let Some(file) = metrics_output(req.inputs) {
-        let read = datafusion::prelude::ParquetReadOptions::default();
-        runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
+        if req.metric_queries {
+            runtime.block_on(metrics::register_signals_file(ctx, &file))?;
+        } else {
+            let read = datafusion::prelude::ParquetReadOptions::default();
+            runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
+        }
         return Ok(SignalsInput { signals_file: Some(file), ..SignalsInput::default() });
     }
     let (spool, sources, store) = spool_inputs(ctx, runtime, req.inputs, req.decode, req.quiet, req.spill, req.window)?;
@@ -520,6 +527,7 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         signals: &plan.signals,
         spill: &plan.spill,
         window,
+        metric_queries: false,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch)?;
@@ -580,6 +588,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         signals: &plan.metrics.signals,
         spill: &plan.metrics.spill,
         window,
+        metric_queries: true,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch)?;

@@ -214,10 +214,7 @@ pub async fn derive_signals(
     let written = match writer {
         Some((w, path)) => {
             w.close().map_err(|e| Error::output(path, e))?;
-            // One partition (set before the table is registered, which fixes its scan).
-            ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
-            let read = ParquetReadOptions::default();
-            ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
+            register_signals_file(ctx, path).await?;
             Some((path.to_path_buf(), rows))
         }
         None => {
@@ -227,6 +224,17 @@ pub async fn derive_signals(
     };
     let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written };
     Ok(Derived { signals, stats, spill })
+}
+
+/// Register a signals Parquet file (spilled signals, or a `metrics` output's) as `signals`, to
+/// be queried with one partition: exact percentiles then hold each latency once instead of once
+/// per partial aggregate, which bounds memory on files of any size.
+pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<()> {
+    // Set before the table is registered, which fixes its scan.
+    ctx.sql("SET datafusion.execution.target_partitions = 1").await?;
+    let read = ParquetReadOptions::default();
+    ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
+    Ok(())
 }
 
 /// Derive signals from the spans in `spool` ([`derive_signals`]) and compute the metric
