@@ -343,7 +343,7 @@ pub struct ReportArgs {
     pub decode: DecodeArgs,
 }
 
-/// How metric records are derived from spans (shared by `metrics` and `slo`).
+/// How metric records are derived from spans (shared by `metrics`, `slo` and `report`).
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
     /// Follow this ADOT SDK where the SDKs differ (attribute precedence, fallbacks).
