@@ -14,7 +14,7 @@
 //! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables;
 //! * [`slo`]: SLO definitions (the Application Signals API's JSON) and their evaluation over signals;
-//! * [`report`]: Parquet writing, `run_info`, the stderr summary;
+//! * [`report`]: Parquet writing, `run_info`, the stderr summary, text tables, `report.html`;
 //! * [`workload`]: the deterministic pet-clinic workload generator (`spanlens gen`);
 //! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
 
