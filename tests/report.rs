@@ -96,6 +96,12 @@ fn the_report_renders_in_chromium_with_every_section() {
         let row = slo_rows.split("<tr>").find(|r| r.contains(&format!("<td>{name}</td>"))).unwrap();
         assert!(row.contains(&format!("<span class=\"status {status}\">{status}</span>")), "{name}: {row}");
     }
+    // Period-based SLOs show their interval's bad periods (7 days of 5 minutes; a day of minutes).
+    let row =
+        |name: &str| slo_rows.split("<tr>").find(|r| r.contains(&format!("<td>{name}</td>"))).unwrap().to_string();
+    assert!(row("billing-latency").contains(" bad periods of 2016</title>"));
+    assert!(row("payment-availability-daily").contains(" bad periods of 1440</title>"));
+    assert!(!row("frontend-availability").contains("<svg"));
     // One service row per service of the Services table, each with two sparklines.
     let services = section("services");
     let rows: Vec<&str> = services.split("<tr>").skip(2).collect();

@@ -137,6 +137,26 @@ fn sparkline(points: &[(i64, f64)], window: (i64, i64), bucket_ns: i64, bars: bo
     )
 }
 
+/// An inline SVG strip of a period-based SLO's interval with its bad periods in red.
+fn bad_period_strip(bad: &[i64], total: i64) -> String {
+    let total = total.max(1) as f64;
+    let width = (SPARK_WIDTH / total).max(1.0);
+    let mut body = String::new();
+    for &i in bad {
+        let _ = write!(
+            body,
+            "<rect x=\"{:.1}\" y=\"0\" width=\"{width:.1}\" height=\"{SPARK_HEIGHT}\" fill=\"#d2372b\"/>",
+            i as f64 / total * SPARK_WIDTH
+        );
+    }
+    format!(
+        "<svg class=\"spark\" width=\"{SPARK_WIDTH}\" height=\"{SPARK_HEIGHT}\" viewBox=\"0 0 {SPARK_WIDTH} \
+         {SPARK_HEIGHT}\" role=\"img\"><title>{} bad periods of {total}</title><rect width=\"{SPARK_WIDTH}\" \
+         height=\"{SPARK_HEIGHT}\" fill=\"#dff3e4\"/>{body}</svg>",
+        bad.len()
+    )
+}
+
 fn summary_cards(out: &mut String, page: &Page) -> Result<()> {
     let services = Columns::of(page.services_page)?;
     let whole = Columns::of(&page.tables[0])?;
@@ -175,9 +195,27 @@ fn slo_section(out: &mut String, report: &SloReport) -> Result<()> {
     let (remote, remote_op) = (slos.text("remote_service"), slos.text("remote_operation"));
     let (goal, interval, status) = (slos.number("goal"), slos.text("goal_interval"), slos.text("status"));
     let (attainment, left) = (slos.number("attainment"), slos.number("budget_remaining_pct"));
+    let periods_total = slos.int("periods_total");
+    // The failed periods of each period-based SLO's interval.
+    let periods = Columns::of(&report.tables[1])?;
+    let mut bad: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let (p_slo, p_index, p_good, p_in) =
+        (periods.text("slo"), periods.int("period_index"), periods.text("good"), periods.text("in_interval"));
+    for r in 0..periods.len() {
+        if p_good[r].as_deref() == Some("false") && p_in[r].as_deref() == Some("true") {
+            bad.entry(opt(&p_slo[r]).to_string()).or_default().extend(p_index[r]);
+        }
+    }
     let at = time(report.at);
-    let _ = write!(out, "<section id=\"slos\"><h2>SLOs</h2><p class=\"muted\">Evaluated at {at} UTC.</p><table>");
-    out.push_str(&header(&["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Burn rates"], 4));
+    let _ = write!(
+        out,
+        "<section id=\"slos\"><h2>SLOs</h2><p class=\"muted\">Evaluated at {at} UTC. Bad periods: the \
+         interval of a period-based SLO, its failed periods in red.</p><table>"
+    );
+    out.push_str(&header(
+        &["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Burn rates"],
+        4,
+    ));
     out.push_str("<tbody>");
     for r in 0..slos.len() {
         let mut target = opt(&service[r]).to_string();
@@ -198,18 +236,22 @@ fn slo_section(out: &mut String, report: &SloReport) -> Result<()> {
             _ => "#2e9d4f",
         };
         let name_text = opt(&name[r]).to_string();
-        let burn = burns.remove(&name_text).map(|v| v.join(", ")).unwrap_or_default();
+        let burn: Vec<String> = burns.remove(&name_text).unwrap_or_default().iter().map(|b| escape(b)).collect();
+        let strip = match periods_total[r] {
+            Some(total) => bad_period_strip(bad.get(&name_text).map_or(&[][..], Vec::as_slice), total),
+            None => "–".into(),
+        };
         let _ = write!(
             out,
             "<tr>{}{}{}{}{}<td class=\"n\"><span class=\"bar\"><i style=\"width:{width:.1}%;background:{color}\"></i></span>{}</td>\
-             <td><span class=\"status {state}\">{state}</span></td>{}</tr>",
+             <td><span class=\"status {state}\">{state}</span></td><td>{strip}</td>{}</tr>",
             cell(&name_text),
             cell(&target),
             cell(&sli[r]),
             cell(&format!("{} % over {}", plain(goal[r]), opt(&interval[r]))),
             number_cell(&fixed(attainment[r], " %")),
             escape(&fixed(left[r], " %")),
-            format_args!("<td class=\"burn\">{}</td>", escape(&burn)),
+            format_args!("<td class=\"burn\">{}</td>", burn.join("<br>")),
         );
     }
     out.push_str("</tbody></table></section>");
