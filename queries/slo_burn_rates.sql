@@ -1,5 +1,6 @@
 -- slo_burn_rates: the burn rate of each SLO over each of its look-back windows, ending at the evaluation time.
--- Input: slo_burn_windows, slo_definitions, slo_periods, slo_records, slos; $1 as for slos.
+-- Input: slo_burn_windows, slo_definitions, slo_periods, slo_records, slo_excluded_periods, slos; $1 as for slos
+-- (excluded periods are good, excluded requests are not counted).
 -- Output: one row per (slo, lookback_minutes). error_rate: bad periods / periods in the window (period-based; the
 -- window is the last lookback/period periods of the interval grid) or bad requests / requests (request-based).
 -- burn_rate = error_rate / (1 − goal/100); a window without records falls back to the attainment,
@@ -29,13 +30,24 @@ period_counts AS (
   WHERE w.evaluation = 'PeriodBased'
   GROUP BY w.slo, w.lookback_minutes
 ),
+idle_excluded AS (
+  SELECT w.slo,
+         w.lookback_minutes,
+         COUNT(*) AS periods
+  FROM windows w
+  JOIN slo_excluded_periods e
+    ON e.slo = w.slo AND e.period_index >= w.first_period AND e.period_index < w.end_period
+  LEFT JOIN slo_periods p ON p.slo = e.slo AND p.period_index = e.period_index
+  WHERE p.slo IS NULL
+  GROUP BY w.slo, w.lookback_minutes
+),
 request_counts AS (
   SELECT w.slo,
          w.lookback_minutes,
          COUNT(r.slo) AS requests,
          COUNT(r.slo) FILTER (WHERE NOT r.good) AS bad_requests
   FROM windows w
-  LEFT JOIN slo_records r ON r.slo = w.slo AND r.end_ns >= w.from_ns
+  LEFT JOIN slo_records r ON r.slo = w.slo AND r.end_ns >= w.from_ns AND NOT r.excluded
   WHERE w.evaluation = 'RequestBased'
   GROUP BY w.slo, w.lookback_minutes
 ),
@@ -48,16 +60,19 @@ rates AS (
          w.budget_fraction,
          CASE WHEN w.evaluation = 'PeriodBased' THEN w.periods END AS periods,
          CASE WHEN w.evaluation = 'PeriodBased' THEN
-           pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data ELSE 0 END END AS bad_periods,
+           pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data - COALESCE(ie.periods, 0) ELSE 0 END END
+           AS bad_periods,
          rc.requests,
          rc.bad_requests,
          CASE WHEN w.evaluation = 'PeriodBased' THEN pc.with_data > 0 ELSE rc.requests > 0 END AS has_data,
          CASE WHEN w.evaluation = 'PeriodBased' THEN
-                (pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data ELSE 0 END) / CAST(w.periods AS DOUBLE)
+                (pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data - COALESCE(ie.periods, 0) ELSE 0 END)
+                / CAST(w.periods AS DOUBLE)
               WHEN rc.requests > 0 THEN rc.bad_requests / CAST(rc.requests AS DOUBLE) END AS error_rate
   FROM windows w
   LEFT JOIN period_counts pc ON pc.slo = w.slo AND pc.lookback_minutes = w.lookback_minutes
   LEFT JOIN request_counts rc ON rc.slo = w.slo AND rc.lookback_minutes = w.lookback_minutes
+  LEFT JOIN idle_excluded ie ON ie.slo = w.slo AND ie.lookback_minutes = w.lookback_minutes
 )
 SELECT r.slo,
        r.lookback_minutes,

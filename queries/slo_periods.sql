@@ -1,8 +1,9 @@
 -- slo_periods: the datapoint of every period that has records, for each period-based SLO, and its verdict.
--- Input: slo_records, slo_definitions. Output: one row per (slo, period_index) with records: period_start/period_end
+-- Input: slo_records, slo_definitions, slo_excluded_periods. Output: one row per (slo, period_index) with records: period_start/period_end
 -- (UTC), requests, faults, value (the period's availability in percent for AVAILABILITY; for LATENCY the SLO's
 -- statistic of latency_ms: an exact percentile, p·(n−1) interpolated between closest ranks as percentile_cont,
--- or Average, Minimum, Maximum, Sum, SampleCount), good (value <operator> threshold) and in_interval (false for a
+-- or Average, Minimum, Maximum, Sum, SampleCount), excluded (the period overlaps an exclusion window:
+-- slo_excluded_periods), good (value <operator> threshold, or excluded: non-breaching) and in_interval (false for a
 -- look-back period before a calendar interval's start). Periods without records are not listed.
 WITH ranked AS (
   SELECT r.slo,
@@ -54,17 +55,20 @@ valued AS (
   FROM groups g
   JOIN slo_definitions d ON g.slo = d.slo
 )
-SELECT slo,
-       period_index,
+SELECT v.slo,
+       v.period_index,
        arrow_cast(to_timestamp_nanos(period_start_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS period_start,
        arrow_cast(to_timestamp_nanos(period_start_ns + period_ns), 'Timestamp(Nanosecond, Some("UTC"))') AS period_end,
        requests,
        faults,
        value,
-       CASE WHEN operator = '>=' THEN value >= threshold
-            WHEN operator = '>' THEN value > threshold
-            WHEN operator = '<' THEN value < threshold
-            ELSE value <= threshold END AS good,
-       period_index >= 0 AND period_index < periods_elapsed AS in_interval
-FROM valued
-ORDER BY slo_index, period_index
+       e.slo IS NOT NULL AS excluded,
+       e.slo IS NOT NULL
+       OR CASE WHEN operator = '>=' THEN value >= threshold
+               WHEN operator = '>' THEN value > threshold
+               WHEN operator = '<' THEN value < threshold
+               ELSE value <= threshold END AS good,
+       v.period_index >= 0 AND v.period_index < periods_elapsed AS in_interval
+FROM valued v
+LEFT JOIN slo_excluded_periods e ON e.slo = v.slo AND e.period_index = v.period_index
+ORDER BY slo_index, v.period_index

@@ -4,7 +4,8 @@
 -- the evaluation time, preceded by its longest burn-rate look-back where that starts earlier. end_ns is the record's
 -- end time (ns since the epoch); period_index counts periods from the interval start (negative before it, NULL for
 -- request-based SLOs); good is the request's verdict: not a fault (AVAILABILITY) or latency_ms <operator> threshold
--- (LATENCY). A target attribute that is NULL in slo_definitions matches every value.
+-- (LATENCY); excluded: the record ends inside one of the SLO's exclusion windows (slo_exclusions, merged, so at
+-- most one matches). A target attribute that is NULL in slo_definitions matches every value.
 WITH matched AS (
   SELECT d.slo,
          d.metric,
@@ -29,17 +30,29 @@ WITH matched AS (
     AND (d.remote_resource_type IS NULL OR arrow_cast(s.remote_resource_type, 'Utf8') = d.remote_resource_type)
     AND (d.remote_resource_identifier IS NULL
          OR arrow_cast(s.remote_resource_identifier, 'Utf8') = d.remote_resource_identifier)
+),
+judged AS (
+  SELECT slo,
+         end_ns,
+         CASE WHEN since_start_ns >= 0 THEN since_start_ns / period_ns
+              ELSE (since_start_ns + 1) / period_ns - 1 END AS period_index,
+         latency_ms,
+         duration_ns,
+         fault,
+         CASE WHEN metric = 'AVAILABILITY' THEN fault = 0
+              WHEN operator = '>=' THEN latency_ms >= threshold
+              WHEN operator = '>' THEN latency_ms > threshold
+              WHEN operator = '<' THEN latency_ms < threshold
+              ELSE latency_ms <= threshold END AS good
+  FROM matched
 )
-SELECT slo,
-       end_ns,
-       CASE WHEN since_start_ns >= 0 THEN since_start_ns / period_ns
-            ELSE (since_start_ns + 1) / period_ns - 1 END AS period_index,
-       latency_ms,
-       duration_ns,
-       fault,
-       CASE WHEN metric = 'AVAILABILITY' THEN fault = 0
-            WHEN operator = '>=' THEN latency_ms >= threshold
-            WHEN operator = '>' THEN latency_ms > threshold
-            WHEN operator = '<' THEN latency_ms < threshold
-            ELSE latency_ms <= threshold END AS good
-FROM matched
+SELECT j.slo,
+       j.end_ns,
+       j.period_index,
+       j.latency_ms,
+       j.duration_ns,
+       j.fault,
+       j.good,
+       x.slo IS NOT NULL AS excluded
+FROM judged j
+LEFT JOIN slo_exclusions x ON x.slo = j.slo AND j.end_ns >= x.start_ns AND j.end_ns < x.end_ns

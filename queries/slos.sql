@@ -1,5 +1,7 @@
 -- slos: attainment, error budget and status of each SLO at its evaluation time (Application Signals §14).
--- Input: slo_definitions, slo_records, slo_periods; $1 TRUE when a period without records counts as bad.
+-- Input: slo_definitions, slo_records, slo_periods, slo_excluded_periods; $1 TRUE when a period without records
+-- counts as bad (unless it is excluded). Exclusion windows: their periods are good, their requests are not counted
+-- by a request-based SLO; an elapsed interval wholly excluded has attainment 100 and status OK.
 -- Output: one row per SLO, in definition order. Period-based: periods_total = interval / period, periods_bad =
 -- failed periods (+ elapsed periods without records when $1), attainment = 100·(total − bad)/total, budget in
 -- seconds = interval·(100 − goal)/100, remaining = budget − bad·period, BREACHED when remaining < 0.
@@ -20,8 +22,17 @@ requests AS (
          COUNT(*) FILTER (WHERE NOT r.good) AS bad_requests
   FROM slo_records r
   JOIN slo_definitions d ON r.slo = d.slo
-  WHERE r.end_ns >= d.window_start_ns
+  WHERE r.end_ns >= d.window_start_ns AND (d.evaluation = 'PeriodBased' OR NOT r.excluded)
   GROUP BY r.slo
+),
+idle_excluded AS (
+  -- Excluded elapsed periods without records: never bad, even with $1.
+  SELECT e.slo, COUNT(*) AS periods
+  FROM slo_excluded_periods e
+  JOIN slo_definitions d ON e.slo = d.slo
+  LEFT JOIN slo_periods p ON p.slo = e.slo AND p.period_index = e.period_index
+  WHERE e.period_index >= 0 AND e.period_index < d.periods_elapsed AND p.slo IS NULL
+  GROUP BY e.slo
 ),
 counted AS (
   SELECT d.*,
@@ -31,15 +42,18 @@ counted AS (
          CASE WHEN d.evaluation = 'PeriodBased' THEN COALESCE(p.periods_with_data, 0) END AS periods_with_data,
          CASE WHEN d.evaluation = 'PeriodBased' THEN
            COALESCE(p.periods_failed, 0)
-           + CASE WHEN $1 THEN d.periods_elapsed - COALESCE(p.periods_with_data, 0) ELSE 0 END END AS periods_bad
+           + CASE WHEN $1 THEN d.periods_elapsed - COALESCE(p.periods_with_data, 0) - COALESCE(i.periods, 0)
+                  ELSE 0 END END AS periods_bad
   FROM slo_definitions d
   LEFT JOIN requests q ON q.slo = d.slo
   LEFT JOIN periods p ON p.slo = d.slo
+  LEFT JOIN idle_excluded i ON i.slo = d.slo
 ),
 budgeted AS (
   SELECT *,
          CASE WHEN evaluation = 'PeriodBased' THEN 100.0 * (periods_total - periods_bad) / periods_total
-              WHEN requests > 0 THEN 100.0 * (requests - bad_requests) / requests END AS attainment,
+              WHEN requests > 0 THEN 100.0 * (requests - bad_requests) / requests
+              WHEN fully_excluded THEN 100.0 END AS attainment,
          CASE WHEN evaluation = 'PeriodBased' THEN interval_ns / 1e9 * budget_fraction END AS budget_seconds,
          CASE WHEN evaluation = 'PeriodBased' THEN
            interval_ns / 1e9 * budget_fraction - periods_bad * (period_ns / 1e9) END AS budget_seconds_remaining,
@@ -90,7 +104,8 @@ SELECT slo,
        budget_requests,
        budget_requests_remaining,
        budget_remaining_pct,
-       CASE WHEN requests = 0 THEN 'INSUFFICIENT_DATA'
+       CASE WHEN requests = 0 AND fully_excluded THEN 'OK'
+            WHEN requests = 0 THEN 'INSUFFICIENT_DATA'
             WHEN evaluation = 'PeriodBased' AND budget_seconds_remaining < 0 THEN 'BREACHED'
             WHEN evaluation = 'RequestBased' AND bad_requests >= budget_requests THEN 'BREACHED'
             WHEN budget_remaining_pct <= warning THEN 'WARNING'

@@ -200,6 +200,18 @@ pub struct SloDefinition {
     pub interval: Interval,
     /// Burn-rate look-back windows, minutes.
     pub burn_rate_minutes: Vec<u32>,
+    /// Exclusion windows (maintenance): their periods count as good, their requests not at all.
+    pub exclusions: Vec<Exclusion>,
+}
+
+/// An exclusion window: `duration` units from `start` (ns), repeated every `every_ns` when
+/// recurring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exclusion {
+    pub start: i64,
+    pub unit: DurationUnit,
+    pub duration: u32,
+    pub every_ns: Option<i64>,
 }
 
 // ---- The API's JSON shape ------------------------------------------------------------------
@@ -215,7 +227,8 @@ struct SloInput {
     goal: Option<GoalInput>,
     #[serde(default)]
     burn_rate_configurations: Vec<BurnRateInput>,
-    exclusion_windows: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    exclusion_windows: Vec<ExclusionWindowInput>,
     #[serde(rename = "Tags", default)]
     _tags: Option<serde::de::IgnoredAny>,
 }
@@ -291,6 +304,22 @@ struct CalendarInput {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ExclusionWindowInput {
+    window: RollingInput,
+    start_time: Option<serde_json::Value>,
+    recurrence_rule: Option<RecurrenceInput>,
+    #[serde(rename = "Reason", default)]
+    _reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RecurrenceInput {
+    expression: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct BurnRateInput {
     look_back_window_minutes: u32,
 }
@@ -331,9 +360,10 @@ fn validate(input: SloInput) -> std::result::Result<SloDefinition, String> {
     if input.name.trim().is_empty() {
         return Err("Name is empty".into());
     }
-    if input.exclusion_windows.as_ref().is_some_and(|w| !w.is_empty()) {
-        return Err("ExclusionWindows are not supported yet".into());
+    if input.exclusion_windows.len() > 10 {
+        return Err("at most 10 ExclusionWindows".into());
     }
+    let exclusions = input.exclusion_windows.iter().map(exclusion).collect::<std::result::Result<Vec<_>, _>>()?;
     let (config, evaluation) = match (input.sli_config, input.request_based_sli_config) {
         (Some(sli), None) => {
             let c = sli.sli_metric_config;
@@ -404,14 +434,7 @@ fn validate(input: SloInput) -> std::result::Result<SloDefinition, String> {
             Interval::Rolling { unit: r.duration_unit, duration: r.duration }
         }
         Some(IntervalInput { rolling_interval: None, calendar_interval: Some(c) }) => {
-            let start = match &c.start_time {
-                serde_json::Value::Number(n) => n
-                    .as_f64()
-                    .map(|s| (s * 1e9).round() as i64)
-                    .ok_or_else(|| format!("StartTime {n} is out of range"))?,
-                serde_json::Value::String(s) => parse_time(s).map_err(|e| format!("StartTime: {e}"))?,
-                other => return Err(format!("StartTime must be epoch seconds or an RFC 3339 time, not {other}")),
-            };
+            let start = start_time(&c.start_time)?;
             Interval::Calendar { start, unit: c.duration_unit, duration: c.duration }
         }
         Some(_) => return Err("Interval needs exactly one of RollingInterval and CalendarInterval".into()),
@@ -467,7 +490,87 @@ fn validate(input: SloInput) -> std::result::Result<SloDefinition, String> {
         warning,
         interval,
         burn_rate_minutes,
+        exclusions,
     })
+}
+
+/// `StartTime`: epoch seconds or an RFC 3339 time.
+fn start_time(value: &serde_json::Value) -> std::result::Result<i64, String> {
+    match value {
+        serde_json::Value::Number(n) => {
+            n.as_f64().map(|s| (s * 1e9).round() as i64).ok_or_else(|| format!("StartTime {n} is out of range"))
+        }
+        serde_json::Value::String(s) => parse_time(s).map_err(|e| format!("StartTime: {e}")),
+        other => Err(format!("StartTime must be epoch seconds or an RFC 3339 time, not {other}")),
+    }
+}
+
+/// One `ExclusionWindows` entry; a `RecurrenceRule` must be `rate(N unit)`.
+fn exclusion(input: &ExclusionWindowInput) -> std::result::Result<Exclusion, String> {
+    let start = start_time(input.start_time.as_ref().ok_or("an exclusion window needs a StartTime")?)?;
+    if input.window.duration == 0 {
+        return Err("an exclusion Window Duration must be at least 1".into());
+    }
+    let every_ns = input.recurrence_rule.as_ref().map(|r| rate(&r.expression)).transpose()?;
+    Ok(Exclusion { start, unit: input.window.duration_unit, duration: input.window.duration, every_ns })
+}
+
+/// A recurrence `rate(N minute|minutes|hour|hours|day|days)`, in ns.
+fn rate(expression: &str) -> std::result::Result<i64, String> {
+    let unsupported = || {
+        format!(
+            "RecurrenceRule {expression:?}: only rate(N minutes|hours|days) is supported (cron expressions are not \
+             yet)"
+        )
+    };
+    let inner = expression.trim().strip_prefix("rate(").and_then(|r| r.strip_suffix(')')).ok_or_else(unsupported)?;
+    let (n, unit) = inner.trim().split_once(' ').ok_or_else(unsupported)?;
+    let n: i64 = n.parse().ok().filter(|n| *n > 0).ok_or_else(unsupported)?;
+    let step = match unit.trim() {
+        "minute" | "minutes" => NANOS_PER_MINUTE,
+        "hour" | "hours" => 60 * NANOS_PER_MINUTE,
+        "day" | "days" => NANOS_PER_DAY,
+        _ => return Err(unsupported()),
+    };
+    n.checked_mul(step).ok_or_else(unsupported)
+}
+
+/// The exclusion windows of `exclusions` that overlap `[from, to)`, clipped to it, merged and
+/// in order.
+fn excluded_spans(exclusions: &[Exclusion], from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
+    let mut spans = Vec::new();
+    for x in exclusions {
+        let length = shift(x.start, x.unit, i64::from(x.duration))? - x.start;
+        let mut k = match x.every_ns {
+            // The first occurrence that can still reach `from` (months are at most 31 days).
+            Some(every) => ((from - x.start - length.max(31 * NANOS_PER_DAY)) / every).max(0),
+            None => 0,
+        };
+        loop {
+            let s = match x.every_ns {
+                Some(every) => x.start + k * every,
+                None if k == 0 => x.start,
+                None => break,
+            };
+            if s >= to {
+                break;
+            }
+            let e = shift(s, x.unit, i64::from(x.duration))?;
+            if e > from {
+                spans.push((s.max(from), e.min(to)));
+            }
+            k += 1;
+        }
+    }
+    spans.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    Ok(merged)
 }
 
 fn target(
@@ -609,6 +712,7 @@ fn definitions_schema() -> SchemaRef {
         int("records_from_ns", false),
         int("periods_total", true),
         int("periods_elapsed", true),
+        Field::new("fully_excluded", DataType::Boolean, false),
     ]))
 }
 
@@ -652,6 +756,32 @@ struct DefinitionRow {
     records_from: i64,
     periods_total: Option<i64>,
     periods_elapsed: Option<i64>,
+    /// Exclusion windows within `[records_from, elapsed_end)`, merged.
+    exclusions: Vec<(i64, i64)>,
+    /// The elapsed interval `[interval_start, elapsed_end)` lies inside one exclusion window.
+    fully_excluded: bool,
+}
+
+/// `a / b` rounded towards negative infinity (`b > 0`).
+fn floor_div(a: i64, b: i64) -> i64 {
+    a.div_euclid(b)
+}
+
+impl DefinitionRow {
+    /// The indices of the periods (from the interval start) that overlap an exclusion window,
+    /// for a period-based SLO.
+    fn excluded_periods(&self) -> Vec<i64> {
+        let Some(p) = self.period_ns else { return Vec::new() };
+        let mut out: Vec<i64> = Vec::new();
+        for &(s, e) in &self.exclusions {
+            let first = floor_div(s - self.interval_start, p);
+            let last = floor_div(e - 1 - self.interval_start, p);
+            // Spans are merged and in order; two may still share a period at their ends.
+            let from = out.last().map_or(first, |&l| first.max(l + 1));
+            out.extend(from..=last);
+        }
+        out
+    }
 }
 
 fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
@@ -672,7 +802,10 @@ fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
         records_from,
         periods_total: None,
         periods_elapsed: None,
+        exclusions: excluded_spans(&d.exclusions, records_from, elapsed_end)?,
+        fully_excluded: false,
     };
+    row.fully_excluded = elapsed_end > start && row.exclusions.iter().any(|&(s, e)| s <= start && e >= elapsed_end);
     match d.evaluation {
         Evaluation::Period { period_seconds, statistic, threshold, operator } => {
             let (kind, fraction) = statistic.columns();
@@ -698,7 +831,35 @@ fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
 }
 
 /// The `slo_definitions` and `slo_burn_windows` batches for evaluation at `at`.
-pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<(RecordBatch, RecordBatch)> {
+/// The tables an evaluation registers besides `signals`.
+pub struct DefinitionTables {
+    /// `slo_definitions`: one row per SLO.
+    pub definitions: RecordBatch,
+    /// `slo_burn_windows`: one row per SLO and look-back window.
+    pub burn_windows: RecordBatch,
+    /// `slo_exclusions`: one row per SLO and (merged) exclusion window.
+    pub exclusions: RecordBatch,
+    /// `slo_excluded_periods`: one row per period of a period-based SLO that overlaps one.
+    pub excluded_periods: RecordBatch,
+}
+
+fn exclusions_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("slo", DataType::Utf8, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+    ]))
+}
+
+fn excluded_periods_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("slo", DataType::Utf8, false),
+        Field::new("period_index", DataType::Int64, false),
+    ]))
+}
+
+/// The tables describing `defs` evaluated at `at`.
+pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionTables> {
     let rows = defs.iter().map(|d| definition_row(d, at)).collect::<Result<Vec<_>>>()?;
     let pairs = || defs.iter().zip(&rows);
     fn text<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
@@ -748,11 +909,12 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<(RecordBatc
         int(&|r| Some(r.records_from)),
         int(&|r| r.periods_total),
         int(&|r| r.periods_elapsed),
+        Arc::new(rows.iter().map(|r| Some(r.fully_excluded)).collect::<arrow::array::BooleanArray>()),
     ];
     let definitions = RecordBatch::try_new(definitions_schema(), columns)?;
     let burns: Vec<(&str, i64)> =
         pairs().flat_map(|(d, _)| d.burn_rate_minutes.iter().map(|m| (d.name.as_str(), i64::from(*m)))).collect();
-    let windows = RecordBatch::try_new(
+    let burn_windows = RecordBatch::try_new(
         burn_windows_schema(),
         vec![
             text(burns.iter().map(|b| Some(b.0))),
@@ -760,7 +922,26 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<(RecordBatc
             Arc::new(Int64Array::from_iter_values(burns.iter().map(|b| b.1 * NANOS_PER_MINUTE))),
         ],
     )?;
-    Ok((definitions, windows))
+    let spans: Vec<(&str, (i64, i64))> =
+        pairs().flat_map(|(d, r)| r.exclusions.iter().map(|x| (d.name.as_str(), *x))).collect();
+    let exclusions = RecordBatch::try_new(
+        exclusions_schema(),
+        vec![
+            text(spans.iter().map(|x| Some(x.0))),
+            Arc::new(Int64Array::from_iter_values(spans.iter().map(|x| x.1.0))),
+            Arc::new(Int64Array::from_iter_values(spans.iter().map(|x| x.1.1))),
+        ],
+    )?;
+    let periods: Vec<(&str, i64)> =
+        pairs().flat_map(|(d, r)| r.excluded_periods().into_iter().map(|i| (d.name.as_str(), i))).collect();
+    let excluded_periods = RecordBatch::try_new(
+        excluded_periods_schema(),
+        vec![
+            text(periods.iter().map(|x| Some(x.0))),
+            Arc::new(Int64Array::from_iter_values(periods.iter().map(|x| x.1))),
+        ],
+    )?;
+    Ok(DefinitionTables { definitions, burn_windows, exclusions, excluded_periods })
 }
 
 // ---- Evaluation ----------------------------------------------------------------------------
@@ -799,13 +980,20 @@ impl SloReport {
 /// Evaluate `defs` at `at` over the `signals` table registered in `ctx`. With `no_data_bad`,
 /// a period without records counts against a period-based SLO.
 pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_data_bad: bool) -> Result<SloReport> {
-    let (definitions, windows) = definition_batches(defs, at)?;
+    let t = definition_batches(defs, at)?;
+    let inputs = [
+        ("slo_definitions", t.definitions),
+        ("slo_burn_windows", t.burn_windows),
+        ("slo_exclusions", t.exclusions),
+        ("slo_excluded_periods", t.excluded_periods),
+    ];
     // A session can evaluate again (other SLOs, another time): the previous tables go first.
-    for name in ["slo_definitions", "slo_burn_windows", "slo_records"].into_iter().chain(SLO_TABLES) {
+    for name in inputs.iter().map(|i| i.0).chain(["slo_records"]).chain(SLO_TABLES) {
         ctx.deregister_table(name)?;
     }
-    ctx.register_table("slo_definitions", Arc::new(MemTable::try_new(definitions_schema(), vec![vec![definitions]])?))?;
-    ctx.register_table("slo_burn_windows", Arc::new(MemTable::try_new(burn_windows_schema(), vec![vec![windows]])?))?;
+    for (name, batch) in inputs {
+        ctx.register_table(name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    }
     let partitions = ctx.copied_config().target_partitions();
     let records = run_query(ctx, "slo_records", vec![]).await?;
     crate::metrics::register(ctx, "slo_records", records.schema, records.batches, partitions)?;
@@ -1105,6 +1293,113 @@ mod tests {
         assert!((num(&rows[0][0], "budget_remaining_pct") - 100.0 * 26.4 / 86.4).abs() < 1e-9);
     }
 
+    /// `json` (an SLO object) with these exclusion windows.
+    fn with_exclusions(json: &str, windows: &str) -> String {
+        json.replacen("\"Goal\"", &format!("\"ExclusionWindows\": [{windows}], \"Goal\""), 1)
+    }
+
+    #[test]
+    fn exclusion_windows_make_periods_good_and_drop_requests() {
+        let at = T0 + NANOS_PER_DAY;
+        let seconds = |t: i64| t / NANOS_PER_SECOND;
+        // Three failing minutes (10, 20, 30) and two good ones (40, 50).
+        let mut recs = Vec::new();
+        for m in [10, 20, 30] {
+            recs.push(rec(T0 + m * NANOS_PER_MINUTE, 1.0, 1));
+            recs.push(rec(T0 + m * NANOS_PER_MINUTE + 1, 1.0, 0));
+        }
+        recs.push(rec(T0 + 40 * NANOS_PER_MINUTE, 1.0, 0));
+        recs.push(rec(T0 + 50 * NANOS_PER_MINUTE, 1.0, 0));
+        let period = slo_json(
+            &period_sli("AVAILABILITY", "Average", 60, 99.0, "GreaterThanOrEqualTo"),
+            &rolling("DAY", 1, 99.9),
+            r#"{"LookBackWindowMinutes": 60}"#,
+        );
+        // Minutes 20 and 21 excluded: minute 20 (failing) counts as good, minute 21 (no data) is
+        // not bad even with --no-data bad.
+        let two_minutes = format!(
+            r#"{{"Window": {{"DurationUnit": "MINUTE", "Duration": 2}}, "StartTime": {}, "Reason": "deploy"}}"#,
+            seconds(T0 + 20 * NANOS_PER_MINUTE)
+        );
+        let json = with_exclusions(&period, &two_minutes);
+        for (no_data_bad, bad) in [(false, 2.0), (true, 2.0 + 1440.0 - 5.0 - 1.0)] {
+            let rows = evaluate_rows(&json, &recs, at, no_data_bad);
+            assert_eq!(num(&rows[0][0], "periods_bad"), bad, "no data bad: {no_data_bad}");
+            let minute20 = rows[1].iter().find(|p| p["period_index"] == "20").unwrap();
+            assert_eq!((minute20["excluded"].as_str(), minute20["good"].as_str()), ("true", "true"));
+            assert_eq!(minute20["value"], "50.0", "the datapoint is still reported");
+        }
+        // The burn-rate window (the last hour, evaluated at T0 + 1 h) counts the same way: minutes
+        // 10 and 30 failed, 60 - 5 periods had no data, of which minute 21 is excluded.
+        let rows = evaluate_rows(&json, &recs, T0 + 60 * NANOS_PER_MINUTE, true);
+        assert_eq!(num(&rows[2][0], "bad_periods"), 2.0 + 60.0 - 5.0 - 1.0);
+        // A daily recurring hour from three days before: [T0, T0 + 1 h) is excluded, so every
+        // failing minute is.
+        let daily = format!(
+            r#"{{"Window": {{"DurationUnit": "HOUR", "Duration": 1}}, "StartTime": {},
+                "RecurrenceRule": {{"Expression": "rate(1 day)"}}}}"#,
+            seconds(T0 - 3 * NANOS_PER_DAY)
+        );
+        let rows = evaluate_rows(&with_exclusions(&period, &daily), &recs, at, false);
+        assert_eq!((num(&rows[0][0], "periods_bad"), rows[0][0]["status"].as_str()), (0.0, "OK"));
+
+        // Request-based: the requests of an excluded window count nowhere.
+        let request = slo_json(&request_availability(), &rolling("DAY", 1, 90.0), r#"{"LookBackWindowMinutes": 60}"#);
+        let ten_minutes = format!(
+            r#"{{"Window": {{"DurationUnit": "MINUTE", "Duration": 15}}, "StartTime": "{}"}}"#,
+            DateTime::<Utc>::from_timestamp_nanos(T0 + 5 * NANOS_PER_MINUTE).to_rfc3339()
+        );
+        let rows = evaluate_rows(&with_exclusions(&request, &ten_minutes), &recs, at, false);
+        let s = &rows[0][0];
+        // Minutes 10 (2 records) are excluded: 6 requests left, 2 bad (minutes 20 and 30).
+        assert_eq!((num(s, "requests"), num(s, "bad_requests")), (6.0, 2.0));
+        // The whole elapsed interval excluded: attainment 100 %, OK.
+        let all_day = format!(
+            r#"{{"Window": {{"DurationUnit": "DAY", "Duration": 2}}, "StartTime": {}}}"#,
+            seconds(T0 - NANOS_PER_DAY)
+        );
+        let rows = evaluate_rows(&with_exclusions(&request, &all_day), &recs, at, false);
+        let s = &rows[0][0];
+        assert_eq!((num(s, "requests"), num(s, "attainment"), s["status"].as_str()), (0.0, 100.0, "OK"));
+    }
+
+    #[test]
+    fn exclusion_windows_expand_clip_and_merge() {
+        let hour = 60 * NANOS_PER_MINUTE;
+        let x = |start: i64, hours: u32, every: Option<i64>| Exclusion {
+            start,
+            unit: DurationUnit::Hour,
+            duration: hours,
+            every_ns: every,
+        };
+        let cases = [
+            // One window, clipped to [from, to).
+            (vec![x(T0 - hour, 3, None)], T0, T0 + 10 * hour, vec![(T0, T0 + 2 * hour)]),
+            // Daily, from long before: only the occurrences in range.
+            (
+                vec![x(T0 - 30 * NANOS_PER_DAY + hour, 1, Some(NANOS_PER_DAY))],
+                T0,
+                T0 + 2 * NANOS_PER_DAY,
+                vec![(T0 + hour, T0 + 2 * hour), (T0 + NANOS_PER_DAY + hour, T0 + NANOS_PER_DAY + 2 * hour)],
+            ),
+            // Overlapping and touching windows merge.
+            (
+                vec![x(T0, 2, None), x(T0 + hour, 2, None), x(T0 + 3 * hour, 1, None)],
+                T0,
+                T0 + 10 * hour,
+                vec![(T0, T0 + 4 * hour)],
+            ),
+            // Entirely before or after the range: nothing.
+            (vec![x(T0 - 5 * hour, 1, None), x(T0 + 20 * hour, 1, None)], T0, T0 + 10 * hour, vec![]),
+        ];
+        for (exclusions, from, to, want) in cases {
+            assert_eq!(excluded_spans(&exclusions, from, to).unwrap(), want, "{exclusions:?}");
+        }
+        assert_eq!(rate("rate(1 day)"), Ok(NANOS_PER_DAY));
+        assert_eq!(rate("rate(30 minutes)"), Ok(30 * NANOS_PER_MINUTE));
+        assert!(rate("rate(0 days)").is_err() && rate("rate(1 week)").is_err() && rate("cron(* * * * ? *)").is_err());
+    }
+
     #[test]
     fn latency_statistics_are_exact_per_period() {
         let mut rng = crate::util::SplitMix::new(3);
@@ -1277,7 +1572,22 @@ mod tests {
                 "Statistic \"tm99\" is not supported",
             ),
             (&ok.replace("\"MetricType\": \"AVAILABILITY\"", "\"MetricType\": \"LATENCY\""), "needs MetricThreshold"),
-            (&ok.replace("\"Goal\"", "\"ExclusionWindows\": [{}], \"Goal\""), "ExclusionWindows are not supported"),
+            (&ok.replace("\"Goal\"", "\"ExclusionWindows\": [{}], \"Goal\""), "missing field `Window`"),
+            (
+                &ok.replace(
+                    "\"Goal\"",
+                    r#""ExclusionWindows": [{"Window": {"DurationUnit": "HOUR", "Duration": 1}}], "Goal""#,
+                ),
+                "needs a StartTime",
+            ),
+            (
+                &ok.replace(
+                    "\"Goal\"",
+                    r#""ExclusionWindows": [{"Window": {"DurationUnit": "HOUR", "Duration": 1}, "StartTime": 0,
+                        "RecurrenceRule": {"Expression": "cron(0 2 * * ? *)"}}], "Goal""#,
+                ),
+                "only rate(N minutes|hours|days) is supported",
+            ),
             (
                 &ok.replace("\"Environment\": \"eks:demo/default\"", "\"Env\": \"x\""),
                 "unknown KeyAttributes key \"Env\"",
