@@ -810,12 +810,15 @@ fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow> {
         Evaluation::Period { period_seconds, statistic, threshold, operator } => {
             let (kind, fraction) = statistic.columns();
             let p = period_seconds * NANOS_PER_SECOND;
-            row.statistic = Some(match statistic {
-                Statistic::Percentile(f) => format!("p{}", (f * 1e6).round() / 1e4),
-                other => format!("{other:?}"),
-            });
-            row.stat_kind = Some(kind);
-            row.stat_fraction = fraction;
+            // An AVAILABILITY period's datapoint is its availability: no statistic applies.
+            if d.metric == MetricType::Latency {
+                row.statistic = Some(match statistic {
+                    Statistic::Percentile(f) => format!("p{}", (f * 1e6).round() / 1e4),
+                    other => format!("{other:?}"),
+                });
+                row.stat_kind = Some(kind);
+                row.stat_fraction = fraction;
+            }
             row.threshold = Some(threshold);
             row.operator = Some(operator.as_str());
             row.period_ns = Some(p);
@@ -1269,6 +1272,7 @@ mod tests {
             let rows = evaluate_rows(&json, &recs, at, no_data_bad);
             let s = &rows[0][0];
             assert_eq!(num(s, "periods_total"), 1440.0);
+            assert_eq!(s["statistic"], "NULL", "an availability datapoint has no statistic");
             assert_eq!(num(s, "periods_with_data"), 5.0);
             assert_eq!(num(s, "periods_bad"), bad);
             assert_eq!(num(s, "budget_seconds"), 86.4);
