@@ -79,9 +79,9 @@ pub enum Command {
     ///
     /// Computes the RED metrics of the window (per service, operation and dependency, per
     /// --bucket and in total) and, with --slos, evaluates the SLOs at its end; writes
-    /// OUT/report.html (one self-contained page: SLOs with error budgets and burn rates, the
-    /// services with hourly latency and fault sparklines, the slowest and most faulty
-    /// operations, the dependencies), the metric and SLO tables as Parquet and run_info.parquet,
+    /// OUT/report.html (one self-contained page: SLOs with error budgets, bad periods and burn
+    /// rates, the services with p99 latency and fault-rate sparklines per bucket, each service's
+    /// slowest operations, the dependencies), the metric and SLO tables as Parquet and run_info.parquet,
     /// and prints the Services table (and the SLO table) to stdout.
     ///
     /// The window ends at --at (default: the end of the latest record, rounded up to a minute)
