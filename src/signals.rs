@@ -571,9 +571,17 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
             remote_operation: attrs[k].text("aws.remote.operation"),
         })
         .collect();
-    let ingress = |k: usize, local_root: bool| {
-        let (c, i) = at[k];
-        ingress_operation(&ingress_span(c, i, local_root, resources[k].lambda.as_deref()), compat)
+    // Each span's ingress operation (§5.1), computed once: propagation asks for a SERVER span's
+    // once per local child, and its Service record needs it again. It is always asked with the
+    // span's own local-root flag.
+    let ingress_ops: Vec<std::cell::OnceCell<(bool, String)>> = vec![std::cell::OnceCell::new(); at.len()];
+    let ingress = |k: usize, local_root: bool| -> String {
+        let (flag, op) = ingress_ops[k].get_or_init(|| {
+            let (c, i) = at[k];
+            (local_root, ingress_operation(&ingress_span(c, i, local_root, resources[k].lambda.as_deref()), compat))
+        });
+        debug_assert_eq!(*flag, local_root, "the ingress operation of a span depends on its own local-root flag");
+        op.clone()
     };
     let propagated = propagate(&trace_spans, ingress);
 
@@ -639,9 +647,7 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
                     ..base
                 };
                 if let Some(source) = which.service {
-                    let op =
-                        ingress_operation(&ingress_span(c, i, p.local_root, resources[k].lambda.as_deref()), compat);
-                    keep(Row { source, operation: Some(Cow::Owned(op)), ..local.clone() });
+                    keep(Row { source, operation: Some(Cow::Owned(ingress(k, p.local_root))), ..local.clone() });
                 }
                 if let Some(source) = which.dependency {
                     let d = dependency_span(a, p.remote_service.as_deref(), p.remote_operation.as_deref());
