@@ -337,20 +337,15 @@ fn decode_into<T: Send>(
 /// attribute keys the rules read), or read from a span store in the date partitions that can
 /// hold records of the `[from, to)` window. Returns the spool, the decoded inputs' stats and the
 /// store read, if the input was one.
-#[allow(clippy::too_many_arguments)]
 fn spool_inputs(
     ctx: &datafusion::prelude::SessionContext,
     runtime: &tokio::runtime::Runtime,
-    inputs: &[String],
-    decode: &DecodeOptions,
-    quiet: bool,
-    spill: &crate::spill::SpillOptions,
-    window: (Option<i64>, Option<i64>),
+    req: &SignalsRequest,
 ) -> Result<(SpanSpool, Vec<SourceStats>, Option<std::path::PathBuf>)> {
-    if let Some(dir) = span_store(inputs) {
+    if let Some(dir) = span_store(req.inputs) {
         let spool = runtime.block_on(async {
-            metrics::register_store(ctx, &dir, window.0, window.1).await?;
-            let mut spool = SpanSpool::new(spill.clone());
+            metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
+            let mut spool = SpanSpool::new(req.spill.clone());
             metrics::spool_spans(ctx, &mut spool).await?;
             Ok::<_, Error>(spool)
         })?;
@@ -359,10 +354,10 @@ fn spool_inputs(
     let decode = DecodeOptions {
         projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
         attribute_keys: Some(Arc::clone(&signals::RULE_KEYS)),
-        ..decode.clone()
+        ..req.decode.clone()
     };
-    let (spool, sources) = decode_into(inputs, &decode, quiet, |rx| {
-        let mut spool = SpanSpool::new(spill.clone());
+    let (spool, sources) = decode_into(req.inputs, &decode, req.quiet, |rx| {
+        let mut spool = SpanSpool::new(req.spill.clone());
         for batch in rx.into_iter().flatten() {
             spool.push(batch)?;
         }
@@ -390,8 +385,16 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
     let m = &plan.metrics;
-    let (spool, sources, store) =
-        spool_inputs(&ctx, &runtime, &plan.inputs, &plan.decode, plan.quiet, &m.spill, (m.from, m.to))?;
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &m.signals,
+        spill: &m.spill,
+        window: (m.from, m.to),
+        metric_queries: true,
+    };
+    let (spool, sources, store) = spool_inputs(&ctx, &runtime, &req)?;
     let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
     let computed = runtime.block_on(metrics::compute_from(&ctx, &plan.metrics, spool, Some(&signals_file)))?;
 
@@ -459,7 +462,7 @@ fn metrics_output(inputs: &[String]) -> Option<std::path::PathBuf> {
     (file.is_file() && dir.join(RUN_INFO_FILE).is_file()).then_some(file)
 }
 
-/// How `slo` and `report` get their signals.
+/// What a run derives its signals from, and how.
 struct SignalsRequest<'a> {
     inputs: &'a [String],
     decode: &'a DecodeOptions,
@@ -492,7 +495,7 @@ fn load_signals(
         }
         return Ok(SignalsInput { signals_file: Some(file), ..SignalsInput::default() });
     }
-    let (spool, sources, store) = spool_inputs(ctx, runtime, req.inputs, req.decode, req.quiet, req.spill, req.window)?;
+    let (spool, sources, store) = spool_inputs(ctx, runtime, req)?;
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
     Ok(SignalsInput { sources, store, signals_file: None, derived: Some(derived) })
 }
