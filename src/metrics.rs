@@ -80,6 +80,17 @@ pub(crate) async fn run_query(ctx: &SessionContext, name: &'static str, params: 
     Ok(Table { name, schema, batches, written: None })
 }
 
+/// Run the query `name` and register its rows under that name for the queries that read them.
+pub(crate) async fn run_and_register(
+    ctx: &SessionContext,
+    name: &'static str,
+    params: Vec<ScalarValue>,
+) -> Result<Table> {
+    let table = run_query(ctx, name, params).await?;
+    register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
+    Ok(table)
+}
+
 /// Register `batches` as an in-memory table, spread round-robin over up to `partitions`.
 pub(crate) fn register(
     ctx: &SessionContext,
@@ -258,9 +269,7 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
     for name in METRIC_TABLES {
-        let table = run_query(ctx, name, vec![]).await?;
-        register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
-        tables.push(table);
+        tables.push(run_and_register(ctx, name, vec![]).await?);
     }
     let services_page = run_query(ctx, "services_page", vec![]).await?;
     Ok((tables, services_page))

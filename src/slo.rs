@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::config::parse_time;
 use crate::error::{Error, Result};
-use crate::metrics::{Table, run_query};
+use crate::metrics::{Table, run_and_register, run_query};
 use crate::model::schema::timestamp_ns;
 use crate::report::text::{Columns, fixed, plain};
 use crate::signals;
@@ -762,11 +762,6 @@ struct DefinitionRow {
     fully_excluded: bool,
 }
 
-/// `a / b` rounded towards negative infinity (`b > 0`).
-fn floor_div(a: i64, b: i64) -> i64 {
-    a.div_euclid(b)
-}
-
 impl DefinitionRow {
     /// The indices of the periods (from the interval start) that overlap an exclusion window,
     /// for a period-based SLO.
@@ -774,8 +769,9 @@ impl DefinitionRow {
         let Some(p) = self.period_ns else { return Vec::new() };
         let mut out: Vec<i64> = Vec::new();
         for &(s, e) in &self.exclusions {
-            let first = floor_div(s - self.interval_start, p);
-            let last = floor_div(e - 1 - self.interval_start, p);
+            // Rounded towards negative infinity: a look-back period before the interval is negative.
+            let first = (s - self.interval_start).div_euclid(p);
+            let last = (e - 1 - self.interval_start).div_euclid(p);
             // Spans are merged and in order; two may still share a period at their ends.
             let from = out.last().map_or(first, |&l| first.max(l + 1));
             out.extend(from..=last);
@@ -1001,21 +997,15 @@ pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_
     let records = run_query(ctx, "slo_records", vec![]).await?;
     crate::metrics::register(ctx, "slo_records", records.schema, records.batches, partitions)?;
     let param = vec![ScalarValue::Boolean(Some(no_data_bad))];
-    let mut tables = Vec::with_capacity(SLO_TABLES.len());
-    for (name, params) in [("slo_periods", vec![]), ("slos", param.clone()), ("slo_burn_rates", param)] {
-        let table = run_query(ctx, name, params).await?;
-        crate::metrics::register(ctx, name, table.schema.clone(), table.batches.clone(), 1)?;
-        tables.push(table);
-    }
-    // The summary first, as SLO_TABLES lists it.
-    tables.swap(0, 1);
+    // In dependency order; each is registered for the queries after it.
+    let periods = run_and_register(ctx, "slo_periods", vec![]).await?;
+    let slos = run_and_register(ctx, "slos", param.clone()).await?;
+    let burn_rates = run_and_register(ctx, "slo_burn_rates", param).await?;
     let mut statuses = BTreeMap::new();
-    for batch in &tables[0].batches {
-        let status = batch.column_by_name("status").and_then(|c| c.as_string_opt::<i32>().cloned());
-        for s in status.iter().flat_map(|a| a.iter().flatten().map(String::from).collect::<Vec<_>>()) {
-            *statuses.entry(s).or_default() += 1;
-        }
+    for status in Columns::of(&slos)?.text("status").into_iter().flatten() {
+        *statuses.entry(status).or_default() += 1;
     }
+    let tables = vec![slos, periods, burn_rates];
     Ok(SloReport { tables, at, statuses })
 }
 
