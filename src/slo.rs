@@ -204,14 +204,130 @@ pub struct SloDefinition {
     pub exclusions: Vec<Exclusion>,
 }
 
-/// An exclusion window: `duration` units from `start` (ns), repeated every `every_ns` when
-/// recurring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An exclusion window: `duration` units from `start` (ns), or from each recurrence at or
+/// after `start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exclusion {
     pub start: i64,
     pub unit: DurationUnit,
     pub duration: u32,
-    pub every_ns: Option<i64>,
+    pub recurrence: Option<Recurrence>,
+}
+
+/// A `RecurrenceRule`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recurrence {
+    /// `rate(N unit)`: every this many ns from the start.
+    Rate(i64),
+    /// `cron(minutes hours day-of-month month day-of-week year)`, in UTC.
+    Cron(Box<Cron>),
+}
+
+/// A parsed cron expression (EventBridge syntax: six fields, `?` in day-of-month or
+/// day-of-week), each field as the set of values it matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron {
+    minutes: Vec<bool>,
+    hours: Vec<bool>,
+    /// `None` for `?`.
+    days_of_month: Option<Vec<bool>>,
+    months: Vec<bool>,
+    /// 1 = Sunday … 7 = Saturday; `None` for `?`.
+    days_of_week: Option<Vec<bool>>,
+    years: Vec<bool>,
+}
+
+const MONTH_NAMES: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// One cron field as a set over `min..=max`: `*`, values, `a-b` ranges, `/n` steps, lists;
+/// `names` are the field's words for `min`, `min + 1`, ….
+fn cron_field(text: &str, min: u32, max: u32, names: &[&str]) -> std::result::Result<Vec<bool>, String> {
+    let value = |v: &str| -> std::result::Result<u32, String> {
+        let n = match names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
+            Some(i) => min + i as u32,
+            None => v.parse().map_err(|_| format!("{v:?} is not a value of this field"))?,
+        };
+        if (min..=max).contains(&n) { Ok(n) } else { Err(format!("{n} is outside {min}-{max}")) }
+    };
+    let mut set = vec![false; max as usize + 1];
+    for part in text.split(',') {
+        if part.contains(['L', 'W', '#']) && !names.iter().any(|n| part.eq_ignore_ascii_case(n)) {
+            return Err(format!("{part:?}: L, W and # are not supported"));
+        }
+        let (range, step) = match part.split_once('/') {
+            Some((r, n)) => (r, n.parse::<u32>().ok().filter(|n| *n > 0).ok_or(format!("bad step in {part:?}"))?),
+            None => (part, 1),
+        };
+        let (from, to) = match range {
+            "*" => (min, max),
+            r => match r.split_once('-') {
+                Some((a, b)) => (value(a)?, value(b)?),
+                None if step > 1 => (value(r)?, max),
+                None => (value(r)?, value(r)?),
+            },
+        };
+        if from > to {
+            return Err(format!("{part:?}: the range runs backwards"));
+        }
+        (from..=to).step_by(step as usize).for_each(|v| set[v as usize] = true);
+    }
+    Ok(set)
+}
+
+impl Cron {
+    fn parse(fields: &str) -> std::result::Result<Cron, String> {
+        let f: Vec<&str> = fields.split_whitespace().collect();
+        let [minutes, hours, dom, month, dow, year] = f[..] else {
+            return Err(format!("{} fields, expected 6 (minutes hours day-of-month month day-of-week year)", f.len()));
+        };
+        let optional = |text: &str, min, max, names: &[&str]| match text {
+            "?" => Ok(None),
+            t => cron_field(t, min, max, names).map(Some),
+        };
+        let cron = Cron {
+            minutes: cron_field(minutes, 0, 59, &[])?,
+            hours: cron_field(hours, 0, 23, &[])?,
+            days_of_month: optional(dom, 1, 31, &[])?,
+            months: cron_field(month, 1, 12, &MONTH_NAMES)?,
+            days_of_week: optional(dow, 1, 7, &DAY_NAMES)?,
+            years: cron_field(year, 1970, 2199, &[])?,
+        };
+        if cron.days_of_month.is_some() == cron.days_of_week.is_some() {
+            return Err("one of day-of-month and day-of-week must be ? (and only one)".into());
+        }
+        Ok(cron)
+    }
+
+    /// Whether the day holding `t` (UTC) matches the date fields.
+    fn matches_day(&self, t: DateTime<Utc>) -> bool {
+        use chrono::Datelike;
+        let year = usize::try_from(t.year()).unwrap_or(0);
+        self.years.get(year).copied().unwrap_or(false)
+            && self.months[t.month() as usize]
+            && self.days_of_month.as_ref().is_none_or(|d| d[t.day() as usize])
+            && self.days_of_week.as_ref().is_none_or(|d| d[t.weekday().number_from_sunday() as usize])
+    }
+
+    /// The matching minutes in `[from, to)`, ns, in order.
+    fn occurrences(&self, from: i64, to: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut day = from.div_euclid(NANOS_PER_DAY) * NANOS_PER_DAY;
+        while day < to {
+            if self.matches_day(DateTime::<Utc>::from_timestamp_nanos(day)) {
+                for (h, _) in self.hours.iter().enumerate().filter(|h| *h.1) {
+                    for (m, _) in self.minutes.iter().enumerate().filter(|m| *m.1) {
+                        let t = day + (h as i64 * 60 + m as i64) * NANOS_PER_MINUTE;
+                        if t >= from && t < to {
+                            out.push(t);
+                        }
+                    }
+                }
+            }
+            day += NANOS_PER_DAY;
+        }
+        out
+    }
 }
 
 // ---- The API's JSON shape ------------------------------------------------------------------
@@ -511,16 +627,27 @@ fn exclusion(input: &ExclusionWindowInput) -> std::result::Result<Exclusion, Str
     if input.window.duration == 0 {
         return Err("an exclusion Window Duration must be at least 1".into());
     }
-    let every_ns = input.recurrence_rule.as_ref().map(|r| rate(&r.expression)).transpose()?;
-    Ok(Exclusion { start, unit: input.window.duration_unit, duration: input.window.duration, every_ns })
+    let recurrence = input.recurrence_rule.as_ref().map(|r| recurrence(&r.expression)).transpose()?;
+    Ok(Exclusion { start, unit: input.window.duration_unit, duration: input.window.duration, recurrence })
+}
+
+/// A `RecurrenceRule` expression: `rate(...)` or `cron(...)`.
+fn recurrence(expression: &str) -> std::result::Result<Recurrence, String> {
+    let e = expression.trim();
+    match e.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+        Some(fields) => Cron::parse(fields)
+            .map(|c| Recurrence::Cron(Box::new(c)))
+            .map_err(|why| format!("RecurrenceRule {expression:?}: {why}")),
+        None => rate(e).map(Recurrence::Rate),
+    }
 }
 
 /// A recurrence `rate(N minute|minutes|hour|hours|day|days)`, in ns.
 fn rate(expression: &str) -> std::result::Result<i64, String> {
     let unsupported = || {
         format!(
-            "RecurrenceRule {expression:?}: only rate(N minutes|hours|days) is supported (cron expressions are not \
-             yet)"
+            "RecurrenceRule {expression:?}: expected rate(N minutes|hours|days) or cron(minutes hours \
+             day-of-month month day-of-week year)"
         )
     };
     let inner = expression.trim().strip_prefix("rate(").and_then(|r| r.strip_suffix(')')).ok_or_else(unsupported)?;
@@ -540,26 +667,26 @@ fn rate(expression: &str) -> std::result::Result<i64, String> {
 fn excluded_spans(exclusions: &[Exclusion], from: i64, to: i64) -> Result<Vec<(i64, i64)>> {
     let mut spans = Vec::new();
     for x in exclusions {
-        let length = shift(x.start, x.unit, i64::from(x.duration))? - x.start;
-        let mut k = match x.every_ns {
-            // The first occurrence that can still reach `from` (months are at most 31 days).
-            Some(every) => ((from - x.start - length.max(31 * NANOS_PER_DAY)) / every).max(0),
-            None => 0,
+        // The longest a window can be (months are at most 31 days): occurrences that start this
+        // long before `from` may still reach it.
+        let reach = match x.unit {
+            DurationUnit::Month => 31 * NANOS_PER_DAY * i64::from(x.duration),
+            unit => shift(0, unit, i64::from(x.duration))?,
         };
-        loop {
-            let s = match x.every_ns {
-                Some(every) => x.start + k * every,
-                None if k == 0 => x.start,
-                None => break,
-            };
-            if s >= to {
-                break;
+        let starts: Vec<i64> = match &x.recurrence {
+            None => vec![x.start],
+            Some(Recurrence::Rate(every)) => {
+                let first = ((from - reach - x.start) / every).max(0);
+                let last = (to - x.start).div_euclid(*every);
+                (first..=last).map(|k| x.start + k * every).collect()
             }
+            Some(Recurrence::Cron(cron)) => cron.occurrences(x.start.max(from - reach), to),
+        };
+        for s in starts.into_iter().filter(|s| *s < to) {
             let e = shift(s, x.unit, i64::from(x.duration))?;
             if e > from {
                 spans.push((s.max(from), e.min(to)));
             }
-            k += 1;
         }
     }
     spans.sort_unstable();
@@ -1336,6 +1463,15 @@ mod tests {
         );
         let rows = evaluate_rows(&with_exclusions(&period, &daily), &recs, at, false);
         assert_eq!((num(&rows[0][0], "periods_bad"), rows[0][0]["status"].as_str()), (0.0, "OK"));
+        // The same hour as a cron rule (midnight UTC, every day).
+        let nightly = daily.replace("rate(1 day)", "cron(0 0 * * ? *)");
+        let rows = evaluate_rows(&with_exclusions(&period, &nightly), &recs, at, false);
+        assert_eq!((num(&rows[0][0], "periods_bad"), rows[0][0]["status"].as_str()), (0.0, "OK"));
+        // From a start time after the failing minutes, nothing of that day is excluded.
+        let later = nightly
+            .replace(&seconds(T0 - 3 * NANOS_PER_DAY).to_string(), &seconds(T0 + 60 * NANOS_PER_MINUTE).to_string());
+        let rows = evaluate_rows(&with_exclusions(&period, &later), &recs, at, false);
+        assert_eq!(num(&rows[0][0], "periods_bad"), 3.0);
 
         // Request-based: the requests of an excluded window count nowhere.
         let request = slo_json(&request_availability(), &rolling("DAY", 1, 90.0), r#"{"LookBackWindowMinutes": 60}"#);
@@ -1364,7 +1500,7 @@ mod tests {
             start,
             unit: DurationUnit::Hour,
             duration: hours,
-            every_ns: every,
+            recurrence: every.map(Recurrence::Rate),
         };
         let cases = [
             // One window, clipped to [from, to).
@@ -1392,6 +1528,34 @@ mod tests {
         assert_eq!(rate("rate(1 day)"), Ok(NANOS_PER_DAY));
         assert_eq!(rate("rate(30 minutes)"), Ok(30 * NANOS_PER_MINUTE));
         assert!(rate("rate(0 days)").is_err() && rate("rate(1 week)").is_err() && rate("cron(* * * * ? *)").is_err());
+        // cron: 02:30 on weekdays (T0 is a Sunday), and 23:00 on the 1st of each month in 2025.
+        let weekdays = |from, to| match recurrence("cron(30 2 ? * MON-FRI *)").unwrap() {
+            Recurrence::Cron(c) => c.occurrences(from, to),
+            Recurrence::Rate(_) => unreachable!(),
+        };
+        let at = |day: i64, h: i64, m: i64| T0 + day * NANOS_PER_DAY + (h * 60 + m) * NANOS_PER_MINUTE;
+        assert_eq!(weekdays(T0, T0 + 7 * NANOS_PER_DAY), (1..=5).map(|d| at(d, 2, 30)).collect::<Vec<_>>());
+        assert_eq!(weekdays(at(1, 2, 31), at(2, 2, 30)), Vec::<i64>::new(), "half-open");
+        let monthly = match recurrence("cron(0 23 1 * ? 2025)").unwrap() {
+            Recurrence::Cron(c) => c.occurrences(T0 - 30 * NANOS_PER_DAY, T0 + 40 * NANOS_PER_DAY),
+            Recurrence::Rate(_) => unreachable!(),
+        };
+        // 2025-11-01 and 2025-12-01 at 23:00; 2026-01-01 is outside the year field.
+        assert_eq!(monthly, vec![at(-22, 23, 0), at(8, 23, 0)]);
+        let steps = cron_field("0/15,50-52", 0, 59, &[]).unwrap();
+        let on: Vec<usize> = steps.iter().enumerate().filter(|v| *v.1).map(|v| v.0).collect();
+        assert_eq!(on, [0, 15, 30, 45, 50, 51, 52]);
+        for (bad, why) in [
+            ("cron(0 2 * * * *)", "must be ?"),
+            ("cron(0 2 ? * MON#1 *)", "not supported"),
+            ("cron(0 2 L * ? *)", "not supported"),
+            ("cron(61 2 ? * * *)", "outside 0-59"),
+            ("cron(0 2 ? * *)", "5 fields"),
+            ("cron(0 5-2 ? * * *)", "backwards"),
+        ] {
+            let err = recurrence(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -1578,9 +1742,9 @@ mod tests {
                 &ok.replace(
                     "\"Goal\"",
                     r#""ExclusionWindows": [{"Window": {"DurationUnit": "HOUR", "Duration": 1}, "StartTime": 0,
-                        "RecurrenceRule": {"Expression": "cron(0 2 * * ? *)"}}], "Goal""#,
+                        "RecurrenceRule": {"Expression": "cron(0 2 * * * *)"}}], "Goal""#,
                 ),
-                "only rate(N minutes|hours|days) is supported",
+                "must be ? (and only one)",
             ),
             (
                 &ok.replace("\"Environment\": \"eks:demo/default\"", "\"Env\": \"x\""),
