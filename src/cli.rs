@@ -222,19 +222,12 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
-    #[command(flatten)]
-    pub derive: DeriveArgs,
-
     /// Approximate percentiles (t-digest) instead of exact ones, for very large inputs.
     #[arg(long)]
     pub approx: bool,
 
-    /// No progress bar, and no stderr summary unless something was skipped or dropped.
-    #[arg(short, long)]
-    pub quiet: bool,
-
     #[command(flatten)]
-    pub decode: DecodeArgs,
+    pub run: SignalsArgs,
 }
 
 /// Whether a period without any record counts against a period-based SLO.
@@ -277,14 +270,7 @@ pub struct SloArgs {
     pub no_data: NoDataArg,
 
     #[command(flatten)]
-    pub derive: DeriveArgs,
-
-    /// No progress bar, and no stderr summary unless something was skipped or dropped.
-    #[arg(short, long)]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub decode: DecodeArgs,
+    pub run: SignalsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -332,6 +318,14 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
 
+    #[command(flatten)]
+    pub run: SignalsArgs,
+}
+
+/// The flags of every command that derives metric records from spans (`metrics`, `slo`,
+/// `report`): how the inputs are decoded, how records are derived, and the progress output.
+#[derive(Debug, Args)]
+pub struct SignalsArgs {
     #[command(flatten)]
     pub derive: DeriveArgs,
 

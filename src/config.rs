@@ -94,13 +94,13 @@ impl MetricsPlan {
         {
             return Err(Error::Config("--from must be before --to".into()));
         }
-        let (signals, spill) = derive_options(&args.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive)?;
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
             force: args.output.force,
-            quiet: args.quiet,
-            decode: decode_options(&args.decode)?,
+            quiet: args.run.quiet,
+            decode: decode_options(&args.run.decode)?,
             metrics: MetricsOptions { signals, bucket_ns, from, to, approx: args.approx, spill },
             command,
         })
@@ -154,13 +154,13 @@ pub struct SloPlan {
 impl SloPlan {
     pub fn from_args(args: &SloArgs, command: String) -> Result<Self> {
         let at = args.at.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("--at: {e}")))?;
-        let (signals, spill) = derive_options(&args.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive)?;
         Ok(SloPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
             force: args.output.force,
-            quiet: args.quiet,
-            decode: decode_options(&args.decode)?,
+            quiet: args.run.quiet,
+            decode: decode_options(&args.run.decode)?,
             signals,
             spill,
             slos: crate::slo::read_definitions(&args.slos)?,
@@ -208,14 +208,14 @@ impl ReportPlan {
         if args.days == 0 {
             return Err(Error::Config("--days must be at least 1".into()));
         }
-        let (signals, spill) = derive_options(&args.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive)?;
         let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
         Ok(ReportPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
             force: args.output.force,
-            quiet: args.quiet,
-            decode: decode_options(&args.decode)?,
+            quiet: args.run.quiet,
+            decode: decode_options(&args.run.decode)?,
             metrics: MetricsOptions { signals, bucket_ns, from: None, to: None, approx: false, spill },
             from,
             to,

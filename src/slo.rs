@@ -1363,11 +1363,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn period_based_budgets_count_whole_bad_periods() {
-        // Rolling 1 day of 1-minute periods at 99.9 %: 1,440 periods, a budget of 86.4 s.
-        // Three minutes fail (availability 50 % < 99); two more minutes have good data.
-        let at = T0 + NANOS_PER_DAY;
+    /// A day from T0 with three failing minutes (10, 20, 30: availability 50 %) and two good
+    /// ones (40, 50), and a period-based availability SLO on it: 1-minute periods at
+    /// >= 99 %, rolling 1 day at 99.9 %, a 60-minute burn-rate window.
+    fn five_minutes() -> (Vec<Rec<'static>>, String) {
         let mut recs = Vec::new();
         for m in [10, 20, 30] {
             recs.push(rec(T0 + m * NANOS_PER_MINUTE, 1.0, 1));
@@ -1380,6 +1379,15 @@ mod tests {
             &rolling("DAY", 1, 99.9),
             r#"{"LookBackWindowMinutes": 60}"#,
         );
+        (recs, json)
+    }
+
+    #[test]
+    fn period_based_budgets_count_whole_bad_periods() {
+        // Rolling 1 day of 1-minute periods at 99.9 %: 1,440 periods, a budget of 86.4 s.
+        // Three minutes fail (availability 50 % < 99); two more minutes have good data.
+        let at = T0 + NANOS_PER_DAY;
+        let (recs, json) = five_minutes();
         let cases = [
             // (no data bad, bad periods, status)
             (false, 3.0, "BREACHED"),
@@ -1423,19 +1431,7 @@ mod tests {
     fn exclusion_windows_make_periods_good_and_drop_requests() {
         let at = T0 + NANOS_PER_DAY;
         let seconds = |t: i64| t / NANOS_PER_SECOND;
-        // Three failing minutes (10, 20, 30) and two good ones (40, 50).
-        let mut recs = Vec::new();
-        for m in [10, 20, 30] {
-            recs.push(rec(T0 + m * NANOS_PER_MINUTE, 1.0, 1));
-            recs.push(rec(T0 + m * NANOS_PER_MINUTE + 1, 1.0, 0));
-        }
-        recs.push(rec(T0 + 40 * NANOS_PER_MINUTE, 1.0, 0));
-        recs.push(rec(T0 + 50 * NANOS_PER_MINUTE, 1.0, 0));
-        let period = slo_json(
-            &period_sli("AVAILABILITY", "Average", 60, 99.0, "GreaterThanOrEqualTo"),
-            &rolling("DAY", 1, 99.9),
-            r#"{"LookBackWindowMinutes": 60}"#,
-        );
+        let (recs, period) = five_minutes();
         // Minutes 20 and 21 excluded: minute 20 (failing) counts as good, minute 21 (no data) is
         // not bad even with --no-data bad.
         let two_minutes = format!(
