@@ -861,11 +861,9 @@ fn budget_fraction(goal: f64) -> f64 {
 fn describe_interval(interval: Interval) -> String {
     match interval {
         Interval::Rolling { unit, duration } => format!("{duration}{} rolling", unit.letter()),
-        Interval::Calendar { start, unit, duration } => format!(
-            "{duration}{} calendar from {}",
-            unit.letter(),
-            DateTime::<Utc>::from_timestamp_nanos(start).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-        ),
+        Interval::Calendar { start, unit, duration } => {
+            format!("{duration}{} calendar from {}", unit.letter(), crate::util::utc_text(start))
+        }
     }
 }
 

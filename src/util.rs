@@ -71,6 +71,12 @@ impl SplitMix {
     }
 }
 
+/// A time in ns since the epoch as RFC 3339 in UTC: `2026-11-22T23:59:00Z` (fractions only when
+/// present).
+pub fn utc_text(ns: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 /// Hand freed heap memory back to the operating system. Between the stages of a large run
 /// (derivation, then queries) glibc keeps the freed pages of the first stage mapped, so the
 /// peak RSS would be the sum of the stages instead of the larger one. A no-op elsewhere.
@@ -85,6 +91,12 @@ pub fn release_free_memory() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_500_000_000), "1970-01-01T00:00:01.500Z");
+    }
 
     #[test]
     fn sizes_parse() {

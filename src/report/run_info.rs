@@ -103,8 +103,7 @@ pub fn slo_run_info(
     }
     table_rows(&mut r, metric_tables.iter());
     if let Some(report) = report {
-        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(report.at);
-        r.push("", "evaluated_at", None, None, Some(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));
+        r.push("", "evaluated_at", None, None, Some(&crate::util::utc_text(report.at)));
         r.count("", "slos", report.statuses.values().sum::<usize>() as u64);
         for (status, n) in &report.statuses {
             r.push("", "slo_status", Some(status), Some(*n as u64), None);

@@ -7,7 +7,7 @@ use crate::metrics::Table;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
-use crate::util::{human_bytes, thousands};
+use crate::util::{human_bytes, thousands, utc_text};
 use crate::workload::GenStats;
 
 /// Skip messages shown on stderr; the rest (up to 5 per input) are in run_info.
@@ -166,12 +166,11 @@ fn push_signals_input(out: &mut String, input: &SignalsInput) {
 }
 
 fn push_slos(out: &mut String, r: &SloReport) {
-    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(r.at);
     let statuses: Vec<String> = r.statuses.iter().map(|(s, n)| format!("{n} {s}")).collect();
     out.push_str(&format!(
         "slos: {} evaluated at {}: {}\n",
         thousands(r.statuses.values().sum::<usize>() as u64),
-        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        utc_text(r.at),
         statuses.join(", ")
     ));
 }
@@ -194,10 +193,7 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
 pub fn report_summary(outcome: &ReportOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
-    let day = |t: i64| {
-        chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    };
-    out.push_str(&format!("window: {} to {}\n", day(outcome.window.0), day(outcome.window.1)));
+    out.push_str(&format!("window: {} to {}\n", utc_text(outcome.window.0), utc_text(outcome.window.1)));
     if let Some(slos) = &outcome.slos {
         push_slos(&mut out, slos);
     }
