@@ -77,7 +77,7 @@ fn the_report_renders_in_chromium_with_every_section() {
     let dom = headless(&page, &["--dump-dom"]);
     assert!(dom.status.success(), "chromium --dump-dom failed: {}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
-    for id in ["summary", "slos", "services", "operations", "dependencies"] {
+    for id in ["summary", "slos", "services", "operations", "map", "dependencies"] {
         assert!(dom.contains(&format!("<section id=\"{id}\"")), "section {id} in the DOM");
     }
     let section = |id: &str| -> String {
@@ -109,6 +109,14 @@ fn the_report_renders_in_chromium_with_every_section() {
     assert!(rows.iter().all(|r| r.matches("<svg class=\"spark\"").count() == 2));
     assert!(rows[0].contains("<td>payment-service</td>"), "worst fault rate first: {}", rows[0]);
     assert!(section("dependencies").contains("<td>api.exchangerate.example.com:443</td>"));
+    // The service map: one node per service and per other dependency; `host:port` names of
+    // services resolve to the service's node; AWS services have their own class.
+    let map = section("map");
+    assert!(map.contains("<svg id=\"service-map\""));
+    assert_eq!(map.matches("<g class=\"node service\">").count(), 9, "the nine services");
+    assert_eq!(map.matches("<g class=\"node aws\">").count(), 2, "AWS::DynamoDB and AWS::SQS");
+    assert!(!map.contains(":8080"), "billing-service:8080 and its kind resolve to services");
+    assert!(map.contains("<title>frontend-api → billing-service: "), "a call edge with its numbers");
 
     // A screenshot: Chromium lays the page out and paints it.
     let png = p("report.png");

@@ -2,7 +2,8 @@
 //! script, no external resource, so it opens from a mail attachment or an S3 bucket alike.
 //! Sections: a summary, the SLOs (attainment, error budget bar, status, burn rates), the
 //! services (with sparklines of p99 latency and fault rate per bucket), each service's slowest
-//! operations, and the dependencies (dimension set D10). Everything in it comes from the
+//! operations, the service map (services and what they call, by call depth) and the
+//! dependencies (dimension set D10). Everything in it comes from the
 //! tables the run writes as Parquet; nothing time- or host-dependent goes in, so the same
 //! input gives the same bytes.
 
@@ -375,6 +376,193 @@ fn operations_section(out: &mut String, page: &Page) -> Result<()> {
     Ok(())
 }
 
+/// A node of the service map: a service (environment, name), or a dependency target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum MapNode {
+    Service(String, String),
+    AwsService(String),
+    Remote(String),
+}
+
+impl MapNode {
+    fn label(&self) -> &str {
+        match self {
+            MapNode::Service(_, name) | MapNode::AwsService(name) | MapNode::Remote(name) => name,
+        }
+    }
+
+    fn class(&self) -> &'static str {
+        match self {
+            MapNode::Service(..) => "service",
+            MapNode::AwsService(_) => "aws",
+            MapNode::Remote(_) => "remote",
+        }
+    }
+}
+
+/// One call edge of the map: the D6 rows (Environment, Service, RemoteService) between two nodes.
+struct MapEdge {
+    from: usize,
+    to: usize,
+    requests: i64,
+    faults: i64,
+    /// The largest p99 of the rows merged into the edge.
+    p99: Option<f64>,
+}
+
+/// The service a RemoteService names, if it names one: itself, or the host of `host:port` or
+/// the first label of a DNS name (`billing-service:8080`, `billing-service.default.svc`).
+fn named_service<'n>(remote: &str, services: impl Iterator<Item = &'n str> + Clone) -> Option<&'n str> {
+    let host = match remote.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => remote,
+    };
+    let first_label = host.split('.').next().unwrap_or(host);
+    [remote, host, first_label].into_iter().find_map(|name| services.clone().find(|s| *s == name))
+}
+
+/// The Application Map (spec §13.3) as an inline SVG: services and the dependencies they call,
+/// laid out left to right by call depth. A RemoteService that names a discovered service (also
+/// as `host:port` or a DNS name whose first label is the service, which the CloudWatch agent
+/// resolves on Kubernetes and the offline records cannot) is that service's node, in the caller's
+/// environment when the service runs there; `AWS::` names are AWS service nodes; anything else
+/// (a database, an external API) is a remote node of its own.
+fn service_map(out: &mut String, page: &Page) -> Result<()> {
+    let services = Columns::of(page.services_page)?;
+    let (names, envs) = (services.text("service"), services.text("environment"));
+    let mut nodes: Vec<MapNode> =
+        (0..services.len()).map(|r| MapNode::Service(opt(&envs[r]).to_string(), opt(&names[r]).to_string())).collect();
+    let deps = Columns::of(&page.tables[2])?;
+    let (set, start) = (deps.text("dimension_set"), deps.int("bucket_start"));
+    let (env, svc, remote) = (deps.text("environment"), deps.text("service"), deps.text("remote_service"));
+    let (requests, faults, p99) = (deps.int("requests"), deps.int("faults"), deps.number("latency_p99_ms"));
+    let service_names: Vec<String> = names.iter().map(|n| opt(n).to_string()).collect();
+    let index = |node: MapNode, nodes: &mut Vec<MapNode>| match nodes.iter().position(|n| *n == node) {
+        Some(i) => i,
+        None => {
+            nodes.push(node);
+            nodes.len() - 1
+        }
+    };
+    let mut edges = Vec::new();
+    for r in (0..deps.len()).filter(|&r| start[r].is_none() && set[r].as_deref() == Some("D6")) {
+        let (e, caller, target) = (opt(&env[r]), opt(&svc[r]), opt(&remote[r]));
+        let from = index(MapNode::Service(e.to_string(), caller.to_string()), &mut nodes);
+        let to_node = match named_service(target, service_names.iter().map(String::as_str)) {
+            Some(name) => {
+                let same_env = MapNode::Service(e.to_string(), name.to_string());
+                if nodes.contains(&same_env) {
+                    same_env
+                } else {
+                    let other = nodes.iter().find(|n| matches!(n, MapNode::Service(_, s) if s == name));
+                    other.cloned().unwrap_or(same_env)
+                }
+            }
+            None if target.starts_with("AWS::") => MapNode::AwsService(target.to_string()),
+            None => MapNode::Remote(target.to_string()),
+        };
+        let to = index(to_node, &mut nodes);
+        let (n, f) = (requests[r].unwrap_or(0), faults[r].unwrap_or(0));
+        match edges.iter_mut().find(|x: &&mut MapEdge| x.from == from && x.to == to) {
+            Some(edge) => {
+                edge.requests += n;
+                edge.faults += f;
+                edge.p99 = edge.p99.into_iter().chain(p99[r]).reduce(f64::max);
+            }
+            None => edges.push(MapEdge { from, to, requests: n, faults: f, p99: p99[r] }),
+        }
+    }
+    // Depth: the longest call chain from a node nobody calls (cycles stop at the node count).
+    let mut depth = vec![0usize; nodes.len()];
+    for _ in 0..nodes.len() {
+        let mut changed = false;
+        for e in &edges {
+            if e.from != e.to && depth[e.to] < depth[e.from] + 1 && depth[e.from] + 1 < nodes.len() {
+                depth[e.to] = depth[e.from] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let columns = depth.iter().max().map_or(0, |d| d + 1);
+    let mut rows = vec![0usize; columns];
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    order.sort_by(|&a, &b| (depth[a], &nodes[a]).cmp(&(depth[b], &nodes[b])));
+    let mut position = vec![(0.0, 0.0); nodes.len()];
+    const NODE_W: f64 = 176.0;
+    const NODE_H: f64 = 30.0;
+    const COL_W: f64 = 250.0;
+    const ROW_H: f64 = 44.0;
+    for &n in &order {
+        position[n] = (8.0 + depth[n] as f64 * COL_W, 8.0 + rows[depth[n]] as f64 * ROW_H);
+        rows[depth[n]] += 1;
+    }
+    let width = 16.0 + columns.saturating_sub(1) as f64 * COL_W + NODE_W;
+    let height = 16.0 + rows.iter().max().copied().unwrap_or(0).saturating_sub(1) as f64 * ROW_H + NODE_H;
+    let _ = write!(
+        out,
+        "<section id=\"map\"><h2>Service map</h2><p class=\"muted\">Services (blue), AWS services (orange) and \
+         other dependencies (grey), by call depth; edges in red have a fault rate of 1 % or more, wider ones \
+         carry more calls.</p><svg id=\"service-map\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 \
+         {width:.0} {height:.0}\" role=\"img\">"
+    );
+    for e in &edges {
+        let (x1, y1) = (position[e.from].0 + NODE_W, position[e.from].1 + NODE_H / 2.0);
+        let (x2, y2) = (position[e.to].0, position[e.to].1 + NODE_H / 2.0);
+        let bend = ((x2 - x1).abs() / 2.0).max(40.0);
+        let fault_rate = (e.requests > 0).then(|| 100.0 * e.faults as f64 / e.requests as f64);
+        let faulty = fault_rate.is_some_and(|f| f >= 1.0);
+        let stroke = if faulty { "#d2372b" } else { "#8a94a6" };
+        let stroke_width = 1.0 + (e.requests.max(1) as f64).log10() / 2.0;
+        let _ = write!(
+            out,
+            "<path class=\"edge\" d=\"M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}\" fill=\"none\" \
+             stroke=\"{stroke}\" stroke-width=\"{stroke_width:.1}\"><title>{} → {}: {} calls, fault rate {}, p99 \
+             {} ms</title></path>",
+            x1 + bend,
+            x2 - bend,
+            escape(nodes[e.from].label()),
+            escape(nodes[e.to].label()),
+            thousands(e.requests.max(0) as u64),
+            fixed(fault_rate, " %"),
+            fixed(e.p99, ""),
+        );
+    }
+    for (n, node) in nodes.iter().enumerate() {
+        let (x, y) = position[n];
+        let label = node.label();
+        let short: String = if label.chars().count() > 24 {
+            label.chars().take(23).chain(['…']).collect()
+        } else {
+            label.to_string()
+        };
+        let (fill, border) = match node {
+            MapNode::Service(..) => ("#e8f0fd", "#2f6fdb"),
+            MapNode::AwsService(_) => ("#fff1e0", "#d9822b"),
+            MapNode::Remote(_) => ("#f1f3f6", "#8a94a6"),
+        };
+        let title = match node {
+            MapNode::Service(env, name) => format!("{name} ({env})"),
+            other => other.label().to_string(),
+        };
+        let _ = write!(
+            out,
+            "<g class=\"node {}\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{NODE_W}\" \
+             height=\"{NODE_H}\" rx=\"5\" fill=\"{fill}\" stroke=\"{border}\"/><text x=\"{:.1}\" y=\"{:.1}\" \
+             font-size=\"12\">{}</text></g>",
+            node.class(),
+            escape(&title),
+            x + 8.0,
+            y + 19.0,
+            escape(&short),
+        );
+    }
+    out.push_str("</svg></section>");
+    Ok(())
+}
+
 fn dependencies_section(out: &mut String, page: &Page) -> Result<()> {
     let deps = Columns::of(&page.tables[2])?;
     let (set, start) = (deps.text("dimension_set"), deps.int("bucket_start"));
@@ -455,6 +643,7 @@ pub fn render(page: &Page) -> Result<String> {
     }
     services_section(&mut out, page)?;
     operations_section(&mut out, page)?;
+    service_map(&mut out, page)?;
     dependencies_section(&mut out, page)?;
     footer(&mut out, page);
     out.push_str("</body></html>\n");
