@@ -48,7 +48,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Metrics(args) => {
             let plan = MetricsPlan::from_args(&args, command_line)?;
             let outcome = run_metrics(&plan)?;
-            write_stdout(render_services_page(&outcome.metrics.services_page).as_bytes())?;
+            write_stdout(render_services_page(&outcome.metrics.services_page)?.as_bytes())?;
             summary::print_metrics(&outcome, plan.quiet);
             Ok(0)
         }
@@ -62,7 +62,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Report(args) => {
             let plan = ReportPlan::from_args(&args, command_line)?;
             let outcome = run_report(&plan)?;
-            let mut text = render_services_page(&outcome.services_page);
+            let mut text = render_services_page(&outcome.services_page)?;
             if let Some(slos) = &outcome.slos {
                 text.push('\n');
                 text.push_str(&slo::render_slos(slos)?);

@@ -84,16 +84,9 @@ pub struct MetricsPlan {
 
 impl MetricsPlan {
     pub fn from_args(args: &MetricsArgs, command: String) -> Result<Self> {
-        let bucket_ns = parse_bucket(&args.bucket).map_err(|e| Error::Config(format!("--bucket: {e}")))?;
-        let time = |flag: &str, v: &Option<String>| {
-            v.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
-        };
-        let (from, to) = (time("--from", &args.from)?, time("--to", &args.to)?);
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(Error::Config("--from must be before --to".into()));
-        }
+        let bucket_ns = bucket_flag(&args.bucket)?;
+        let (from, to) = (time_flag("--from", &args.from)?, time_flag("--to", &args.to)?);
+        check_window(from, to)?;
         let (signals, spill) = derive_options(&args.run.derive)?;
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
@@ -104,6 +97,24 @@ impl MetricsPlan {
             metrics: MetricsOptions { signals, bucket_ns, from, to, approx: args.approx, spill },
             command,
         })
+    }
+}
+
+/// `--bucket` in ns.
+fn bucket_flag(text: &str) -> Result<i64> {
+    parse_bucket(text).map_err(|e| Error::Config(format!("--bucket: {e}")))
+}
+
+/// An optional time flag in ns since the epoch, its errors naming the flag.
+fn time_flag(flag: &str, value: &Option<String>) -> Result<Option<i64>> {
+    value.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
+}
+
+/// A window's bounds, when both are given, must be in order.
+fn check_window(from: Option<i64>, to: Option<i64>) -> Result<()> {
+    match (from, to) {
+        (Some(f), Some(t)) if f >= t => Err(Error::Config("--from must be before --to".into())),
+        _ => Ok(()),
     }
 }
 
@@ -153,7 +164,7 @@ pub struct SloPlan {
 
 impl SloPlan {
     pub fn from_args(args: &SloArgs, command: String) -> Result<Self> {
-        let at = args.at.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("--at: {e}")))?;
+        let at = time_flag("--at", &args.at)?;
         let (signals, spill) = derive_options(&args.run.derive)?;
         Ok(SloPlan {
             inputs: args.inputs.clone(),
@@ -194,17 +205,10 @@ pub struct ReportPlan {
 
 impl ReportPlan {
     pub fn from_args(args: &ReportArgs, command: String) -> Result<Self> {
-        let bucket_ns = parse_bucket(&args.bucket).map_err(|e| Error::Config(format!("--bucket: {e}")))?;
-        let time = |flag: &str, v: &Option<String>| {
-            v.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
-        };
-        let from = time("--from", &args.from)?;
-        let to = time("--to", &args.to)?.or(time("--at", &args.at)?);
-        if let (Some(f), Some(t)) = (from, to)
-            && f >= t
-        {
-            return Err(Error::Config("--from must be before --to".into()));
-        }
+        let bucket_ns = bucket_flag(&args.bucket)?;
+        let from = time_flag("--from", &args.from)?;
+        let to = time_flag("--to", &args.to)?.or(time_flag("--at", &args.at)?);
+        check_window(from, to)?;
         if args.days == 0 {
             return Err(Error::Config("--days must be at least 1".into()));
         }

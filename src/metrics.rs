@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
@@ -277,32 +277,25 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
 
 /// The services page as text: Service, Environment, Requests, Availability, Fault %, Error %,
 /// p99, one line per service; rates with two decimals, "–" when undefined.
-pub fn render_services_page(page: &Table) -> String {
-    use arrow::array::AsArray;
-    use arrow::compute::cast;
+pub fn render_services_page(page: &Table) -> Result<String> {
+    use crate::report::text::{Columns, fixed};
     let header = ["Service", "Environment", "Requests", "Availability %", "Fault %", "Error %", "p99 ms"];
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    for batch in &page.batches {
-        let text = |i: usize| -> Vec<String> {
-            let Ok(col) = cast(batch.column(i), &DataType::Utf8) else { return vec![String::new(); batch.num_rows()] };
-            let s = col.as_string::<i32>();
-            (0..s.len()).map(|r| if s.is_valid(r) { s.value(r).to_string() } else { "–".into() }).collect()
-        };
-        let number = |i: usize| -> Vec<String> {
-            let Ok(col) = cast(batch.column(i), &DataType::Float64) else {
-                return vec![String::new(); batch.num_rows()];
-            };
-            let f = col.as_primitive::<arrow::datatypes::Float64Type>();
-            (0..f.len()).map(|r| if f.is_valid(r) { format!("{:.2}", f.value(r)) } else { "–".into() }).collect()
-        };
-        let cols = [text(0), text(1), text(2), number(3), number(4), number(5), number(6)];
-        for r in 0..batch.num_rows() {
-            rows.push(cols.iter().map(|c| c[r].clone()).collect());
-        }
-    }
+    let page = Columns::of(page)?;
+    let text = |name: &str| -> Vec<String> { page.text(name).into_iter().map(|v| v.unwrap_or("–".into())).collect() };
+    let number = |name: &str| -> Vec<String> { page.number(name).into_iter().map(|v| fixed(v, "")).collect() };
+    let cols = [
+        text("service"),
+        text("environment"),
+        text("requests"),
+        number("availability"),
+        number("fault_rate"),
+        number("error_rate"),
+        number("latency_p99_ms"),
+    ];
+    let rows: Vec<Vec<String>> = (0..page.len()).map(|r| cols.iter().map(|c| c[r].clone()).collect()).collect();
     let mut out = crate::report::text::table(&header, &rows, &[0, 1]);
     if rows.is_empty() {
         out.push_str("(no service records in the window)\n");
     }
-    out
+    Ok(out)
 }
