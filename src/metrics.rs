@@ -12,12 +12,11 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
-use crate::report::parquet::writer_properties;
+use crate::report::parquet::{ParallelWriter, writer_properties};
 use crate::signals::{self, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
 use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
@@ -196,8 +195,7 @@ pub async fn derive_signals(
         Some(path) => {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
             let props = writer_properties(None, &[]);
-            let writer =
-                ArrowWriter::try_new(file, signals_schema(), Some(props)).map_err(|e| Error::output(path, e))?;
+            let writer = ParallelWriter::try_new(file, signals_schema(), props).map_err(|e| Error::output(path, e))?;
             Some((writer, path))
         }
         None => None,

@@ -124,3 +124,18 @@ pub fn synthetic_traces(seed: u64, traces: usize, spans_per_trace: usize, start_
     resources.retain(|r| !r.scope_spans[0].spans.is_empty());
     TracesData { resource_spans: resources }
 }
+
+/// The span-table batch of `doc`'s spans (all of them must be valid).
+pub fn span_batch(doc: &TracesData<'_>) -> arrow::array::RecordBatch {
+    let mut b = crate::model::builder::SpanBatchBuilder::new(1024);
+    for rs in &doc.resource_spans {
+        b.begin_resource(&rs.resource);
+        for ss in &rs.scope_spans {
+            b.begin_scope(&ss.scope);
+            for span in &ss.spans {
+                b.append_span(span).expect("a valid span");
+            }
+        }
+    }
+    b.finish()
+}

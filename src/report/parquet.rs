@@ -1,17 +1,23 @@
-//! Parquet output: the one set of writer properties spanlens uses, a helper that writes batches
-//! to a file atomically (temp file + rename), and [`OutputDir`], which builds a whole output
-//! directory aside and swaps it in only when the run succeeded.
+//! Parquet output: the one set of writer properties spanlens uses, [`ParallelWriter`], which
+//! encodes the columns of a row group on all cores, a helper that writes batches to a file
+//! atomically (temp file + rename), and [`OutputDir`], which builds a whole output directory
+//! aside and swaps it in only when the run succeeded.
 
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
@@ -35,13 +41,96 @@ pub fn writer_properties(sorting: Option<Vec<SortingColumn>>, bloom_columns: &[&
     builder.build()
 }
 
+/// Writes record batches as Parquet, cutting row groups where `ArrowWriter` cuts them (every
+/// `max_row_group_row_count` rows) and encoding the columns of each row group in parallel on
+/// rayon's pool. The file is byte for byte the one `ArrowWriter` writes from the same batches and
+/// properties; only the encoding runs on all cores instead of the calling thread.
+///
+/// Batches are held (not copied) until a row group is full, as `ArrowWriter` holds their
+/// encoded pages.
+pub struct ParallelWriter<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    /// The number of Parquet leaf columns of each Arrow field (a field's leaves are consecutive).
+    leaves: Vec<usize>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    max_rows: usize,
+}
+
+impl<W: Write + Send> ParallelWriter<W> {
+    pub fn try_new(sink: W, schema: SchemaRef, props: WriterProperties) -> std::result::Result<Self, ParquetError> {
+        let max_rows = props.max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+        let (writer, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props))?.into_serialized_writer()?;
+        let descr = writer.schema_descr();
+        let mut leaves = vec![0; schema.fields().len()];
+        for leaf in 0..descr.num_columns() {
+            leaves[descr.get_column_root_idx(leaf)] += 1;
+        }
+        Ok(ParallelWriter { writer, factory, schema, leaves, pending: Vec::new(), pending_rows: 0, max_rows })
+    }
+
+    /// Add `batch`'s rows, encoding each row group as it fills.
+    pub fn write(&mut self, batch: &RecordBatch) -> std::result::Result<(), ParquetError> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (self.max_rows - self.pending_rows).min(batch.num_rows() - offset);
+            self.pending.push(batch.slice(offset, take));
+            self.pending_rows += take;
+            offset += take;
+            if self.pending_rows >= self.max_rows {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encode the held rows as one row group: each field's leaf columns on a rayon task, the
+    /// chunks appended in schema order.
+    fn flush(&mut self) -> std::result::Result<(), ParquetError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut writers = self.factory.create_column_writers(self.writer.flushed_row_groups().len())?.into_iter();
+        let fields: Vec<(usize, Vec<ArrowColumnWriter>)> =
+            self.leaves.iter().enumerate().map(|(i, leaves)| (i, writers.by_ref().take(*leaves).collect())).collect();
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let chunks: Vec<Vec<ArrowColumnChunk>> = fields
+            .into_par_iter()
+            .map(|(i, mut writers)| {
+                let field = self.schema.field(i);
+                for batch in &pending {
+                    for (leaf, writer) in compute_leaves(field, batch.column(i))?.iter().zip(writers.iter_mut()) {
+                        writer.write(leaf)?;
+                    }
+                }
+                writers.into_iter().map(ArrowColumnWriter::close).collect()
+            })
+            .collect::<std::result::Result<_, ParquetError>>()?;
+        let mut row_group = self.writer.next_row_group()?;
+        for chunk in chunks.into_iter().flatten() {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
+    }
+
+    /// Write the last row group and the footer.
+    pub fn close(mut self) -> std::result::Result<W, ParquetError> {
+        self.flush()?;
+        self.writer.into_inner()
+    }
+}
+
 /// Write `batches` to `path` through a temp file in the same directory, renamed into place.
 /// Returns the number of bytes written.
 pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch], props: WriterProperties) -> Result<u64> {
     let tmp = temp_sibling(path, "tmp");
     let result = (|| -> Result<u64> {
         let file = File::create(&tmp).map_err(|e| Error::output(&tmp, e))?;
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::output(path, e))?;
+        let mut writer = ParallelWriter::try_new(file, schema, props).map_err(|e| Error::output(path, e))?;
         for batch in batches {
             writer.write(batch).map_err(|e| Error::output(path, e))?;
         }
@@ -147,6 +236,41 @@ impl Drop for OutputDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parallel writer writes the bytes `ArrowWriter` writes: nested (map, list, struct)
+    /// and dictionary columns, batches cut across row groups, a last partial row group, an
+    /// empty batch, and no batches at all.
+    #[test]
+    fn parallel_writer_writes_what_arrow_writer_writes() {
+        let batch = crate::testing::span_batch(&crate::testing::synthetic_traces(5, 700, 5, 1_700_000_000_000_000_000));
+        assert_eq!(batch.num_rows(), 3500);
+        let batches = [batch.slice(0, 1000), batch.slice(1000, 0), batch.slice(1000, 1700), batch.slice(2700, 800)];
+        let props = || {
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_max_row_group_row_count(Some(768))
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
+                .build()
+        };
+        for batches in [&batches[..], &[]] {
+            let mut expected = Vec::new();
+            let mut w = ArrowWriter::try_new(&mut expected, batch.schema(), Some(props())).unwrap();
+            batches.iter().for_each(|b| w.write(b).unwrap());
+            w.close().unwrap();
+            let mut p = ParallelWriter::try_new(Vec::new(), batch.schema(), props()).unwrap();
+            batches.iter().for_each(|b| p.write(b).unwrap());
+            let got = p.close().unwrap();
+            assert!(got == expected, "{} bytes, ArrowWriter wrote {}", got.len(), expected.len());
+        }
+        // Five row groups of 768 rows and one of 428.
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let mut p = ParallelWriter::try_new(tempfile::tempfile().unwrap(), batch.schema(), props()).unwrap();
+        batches.iter().for_each(|b| p.write(b).unwrap());
+        let reader = SerializedFileReader::new(p.close().unwrap()).unwrap();
+        let rows: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(rows, [768, 768, 768, 768, 428]);
+    }
 
     #[test]
     fn output_dir_refuses_without_force_and_swaps_with_it() {
