@@ -712,19 +712,34 @@ impl SignalsBuilder {
         self.latency.len()
     }
 
-    fn append(&mut self, r: &Row) -> Result<()> {
-        self.record_type.append_value(if r.dependency { "dependency" } else { "service" });
-        for (b, v) in self.dims.iter_mut().zip(r.dimensions()) {
-            b.append_option(v);
-        }
-        self.latency.append_value(latency_ms(r.duration_ns));
-        self.duration.append_value(r.duration_ns);
-        self.error.append_value(i64::from(r.error));
-        self.fault.append_value(i64::from(r.fault));
-        self.timestamp.append_value(r.end_time);
-        self.trace_id.append_value(r.trace_id)?;
-        self.span_id.append_value(r.span_id)?;
-        Ok(())
+    /// Append `rows` in order. The dimension columns (a dictionary lookup per value, most of
+    /// the work) are built in parallel, one rayon task per column; the rows are the same as
+    /// appending them one by one.
+    fn append(&mut self, rows: &[&Row]) -> Result<()> {
+        let SignalsBuilder { record_type, dims, latency, duration, error, fault, timestamp, trace_id, span_id } = self;
+        let (_, fixed) = rayon::join(
+            || {
+                dims.par_iter_mut().enumerate().for_each(|(d, b)| {
+                    for r in rows {
+                        b.append_option(r.dimensions()[d]);
+                    }
+                });
+            },
+            || -> Result<()> {
+                for r in rows {
+                    record_type.append_value(if r.dependency { "dependency" } else { "service" });
+                    latency.append_value(latency_ms(r.duration_ns));
+                    duration.append_value(r.duration_ns);
+                    error.append_value(i64::from(r.error));
+                    fault.append_value(i64::from(r.fault));
+                    timestamp.append_value(r.end_time);
+                    trace_id.append_value(r.trace_id)?;
+                    span_id.append_value(r.span_id)?;
+                }
+                Ok(())
+            },
+        );
+        fixed
     }
 
     fn finish(&mut self) -> Result<RecordBatch> {
@@ -792,15 +807,20 @@ impl<'o> SignalsDeriver<'o> {
         for step in traces.chunks(TRACES_PER_STEP) {
             let derived: Vec<(Vec<Row>, SignalStats)> =
                 step.par_iter().map(|r| derive_trace(&cols, &index[r.clone()], self.opts)).collect();
-            for (rows, s) in derived {
-                self.stats.absorb(&s);
-                for row in &rows {
-                    self.builder.append(row)?;
-                    if self.builder.len() == BATCH_ROWS {
-                        emit(self.builder.finish()?)?;
-                        self.emitted += 1;
-                    }
+            let mut rows: Vec<&Row> = Vec::new();
+            for (trace_rows, s) in &derived {
+                self.stats.absorb(s);
+                rows.extend(trace_rows);
+            }
+            let mut rest = &rows[..];
+            while !rest.is_empty() {
+                let (now, later) = rest.split_at((BATCH_ROWS - self.builder.len()).min(rest.len()));
+                self.builder.append(now)?;
+                if self.builder.len() == BATCH_ROWS {
+                    emit(self.builder.finish()?)?;
+                    self.emitted += 1;
                 }
+                rest = later;
             }
         }
         Ok(())
