@@ -26,7 +26,7 @@ use crate::derive::propagate::{TraceSpan, propagate};
 use crate::derive::records::{RecordSpan, records};
 use crate::derive::remote::{Address, HttpCall};
 use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
-use crate::derive::{Compat, present};
+use crate::derive::{Compat, Key, key, present};
 use crate::error::{Error, Result};
 use crate::model::schema::{self as span, dict_utf8, timestamp_ns};
 use crate::queries;
@@ -208,8 +208,8 @@ impl ResourceFacts {
         ResourceFacts {
             environment: resource_environment(resource, lambda.is_some(), opts),
             lambda: lambda.map(str::to_string),
-            instance_id: resource.get("service.instance.id").map(str::to_string),
-            aws_local_service: resource.get("aws.local.service").map(str::to_string),
+            instance_id: resource.get(key!("service.instance.id")).map(str::to_string),
+            aws_local_service: resource.get(key!("aws.local.service")).map(str::to_string),
         }
     }
 }
@@ -218,6 +218,8 @@ impl ResourceFacts {
 struct AttrMap {
     offsets: Vec<usize>,
     keys: StringArray,
+    /// The [`Key`] of each entry, `u8::MAX` for keys the rules do not read.
+    ids: Vec<u8>,
     values: StringArray,
 }
 
@@ -225,7 +227,9 @@ impl AttrMap {
     fn new(array: &ArrayRef) -> Result<Self> {
         let map: &MapArray = array.as_map_opt().ok_or_else(|| internal("attributes are not a map".into()))?;
         let offsets = map.value_offsets().iter().map(|o| *o as usize).collect();
-        Ok(AttrMap { offsets, keys: utf8(map.keys())?, values: utf8(map.values())? })
+        let keys = utf8(map.keys())?;
+        let ids = keys.iter().map(|k| k.and_then(Key::find).map_or(u8::MAX, |k| k.0)).collect();
+        Ok(AttrMap { offsets, keys, ids, values: utf8(map.values())? })
     }
 
     fn row(&self, i: usize) -> Attrs<'_> {
@@ -252,23 +256,19 @@ struct Attrs<'a> {
 }
 
 impl<'a> Attrs<'a> {
-    fn get(&self, key: &str) -> Option<&'a str> {
-        // Spans decoded for the derivation keep only these keys.
-        debug_assert!(crate::derive::ATTRIBUTE_KEYS.contains(&key), "{key:?} is not in derive::ATTRIBUTE_KEYS");
+    fn get(&self, key: Key) -> Option<&'a str> {
         let m = self.map;
-        self.range
-            .clone()
-            .find(|&j| m.keys.value(j) == key)
-            .and_then(|j| m.values.is_valid(j).then(|| m.values.value(j)))
+        let j = self.range.start + m.ids[self.range.clone()].iter().position(|id| *id == key.0)?;
+        m.values.is_valid(j).then(|| m.values.value(j))
     }
 
     /// A present (non-empty) value.
-    fn text(&self, key: &str) -> Option<&'a str> {
+    fn text(&self, key: Key) -> Option<&'a str> {
         present(self.get(key))
     }
 
     /// An integer value; attributes are stored as text, so `"404"` and `404` both parse.
-    fn int(&self, key: &str) -> Option<i64> {
+    fn int(&self, key: Key) -> Option<i64> {
         let text = self.text(key)?;
         text.parse::<i64>().ok().or_else(|| {
             let v = text.trim();
@@ -361,25 +361,25 @@ fn resource_ids(service_names: &[Option<&str>], instance_ids: &[Option<&str>]) -
 /// The Lambda function a resource runs as, if it is one (§5.1.1 offline adaptation).
 fn lambda_function<'a>(resource: &Attrs<'a>, service_name: Option<&'a str>) -> Option<&'a str> {
     resource
-        .text("faas.name")
-        .or_else(|| (resource.get("cloud.platform") == Some("aws_lambda")).then_some(service_name?))
+        .text(key!("faas.name"))
+        .or_else(|| (resource.get(key!("cloud.platform")) == Some("aws_lambda")).then_some(service_name?))
 }
 
 /// §11: the environment of a span's resource.
 fn resource_environment(resource: &Attrs<'_>, lambda: bool, opts: &SignalOptions) -> String {
     let ecs_cluster = resource
-        .text("aws.ecs.cluster.arn")
+        .text(key!("aws.ecs.cluster.arn"))
         .and_then(|arn| arn.rsplit('/').next())
-        .or_else(|| resource.text("aws.ecs.cluster.name"));
+        .or_else(|| resource.text(key!("aws.ecs.cluster.name")));
     let r = EnvironmentResource {
         deployment_environment: resource
-            .text("deployment.environment.name")
-            .or(resource.text("deployment.environment")),
-        hosted_in: resource.text("aws.hostedin.environment"),
-        autoscaling_group: resource.text("ec2.tag.aws:autoscaling:groupName"),
+            .text(key!("deployment.environment.name"))
+            .or(resource.text(key!("deployment.environment"))),
+        hosted_in: resource.text(key!("aws.hostedin.environment")),
+        autoscaling_group: resource.text(key!("ec2.tag.aws:autoscaling:groupName")),
         ecs_cluster,
-        k8s_cluster: resource.text("k8s.cluster.name").or(opts.cluster.as_deref()),
-        k8s_namespace: resource.text("k8s.namespace.name"),
+        k8s_cluster: resource.text(key!("k8s.cluster.name")).or(opts.cluster.as_deref()),
+        k8s_namespace: resource.text(key!("k8s.namespace.name")),
     };
     environment(&r, if lambda { Platform::Lambda } else { opts.platform })
 }
@@ -391,14 +391,14 @@ fn ingress_span<'a>(c: &'a Columns, i: usize, local_root: bool, lambda: Option<&
         name: c.name.value(i),
         is_server: c.kind.value(i) == "SERVER",
         local_root,
-        method_new: a.text("http.request.method"),
-        method_old: a.text("http.method"),
-        url_path: a.text("url.path"),
-        http_target: a.text("http.target"),
-        url_full: a.text("url.full"),
-        http_url: a.text("http.url"),
+        method_new: a.text(key!("http.request.method")),
+        method_old: a.text(key!("http.method")),
+        url_path: a.text(key!("url.path")),
+        http_target: a.text(key!("http.target")),
+        url_full: a.text(key!("url.full")),
+        http_url: a.text(key!("http.url")),
         lambda_function: lambda,
-        lambda_override: a.text("aws.lambda.local.operation.override"),
+        lambda_override: a.text(key!("aws.lambda.local.operation.override")),
         scope_name: Columns::opt(&c.scope_name, i),
     }
 }
@@ -412,65 +412,70 @@ fn dependency_span<'a>(
     DependencySpan {
         manual_service,
         manual_operation,
-        rpc_system: a.text("rpc.system"),
-        rpc_service: a.text("rpc.service"),
-        rpc_method: a.text("rpc.method"),
-        lambda_function: a.text("aws.lambda.function.name"),
-        db_system_new: a.text("db.system.name"),
-        db_system_old: a.text("db.system"),
-        db_operation_new: a.text("db.operation.name"),
-        db_operation_old: a.text("db.operation"),
-        db_statement_new: a.text("db.query.text"),
-        db_statement_old: a.text("db.statement"),
-        faas_invoked_name: a.text("faas.invoked_name"),
-        faas_trigger: a.text("faas.trigger"),
-        messaging_system: a.text("messaging.system"),
-        messaging_operation_type: a.text("messaging.operation.type"),
-        messaging_operation: a.text("messaging.operation"),
-        graphql_operation_type: a.text("graphql.operation.type"),
-        peer_service: a.text("peer.service"),
+        rpc_system: a.text(key!("rpc.system")),
+        rpc_service: a.text(key!("rpc.service")),
+        rpc_method: a.text(key!("rpc.method")),
+        lambda_function: a.text(key!("aws.lambda.function.name")),
+        db_system_new: a.text(key!("db.system.name")),
+        db_system_old: a.text(key!("db.system")),
+        db_operation_new: a.text(key!("db.operation.name")),
+        db_operation_old: a.text(key!("db.operation")),
+        db_statement_new: a.text(key!("db.query.text")),
+        db_statement_old: a.text(key!("db.statement")),
+        faas_invoked_name: a.text(key!("faas.invoked_name")),
+        faas_trigger: a.text(key!("faas.trigger")),
+        messaging_system: a.text(key!("messaging.system")),
+        messaging_operation_type: a.text(key!("messaging.operation.type")),
+        messaging_operation: a.text(key!("messaging.operation")),
+        graphql_operation_type: a.text(key!("graphql.operation.type")),
+        peer_service: a.text(key!("peer.service")),
         address: Address {
-            server_address: a.text("server.address"),
-            server_port: a.int("server.port"),
-            net_peer_name: a.text("net.peer.name"),
-            net_peer_port: a.int("net.peer.port"),
-            network_peer_address: a.text("network.peer.address"),
-            network_peer_port: a.int("network.peer.port"),
-            net_sock_peer_addr: a.text("net.sock.peer.addr"),
-            net_sock_peer_port: a.int("net.sock.peer.port"),
-            url_full: a.text("url.full"),
-            http_url: a.text("http.url"),
+            server_address: a.text(key!("server.address")),
+            server_port: a.int(key!("server.port")),
+            net_peer_name: a.text(key!("net.peer.name")),
+            net_peer_port: a.int(key!("net.peer.port")),
+            network_peer_address: a.text(key!("network.peer.address")),
+            network_peer_port: a.int(key!("network.peer.port")),
+            net_sock_peer_addr: a.text(key!("net.sock.peer.addr")),
+            net_sock_peer_port: a.int(key!("net.sock.peer.port")),
+            url_full: a.text(key!("url.full")),
+            http_url: a.text(key!("http.url")),
         },
         http: HttpCall {
-            url_full: a.text("url.full"),
-            http_url: a.text("http.url"),
-            method_new: a.text("http.request.method"),
-            method_old: a.text("http.method"),
+            url_full: a.text(key!("url.full")),
+            http_url: a.text(key!("http.url")),
+            method_new: a.text(key!("http.request.method")),
+            method_old: a.text(key!("http.method")),
         },
     }
 }
 
 /// §7: the remote resource of a dependency span.
 fn remote_resource(a: &Attrs<'_>, compat: Compat) -> Option<RemoteResource> {
-    if a.get("rpc.system") == Some("aws-api") {
-        return aws_sdk_resource(|k| a.get(k), a.text("rpc.service"), a.text("rpc.method"), compat);
+    if a.get(key!("rpc.system")) == Some("aws-api") {
+        return aws_sdk_resource(
+            |k| Key::find(k).and_then(|k| a.get(k)),
+            a.text(key!("rpc.service")),
+            a.text(key!("rpc.method")),
+            compat,
+        );
     }
-    let db = a.text("db.system.name").or(a.text("db.system"));
+    let db = a.text(key!("db.system.name")).or(a.text(key!("db.system")));
     db?;
     let (peer_address, peer_port) = match compat {
-        Compat::Java => (a.text("network.peer.address"), a.int("network.peer.port")),
-        Compat::Python | Compat::Js => (a.text("server.socket.address"), a.int("server.socket.port")),
+        Compat::Java => (a.text(key!("network.peer.address")), a.int(key!("network.peer.port"))),
+        Compat::Python | Compat::Js => (a.text(key!("server.socket.address")), a.int(key!("server.socket.port"))),
     };
     let c = DbConnection {
-        namespace: a.text("db.namespace"),
-        name: a.text("db.name"),
-        server_address: a.text("server.address"),
-        server_port: a.int("server.port"),
-        net_peer_name: a.text("net.peer.name"),
-        net_peer_port: a.int("net.peer.port"),
+        namespace: a.text(key!("db.namespace")),
+        name: a.text(key!("db.name")),
+        server_address: a.text(key!("server.address")),
+        server_port: a.int(key!("server.port")),
+        net_peer_name: a.text(key!("net.peer.name")),
+        net_peer_port: a.int(key!("net.peer.port")),
         peer_address,
         peer_port,
-        connection_string: a.text("db.connection_string"),
+        connection_string: a.text(key!("db.connection_string")),
     };
     db_connection(&c, compat)
 }
@@ -478,8 +483,8 @@ fn remote_resource(a: &Attrs<'_>, compat: Compat) -> Option<RemoteResource> {
 /// §9.1 status code: Java reads the new key first; Python and JS only the old one.
 fn status_code(a: &Attrs<'_>, compat: Compat) -> Option<i64> {
     match compat {
-        Compat::Java => a.int("http.response.status_code").or_else(|| a.int("http.status_code")),
-        Compat::Python | Compat::Js => a.int("http.status_code"),
+        Compat::Java => a.int(key!("http.response.status_code")).or_else(|| a.int(key!("http.status_code"))),
+        Compat::Python | Compat::Js => a.int(key!("http.status_code")),
     }
 }
 
@@ -504,11 +509,11 @@ fn preannotated<'a>(
     env: impl Fn() -> &'a str,
 ) -> Vec<Row<'a>> {
     let kind = c.kind.value(i);
-    let env = Cow::Borrowed(a.text("aws.local.environment").unwrap_or_else(env));
+    let env = Cow::Borrowed(a.text(key!("aws.local.environment")).unwrap_or_else(env));
     let service = Row {
         environment: Some(env),
-        service: Cow::Borrowed(a.text("aws.local.service").unwrap_or_default()),
-        operation: a.text("aws.local.operation").map(Cow::Borrowed),
+        service: Cow::Borrowed(a.text(key!("aws.local.service")).unwrap_or_default()),
+        operation: a.text(key!("aws.local.operation")).map(Cow::Borrowed),
         ..base.clone()
     };
     let mut out = Vec::new();
@@ -518,19 +523,19 @@ fn preannotated<'a>(
     let dependency_kind = if span_kind == "LOCAL_ROOT" { kind } else { span_kind };
     let is_dependency = match dependency_kind {
         "CLIENT" | "PRODUCER" => true,
-        "CONSUMER" => span_kind == "CONSUMER" || a.text("aws.remote.service").is_some(),
+        "CONSUMER" => span_kind == "CONSUMER" || a.text(key!("aws.remote.service")).is_some(),
         _ => false,
     };
     if is_dependency {
         let resource = a
-            .text("aws.remote.resource.type")
-            .zip(a.text("aws.remote.resource.identifier").or(a.text("aws.remote.target")));
+            .text(key!("aws.remote.resource.type"))
+            .zip(a.text(key!("aws.remote.resource.identifier")).or(a.text(key!("aws.remote.target"))));
         out.push(Row {
             dependency: true,
             source: telemetry_source(dependency_kind).unwrap_or("ClientSpan"),
-            remote_service: a.text("aws.remote.service").map(Cow::Borrowed),
-            remote_operation: a.text("aws.remote.operation").map(Cow::Borrowed),
-            remote_environment: a.text("aws.remote.environment").map(Cow::Borrowed),
+            remote_service: a.text(key!("aws.remote.service")).map(Cow::Borrowed),
+            remote_operation: a.text(key!("aws.remote.operation")).map(Cow::Borrowed),
+            remote_environment: a.text(key!("aws.remote.environment")).map(Cow::Borrowed),
             remote_resource: resource.map(|(t, id)| (Cow::Borrowed(t), Cow::Borrowed(id))),
             ..service
         });
@@ -567,8 +572,8 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
             flags: c.flags.value(i),
             kind: c.kind.value(i),
             resource: resource_id[k],
-            remote_service: attrs[k].text("aws.remote.service"),
-            remote_operation: attrs[k].text("aws.remote.operation"),
+            remote_service: attrs[k].text(key!("aws.remote.service")),
+            remote_operation: attrs[k].text(key!("aws.remote.operation")),
         })
         .collect();
     // Each span's ingress operation (§5.1), computed once: propagation asks for a SERVER span's
@@ -612,7 +617,7 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
             ..Default::default()
         };
         let env = || resources[k].environment.as_str();
-        match (a.text("aws.local.service"), a.text("aws.span.kind")) {
+        match (a.text(key!("aws.local.service")), a.text(key!("aws.span.kind"))) {
             (Some(_), Some(span_kind)) => {
                 preannotated_spans += 1;
                 preannotated(c, i, a, span_kind, &base, env).into_iter().for_each(&mut keep);
@@ -620,8 +625,8 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
             _ => {
                 let p = &propagated[k];
                 let messaging_operation = match compat {
-                    Compat::Java => a.text("messaging.operation.type").or(a.text("messaging.operation")),
-                    Compat::Python | Compat::Js => a.text("messaging.operation"),
+                    Compat::Java => a.text(key!("messaging.operation.type")).or(a.text(key!("messaging.operation"))),
+                    Compat::Python | Compat::Js => a.text(key!("messaging.operation")),
                 };
                 let which = records(
                     &RecordSpan {
@@ -659,7 +664,8 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
                         operation: Some(Cow::Owned(p.egress_operation(kind))),
                         remote_service: Some(Cow::Owned(remote.service)),
                         remote_operation: Some(Cow::Owned(remote.operation)),
-                        remote_environment: remote_environment(&d, a.get("aws.remote.environment")).map(Cow::Owned),
+                        remote_environment: remote_environment(&d, a.get(key!("aws.remote.environment")))
+                            .map(Cow::Owned),
                         remote_resource: resource.map(|r| (Cow::Borrowed(r.resource_type), Cow::Owned(r.identifier))),
                         ..local
                     });

@@ -130,6 +130,58 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "k8s.namespace.name",
 ];
 
+/// A rule key as its index in [`ATTRIBUTE_KEYS`], so that looking an attribute up compares a
+/// byte instead of a string. Written [`key!`]`("http.method")`, it is resolved at compile time,
+/// and a key missing from the list does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(pub u8);
+
+const _: () = assert!(ATTRIBUTE_KEYS.len() < u8::MAX as usize, "rule keys must fit a u8 with one value spare");
+
+impl Key {
+    /// The key `name` (a compile-time error in const context when it is not a rule key).
+    pub const fn of(name: &str) -> Key {
+        let mut i = 0;
+        while i < ATTRIBUTE_KEYS.len() {
+            if const_eq(ATTRIBUTE_KEYS[i].as_bytes(), name.as_bytes()) {
+                return Key(i as u8);
+            }
+            i += 1;
+        }
+        panic!("not in derive::ATTRIBUTE_KEYS");
+    }
+
+    /// The key `name` at run time; `None` for a key the rules do not read.
+    pub fn find(name: &str) -> Option<Key> {
+        static IDS: std::sync::LazyLock<std::collections::HashMap<&str, u8, ahash::RandomState>> =
+            std::sync::LazyLock::new(|| ATTRIBUTE_KEYS.iter().enumerate().map(|(i, k)| (*k, i as u8)).collect());
+        IDS.get(name).map(|i| Key(*i))
+    }
+}
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `key!("http.method")`: the [`Key`] of a rule key, resolved at compile time.
+macro_rules! key {
+    ($name:literal) => {{
+        const KEY: $crate::derive::Key = $crate::derive::Key::of($name);
+        KEY
+    }};
+}
+pub(crate) use key;
+
 #[cfg(test)]
 mod tests {
     use super::ATTRIBUTE_KEYS;
@@ -192,6 +244,18 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn keys_resolve_to_their_index_at_compile_time_and_run_time() {
+        use super::Key;
+        for (i, name) in ATTRIBUTE_KEYS.iter().enumerate() {
+            assert_eq!(Key::of(name), Key(i as u8));
+            assert_eq!(Key::find(name), Some(Key(i as u8)));
+        }
+        assert_eq!(key!("http.method"), Key::of("http.method"));
+        assert_eq!(Key::find("http.route"), None);
+        assert!(std::panic::catch_unwind(|| Key::of("http.route")).is_err());
     }
 
     /// Every key-like string literal in the code (not the tests) of `signals.rs` and the rule
