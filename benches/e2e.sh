@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end commands on generated data, with wall time and peak RSS (/usr/bin/time): metrics,
-# slo and report from raw OTLP/JSON, then slo and report from the metrics output (its
-# signals.parquet), each checked to give the same tables both ways.
+# slo and report from raw OTLP/JSON, then metrics (re-queried), slo and report from the metrics
+# output (its signals.parquet), each checked to give the same tables both ways.
 #
 # Usage: benches/e2e.sh [SPANS] [WORKDIR]   (defaults: 1000000, a temp directory; an existing
 #        WORKDIR/data is reused)
@@ -37,6 +37,7 @@ echo "|---|---|---|"
 run "metrics (raw)" "$BIN" metrics "$WORK/data" --out "$WORK/metrics" --force --quiet
 run "slo (raw)" "$BIN" slo "$WORK/data" --slos "$SLOS" --out "$WORK/slo-raw" --force --quiet
 run "report (raw)" "$BIN" report "$WORK/data" --slos "$SLOS" --out "$WORK/report-raw" --force --quiet
+run "metrics (metrics output)" "$BIN" metrics "$WORK/metrics" --out "$WORK/metrics-m" --force --quiet
 run "slo (metrics output)" "$BIN" slo "$WORK/metrics" --slos "$SLOS" --out "$WORK/slo-m" --force --quiet
 run "report (metrics output)" "$BIN" report "$WORK/metrics" --slos "$SLOS" --out "$WORK/report-m" --force --quiet
 
@@ -46,5 +47,6 @@ for t in slos slo_periods slo_burn_rates; do
 done
 for t in service_metrics operation_metrics dependency_metrics; do
   cmp "$WORK/report-raw/$t.parquet" "$WORK/report-m/$t.parquet"
+  cmp "$WORK/metrics/$t.parquet" "$WORK/metrics-m/$t.parquet"
 done
-echo "tables agree: slo and report from raw input and from the metrics output" >&2
+echo "tables agree: metrics, slo and report from raw input and from the metrics output" >&2

@@ -16,7 +16,7 @@ use crate::ingest::coalesce::coalesce_batches;
 use crate::ingest::decode::{decode_bytes_into, span_builder};
 use crate::ingest::files::{self, Input};
 use crate::ingest::{DecodeOptions, Decoded, SourceStats, decode_stream};
-use crate::metrics::{self, Derived, Metrics, render_services_page};
+use crate::metrics::{self, Derived, render_services_page};
 use crate::model::builder::SpanBatchBuilder;
 use crate::model::schema::schema_markdown;
 use crate::queries::QUERIES;
@@ -48,7 +48,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Metrics(args) => {
             let plan = MetricsPlan::from_args(&args, command_line)?;
             let outcome = run_metrics(&plan)?;
-            write_stdout(render_services_page(&outcome.metrics.services_page)?.as_bytes())?;
+            write_stdout(render_services_page(&outcome.services_page)?.as_bytes())?;
             summary::print_metrics(&outcome, plan.quiet);
             Ok(0)
         }
@@ -291,11 +291,12 @@ fn split_by_bytes<T>(items: &[(T, u64)], parts: usize) -> Vec<&[(T, u64)]> {
 /// What a metrics run did.
 #[derive(Debug)]
 pub struct MetricsOutcome {
-    /// Decoded inputs (empty when the input was a span store).
-    pub sources: Vec<SourceStats>,
-    /// The span store read, if the input was one.
-    pub store: Option<std::path::PathBuf>,
-    pub metrics: Metrics,
+    /// Where the signals came from: derived from decoded inputs or a span store, or the
+    /// signals file of an earlier `metrics` output.
+    pub input: SignalsInput,
+    /// [`metrics::METRIC_TABLES`], in order.
+    pub tables: Vec<metrics::Table>,
+    pub services_page: metrics::Table,
     pub out: std::path::PathBuf,
     pub seconds: f64,
 }
@@ -379,7 +380,9 @@ fn query_session() -> Result<(datafusion::prelude::SessionContext, tokio::runtim
     Ok((ctx, runtime))
 }
 
-/// Compute RED metrics for the plan and write them to its output directory.
+/// Compute RED metrics for the plan and write them to its output directory. The input is raw
+/// OTLP, a span store, or an earlier `metrics` output, whose signals are queried again (for
+/// another window, bucket or `--approx`) without deriving them, and copied to the new output.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let started = Instant::now();
     let out = OutputDir::create(&plan.out, plan.force)?;
@@ -394,20 +397,30 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         window: (m.from, m.to),
         metric_queries: true,
     };
-    let (spool, sources, store) = spool_inputs(&ctx, &runtime, &req)?;
+    // Spilled signals are written straight to their place in the output.
     let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
-    let computed = runtime.block_on(metrics::compute_from(&ctx, &plan.metrics, spool, Some(&signals_file)))?;
+    let input = load_signals(&ctx, &runtime, &req, &signals_file)?;
+    let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
 
     let props = || writer_properties(None, &[]);
-    for table in computed.tables.iter().chain([&computed.signals]).filter(|t| t.written.is_none()) {
+    match (&input.signals_file, &input.derived) {
+        (Some(file), _) => {
+            std::fs::copy(file, &signals_file).map_err(|e| Error::output(&signals_file, e))?;
+        }
+        (None, Some(d)) if d.signals.written.is_none() => {
+            write_parquet(&signals_file, d.signals.schema.clone(), &d.signals.batches, props())?;
+        }
+        _ => {}
+    }
+    for table in &tables {
         let path = out.path().join(format!("{}.parquet", table.name));
         write_parquet(&path, table.schema.clone(), &table.batches, props())?;
     }
-    let run_info = metrics_run_info(&plan.command, &sources, &computed)?;
+    let run_info = metrics_run_info(&plan.command, &input, &tables)?;
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
-    Ok(MetricsOutcome { sources, store, metrics: computed, out: target, seconds: started.elapsed().as_secs_f64() })
+    Ok(MetricsOutcome { input, tables, services_page, out: target, seconds: started.elapsed().as_secs_f64() })
 }
 
 #[cfg(test)]
@@ -543,7 +556,7 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         let path = out.path().join(format!("{}.parquet", table.name));
         write_parquet(&path, table.schema.clone(), &table.batches, props())?;
     }
-    let run_info = slo_run_info(&plan.command, &input.sources, input.derived.as_ref(), Some(&report), &[])?;
+    let run_info = slo_run_info(&plan.command, &input, Some(&report), &[])?;
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
@@ -619,7 +632,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         bucket_ns: plan.metrics.bucket_ns,
     })?;
     crate::report::parquet::write_atomic(&out.path().join(crate::report::html::FILE), html.as_bytes())?;
-    let run_info = slo_run_info(&plan.command, &input.sources, input.derived.as_ref(), slos.as_ref(), &tables)?;
+    let run_info = slo_run_info(&plan.command, &input, slos.as_ref(), &tables)?;
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;

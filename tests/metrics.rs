@@ -264,8 +264,9 @@ fn petclinic_records_follow_the_rules() {
     let out = dir.path().join("out");
     let plan = plan(&[&input], &out, 60_000_000_000);
     let outcome = spanlens::app::run_metrics(&plan).unwrap();
-    assert_eq!(outcome.metrics.stats.dropped.get("imds_dependency"), Some(&1), "§9.3 IMDS dependency dropped");
-    assert_eq!(outcome.metrics.stats.preannotated_spans, 3);
+    let stats = &outcome.input.derived.as_ref().unwrap().stats;
+    assert_eq!(stats.dropped.get("imds_dependency"), Some(&1), "§9.3 IMDS dependency dropped");
+    assert_eq!(stats.preannotated_spans, 3);
     block_on(check_petclinic(&out));
 }
 
@@ -568,10 +569,10 @@ fn approx_percentiles_and_windows() {
     };
     let (exact, approx, empty) =
         (run(false, None, None, "exact"), run(true, None, None, "approx"), run(false, Some(0), Some(1), "empty"));
-    let requests = |m: &spanlens::app::MetricsOutcome| m.metrics.tables[0].rows();
+    let requests = |m: &spanlens::app::MetricsOutcome| m.tables[0].rows();
     assert_eq!(requests(&exact), requests(&approx), "approx changes percentiles only");
     assert_eq!(requests(&empty), 0, "a window before every span");
-    let count: HashMap<&str, usize> = exact.metrics.tables.iter().map(|t| (t.name, t.rows())).collect();
+    let count: HashMap<&str, usize> = exact.tables.iter().map(|t| (t.name, t.rows())).collect();
     assert!(count["dependency_metrics"] > count["service_metrics"]);
 }
 
@@ -635,5 +636,67 @@ fn each_resource_keeps_its_own_environment_and_identity() {
             "01000000000000000000000000000004|lambda:default|cart/FunctionHandler",
             "01000000000000000000000000000005|prod|GET /cart",
         ]
+    );
+}
+
+/// A `metrics` output given to `metrics` again is re-windowed from its signals without deriving
+/// them: the tables equal those of the raw input with the same window and bucket (exact
+/// percentiles; a t-digest depends on its merge order), the signals file is copied as it is,
+/// run_info names what was read, and the result is again an input.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metrics_output_is_queried_again_without_deriving() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let spanlens = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("spanlens").unwrap();
+        cmd.env("NO_COLOR", "1");
+        cmd
+    };
+    spanlens().args(["gen", "--spans", "20000", "--quiet", "--out"]).arg(p("data")).assert().success();
+    spanlens().arg("metrics").arg(p("data")).arg("--out").arg(p("all")).arg("--quiet").assert().success();
+    let window = ["--from", "2026-11-20T06:00:00Z", "--to", "2026-11-21T18:00:00Z", "--bucket", "15m"];
+    spanlens().arg("metrics").arg(p("data")).args(window).arg("--out").arg(p("raw")).assert().success();
+    spanlens()
+        .arg("metrics")
+        .arg(p("all"))
+        .args(window)
+        .arg("--out")
+        .arg(p("again"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("frontend-api"))
+        .stderr(predicates::str::contains(format!("read signals {}", p("all").join("signals.parquet").display())));
+    spanlens()
+        .arg("metrics")
+        .arg(p("again"))
+        .args(window)
+        .arg("--out")
+        .arg(p("twice"))
+        .arg("--quiet")
+        .assert()
+        .success();
+    for table in ["service_metrics", "operation_metrics", "dependency_metrics", "signals"] {
+        let raw = std::fs::read(p("raw").join(format!("{table}.parquet"))).unwrap();
+        for other in ["again", "twice"] {
+            let bytes = std::fs::read(p(other).join(format!("{table}.parquet"))).unwrap();
+            assert!(raw == bytes, "{table}.parquet differs between the raw input and {other}");
+        }
+    }
+    // The window and bucket were applied, not the first run's.
+    let all = std::fs::read(p("all").join("service_metrics.parquet")).unwrap();
+    assert!(all != std::fs::read(p("again").join("service_metrics.parquet")).unwrap());
+    let ctx = datafusion::prelude::SessionContext::new();
+    ctx.register_parquet("info", &p("again").join("run_info.parquet").display().to_string(), Default::default())
+        .await
+        .unwrap();
+    let info = common::rows(
+        &ctx,
+        "SELECT key, value, text FROM info WHERE key IN ('signals_input', 'signal_spans', 'spans_read') ORDER BY key",
+    )
+    .await;
+    // No spans were read: the signals came from the file.
+    assert_eq!(
+        info,
+        [format!("signals_input||{}", p("all").join("signals.parquet").display()), "spans_read|0|".into()]
     );
 }

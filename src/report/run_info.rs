@@ -10,9 +10,10 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::app::SignalsInput;
 use crate::error::Result;
 use crate::ingest::SourceStats;
-use crate::metrics::{Metrics, Table};
+use crate::metrics::Table;
 use crate::model::schema::SCHEMA_VERSION;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
@@ -76,29 +77,29 @@ pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&St
 }
 
 /// Build the `run_info` batch for a metrics run: the ingest counters (when raw inputs were
-/// decoded), the records derived and dropped (with reasons), and the rows of each table.
-pub fn metrics_run_info(command: &str, sources: &[SourceStats], m: &Metrics) -> Result<RecordBatch> {
+/// decoded), the records derived and dropped (with reasons) or the signals file read, and the
+/// rows of each table.
+pub fn metrics_run_info(command: &str, input: &SignalsInput, tables: &[Table]) -> Result<RecordBatch> {
     let mut r = Rows::default();
-    ingest_rows(&mut r, command, sources, None);
-    signal_rows(&mut r, &m.stats, &m.spill);
-    table_rows(&mut r, m.tables.iter().chain([&m.signals]));
+    ingest_rows(&mut r, command, &input.sources, None);
+    signals_input_rows(&mut r, input);
+    table_rows(&mut r, tables.iter().chain(input.derived.iter().map(|d| &d.signals)));
     r.finish()
 }
 
 /// Build the `run_info` batch for an SLO or report run: the ingest and derivation counters
-/// when signals were derived, the evaluation time and the SLOs per status (when SLOs were
-/// evaluated), and the rows of each table written.
+/// when signals were derived (or the signals file read), the evaluation time and the SLOs per
+/// status (when SLOs were evaluated), and the rows of each table written.
 pub fn slo_run_info(
     command: &str,
-    sources: &[SourceStats],
-    derived: Option<&crate::metrics::Derived>,
+    input: &SignalsInput,
     report: Option<&SloReport>,
     metric_tables: &[Table],
 ) -> Result<RecordBatch> {
     let mut r = Rows::default();
-    ingest_rows(&mut r, command, sources, None);
-    if let Some(d) = derived {
-        signal_rows(&mut r, &d.stats, &d.spill);
+    ingest_rows(&mut r, command, &input.sources, None);
+    signals_input_rows(&mut r, input);
+    if let Some(d) = &input.derived {
         r.push("", "table_rows", None, Some(d.signals.rows() as u64), Some(d.signals.name));
     }
     table_rows(&mut r, metric_tables.iter());
@@ -111,6 +112,16 @@ pub fn slo_run_info(
         table_rows(&mut r, report.tables.iter());
     }
     r.finish()
+}
+
+/// The derivation's counters, or the `metrics` output whose signals file was read instead.
+fn signals_input_rows(r: &mut Rows, input: &SignalsInput) {
+    if let Some(d) = &input.derived {
+        signal_rows(r, &d.stats, &d.spill);
+    }
+    if let Some(file) = &input.signals_file {
+        r.push("", "signals_input", None, None, Some(&file.display().to_string()));
+    }
 }
 
 fn signal_rows(r: &mut Rows, s: &SignalStats, spill: &SpillStats) {

@@ -101,9 +101,8 @@ pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
 /// The summary text of a metrics run.
 pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     let mut out = String::new();
-    push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
-    push_signals(&mut out, &outcome.metrics.stats, &outcome.metrics.spill);
-    push_wrote(&mut out, &outcome.out, outcome.metrics.tables.iter(), outcome.seconds);
+    push_signals_input(&mut out, &outcome.input);
+    push_wrote(&mut out, &outcome.out, outcome.tables.iter(), outcome.seconds);
     out
 }
 
@@ -211,10 +210,7 @@ fn lost(input: &SignalsInput) -> bool {
 
 /// Print the metrics summary, unless `quiet` and nothing was skipped or dropped.
 pub fn print_metrics(outcome: &MetricsOutcome, quiet: bool) {
-    let t = SourceStats::total(&outcome.sources);
-    let lost =
-        t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || !outcome.metrics.stats.dropped.is_empty();
-    if !quiet || lost {
+    if !quiet || lost(&outcome.input) {
         eprint!("{}", metrics_summary(outcome));
     }
 }
