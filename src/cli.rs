@@ -50,7 +50,8 @@ pub enum Command {
     /// dependency_metrics.parquet (dimension sets D1-D13), signals.parquet and run_info.parquet,
     /// per time bucket and for the whole window, and prints the Services table to stdout.
     ///
-    /// INPUT is raw OTLP (files, directories, globs, -) or one span store written by `ingest`.
+    /// INPUT is raw OTLP (files, directories, globs, -), one span store written by `ingest`, or
+    /// one earlier `metrics` output, whose signals are queried again without deriving them.
     ///
     /// Example: spanlens metrics store --out metrics --bucket 5m --from 2026-11-01
     #[command(after_help = AFTER_HELP)]
@@ -193,8 +194,10 @@ pub enum PlatformArg {
 
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
-    /// Raw OTLP inputs (files, directories, globs, - for stdin), or one span store directory
-    /// written by `spanlens ingest` (read in place, with date-partition pruning).
+    /// Raw OTLP inputs (files, directories, globs, - for stdin), one span store directory
+    /// written by `spanlens ingest` (read in place, with date-partition pruning), or one output
+    /// directory of `metrics` (its signals.parquet is queried again for this run's --from, --to,
+    /// --bucket and --approx; the derivation flags do not apply).
     ///
     /// Example: spanlens metrics exports/ --out metrics
     #[arg(required = true, value_name = "INPUT")]
