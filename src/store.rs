@@ -10,11 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{BooleanArray, RecordBatch, TimestampNanosecondArray, UInt32Array};
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch, TimestampNanosecondArray, UInt32Array};
 use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+    SortColumn, SortOptions, concat, filter_record_batch, lexsort_to_indices, take, take_record_batch,
 };
 use parquet::file::metadata::SortingColumn;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{self, span_schema};
@@ -131,7 +132,7 @@ impl SpanStoreWriter {
         }
         let first_file = p.files;
         p.files += write_rows.div_ceil(per_file);
-        let sorted = sort_spans(&concat_batches(&span_schema(), &std::mem::take(&mut p.batches))?)?;
+        let sorted = sort_spans(&concat_spans(&std::mem::take(&mut p.batches))?)?;
         if write_rows < rows {
             // Copied out, so the written rows' buffers are freed rather than kept alive by a slice.
             let tail = (write_rows..rows).map(|i| u32::try_from(i).unwrap_or(u32::MAX));
@@ -194,7 +195,26 @@ pub fn sort_spans(batch: &RecordBatch) -> Result<RecordBatch> {
         })
         .collect::<Result<_>>()?;
     let indices = lexsort_to_indices(&columns, None)?;
-    Ok(take_record_batch(batch, &indices)?)
+    // Each column gathered on its own rayon task (the maps and lists are most of the work).
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .par_iter()
+        .map(|c| take(c.as_ref(), &indices, None))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+}
+
+/// Span batches as one batch, each column concatenated on its own rayon task.
+fn concat_spans(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let schema = span_schema();
+    if let [one] = batches {
+        return Ok(one.clone());
+    }
+    let columns: Vec<ArrayRef> = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|i| concat(&batches.iter().map(|b| b.column(i).as_ref()).collect::<Vec<_>>()))
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Split a batch into one batch per UTC day of `start_time`.
