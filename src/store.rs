@@ -196,11 +196,8 @@ pub fn sort_spans(batch: &RecordBatch) -> Result<RecordBatch> {
         .collect::<Result<_>>()?;
     let indices = lexsort_to_indices(&columns, None)?;
     // Each column gathered on its own rayon task (the maps and lists are most of the work).
-    let columns: Vec<ArrayRef> = batch
-        .columns()
-        .par_iter()
-        .map(|c| take(c.as_ref(), &indices, None))
-        .collect::<std::result::Result<_, _>>()?;
+    let columns: Vec<ArrayRef> =
+        batch.columns().par_iter().map(|c| take(c.as_ref(), &indices, None)).collect::<std::result::Result<_, _>>()?;
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
