@@ -6,16 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use common::{gzip, sample};
+use common::{gzip, sample, spanlens};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-fn spanlens() -> Command {
-    let mut cmd = Command::cargo_bin("spanlens").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);

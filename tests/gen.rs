@@ -6,15 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use common::spanlens;
 use predicates::str::contains;
 use spanlens::util::thousands;
-
-fn spanlens() -> Command {
-    let mut cmd = Command::cargo_bin("spanlens").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
 
 /// Run gen and return the span count it reports on stderr.
 fn generate(out: &Path, flags: &[&str]) -> u64 {

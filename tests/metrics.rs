@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use common::{rows, sample};
+use common::{rows, sample, spanlens};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use serde_json::{Value, json};
@@ -647,11 +647,6 @@ fn each_resource_keeps_its_own_environment_and_identity() {
 async fn a_metrics_output_is_queried_again_without_deriving() {
     let dir = tempfile::tempdir().unwrap();
     let p = |name: &str| dir.path().join(name);
-    let spanlens = || {
-        let mut cmd = assert_cmd::Command::cargo_bin("spanlens").unwrap();
-        cmd.env("NO_COLOR", "1");
-        cmd
-    };
     spanlens().args(["gen", "--spans", "20000", "--quiet", "--out"]).arg(p("data")).assert().success();
     spanlens().arg("metrics").arg(p("data")).arg("--out").arg(p("all")).arg("--quiet").assert().success();
     let window = ["--from", "2026-11-20T06:00:00Z", "--to", "2026-11-21T18:00:00Z", "--bucket", "15m"];
@@ -685,13 +680,9 @@ async fn a_metrics_output_is_queried_again_without_deriving() {
     // The window and bucket were applied, not the first run's.
     let all = std::fs::read(p("all").join("service_metrics.parquet")).unwrap();
     assert!(all != std::fs::read(p("again").join("service_metrics.parquet")).unwrap());
-    let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_parquet("info", &p("again").join("run_info.parquet").display().to_string(), Default::default())
-        .await
-        .unwrap();
-    let info = common::rows(
-        &ctx,
-        "SELECT key, value, text FROM info WHERE key IN ('signals_input', 'signal_spans', 'spans_read') ORDER BY key",
+    let info = common::query_file(
+        &p("again").join("run_info.parquet"),
+        "SELECT key, value, text FROM t WHERE key IN ('signals_input', 'signal_spans', 'spans_read') ORDER BY key",
     )
     .await;
     // No spans were read: the signals came from the file.

@@ -8,15 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use assert_cmd::Command;
+use common::spanlens;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
-
-fn spanlens() -> Command {
-    let mut cmd = Command::cargo_bin("spanlens").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
 
 /// Debian's Chromium (or SPANLENS_CHROMIUM).
 fn chromium() -> PathBuf {

@@ -4,27 +4,12 @@
 
 mod common;
 
-use std::path::Path;
-
-use assert_cmd::Command;
+use common::{query_file as query, spanlens};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-fn spanlens() -> Command {
-    let mut cmd = Command::cargo_bin("spanlens").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
 fn slos_fixture() -> std::path::PathBuf {
     common::fixture("slo").join("petclinic-slos.json")
-}
-
-/// One query's rows over a Parquet file registered as `t`, as `a|b|c` lines.
-async fn query(file: &Path, sql: &str) -> Vec<String> {
-    let ctx = datafusion::prelude::SessionContext::new();
-    ctx.register_parquet("t", &file.display().to_string(), Default::default()).await.unwrap();
-    common::rows(&ctx, sql).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

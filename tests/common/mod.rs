@@ -1,5 +1,5 @@
-//! Shared helpers for the integration tests: fixture paths, running an ingest into a temp
-//! directory, and querying results with DataFusion.
+//! Shared helpers for the integration tests: the binary, fixture paths, running an ingest into
+//! a temp directory, and querying results with DataFusion.
 #![allow(dead_code)]
 
 use std::io::Write;
@@ -11,6 +11,13 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use spanlens::config::IngestPlan;
 use spanlens::ingest::DecodeOptions;
 use spanlens::store::StoreOptions;
+
+/// The `spanlens` binary of this build, with colour off.
+pub fn spanlens() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("spanlens").unwrap();
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
@@ -45,6 +52,13 @@ pub async fn store_context(out: &Path) -> SessionContext {
 }
 
 /// Run a query and render the result as sorted lines `a|b|c`, for easy comparison.
+/// One query's rows over a Parquet file registered as `t`, as `a|b|c` lines.
+pub async fn query_file(file: &Path, sql: &str) -> Vec<String> {
+    let ctx = SessionContext::new();
+    ctx.register_parquet("t", &file.display().to_string(), Default::default()).await.unwrap();
+    rows(&ctx, sql).await
+}
+
 pub async fn rows(ctx: &SessionContext, sql: &str) -> Vec<String> {
     let batches: Vec<RecordBatch> = ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
     let mut out = Vec::new();
