@@ -466,15 +466,6 @@ pub struct SloOutcome {
     pub seconds: f64,
 }
 
-/// The signals file among `inputs`: a single directory holding `signals.parquet` and
-/// `run_info.parquet`, as `metrics` writes it.
-fn metrics_output(inputs: &[String]) -> Option<std::path::PathBuf> {
-    let [only] = inputs else { return None };
-    let dir = std::path::Path::new(only);
-    let file = dir.join(format!("{}.parquet", signals::TABLE));
-    (file.is_file() && dir.join(RUN_INFO_FILE).is_file()).then_some(file)
-}
-
 /// What a run derives its signals from, and how.
 struct SignalsRequest<'a> {
     inputs: &'a [String],
@@ -499,7 +490,7 @@ fn load_signals(
     req: &SignalsRequest,
     scratch: &std::path::Path,
 ) -> Result<SignalsInput> {
-    if let Some(file) = metrics_output(req.inputs) {
+    if let Some(file) = metrics::metrics_output(req.inputs) {
         if req.metric_queries {
             runtime.block_on(metrics::register_signals_file(ctx, &file))?;
         } else {

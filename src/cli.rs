@@ -197,7 +197,7 @@ pub struct MetricsArgs {
     /// Raw OTLP inputs (files, directories, globs, - for stdin), one span store directory
     /// written by `spanlens ingest` (read in place, with date-partition pruning), or one output
     /// directory of `metrics` (its signals.parquet is queried again for this run's --from, --to,
-    /// --bucket and --approx; the derivation flags do not apply).
+    /// --bucket and --approx; --compat, --platform and --cluster are refused there).
     ///
     /// Example: spanlens metrics exports/ --out metrics
     #[arg(required = true, value_name = "INPUT")]
@@ -343,13 +343,15 @@ pub struct SignalsArgs {
 /// How metric records are derived from spans (shared by `metrics`, `slo` and `report`).
 #[derive(Debug, Args)]
 pub struct DeriveArgs {
-    /// Follow this ADOT SDK where the SDKs differ (attribute precedence, fallbacks).
-    #[arg(long, value_enum, default_value = "java")]
-    pub compat: CompatArg,
+    /// Follow this ADOT SDK where the SDKs differ (attribute precedence, fallbacks); default
+    /// java.
+    #[arg(long, value_enum)]
+    pub compat: Option<CompatArg>,
 
-    /// Platform whose Environment rules apply (Lambda functions are recognised by resource).
-    #[arg(long, value_enum, default_value = "generic")]
-    pub platform: PlatformArg,
+    /// Platform whose Environment rules apply (Lambda functions are recognised by resource);
+    /// default generic.
+    #[arg(long, value_enum)]
+    pub platform: Option<PlatformArg>,
 
     /// Cluster name for eks/k8s environments when a resource has no k8s.cluster.name.
     #[arg(long, value_name = "NAME")]

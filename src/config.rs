@@ -87,7 +87,7 @@ impl MetricsPlan {
         let bucket_ns = bucket_flag(&args.bucket)?;
         let (from, to) = (time_flag("--from", &args.from)?, time_flag("--to", &args.to)?);
         check_window(from, to)?;
-        let (signals, spill) = derive_options(&args.run.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
@@ -118,14 +118,29 @@ fn check_window(from: Option<i64>, to: Option<i64>) -> Result<()> {
     }
 }
 
-/// The derivation and spill options from the shared derivation flags.
-fn derive_options(args: &DeriveArgs) -> Result<(SignalOptions, SpillOptions)> {
-    let compat = match args.compat {
+/// The derivation and spill options from the shared derivation flags. The flags that change
+/// what is derived are refused for a `metrics` output, whose signals are already derived.
+fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions, SpillOptions)> {
+    let given = [
+        ("--compat", args.compat.is_some()),
+        ("--platform", args.platform.is_some()),
+        ("--cluster", args.cluster.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given)
+        && crate::metrics::metrics_output(inputs).is_some()
+    {
+        return Err(Error::Config(format!(
+            "{flag} sets how spans are derived, but {} is a metrics output whose signals are already \
+             derived; give the spans (raw OTLP or a span store) to derive them again",
+            inputs.join(" ")
+        )));
+    }
+    let compat = match args.compat.unwrap_or(CompatArg::Java) {
         CompatArg::Java => Compat::Java,
         CompatArg::Python => Compat::Python,
         CompatArg::Js => Compat::Js,
     };
-    let platform = match args.platform {
+    let platform = match args.platform.unwrap_or(PlatformArg::Generic) {
         PlatformArg::Generic => Platform::Generic,
         PlatformArg::Ec2 => Platform::Ec2,
         PlatformArg::Ecs => Platform::Ecs,
@@ -165,7 +180,7 @@ pub struct SloPlan {
 impl SloPlan {
     pub fn from_args(args: &SloArgs, command: String) -> Result<Self> {
         let at = time_flag("--at", &args.at)?;
-        let (signals, spill) = derive_options(&args.run.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
         Ok(SloPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
@@ -212,7 +227,7 @@ impl ReportPlan {
         if args.days == 0 {
             return Err(Error::Config("--days must be at least 1".into()));
         }
-        let (signals, spill) = derive_options(&args.run.derive)?;
+        let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
         let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
         Ok(ReportPlan {
             inputs: args.inputs.clone(),

@@ -68,6 +68,15 @@ pub struct Metrics {
     pub spill: SpillStats,
 }
 
+/// The signals file among `inputs`: a single directory holding `signals.parquet` and
+/// `run_info.parquet`, as `metrics` writes it.
+pub fn metrics_output(inputs: &[String]) -> Option<PathBuf> {
+    let [only] = inputs else { return None };
+    let dir = Path::new(only);
+    let file = dir.join(format!("{}.parquet", signals::TABLE));
+    (file.is_file() && dir.join(crate::store::RUN_INFO_FILE).is_file()).then_some(file)
+}
+
 /// Run the query called `name` with its `$n` parameters and collect its rows.
 pub(crate) async fn run_query(ctx: &SessionContext, name: &'static str, params: Vec<ScalarValue>) -> Result<Table> {
     let mut df = ctx.sql(queries::get(name)?.sql).await?;

@@ -685,6 +685,20 @@ async fn a_metrics_output_is_queried_again_without_deriving() {
         "SELECT key, value, text FROM t WHERE key IN ('signals_input', 'signal_spans', 'spans_read') ORDER BY key",
     )
     .await;
+    // Flags that change the derivation do not apply to derived signals.
+    for (command, flags) in [("metrics", ["--compat", "python"]), ("slo", ["--platform", "eks"])] {
+        let mut cmd = spanlens();
+        cmd.arg(command).arg(p("all")).args(flags).arg("--out").arg(p("refused"));
+        if command == "slo" {
+            cmd.arg("--slos").arg(common::fixture("slo").join("petclinic-slos.json"));
+        }
+        cmd.assert().code(2).stderr(predicates::str::contains(format!(
+            "{} sets how spans are derived, but {} is a metrics output",
+            flags[0],
+            p("all").display()
+        )));
+        assert!(!p("refused").exists());
+    }
     // No spans were read: the signals came from the file.
     assert_eq!(
         info,
