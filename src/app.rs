@@ -491,6 +491,7 @@ fn load_signals(
     scratch: &std::path::Path,
 ) -> Result<SignalsInput> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
+        metrics::check_signals_file(&file)?;
         if req.metric_queries {
             runtime.block_on(metrics::register_signals_file(ctx, &file))?;
         } else {

@@ -12,6 +12,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
@@ -75,6 +76,28 @@ pub fn metrics_output(inputs: &[String]) -> Option<PathBuf> {
     let dir = Path::new(only);
     let file = dir.join(format!("{}.parquet", signals::TABLE));
     (file.is_file() && dir.join(crate::store::RUN_INFO_FILE).is_file()).then_some(file)
+}
+
+/// Check that `path` holds a signals table as `metrics` writes it (every column of
+/// [`signals_schema`], of its type), so that a damaged or foreign file is an error naming it
+/// rather than a failed query.
+pub fn check_signals_file(path: &Path) -> Result<()> {
+    let not = |why: String| {
+        Error::Config(format!("{} is not the signals table of a spanlens metrics output: {why}", path.display()))
+    };
+    let file = File::open(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| not(e.to_string()))?;
+    let found = reader.schema();
+    for field in signals_schema().fields() {
+        match found.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => {
+                return Err(not(format!("column {} is {}, not {}", field.name(), f.data_type(), field.data_type())));
+            }
+            Err(_) => return Err(not(format!("it has no column {}", field.name()))),
+        }
+    }
+    Ok(())
 }
 
 /// Run the query called `name` with its `$n` parameters and collect its rows.

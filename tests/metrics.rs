@@ -12,6 +12,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use common::{rows, sample, spanlens};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use predicates::prelude::PredicateBooleanExt;
 use serde_json::{Value, json};
 use spanlens::config::MetricsPlan;
 use spanlens::ingest::DecodeOptions;
@@ -698,6 +699,22 @@ async fn a_metrics_output_is_queried_again_without_deriving() {
             p("all").display()
         )));
         assert!(!p("refused").exists());
+    }
+    // A damaged or foreign signals file is an error that names it.
+    std::fs::create_dir(p("fake")).unwrap();
+    std::fs::copy(p("all").join("run_info.parquet"), p("fake").join("run_info.parquet")).unwrap();
+    for (content, why) in [
+        (b"junk".to_vec(), "Parquet"),
+        (std::fs::read(p("all").join("service_metrics.parquet")).unwrap(), "it has no column record_type"),
+    ] {
+        std::fs::write(p("fake").join("signals.parquet"), content).unwrap();
+        spanlens().arg("metrics").arg(p("fake")).arg("--out").arg(p("refused")).assert().code(2).stderr(
+            predicates::str::contains(format!(
+                "{} is not the signals table of a spanlens metrics output: ",
+                p("fake").join("signals.parquet").display()
+            ))
+            .and(predicates::str::contains(why)),
+        );
     }
     // No spans were read: the signals came from the file.
     assert_eq!(
