@@ -27,6 +27,14 @@ use crate::signals;
 use crate::slo::{self, SloReport};
 use crate::spill::SpanSpool;
 use crate::store::{RUN_INFO_FILE, SpanStoreWriter, StoreStats};
+use crate::util::Phases;
+
+/// With `--timings`, the wall time of each phase on stderr (even with `--quiet`: it was asked for).
+fn print_timings(timings: bool, phases: &Phases) {
+    if timings {
+        eprint!("{}", phases.text());
+    }
+}
 
 /// Run a parsed command line; the exit code of a successful run (0, or 1 when an SLO is
 /// breached).
@@ -50,6 +58,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
             let outcome = run_metrics(&plan)?;
             write_stdout(render_services_page(&outcome.services_page)?.as_bytes())?;
             summary::print_metrics(&outcome, plan.quiet);
+            print_timings(cli.timings, &outcome.phases);
             Ok(0)
         }
         Command::Slo(args) => {
@@ -57,6 +66,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
             let outcome = run_slo(&plan)?;
             write_stdout(slo::render_slos(&outcome.report)?.as_bytes())?;
             summary::print_slo(&outcome, plan.quiet);
+            print_timings(cli.timings, &outcome.phases);
             Ok(if outcome.report.breached() > 0 { EXIT_BREACHED } else { 0 })
         }
         Command::Report(args) => {
@@ -69,6 +79,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
             }
             write_stdout(text.as_bytes())?;
             summary::print_report(&outcome, plan.quiet);
+            print_timings(cli.timings, &outcome.phases);
             Ok(0)
         }
         Command::Gen(args) => {
@@ -299,6 +310,8 @@ pub struct MetricsOutcome {
     pub services_page: metrics::Table,
     pub out: std::path::PathBuf,
     pub seconds: f64,
+    /// Wall time per phase (`--timings`).
+    pub phases: Phases,
 }
 
 /// The span store directory among `inputs`: a single directory holding `spans/` and
@@ -385,6 +398,7 @@ fn query_session() -> Result<(datafusion::prelude::SessionContext, tokio::runtim
 /// another window, bucket or `--approx`) without deriving them, and copied to the new output.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
     let m = &plan.metrics;
@@ -399,8 +413,9 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     };
     // Spilled signals are written straight to their place in the output.
     let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &signals_file)?;
+    let input = load_signals(&ctx, &runtime, &req, &signals_file, &mut phases)?;
     let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
+    phases.mark("query");
 
     let props = || writer_properties(None, &[]);
     match (&input.signals_file, &input.derived) {
@@ -420,7 +435,9 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
-    Ok(MetricsOutcome { input, tables, services_page, out: target, seconds: started.elapsed().as_secs_f64() })
+    phases.mark("write");
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(MetricsOutcome { input, tables, services_page, out: target, seconds, phases })
 }
 
 #[cfg(test)]
@@ -464,6 +481,8 @@ pub struct SloOutcome {
     pub report: SloReport,
     pub out: std::path::PathBuf,
     pub seconds: f64,
+    /// Wall time per phase (`--timings`).
+    pub phases: Phases,
 }
 
 /// What a run derives its signals from, and how.
@@ -489,6 +508,7 @@ fn load_signals(
     runtime: &tokio::runtime::Runtime,
     req: &SignalsRequest,
     scratch: &std::path::Path,
+    phases: &mut Phases,
 ) -> Result<SignalsInput> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
         metrics::check_signals_file(&file)?;
@@ -498,10 +518,13 @@ fn load_signals(
             let read = datafusion::prelude::ParquetReadOptions::default();
             runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
         }
+        phases.mark("read");
         return Ok(SignalsInput { signals_file: Some(file), ..SignalsInput::default() });
     }
     let (spool, sources, store) = spool_inputs(ctx, runtime, req)?;
+    phases.mark("read");
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
+    phases.mark("derive");
     Ok(SignalsInput { sources, store, signals_file: None, derived: Some(derived) })
 }
 
@@ -522,6 +545,7 @@ fn evaluation_time(
 /// Evaluate the plan's SLOs and write the SLO tables to its output directory.
 pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
     let window = match plan.at {
@@ -538,10 +562,11 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         metric_queries: false,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &scratch)?;
+    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
     let at = evaluation_time(&ctx, &runtime, plan.at)?;
     let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
     let _ = std::fs::remove_file(&scratch);
+    phases.mark("evaluate");
 
     let props = || writer_properties(None, &[]);
     for table in &report.tables {
@@ -552,7 +577,8 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
-    Ok(SloOutcome { input, report, out: target, seconds: started.elapsed().as_secs_f64() })
+    phases.mark("write");
+    Ok(SloOutcome { input, report, out: target, seconds: started.elapsed().as_secs_f64(), phases })
 }
 
 /// What a report run did.
@@ -568,11 +594,14 @@ pub struct ReportOutcome {
     pub slos: Option<SloReport>,
     pub out: std::path::PathBuf,
     pub seconds: f64,
+    /// Wall time per phase (`--timings`).
+    pub phases: Phases,
 }
 
 /// Compute the plan's report: metrics of the window, SLOs at its end, `report.html`.
 pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
     // A span store is read in the window when it is known before the derivation.
@@ -599,16 +628,20 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         metric_queries: true,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &scratch)?;
+    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
     let to = evaluation_time(&ctx, &runtime, plan.to)?;
     let from = plan.from.unwrap_or(to - plan.length_ns);
     let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
     let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
+    phases.mark("query");
     let slos = match plan.slos.is_empty() {
         true => None,
         false => Some(runtime.block_on(slo::evaluate(&ctx, &plan.slos, to, plan.no_data_bad))?),
     };
     let _ = std::fs::remove_file(&scratch);
+    if slos.is_some() {
+        phases.mark("evaluate");
+    }
 
     let props = || writer_properties(None, &[]);
     for table in tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())) {
@@ -628,6 +661,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     let target = out.target().to_path_buf();
     out.commit()?;
+    phases.mark("write");
     let seconds = started.elapsed().as_secs_f64();
-    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, seconds })
+    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, seconds, phases })
 }

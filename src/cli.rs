@@ -22,6 +22,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Print the wall time of each phase of metrics, slo and report (read and decode, derive,
+    /// query, evaluate, write) to stderr.
+    #[arg(long, global = true)]
+    pub timings: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -357,6 +357,40 @@ fn metrics_prints_the_services_table_and_writes_parquet() {
         let b = std::fs::read(from_store.join(format!("{f}.parquet"))).unwrap();
         assert!(a == b, "{f} differs between raw input and store");
     }
+
+    // --timings names each phase with its wall time, on stderr, and changes no output.
+    let timed = dir.path().join("m3");
+    let run = spanlens()
+        .arg("--timings")
+        .arg("metrics")
+        .arg(&store)
+        .arg("--out")
+        .arg(&timed)
+        .args(["--bucket", "5m", "--quiet"])
+        .assert()
+        .success()
+        .stderr(
+            predicates::str::is_match(
+                r"(?m)^timings: read \d+\.\d\d s, derive \d+\.\d\d s, query \d+\.\d\d s, write \d+\.\d\d s$",
+            )
+            .unwrap(),
+        );
+    assert!(!String::from_utf8_lossy(&run.get_output().stdout).contains("timings"));
+    for f in ["service_metrics", "operation_metrics", "dependency_metrics", "signals"] {
+        let a = std::fs::read(out.join(format!("{f}.parquet"))).unwrap();
+        let b = std::fs::read(timed.join(format!("{f}.parquet"))).unwrap();
+        assert!(a == b, "{f} differs with --timings");
+    }
+    spanlens()
+        .arg("metrics")
+        .arg(&timed)
+        .args(["--out", dir.path().join("m4").to_str().unwrap(), "--quiet", "--timings"])
+        .assert()
+        .success()
+        .stderr(
+            predicates::str::is_match(r"(?m)^timings: read \d+\.\d\d s, query \d+\.\d\d s, write \d+\.\d\d s$")
+                .unwrap(),
+        );
 }
 
 #[test]
