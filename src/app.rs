@@ -309,8 +309,7 @@ pub struct MetricsOutcome {
     pub tables: Vec<metrics::Table>,
     pub services_page: metrics::Table,
     pub out: std::path::PathBuf,
-    pub seconds: f64,
-    /// Wall time per phase (`--timings`).
+    /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }
 
@@ -393,11 +392,24 @@ fn query_session() -> Result<(datafusion::prelude::SessionContext, tokio::runtim
     Ok((ctx, runtime))
 }
 
+/// Write each table as `dir/<name>.parquet`, then `run_info` as `dir/run_info.parquet`.
+fn write_tables<'t>(
+    dir: &std::path::Path,
+    tables: impl Iterator<Item = &'t metrics::Table>,
+    run_info: RecordBatch,
+) -> Result<()> {
+    let props = || writer_properties(None, &[]);
+    for table in tables {
+        write_parquet(&dir.join(format!("{}.parquet", table.name)), table.schema.clone(), &table.batches, props())?;
+    }
+    write_parquet(&dir.join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    Ok(())
+}
+
 /// Compute RED metrics for the plan and write them to its output directory. The input is raw
 /// OTLP, a span store, or an earlier `metrics` output, whose signals are queried again (for
 /// another window, bucket or `--approx`) without deriving them, and copied to the new output.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
-    let started = Instant::now();
     let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
@@ -417,27 +429,20 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
     phases.mark("query");
 
-    let props = || writer_properties(None, &[]);
-    match (&input.signals_file, &input.derived) {
+    let signals_table = match (&input.signals_file, &input.derived) {
         (Some(file), _) => {
             std::fs::copy(file, &signals_file).map_err(|e| Error::output(&signals_file, e))?;
+            None
         }
-        (None, Some(d)) if d.signals.written.is_none() => {
-            write_parquet(&signals_file, d.signals.schema.clone(), &d.signals.batches, props())?;
-        }
-        _ => {}
-    }
-    for table in &tables {
-        let path = out.path().join(format!("{}.parquet", table.name));
-        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
-    }
+        (None, Some(d)) if d.signals.written.is_none() => Some(&d.signals),
+        _ => None,
+    };
     let run_info = metrics_run_info(&plan.command, &input, &tables)?;
-    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    write_tables(out.path(), tables.iter().chain(signals_table), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
     phases.mark("write");
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(MetricsOutcome { input, tables, services_page, out: target, seconds, phases })
+    Ok(MetricsOutcome { input, tables, services_page, out: target, phases })
 }
 
 #[cfg(test)]
@@ -480,8 +485,7 @@ pub struct SloOutcome {
     pub input: SignalsInput,
     pub report: SloReport,
     pub out: std::path::PathBuf,
-    pub seconds: f64,
-    /// Wall time per phase (`--timings`).
+    /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }
 
@@ -544,7 +548,6 @@ fn evaluation_time(
 
 /// Evaluate the plan's SLOs and write the SLO tables to its output directory.
 pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
-    let started = Instant::now();
     let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
@@ -568,17 +571,12 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
     let _ = std::fs::remove_file(&scratch);
     phases.mark("evaluate");
 
-    let props = || writer_properties(None, &[]);
-    for table in &report.tables {
-        let path = out.path().join(format!("{}.parquet", table.name));
-        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
-    }
     let run_info = slo_run_info(&plan.command, &input, Some(&report), &[])?;
-    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    write_tables(out.path(), report.tables.iter(), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
     phases.mark("write");
-    Ok(SloOutcome { input, report, out: target, seconds: started.elapsed().as_secs_f64(), phases })
+    Ok(SloOutcome { input, report, out: target, phases })
 }
 
 /// What a report run did.
@@ -593,14 +591,12 @@ pub struct ReportOutcome {
     /// The SLOs evaluated at the window's end, if any were given.
     pub slos: Option<SloReport>,
     pub out: std::path::PathBuf,
-    pub seconds: f64,
-    /// Wall time per phase (`--timings`).
+    /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }
 
 /// Compute the plan's report: metrics of the window, SLOs at its end, `report.html`.
 pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
-    let started = Instant::now();
     let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let (ctx, runtime) = query_session()?;
@@ -643,11 +639,6 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         phases.mark("evaluate");
     }
 
-    let props = || writer_properties(None, &[]);
-    for table in tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())) {
-        let path = out.path().join(format!("{}.parquet", table.name));
-        write_parquet(&path, table.schema.clone(), &table.batches, props())?;
-    }
     let html = crate::report::html::render(&crate::report::html::Page {
         window: (from, to),
         input: &input,
@@ -658,10 +649,9 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     })?;
     crate::report::parquet::write_atomic(&out.path().join(crate::report::html::FILE), html.as_bytes())?;
     let run_info = slo_run_info(&plan.command, &input, slos.as_ref(), &tables)?;
-    write_parquet(&out.path().join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    write_tables(out.path(), tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
     phases.mark("write");
-    let seconds = started.elapsed().as_secs_f64();
-    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, seconds, phases })
+    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, phases })
 }

@@ -199,7 +199,9 @@ pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<
 pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metrics> {
     let mut spool = SpanSpool::new(opts.spill.clone());
     spool_spans(ctx, &mut spool).await?;
-    compute_from(ctx, opts, spool, None).await
+    let Derived { signals, stats, spill } = derive_signals(ctx, &opts.signals, spool, None).await?;
+    let (tables, services_page) = query_metrics(ctx, opts).await?;
+    Ok(Metrics { signals, tables, services_page, stats, spill })
 }
 
 /// The `signals` table of a run and how it was derived.
@@ -276,19 +278,6 @@ pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<
     let read = ParquetReadOptions::default();
     ctx.register_parquet(signals::TABLE, &path.display().to_string(), read).await?;
     Ok(())
-}
-
-/// Derive signals from the spans in `spool` ([`derive_signals`]) and compute the metric
-/// tables; registers `signals`, `windowed_signals` and one table per metric query in `ctx`.
-pub async fn compute_from(
-    ctx: &SessionContext,
-    opts: &MetricsOptions,
-    spool: SpanSpool,
-    signals_file: Option<&Path>,
-) -> Result<Metrics> {
-    let Derived { signals, stats, spill } = derive_signals(ctx, &opts.signals, spool, signals_file).await?;
-    let (tables, services_page) = query_metrics(ctx, opts).await?;
-    Ok(Metrics { signals, tables, services_page, stats, spill })
 }
 
 /// Run the metric queries over the `signals` table registered in `ctx`, for the options'

@@ -16,6 +16,11 @@ impl Phases {
         Phases { last: Instant::now(), done: Vec::new() }
     }
 
+    /// Seconds from the start to the last mark: the run's wall time once its last phase ends.
+    pub fn total(&self) -> f64 {
+        self.done.iter().map(|(_, s)| s).sum()
+    }
+
     /// End the phase called `name`: the time since the previous mark (or the start).
     pub fn mark(&mut self, name: &'static str) {
         let now = Instant::now();

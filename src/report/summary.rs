@@ -102,7 +102,7 @@ pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
 pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
-    push_wrote(&mut out, &outcome.out, outcome.tables.iter(), outcome.seconds);
+    push_wrote(&mut out, &outcome.out, outcome.tables.iter(), outcome.phases.total());
     out
 }
 
@@ -184,7 +184,7 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
     push_slos(&mut out, &outcome.report);
-    push_wrote(&mut out, &outcome.out, outcome.report.tables.iter(), outcome.seconds);
+    push_wrote(&mut out, &outcome.out, outcome.report.tables.iter(), outcome.phases.total());
     out
 }
 
@@ -197,7 +197,7 @@ pub fn report_summary(outcome: &ReportOutcome) -> String {
         push_slos(&mut out, slos);
     }
     let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
-    push_wrote(&mut out, &outcome.out, outcome.tables.iter().chain(slo_tables), outcome.seconds);
+    push_wrote(&mut out, &outcome.out, outcome.tables.iter().chain(slo_tables), outcome.phases.total());
     out
 }
 
