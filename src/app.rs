@@ -142,15 +142,37 @@ fn unreadable(input: &Input, e: &Error) -> SourceStats {
     stats
 }
 
-/// Read and decode one input into `carry`, the span builder its group shares.
-fn read_and_decode(input: &Input, decode: &DecodeOptions, carry: &mut SpanBatchBuilder) -> Result<Decoded> {
-    let name = input.name();
-    let bytes = match input.read() {
-        Ok(b) => b,
-        Err(e) if decode.keep_going => return Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
-        Err(e) => return Err(e),
-    };
-    Ok(decode_bytes_into(&name, &bytes, decode, carry)?)
+/// Read and decode one input into `carry`, the span builder its group shares, reading it into
+/// `buf`.
+fn read_and_decode(
+    input: &Input,
+    decode: &DecodeOptions,
+    carry: &mut SpanBatchBuilder,
+    buf: &mut Vec<u8>,
+) -> Result<Decoded> {
+    match input.read_into(buf) {
+        Ok(()) => Ok(decode_bytes_into(&input.name(), buf, decode, carry)?),
+        Err(e) if decode.keep_going => Ok(Decoded { batches: Vec::new(), stats: unreadable(input, &e) }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The buffers whole inputs are read into, passed from input to input for one run: reading each
+/// input into a fresh allocation of tens of MB cost a page fault per 4 KiB page, about 4% of the
+/// CPU time of `metrics` on 1 M spans.
+#[derive(Default)]
+struct ReadBuffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl ReadBuffers {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut free| free.pop()).unwrap_or_default()
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if let Ok(mut free) = self.0.lock() {
+            free.push(buf);
+        }
+    }
 }
 
 /// Ingest the plan's inputs into its output directory.
@@ -194,13 +216,14 @@ fn decode_all(
             || (count >= 2 * threads && bytes >= threads as u64 * WINDOW_BYTES_PER_THREAD)
     };
     let mut sources = Vec::with_capacity(inputs.len());
+    let buffers = ReadBuffers::default();
     let mut pending: Vec<(&Input, u64)> = Vec::new();
     let mut pending_bytes = 0u64;
     for input in inputs {
         let size = input.size_hint();
         let streamed = size.is_none_or(|size| size > decode.stream_threshold_bytes);
         if streamed || full(pending.len(), pending_bytes) {
-            if !decode_window(&pending, decode, bar, tx, &mut sources)? {
+            if !decode_window(&pending, decode, &buffers, bar, tx, &mut sources)? {
                 return Ok(sources);
             }
             pending.clear();
@@ -236,7 +259,7 @@ fn decode_all(
             return Ok(sources);
         }
     }
-    decode_window(&pending, decode, bar, tx, &mut sources)?;
+    decode_window(&pending, decode, &buffers, bar, tx, &mut sources)?;
     Ok(sources)
 }
 
@@ -245,6 +268,7 @@ fn decode_all(
 fn decode_window(
     inputs: &[(&Input, u64)],
     decode: &DecodeOptions,
+    buffers: &ReadBuffers,
     bar: &ProgressBar,
     tx: &mpsc::SyncSender<Vec<RecordBatch>>,
     sources: &mut Vec<SourceStats>,
@@ -258,12 +282,14 @@ fn decode_window(
             let mut builder = span_builder(decode);
             let mut stats = Vec::with_capacity(group.len());
             let mut batches = Vec::new();
+            let mut buf = buffers.take();
             for &(input, size) in *group {
-                let decoded = read_and_decode(input, decode, &mut builder)?;
+                let decoded = read_and_decode(input, decode, &mut builder, &mut buf)?;
                 bar.inc(size);
                 stats.push(decoded.stats);
                 batches.extend(decoded.batches);
             }
+            buffers.give_back(buf);
             if !builder.is_empty() {
                 batches.push(builder.finish());
             }

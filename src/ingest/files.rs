@@ -43,19 +43,24 @@ impl Input {
         }
     }
 
-    /// Read the whole input.
-    pub fn read(&self) -> Result<Vec<u8>> {
+    /// Read the whole input into `buf`, replacing what it held. A buffer kept from input to input
+    /// saves the page faults of a fresh allocation per input (whole inputs are tens of MB).
+    pub fn read_into(&self, buf: &mut Vec<u8>) -> Result<()> {
+        buf.clear();
+        let failed = |source| Error::Input { path: self.name(), source };
         match self {
-            Input::File(p) => std::fs::read(p).map_err(|source| Error::Input { path: self.name(), source }),
+            Input::File(p) => {
+                let mut file = std::fs::File::open(p).map_err(failed)?;
+                if let Ok(meta) = file.metadata() {
+                    buf.reserve(usize::try_from(meta.len()).unwrap_or(0));
+                }
+                file.read_to_end(buf).map_err(failed)?;
+            }
             Input::Stdin => {
-                let mut buf = Vec::new();
-                std::io::stdin()
-                    .lock()
-                    .read_to_end(&mut buf)
-                    .map_err(|source| Error::Input { path: "-".into(), source })?;
-                Ok(buf)
+                std::io::stdin().lock().read_to_end(buf).map_err(failed)?;
             }
         }
+        Ok(())
     }
 }
 
@@ -159,5 +164,20 @@ mod tests {
         assert_eq!(got, vec![Input::File(dir.path().join("a.json")), Input::File(sub.join("c.json")), Input::Stdin]);
         assert!(matches!(expand(&[format!("{d}/*.nope")]), Err(Error::Config(_))));
         assert!(matches!(expand(&[format!("{d}/missing.json")]), Err(Error::Input { .. })));
+    }
+
+    #[test]
+    fn read_into_replaces_what_the_buffer_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let (long, short) = (dir.path().join("long"), dir.path().join("short"));
+        std::fs::write(&long, "x".repeat(10_000)).unwrap();
+        std::fs::write(&short, "abc").unwrap();
+        let mut buf = Vec::new();
+        Input::File(long).read_into(&mut buf).unwrap();
+        assert_eq!(buf.len(), 10_000);
+        Input::File(short).read_into(&mut buf).unwrap();
+        assert_eq!(buf, b"abc");
+        let missing = Input::File(dir.path().join("missing"));
+        assert!(matches!(missing.read_into(&mut buf), Err(Error::Input { path, .. }) if path.ends_with("missing")));
     }
 }
