@@ -341,21 +341,22 @@ impl Columns {
 }
 
 /// §2.1 "same ResourceSpans": the same `service.name` and `service.instance.id`.
-/// Resources are numbered per trace by exact comparison of that pair.
-fn resource_ids(service_names: &[Option<&str>], instance_ids: &[Option<&str>]) -> Vec<u64> {
-    let mut seen: Vec<(Option<&str>, Option<&str>)> = Vec::new();
-    service_names
-        .iter()
-        .zip(instance_ids)
-        .map(|(name, instance)| {
-            let key = (*name, *instance);
-            let id = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
-                seen.push(key);
-                seen.len() - 1
-            });
-            id as u64
-        })
-        .collect()
+/// Resources are numbered per trace, into `ids`, by exact comparison of that pair; `seen` is
+/// scratch space.
+fn resource_ids<'a>(
+    keys: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    seen: &mut Vec<(Option<&'a str>, Option<&'a str>)>,
+    ids: &mut Vec<u64>,
+) {
+    seen.clear();
+    ids.clear();
+    ids.extend(keys.map(|key| {
+        let id = seen.iter().position(|k| *k == key).unwrap_or_else(|| {
+            seen.push(key);
+            seen.len() - 1
+        });
+        id as u64
+    }));
 }
 
 /// The Lambda function a resource runs as, if it is one (§5.1.1 offline adaptation).
@@ -552,30 +553,58 @@ struct SpanAt {
     row: u32,
 }
 
-/// Derive the records of one trace, whose spans are `rows` of `cols`.
-fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) -> (Vec<Row<'a>>, SignalStats) {
+/// The per-span vectors of one trace's derivation, kept from trace to trace by one task.
+#[derive(Default)]
+struct TraceScratch<'a> {
+    at: Vec<(&'a Columns, usize)>,
+    attrs: Vec<Attrs<'a>>,
+    resources: Vec<&'a ResourceFacts>,
+    service_names: Vec<Option<&'a str>>,
+    resource_keys: Vec<(Option<&'a str>, Option<&'a str>)>,
+    resource_id: Vec<u64>,
+    trace_spans: Vec<TraceSpan<'a>>,
+}
+
+/// Derive the records of one trace, whose spans are `rows` of `cols`: append them to `out` and
+/// count them in `stats`.
+fn derive_trace<'a>(
+    cols: &'a [Columns],
+    rows: &[SpanAt],
+    opts: &SignalOptions,
+    scratch: &mut TraceScratch<'a>,
+    out: &mut Vec<Row<'a>>,
+    stats: &mut SignalStats,
+) {
     let compat = opts.compat;
-    let mut stats = SignalStats { spans: rows.len() as u64, traces: 1, ..Default::default() };
+    stats.spans += rows.len() as u64;
+    stats.traces += 1;
     let mut preannotated_spans = 0;
-    let at: Vec<(&Columns, usize)> = rows.iter().map(|r| (&cols[r.batch as usize], r.row as usize)).collect();
-    let attrs: Vec<Attrs<'_>> = at.iter().map(|&(c, i)| c.attributes.row(i)).collect();
-    let resources: Vec<&ResourceFacts> = at.iter().map(|&(c, i)| c.resource(i)).collect();
-    let service_names: Vec<Option<&str>> = at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)).collect();
-    let instance_ids: Vec<Option<&str>> = resources.iter().map(|r| r.instance_id.as_deref()).collect();
-    let resource_id = resource_ids(&service_names, &instance_ids);
-    let trace_spans: Vec<TraceSpan<'_>> = at
-        .iter()
-        .enumerate()
-        .map(|(k, &(c, i))| TraceSpan {
-            span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
-            parent_span_id: Columns::id8(&c.parent_span_id, i),
-            flags: c.flags.value(i),
-            kind: c.kind.value(i),
-            resource: resource_id[k],
-            remote_service: attrs[k].text(key!("aws.remote.service")),
-            remote_operation: attrs[k].text(key!("aws.remote.operation")),
-        })
-        .collect();
+    let TraceScratch { at, attrs, resources, service_names, resource_keys, resource_id, trace_spans } = scratch;
+    at.clear();
+    at.extend(rows.iter().map(|r| (&cols[r.batch as usize], r.row as usize)));
+    attrs.clear();
+    attrs.extend(at.iter().map(|&(c, i)| c.attributes.row(i)));
+    resources.clear();
+    resources.extend(at.iter().map(|&(c, i)| c.resource(i)));
+    service_names.clear();
+    service_names.extend(at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)));
+    resource_ids(
+        service_names.iter().zip(resources.iter()).map(|(name, r)| (*name, r.instance_id.as_deref())),
+        resource_keys,
+        resource_id,
+    );
+    trace_spans.clear();
+    trace_spans.extend(at.iter().enumerate().map(|(k, &(c, i))| TraceSpan {
+        span_id: Columns::id8(&c.span_id, i).unwrap_or_default(),
+        parent_span_id: Columns::id8(&c.parent_span_id, i),
+        flags: c.flags.value(i),
+        kind: c.kind.value(i),
+        resource: resource_id[k],
+        remote_service: attrs[k].text(key!("aws.remote.service")),
+        remote_operation: attrs[k].text(key!("aws.remote.operation")),
+    }));
+    let (at, attrs, resources, service_names, trace_spans) =
+        (&*at, &*attrs, &*resources, &*service_names, &*trace_spans);
     // Each span's ingress operation (§5.1), computed once: propagation asks for a SERVER span's
     // once per local child, and its Service record needs it again. It is always asked with the
     // span's own local-root flag.
@@ -588,9 +617,8 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
         debug_assert_eq!(*flag, local_root, "the ingress operation of a span depends on its own local-root flag");
         op.clone()
     };
-    let propagated = propagate(&trace_spans, ingress);
+    let propagated = propagate(trace_spans, ingress);
 
-    let mut out = Vec::with_capacity(at.len() * 2);
     let mut keep = |row: Row<'a>| {
         if let Some(reason) = drop_reason(&row) {
             *stats.dropped.entry(reason).or_default() += 1;
@@ -674,7 +702,6 @@ fn derive_trace<'a>(cols: &'a [Columns], rows: &[SpanAt], opts: &SignalOptions) 
         }
     }
     stats.preannotated_spans += preannotated_spans;
-    (out, stats)
 }
 
 /// §9.3: why a record is not emitted, if it is not.
@@ -770,6 +797,9 @@ const BATCH_ROWS: usize = 64 * 1024;
 /// Traces derived per parallel step (bounds the records held before they become Arrow).
 const TRACES_PER_STEP: usize = 16 * 1024;
 
+/// Traces derived by one task of a step, in order, sharing their scratch space and output.
+const TRACES_PER_TASK: usize = 256;
+
 /// Derives the signals table part by part, each part holding whole traces and the parts coming
 /// in trace-id order, into batches of [`BATCH_ROWS`] rows: the batches are the same however the
 /// spans were split (in memory, or spilled partitions).
@@ -811,12 +841,21 @@ impl<'o> SignalsDeriver<'o> {
             }
         }
         for step in traces.chunks(TRACES_PER_STEP) {
-            let derived: Vec<(Vec<Row>, SignalStats)> =
-                step.par_iter().map(|r| derive_trace(&cols, &index[r.clone()], self.opts)).collect();
+            let derived: Vec<(Vec<Row>, SignalStats)> = step
+                .par_chunks(TRACES_PER_TASK)
+                .map(|traces| {
+                    let (mut scratch, mut out, mut stats) =
+                        (TraceScratch::default(), Vec::new(), SignalStats::default());
+                    for r in traces {
+                        derive_trace(&cols, &index[r.clone()], self.opts, &mut scratch, &mut out, &mut stats);
+                    }
+                    (out, stats)
+                })
+                .collect();
             let mut rows: Vec<&Row> = Vec::new();
-            for (trace_rows, s) in &derived {
+            for (task_rows, s) in &derived {
                 self.stats.absorb(s);
-                rows.extend(trace_rows);
+                rows.extend(task_rows);
             }
             let mut rest = &rows[..];
             while !rest.is_empty() {
