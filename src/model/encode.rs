@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::trace::v1::{
     span::{Event as PbEvent, Link as PbLink},
 };
 use prost::Message;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::model::builder::hex;
 use crate::model::otlp::{AnyValue, KeyValue, Span, TracesData};
@@ -129,88 +129,309 @@ pub fn frame(payloads: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-fn json_value(v: &AnyValue<'_>) -> Json {
-    use base64::Engine as _;
-    match v {
-        AnyValue::Empty => json!({}),
-        AnyValue::String(s) => json!({"stringValue": s}),
-        AnyValue::Bool(b) => json!({"boolValue": b}),
-        AnyValue::Int(i) => json!({"intValue": i.to_string()}),
-        AnyValue::Double(d) if d.is_finite() => json!({"doubleValue": d}),
-        AnyValue::Double(d) => {
-            json!({"doubleValue": if d.is_nan() { "NaN" } else if *d > 0.0 { "Infinity" } else { "-Infinity" }})
+/// Appends canonical OTLP/JSON to a string: compact, object keys in byte order (as
+/// `serde_json::Value` prints them), strings escaped as serde_json escapes them.
+struct JsonOut(String);
+
+impl JsonOut {
+    fn raw(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+
+    /// A JSON string: `"`, `\\` and control characters escaped (the short forms where JSON has
+    /// them, else `\u00xx`), everything else as it is.
+    fn string(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0.push('"');
+        let mut run = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let short = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                0x00..=0x1f => "",
+                _ => continue,
+            };
+            // Every escaped byte is ASCII, so `run..i` and `i + 1..` are on character boundaries.
+            self.0.push_str(&s[run..i]);
+            if short.is_empty() {
+                self.0.push_str("\\u00");
+                self.0.push(char::from(HEX[usize::from(b >> 4)]));
+                self.0.push(char::from(HEX[usize::from(b & 0xf)]));
+            } else {
+                self.0.push_str(short);
+            }
+            run = i + 1;
         }
-        AnyValue::Bytes(b) => json!({"bytesValue": base64::engine::general_purpose::STANDARD.encode(b)}),
-        AnyValue::Array(items) => json!({"arrayValue": {"values": items.iter().map(json_value).collect::<Vec<_>>()}}),
-        AnyValue::KvList(kvs) => json!({"kvlistValue": {"values": json_attrs(kvs)}}),
+        self.0.push_str(&s[run..]);
+        self.0.push('"');
+    }
+
+    fn number(&mut self, n: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{n}");
+    }
+
+    /// A 64-bit integer as a JSON string, as OTLP/JSON writes them.
+    fn quoted(&mut self, n: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "\"{n}\"");
+    }
+
+    fn id<const N: usize>(&mut self, id: Option<[u8; N]>) {
+        self.0.push('"');
+        if let Some(id) = id {
+            self.0.push_str(&hex(&id));
+        }
+        self.0.push('"');
+    }
+
+    /// `[item, item, ...]`, each written by `each`.
+    fn list<T>(&mut self, items: &[T], mut each: impl FnMut(&mut Self, &T)) {
+        self.0.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            each(self, item);
+        }
+        self.0.push(']');
+    }
+
+    fn value(&mut self, v: &AnyValue<'_>) {
+        use base64::Engine as _;
+        match v {
+            AnyValue::Empty => self.raw("{}"),
+            AnyValue::String(s) => {
+                self.raw("{\"stringValue\":");
+                self.string(s);
+                self.raw("}");
+            }
+            AnyValue::Bool(b) => self.raw(if *b { "{\"boolValue\":true}" } else { "{\"boolValue\":false}" }),
+            AnyValue::Int(i) => {
+                self.raw("{\"intValue\":");
+                self.quoted(i);
+                self.raw("}");
+            }
+            AnyValue::Double(d) => {
+                self.raw("{\"doubleValue\":");
+                if d.is_finite() {
+                    // serde_json's own float text (shortest round-trip form).
+                    self.raw(&Json::from(*d).to_string());
+                } else {
+                    self.string(if d.is_nan() {
+                        "NaN"
+                    } else if *d > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    });
+                }
+                self.raw("}");
+            }
+            AnyValue::Bytes(b) => {
+                self.raw("{\"bytesValue\":");
+                self.string(&base64::engine::general_purpose::STANDARD.encode(b));
+                self.raw("}");
+            }
+            AnyValue::Array(items) => {
+                self.raw("{\"arrayValue\":{\"values\":");
+                self.list(items, |out, v| out.value(v));
+                self.raw("}}");
+            }
+            AnyValue::KvList(kvs) => {
+                self.raw("{\"kvlistValue\":{\"values\":");
+                self.attributes(kvs);
+                self.raw("}}");
+            }
+        }
+    }
+
+    fn attributes(&mut self, kvs: &[KeyValue<'_>]) {
+        self.list(kvs, |out, kv| {
+            out.raw("{\"key\":");
+            out.string(&kv.key);
+            out.raw(",\"value\":");
+            out.value(&kv.value);
+            out.raw("}");
+        });
+    }
+
+    fn span(&mut self, s: &Span<'_>) {
+        self.raw("{\"attributes\":");
+        self.attributes(&s.attributes);
+        self.raw(",\"droppedAttributesCount\":");
+        self.number(s.dropped_attributes_count);
+        self.raw(",\"droppedEventsCount\":");
+        self.number(s.dropped_events_count);
+        self.raw(",\"droppedLinksCount\":");
+        self.number(s.dropped_links_count);
+        self.raw(",\"endTimeUnixNano\":");
+        self.quoted(s.end_time_unix_nano);
+        self.raw(",\"events\":");
+        self.list(&s.events, |out, e| {
+            out.raw("{\"attributes\":");
+            out.attributes(&e.attributes);
+            out.raw(",\"droppedAttributesCount\":");
+            out.number(e.dropped_attributes_count);
+            out.raw(",\"name\":");
+            out.string(&e.name);
+            out.raw(",\"timeUnixNano\":");
+            out.quoted(e.time_unix_nano);
+            out.raw("}");
+        });
+        self.raw(",\"flags\":");
+        self.number(s.flags);
+        self.raw(",\"kind\":");
+        self.number(s.kind);
+        self.raw(",\"links\":");
+        self.list(&s.links, |out, l| {
+            out.raw("{\"attributes\":");
+            out.attributes(&l.attributes);
+            out.raw(",\"droppedAttributesCount\":");
+            out.number(l.dropped_attributes_count);
+            out.raw(",\"flags\":");
+            out.number(l.flags);
+            out.raw(",\"spanId\":");
+            out.id(l.span_id);
+            out.raw(",\"traceId\":");
+            out.id(l.trace_id);
+            out.raw(",\"traceState\":");
+            out.string(&l.trace_state);
+            out.raw("}");
+        });
+        self.raw(",\"name\":");
+        self.string(&s.name);
+        self.raw(",\"parentSpanId\":");
+        self.id(s.parent_span_id);
+        self.raw(",\"spanId\":");
+        self.id(s.span_id);
+        self.raw(",\"startTimeUnixNano\":");
+        self.quoted(s.start_time_unix_nano);
+        self.raw(",\"status\":{\"code\":");
+        self.number(s.status.code);
+        self.raw(",\"message\":");
+        self.string(&s.status.message);
+        self.raw("},\"traceId\":");
+        self.id(s.trace_id);
+        self.raw(",\"traceState\":");
+        self.string(&s.trace_state);
+        self.raw("}");
     }
 }
 
-fn json_attrs(kvs: &[KeyValue<'_>]) -> Json {
-    Json::Array(kvs.iter().map(|kv| json!({"key": kv.key, "value": json_value(&kv.value)})).collect())
-}
-
-fn json_id<const N: usize>(id: Option<[u8; N]>) -> String {
-    id.map(|i| hex(&i)).unwrap_or_default()
-}
-
-/// Encode a model document as canonical OTLP/JSON (camelCase, hex ids, int64 as strings).
+/// Encode a model document as canonical OTLP/JSON (camelCase, hex ids, int64 as strings), written
+/// straight into the text: the same bytes as printing it through a `serde_json::Value`, about
+/// ten times faster.
 pub fn encode_json(doc: &TracesData<'_>) -> String {
-    let rs: Vec<Json> = doc
-        .resource_spans
-        .iter()
-        .map(|rs| {
-            let scopes: Vec<Json> = rs
-                .scope_spans
-                .iter()
-                .map(|ss| {
-                    let spans: Vec<Json> = ss
-                        .spans
-                        .iter()
-                        .map(|s| {
-                            json!({
-                                "traceId": json_id(s.trace_id),
-                                "spanId": json_id(s.span_id),
-                                "traceState": s.trace_state,
-                                "parentSpanId": json_id(s.parent_span_id),
-                                "flags": s.flags,
-                                "name": s.name,
-                                "kind": s.kind,
-                                "startTimeUnixNano": s.start_time_unix_nano.to_string(),
-                                "endTimeUnixNano": s.end_time_unix_nano.to_string(),
-                                "attributes": json_attrs(&s.attributes),
-                                "droppedAttributesCount": s.dropped_attributes_count,
-                                "events": s.events.iter().map(|e| json!({
-                                    "timeUnixNano": e.time_unix_nano.to_string(),
-                                    "name": e.name,
-                                    "attributes": json_attrs(&e.attributes),
-                                    "droppedAttributesCount": e.dropped_attributes_count,
-                                })).collect::<Vec<_>>(),
-                                "droppedEventsCount": s.dropped_events_count,
-                                "links": s.links.iter().map(|l| json!({
-                                    "traceId": json_id(l.trace_id),
-                                    "spanId": json_id(l.span_id),
-                                    "traceState": l.trace_state,
-                                    "attributes": json_attrs(&l.attributes),
-                                    "droppedAttributesCount": l.dropped_attributes_count,
-                                    "flags": l.flags,
-                                })).collect::<Vec<_>>(),
-                                "droppedLinksCount": s.dropped_links_count,
-                                "status": {"message": s.status.message, "code": s.status.code},
-                            })
-                        })
-                        .collect();
-                    json!({
-                        "scope": {"name": ss.scope.name, "version": ss.scope.version, "attributes": json_attrs(&ss.scope.attributes)},
-                        "spans": spans,
-                    })
-                })
-                .collect();
-            json!({
-                "resource": {"attributes": json_attrs(&rs.resource.attributes), "droppedAttributesCount": rs.resource.dropped_attributes_count},
-                "scopeSpans": scopes,
-            })
-        })
-        .collect();
-    json!({ "resourceSpans": rs }).to_string()
+    let mut out = JsonOut(String::with_capacity(4096));
+    out.raw("{\"resourceSpans\":");
+    out.list(&doc.resource_spans, |out, rs| {
+        out.raw("{\"resource\":{\"attributes\":");
+        out.attributes(&rs.resource.attributes);
+        out.raw(",\"droppedAttributesCount\":");
+        out.number(rs.resource.dropped_attributes_count);
+        out.raw("},\"scopeSpans\":");
+        out.list(&rs.scope_spans, |out, ss| {
+            out.raw("{\"scope\":{\"attributes\":");
+            out.attributes(&ss.scope.attributes);
+            out.raw(",\"name\":");
+            out.string(&ss.scope.name);
+            out.raw(",\"version\":");
+            out.string(&ss.scope.version);
+            out.raw("},\"spans\":");
+            out.list(&ss.spans, |out, s| out.span(s));
+            out.raw("}");
+        });
+        out.raw("}");
+    });
+    out.raw("}");
+    out.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::model::otlp::{Event, Link, Resource, ResourceSpans, Scope, ScopeSpans, Status};
+
+    /// The text is valid JSON and equals what printing it through a `serde_json::Value` gives
+    /// (keys in byte order, serde_json's escapes and number forms).
+    fn assert_canonical(doc: &TracesData<'_>) {
+        let text = encode_json(doc);
+        let value: Json = serde_json::from_str(&text).unwrap();
+        assert_eq!(value.to_string(), text);
+    }
+
+    fn kv<'a>(key: &'a str, value: AnyValue<'a>) -> KeyValue<'a> {
+        KeyValue { key: Cow::Borrowed(key), value }
+    }
+
+    #[test]
+    fn json_text_is_canonical() {
+        assert_canonical(&TracesData::default());
+        assert_canonical(&crate::testing::synthetic_traces(3, 4, 5, 1_700_000_000_000_000_000));
+        let every_control: String = (0u8..0x20).map(char::from).collect();
+        let odd = format!("q\"b\\s/{every_control}\u{7f}é中😀");
+        let values = vec![
+            kv("empty", AnyValue::Empty),
+            kv(&odd, AnyValue::String(Cow::Owned(odd.clone()))),
+            kv("t", AnyValue::Bool(true)),
+            kv("f", AnyValue::Bool(false)),
+            kv("min", AnyValue::Int(i64::MIN)),
+            kv("d", AnyValue::Double(0.1 + 0.2)),
+            kv("big", AnyValue::Double(1e300)),
+            kv("neg0", AnyValue::Double(-0.0)),
+            kv("nan", AnyValue::Double(f64::NAN)),
+            kv("inf", AnyValue::Double(f64::INFINITY)),
+            kv("-inf", AnyValue::Double(f64::NEG_INFINITY)),
+            kv("bytes", AnyValue::Bytes(Cow::Borrowed(&[0, 255, 7]))),
+            kv("array", AnyValue::Array(vec![AnyValue::Int(1), AnyValue::Empty, AnyValue::Array(vec![])])),
+            kv("kvlist", AnyValue::KvList(vec![kv("inner", AnyValue::Double(2.5))])),
+        ];
+        let span = Span {
+            trace_id: Some([0xab; 16]),
+            span_id: Some([1; 8]),
+            trace_state: Cow::Borrowed("k=v"),
+            parent_span_id: None,
+            flags: 0x301,
+            name: Cow::Borrowed(&odd),
+            kind: 2,
+            start_time_unix_nano: u64::MAX - 1,
+            end_time_unix_nano: u64::MAX,
+            attributes: values.clone(),
+            dropped_attributes_count: 1,
+            events: vec![Event {
+                time_unix_nano: 5,
+                name: Cow::Borrowed("exception"),
+                attributes: values.clone(),
+                dropped_attributes_count: 2,
+            }],
+            dropped_events_count: 3,
+            links: vec![Link {
+                trace_id: None,
+                span_id: Some([2; 8]),
+                trace_state: Cow::Borrowed(""),
+                attributes: values.clone(),
+                dropped_attributes_count: 4,
+                flags: 1,
+            }],
+            dropped_links_count: 5,
+            status: Status { message: Cow::Borrowed("boom\n"), code: 2 },
+        };
+        assert_canonical(&TracesData {
+            resource_spans: vec![ResourceSpans {
+                resource: Resource { attributes: values.clone(), dropped_attributes_count: 6 },
+                scope_spans: vec![ScopeSpans {
+                    scope: Scope { name: Cow::Borrowed("s"), version: Cow::Borrowed("1"), attributes: values },
+                    spans: vec![span.clone(), Span::default()],
+                }],
+            }],
+        });
+    }
 }

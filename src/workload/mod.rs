@@ -206,7 +206,14 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
                     });
                 }
                 let bytes = match plan.format {
-                    Format::Jsonl => payloads.iter().flat_map(|p| p.iter().copied().chain([b'\n'])).collect(),
+                    Format::Jsonl => {
+                        let mut lines = Vec::with_capacity(payloads.iter().map(|p| p.len() + 1).sum());
+                        for p in &payloads {
+                            lines.extend_from_slice(p);
+                            lines.push(b'\n');
+                        }
+                        lines
+                    }
                     Format::ProtoStream => frame(&payloads),
                     Format::Json | Format::Proto => payloads.concat(),
                 };
