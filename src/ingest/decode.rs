@@ -18,10 +18,14 @@ use super::otlp_proto::{self, Frame, split_frames};
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
 use crate::model::builder::{AttributeKeys, SpanBatchBuilder};
-use crate::model::otlp::TracesData;
+use crate::model::otlp::{ResourceSpans, TracesData};
 
 /// JSON Lines inputs larger than this are split into chunks of about this size.
 const JSON_CHUNK_BYTES: usize = 4 << 20;
+
+/// A single OTLP/protobuf message at least twice this size is decoded in parts of about this
+/// size, in parallel.
+const PROTO_PART_BYTES: usize = 4 << 20;
 
 /// How to decode.
 #[derive(Debug, Clone)]
@@ -135,7 +139,17 @@ impl<'o, 'b> Sink<'o, 'b> {
 
     fn add_traces(&mut self, doc: &TracesData<'_>, position: Position) -> Result<(), DecodeError> {
         self.stats.documents += 1;
-        for (ri, rs) in doc.resource_spans.iter().enumerate() {
+        self.add_resource_spans(&doc.resource_spans, 0, position)
+    }
+
+    /// Add resource spans of a document, the first of them its `resourceSpans[first]`.
+    fn add_resource_spans(
+        &mut self,
+        resource_spans: &[ResourceSpans<'_>],
+        first: usize,
+        position: Position,
+    ) -> Result<(), DecodeError> {
+        for (ri, rs) in (first..).zip(resource_spans) {
             self.builder().begin_resource(&rs.resource);
             for (si, ss) in rs.scope_spans.iter().enumerate() {
                 self.builder().begin_scope(&ss.scope);
@@ -528,6 +542,45 @@ fn decode_proto_message(
     opts: &DecodeOptions,
     carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<Decoded, DecodeError> {
+    decode_proto_message_in_parts(source, body, opts, carry, PROTO_PART_BYTES)
+}
+
+/// Decode one OTLP/protobuf message; one of at least `2 * part_bytes` is cut into parts of
+/// about `part_bytes` at its top-level fields ([`otlp_proto::split_message`]) and decoded in
+/// parallel, the parts' rows in message order after the rows `carry` held. The counts, the
+/// messages and the errors are those of decoding it whole, which is what happens when any part
+/// is not valid protobuf (so that prost reports the message's error).
+fn decode_proto_message_in_parts(
+    source: &str,
+    body: &[u8],
+    opts: &DecodeOptions,
+    mut carry: Option<&mut SpanBatchBuilder>,
+    part_bytes: usize,
+) -> Result<Decoded, DecodeError> {
+    let parts = (body.len() / 2 >= part_bytes).then(|| otlp_proto::split_message(body, part_bytes)).flatten();
+    if let Some(parts) = parts {
+        let decoded: Vec<Option<Result<Decoded, DecodeError>>> = parts
+            .par_iter()
+            .map(|(range, first)| {
+                let msg = otlp_proto::decode_message(&body[range.clone()]).ok()?;
+                let mut sink = Sink::new(source, opts);
+                let added =
+                    sink.add_resource_spans(&otlp_proto::to_model(&msg).resource_spans, *first, Position::Offset(0));
+                Some(added.map(|()| sink.finish()))
+            })
+            .collect();
+        if decoded.iter().all(Option::is_some) {
+            let mut out = Decoded { batches: earlier_rows(carry.take()), stats: SourceStats::new(source) };
+            for part in decoded.into_iter().flatten() {
+                let part = part?;
+                out.batches.extend(part.batches);
+                out.stats.absorb(part.stats);
+            }
+            out.stats.documents += 1;
+            out.stats.format = "otlp_proto";
+            return Ok(out);
+        }
+    }
     let mut sink = Sink::with_builder(source, opts, carry);
     sink.stats.format = "otlp_proto";
     match otlp_proto::decode_message(body) {
@@ -680,6 +733,52 @@ mod tests {
         assert_eq!(skipped.stats.records_skipped.get("no_trace_data"), Some(&1), "{:?}", skipped.stats);
         let kept: usize = skipped.batches.iter().map(RecordBatch::num_rows).sum();
         assert_eq!(kept + carry.len(), 6, "the first input's rows are kept");
+    }
+
+    #[test]
+    fn a_large_protobuf_message_decodes_in_parts_as_it_does_whole() {
+        use crate::testing::{encode_proto, synthetic_traces};
+        let docs: Vec<_> = (0..4u64).map(|i| synthetic_traces(i, 3, 2, 1_000 * (i + 1))).collect();
+        // Concatenated messages are one message holding all their resource spans.
+        let good: Vec<u8> = docs.iter().flat_map(encode_proto).collect();
+        let mut with_bad_span = docs.clone();
+        let last = with_bad_span[3].resource_spans.iter_mut().rev().find(|r| !r.scope_spans[0].spans.is_empty());
+        last.unwrap().scope_spans[0].spans[0].end_time_unix_nano = 0;
+        let bad_span: Vec<u8> = with_bad_span.iter().flat_map(encode_proto).collect();
+        // A last resource span whose bytes are not protobuf (a truncated field key).
+        let bad_bytes = [good.as_slice(), &[0x0a, 0x02, 0xff, 0xff]].concat();
+        let part = good.len() / 5;
+        assert!(otlp_proto::split_message(&good, part).is_some_and(|p| p.len() >= 4));
+
+        for keep_going in [false, true] {
+            let opts = DecodeOptions { keep_going, ..Default::default() };
+            for body in [&good, &bad_span, &bad_bytes] {
+                let run = |part_bytes| {
+                    let mut carry = span_builder(&opts);
+                    decode_proto_message_in_parts("m.binpb", body, &opts, Some(&mut carry), part_bytes).map(|mut d| {
+                        d.batches.push(carry.finish());
+                        let schema = d.batches[0].schema();
+                        (arrow::compute::concat_batches(&schema, &d.batches).unwrap(), d.stats)
+                    })
+                };
+                match (run(part), run(usize::MAX)) {
+                    (Ok((parts_rows, parts_stats)), Ok((whole_rows, whole_stats))) => {
+                        assert!(parts_rows == whole_rows, "rows differ (keep_going {keep_going})");
+                        assert_eq!(parts_stats, whole_stats);
+                        // A message prost rejects is skipped whole (`--keep-going`): no document.
+                        assert_eq!(parts_stats.documents, u64::from(parts_stats.records_skipped.is_empty()));
+                    }
+                    (Err(parts), Err(whole)) => assert_eq!(parts.to_string(), whole.to_string()),
+                    (parts, whole) => panic!("parts {:?}, whole {:?}", parts.map(|r| r.1), whole.map(|r| r.1)),
+                }
+            }
+        }
+        let strict = DecodeOptions::default();
+        let err = decode_proto_message_in_parts("m.binpb", &bad_span, &strict, None, part).unwrap_err();
+        assert!(err.to_string().contains("resourceSpans["), "{err}");
+        let lenient = DecodeOptions { keep_going: true, ..Default::default() };
+        let skipped = decode_proto_message_in_parts("m.binpb", &bad_span, &lenient, None, part).unwrap();
+        assert_eq!(skipped.stats.spans_read, skipped.stats.spans_written + 1);
     }
 
     #[test]

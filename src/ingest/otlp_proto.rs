@@ -143,6 +143,62 @@ fn any_value(v: Option<&PbAnyValue>) -> AnyValue<'_> {
     }
 }
 
+/// A protobuf varint at `bytes[*pos..]`, advancing `pos`; `None` when truncated or too long.
+fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Cut one `TracesData` message into consecutive byte ranges at top-level field boundaries,
+/// each about `part_bytes` or more. A message is the concatenation of its fields, so every range
+/// is itself a `TracesData` message holding its share of the `resource_spans`, in order; prost
+/// decodes each. Also returns how many `resource_spans` come before each range (for messages
+/// that name a span by its indices). `None` when the top level is not a well-formed sequence of
+/// fields (the message is then decoded whole, and prost says what is wrong) or when it would be
+/// one part anyway.
+pub fn split_message(bytes: &[u8], part_bytes: usize) -> Option<Vec<(std::ops::Range<usize>, usize)>> {
+    let mut parts = Vec::new();
+    let (mut pos, mut start, mut resources, mut resources_before) = (0usize, 0usize, 0usize, 0usize);
+    while pos < bytes.len() {
+        let key = varint(bytes, &mut pos)?;
+        let end = match key & 7 {
+            0 => varint(bytes, &mut pos).map(|_| pos)?,
+            1 => pos.checked_add(8)?,
+            2 => {
+                let len = usize::try_from(varint(bytes, &mut pos)?).ok()?;
+                pos.checked_add(len)?
+            }
+            5 => pos.checked_add(4)?,
+            // Groups (deprecated, never in OTLP) and invalid wire types.
+            _ => return None,
+        };
+        if end > bytes.len() {
+            return None;
+        }
+        pos = end;
+        if key == (1 << 3) | 2 {
+            resources += 1;
+        }
+        if pos - start >= part_bytes && pos < bytes.len() {
+            parts.push((start..pos, resources_before));
+            (start, resources_before) = (pos, resources);
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    parts.push((start..bytes.len(), resources_before));
+    Some(parts)
+}
+
 /// One frame of the fileexporter's `[u32 BE length][payload]` framing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frame {
@@ -201,6 +257,42 @@ mod tests {
         // The standard type decodes the same bytes to no spans: field 1000 is what we add.
         let std_msg = PbTracesData::decode(bytes.as_slice()).unwrap();
         assert_eq!(std_msg.resource_spans[0], PbResourceSpans::default());
+    }
+
+    #[test]
+    fn a_message_splits_into_messages_of_its_resource_spans() {
+        let rs = |name: &str| ResourceSpansCompat {
+            resource: None,
+            scope_spans: vec![PbScopeSpans {
+                spans: vec![PbSpan { name: name.into(), ..Default::default() }],
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+            instrumentation_library_spans: vec![],
+        };
+        let msg = TracesDataCompat { resource_spans: (0..10).map(|i| rs(&format!("span-{i}"))).collect() };
+        let mut bytes = msg.encode_to_vec();
+        // An unknown varint field at the top level travels with its neighbours.
+        bytes.extend([0x10, 0x96, 0x01]);
+        let one = bytes.len() / 10;
+        let parts = split_message(&bytes, 3 * one).unwrap();
+        assert!(parts.len() > 1 && parts.len() <= 4, "{parts:?}");
+        let mut names = Vec::new();
+        let mut expect_start = 0;
+        for (range, before) in &parts {
+            assert_eq!(range.start, expect_start);
+            expect_start = range.end;
+            assert_eq!(*before, names.len());
+            let part = decode_message(&bytes[range.clone()]).unwrap();
+            names.extend(part.resource_spans.iter().map(|r| r.scope_spans[0].spans[0].name.clone()));
+        }
+        assert_eq!(expect_start, bytes.len());
+        assert_eq!(names, (0..10).map(|i| format!("span-{i}")).collect::<Vec<_>>());
+        // One part, truncation, a length past the end, a group: no split.
+        assert_eq!(split_message(&bytes, bytes.len()), None);
+        assert_eq!(split_message(&bytes[..bytes.len() - 1], one), None);
+        assert_eq!(split_message(&[0x0a, 0x05, 0x00], 1), None);
+        assert_eq!(split_message(&[0x0b, 0x0c], 1), None);
     }
 
     #[test]
