@@ -13,12 +13,12 @@ use arrow::array::RecordBatch;
 use rayon::prelude::*;
 
 use super::compression::{Compression, UTF8_BOM, ZSTD_MAGIC, decompress, decompress_zstd_payload};
-use super::otlp_json::{Document, TopValue};
+use super::otlp_json::{self, Document, TopValue};
 use super::otlp_proto::{self, Frame, split_frames};
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
 use crate::model::builder::{AttributeKeys, SpanBatchBuilder};
-use crate::model::otlp::{ResourceSpans, TracesData};
+use crate::model::otlp::{ResourceSpans, Span, TracesData};
 
 /// JSON Lines inputs larger than this are split into chunks of about this size.
 const JSON_CHUNK_BYTES: usize = 4 << 20;
@@ -153,27 +153,34 @@ impl<'o, 'b> Sink<'o, 'b> {
             self.builder().begin_resource(&rs.resource);
             for (si, ss) in rs.scope_spans.iter().enumerate() {
                 self.builder().begin_scope(&ss.scope);
-                for (pi, span) in ss.spans.iter().enumerate() {
-                    self.stats.spans_read += 1;
-                    match self.builder().append_span(span) {
-                        Ok(()) => self.stats.spans_written += 1,
-                        Err(reject) => {
-                            let message =
-                                format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {}", reject.message);
-                            if !self.opts.keep_going {
-                                return Err(DecodeError::new(self.source, Some(position), reject.reason, message));
-                            }
-                            let source = self.source;
-                            self.stats.skip_span(reject.reason, || {
-                                DecodeError::new(source, Some(position), reject.reason, message).to_string()
-                            });
-                        }
+                self.add_spans(&ss.spans, [ri, si, 0], position)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add spans of the current resource and scope, the first of them the document's
+    /// `resourceSpans[r].scopeSpans[s].spans[p]` for `[r, s, p] = at`.
+    fn add_spans(&mut self, spans: &[Span<'_>], at: [usize; 3], position: Position) -> Result<(), DecodeError> {
+        let [ri, si, first] = at;
+        for (pi, span) in (first..).zip(spans) {
+            self.stats.spans_read += 1;
+            match self.builder().append_span(span) {
+                Ok(()) => self.stats.spans_written += 1,
+                Err(reject) => {
+                    let message = format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {}", reject.message);
+                    if !self.opts.keep_going {
+                        return Err(DecodeError::new(self.source, Some(position), reject.reason, message));
                     }
-                    if self.builder().len() >= self.opts.batch_rows {
-                        let batch = self.builder().finish();
-                        self.batches.push(batch);
-                    }
+                    let source = self.source;
+                    self.stats.skip_span(reject.reason, || {
+                        DecodeError::new(source, Some(position), reject.reason, message).to_string()
+                    });
                 }
+            }
+            if self.builder().len() >= self.opts.batch_rows {
+                let batch = self.builder().finish();
+                self.batches.push(batch);
             }
         }
         Ok(())
@@ -336,16 +343,107 @@ fn decode_json(
     body: &[u8],
     bom: usize,
     opts: &DecodeOptions,
-    carry: Option<&mut SpanBatchBuilder>,
+    mut carry: Option<&mut SpanBatchBuilder>,
 ) -> Result<Decoded, DecodeError> {
     let json_lines = is_json_lines(body);
     let chunks = if json_lines && body.len() > 2 * JSON_CHUNK_BYTES { split_lines(body) } else { vec![body] };
-    let (mut out, _) = decode_json_blocks(source, &chunks, 1, json_lines, bom, opts, carry)?;
+    let in_parts = (chunks.len() == 1 && body.len() / 2 >= JSON_CHUNK_BYTES)
+        .then(|| decode_json_document_in_parts(source, body, opts, &mut carry, JSON_CHUNK_BYTES))
+        .flatten();
+    let mut out = match in_parts {
+        Some(decoded) => decoded?,
+        None => decode_json_blocks(source, &chunks, 1, json_lines, bom, opts, carry)?.0,
+    };
     out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
         "otlp_json_stream"
     } else {
         "otlp_json"
     };
+    Ok(out)
+}
+
+/// Decode one large JSON trace document in parallel parts of about `part_bytes` of span text.
+/// Its skeleton (resources and scopes) is decoded first with the spans kept as raw text
+/// ([`otlp_json::trace_document_skeleton`]); the spans are then parsed and appended part by part
+/// on all cores, the parts' rows in document order after the rows `carry` held. `None` when the
+/// text is not exactly one trace document, when it would make one part, or when a span does not
+/// parse: the caller then decodes it whole, for that path's messages. Rows, counts and errors are
+/// those of decoding it whole.
+fn decode_json_document_in_parts(
+    source: &str,
+    body: &[u8],
+    opts: &DecodeOptions,
+    carry: &mut Option<&mut SpanBatchBuilder>,
+    part_bytes: usize,
+) -> Option<Result<Decoded, DecodeError>> {
+    let text = simdutf8::basic::from_utf8(body).ok()?;
+    let skeleton = otlp_json::trace_document_skeleton(text)?;
+    // The document's first line, where decoding it whole places a span it rejects.
+    let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+    let position = Position::LineOnly(1 + count_newlines(&body[..start]));
+    // Each part: segments [resource, scope, first span, end span] of about `part_bytes` of text.
+    let mut parts: Vec<Vec<[usize; 4]>> = vec![Vec::new()];
+    let mut bytes = 0usize;
+    for (ri, rs) in skeleton.iter().enumerate() {
+        for (si, ss) in rs.scope_spans.iter().enumerate() {
+            let mut from = 0;
+            for (pi, raw) in ss.spans.iter().enumerate() {
+                bytes += raw.len();
+                if bytes >= part_bytes {
+                    parts.last_mut()?.push([ri, si, from, pi + 1]);
+                    parts.push(Vec::new());
+                    (from, bytes) = (pi + 1, 0);
+                }
+            }
+            if from < ss.spans.len() {
+                parts.last_mut()?.push([ri, si, from, ss.spans.len()]);
+            }
+        }
+    }
+    parts.retain(|p| !p.is_empty());
+    if parts.len() < 2 {
+        return None;
+    }
+    let decoded: Vec<Option<Result<Decoded, DecodeError>>> = parts
+        .par_iter()
+        .map(|segments| {
+            let mut sink = Sink::new(source, opts);
+            let mut current: Option<[usize; 2]> = None;
+            for &[ri, si, from, to] in segments {
+                let (rs, ss) = (&skeleton[ri], &skeleton[ri].scope_spans[si]);
+                if current.is_none_or(|[r, _]| r != ri) {
+                    sink.builder().begin_resource(&rs.resource);
+                }
+                if current != Some([ri, si]) {
+                    sink.builder().begin_scope(&ss.scope);
+                }
+                current = Some([ri, si]);
+                let spans: Result<Vec<_>, _> =
+                    ss.spans[from..to].iter().map(|raw| otlp_json::decode_span(raw)).collect();
+                if let Err(e) = sink.add_spans(&spans.ok()?, [ri, si, from], position) {
+                    return Some(Err(e));
+                }
+            }
+            Some(Ok(sink.finish()))
+        })
+        .collect();
+    let decoded: Option<Vec<_>> = decoded.into_iter().collect();
+    Some(one_document_of_parts(source, carry.take(), decoded?))
+}
+
+/// The decoded parts of one document (in document order), after the rows `carry` held.
+fn one_document_of_parts(
+    source: &str,
+    carry: Option<&mut SpanBatchBuilder>,
+    parts: Vec<Result<Decoded, DecodeError>>,
+) -> Result<Decoded, DecodeError> {
+    let mut out = Decoded { batches: earlier_rows(carry), stats: SourceStats::new(source) };
+    for part in parts {
+        let part = part?;
+        out.batches.extend(part.batches);
+        out.stats.absorb(part.stats);
+    }
+    out.stats.documents += 1;
     Ok(out)
 }
 
@@ -569,14 +667,8 @@ fn decode_proto_message_in_parts(
                 Some(added.map(|()| sink.finish()))
             })
             .collect();
-        if decoded.iter().all(Option::is_some) {
-            let mut out = Decoded { batches: earlier_rows(carry.take()), stats: SourceStats::new(source) };
-            for part in decoded.into_iter().flatten() {
-                let part = part?;
-                out.batches.extend(part.batches);
-                out.stats.absorb(part.stats);
-            }
-            out.stats.documents += 1;
+        if let Some(decoded) = decoded.into_iter().collect::<Option<Vec<_>>>() {
+            let mut out = one_document_of_parts(source, carry.take(), decoded)?;
             out.stats.format = "otlp_proto";
             return Ok(out);
         }
@@ -779,6 +871,93 @@ mod tests {
         let lenient = DecodeOptions { keep_going: true, ..Default::default() };
         let skipped = decode_proto_message_in_parts("m.binpb", &bad_span, &lenient, None, part).unwrap();
         assert_eq!(skipped.stats.spans_read, skipped.stats.spans_written + 1);
+    }
+
+    #[test]
+    fn a_large_json_document_decodes_in_parts_as_it_does_whole() {
+        use crate::testing::{encode_json, synthetic_traces};
+        let merged = |bad: bool| {
+            let mut doc = TracesData::default();
+            for i in 0..4u64 {
+                doc.resource_spans.extend(synthetic_traces(i, 3, 2, 1_000 * (i + 1)).resource_spans);
+            }
+            if bad {
+                let last = doc.resource_spans.iter_mut().rev().find(|r| !r.scope_spans[0].spans.is_empty());
+                last.unwrap().scope_spans[0].spans[1].end_time_unix_nano = 0;
+            }
+            encode_json(&doc)
+        };
+        let good = merged(false);
+        let pretty = format!(
+            "\n\n  {}\n",
+            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&good).unwrap()).unwrap()
+        );
+        let span = |id: u8, extra: &str| {
+            format!(
+                r#"{{"trace_id":"{id:032x}","span_id":"{id:016x}","name":"s{id}","kind":"SPAN_KIND_SERVER",
+                "start_time_unix_nano":"1","end_time_unix_nano":2{extra}}}"#
+            )
+        };
+        // Dialects: snake_case keys, legacy names, null entries, keys repeated, unknown keys.
+        let dialects = |extra: &str| {
+            format!(
+                r#"{{"resource_spans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"a"}}}}]}},
+                "instrumentationLibrarySpans":[{{"instrumentationLibrary":{{"name":"lib"}},"spans":[{},{}]}},
+                {{"scope":null,"spans":null}}]}}, null, {{"resource":null,"scope_spans":[{{"spans":[{}]}}]}}],
+                "x-other":{{"a":[1,2]}},"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+                span(1, ""),
+                span(2, ""),
+                span(3, extra),
+                span(4, "")
+            )
+        };
+        let whole = |body: &str, opts: &DecodeOptions| {
+            let mut carry = span_builder(opts);
+            decode_json_blocks("d.json", &[body.as_bytes()], 1, false, 0, opts, Some(&mut carry)).map(|(d, _)| {
+                let mut batches = d.batches;
+                batches.push(carry.finish());
+                (arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap(), d.stats)
+            })
+        };
+        let in_parts = |body: &str, opts: &DecodeOptions| {
+            let mut carry = span_builder(opts);
+            let mut slot = Some(&mut carry);
+            let out = decode_json_document_in_parts("d.json", body.as_bytes(), opts, &mut slot, 300)?;
+            Some(out.map(|d| {
+                let mut batches = d.batches;
+                batches.push(carry.finish());
+                (arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap(), d.stats)
+            }))
+        };
+        for keep_going in [false, true] {
+            let opts = DecodeOptions { keep_going, ..Default::default() };
+            for body in [good.clone(), pretty.clone(), merged(true), dialects("")] {
+                let parts = in_parts(&body, &opts).expect("a trace document in several parts");
+                match (parts, whole(&body, &opts)) {
+                    (Ok((parts_rows, parts_stats)), Ok((whole_rows, whole_stats))) => {
+                        assert!(parts_rows == whole_rows, "rows differ (keep_going {keep_going})");
+                        assert_eq!(parts_stats, whole_stats);
+                        assert_eq!(parts_stats.documents, 1);
+                    }
+                    (Err(parts), Err(whole)) => assert_eq!(parts.to_string(), whole.to_string()),
+                    (parts, whole) => panic!("parts {:?}, whole {:?}", parts.map(|r| r.1), whole.map(|r| r.1)),
+                }
+            }
+            // Decoded whole instead: a span that does not parse, other documents, several documents.
+            for body in [
+                dialects(r#","flags":"x""#),
+                r#"{"resourceLogs":[]}"#.to_string(),
+                format!("[{good}]"),
+                format!("{good} {good}"),
+            ] {
+                assert!(in_parts(&body, &opts).is_none(), "{}", &body[..40]);
+            }
+        }
+        let strict = DecodeOptions::default();
+        let err = in_parts(&merged(true), &strict).unwrap().unwrap_err().to_string();
+        assert!(err.contains("resourceSpans[") && err.contains("line 1"), "{err}");
+        let err = in_parts(&format!("\n\n{}", merged(true)), &strict).unwrap().unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
     }
 
     #[test]

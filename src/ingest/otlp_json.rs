@@ -538,11 +538,22 @@ fn resource_spans_field<'de, A: MapAccess<'de>>(
     key: &str,
     map: &mut A,
 ) -> Result<bool, A::Error> {
+    resource_spans_like(&mut m.resource, key, map, |map| {
+        m.scope_spans.extend(map.next_value::<List<ScopeSpansDe<'de>>>()?.0.into_iter().map(|s| s.0));
+        Ok(())
+    })
+}
+
+/// The keys of a `ResourceSpans`, its scope spans read by `scopes`.
+fn resource_spans_like<'de, A: MapAccess<'de>>(
+    resource: &mut Resource<'de>,
+    key: &str,
+    map: &mut A,
+    scopes: impl FnOnce(&mut A) -> Result<(), A::Error>,
+) -> Result<bool, A::Error> {
     match key {
-        "resource" => m.resource = map.next_value::<ResourceDe<'de>>()?.0,
-        "scopeSpans" | "scope_spans" | "instrumentationLibrarySpans" | "instrumentation_library_spans" => {
-            m.scope_spans.extend(map.next_value::<List<ScopeSpansDe<'de>>>()?.0.into_iter().map(|s| s.0));
-        }
+        "resource" => *resource = map.next_value::<ResourceDe<'de>>()?.0,
+        "scopeSpans" | "scope_spans" | "instrumentationLibrarySpans" | "instrumentation_library_spans" => scopes(map)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -564,9 +575,22 @@ fn scope_spans_field<'de, A: MapAccess<'de>>(
     key: &str,
     map: &mut A,
 ) -> Result<bool, A::Error> {
+    scope_spans_like(&mut m.scope, key, map, |map| {
+        m.spans = map.next_value::<List<SpanDe<'de>>>()?.0.into_iter().map(|s| s.0).collect();
+        Ok(())
+    })
+}
+
+/// The keys of a `ScopeSpans`, its spans read by `spans`.
+fn scope_spans_like<'de, A: MapAccess<'de>>(
+    scope: &mut Scope<'de>,
+    key: &str,
+    map: &mut A,
+    spans: impl FnOnce(&mut A) -> Result<(), A::Error>,
+) -> Result<bool, A::Error> {
     match key {
-        "scope" | "instrumentationLibrary" | "instrumentation_library" => m.scope = map.next_value::<ScopeDe<'de>>()?.0,
-        "spans" => m.spans = map.next_value::<List<SpanDe<'de>>>()?.0.into_iter().map(|s| s.0).collect(),
+        "scope" | "instrumentationLibrary" | "instrumentation_library" => *scope = map.next_value::<ScopeDe<'de>>()?.0,
+        "spans" => spans(map)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -755,6 +779,94 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for ValuesDe<T> {
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One large trace document in parts: its skeleton first, its spans as raw text, parsed apart.
+// ---------------------------------------------------------------------------------------------
+
+/// A `ResourceSpans` whose spans are left as raw JSON text.
+#[derive(Debug, Default)]
+pub struct RawResourceSpans<'a> {
+    pub resource: Resource<'a>,
+    pub scope_spans: Vec<RawScopeSpans<'a>>,
+}
+
+/// A `ScopeSpans` whose spans are left as raw JSON text, one string each.
+#[derive(Debug, Default)]
+pub struct RawScopeSpans<'a> {
+    pub scope: Scope<'a>,
+    pub spans: Vec<&'a str>,
+}
+
+message!(RawResourceSpansDe, RawResourceSpans, "a ResourceSpans object", raw_resource_spans_field);
+fn raw_resource_spans_field<'de, A: MapAccess<'de>>(
+    m: &mut RawResourceSpans<'de>,
+    key: &str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
+    resource_spans_like(&mut m.resource, key, map, |map| {
+        m.scope_spans.extend(map.next_value::<List<RawScopeSpansDe<'de>>>()?.0.into_iter().map(|s| s.0));
+        Ok(())
+    })
+}
+
+message!(RawScopeSpansDe, RawScopeSpans, "a ScopeSpans object", raw_scope_spans_field);
+fn raw_scope_spans_field<'de, A: MapAccess<'de>>(
+    m: &mut RawScopeSpans<'de>,
+    key: &str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
+    scope_spans_like(&mut m.scope, key, map, |map| {
+        let spans = map.next_value::<Option<Vec<&'de serde_json::value::RawValue>>>()?;
+        m.spans = spans.unwrap_or_default().into_iter().map(serde_json::value::RawValue::get).collect();
+        Ok(())
+    })
+}
+
+/// The resource spans of a trace document, skeleton only.
+struct RawTracesDe<'a>(Option<Vec<RawResourceSpans<'a>>>);
+
+impl<'de> de::Deserialize<'de> for RawTracesDe<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawTracesDe<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an OTLP/JSON trace document")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut traces: Option<Vec<RawResourceSpans<'de>>> = None;
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    if matches!(key.0.as_ref(), "resourceSpans" | "resource_spans") {
+                        let rs = map.next_value::<List<RawResourceSpansDe<'de>>>()?;
+                        traces.get_or_insert_with(Vec::new).extend(rs.0.into_iter().map(|r| r.0));
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(RawTracesDe(traces))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The skeleton of `text` when it is exactly one JSON object (whitespace around it) holding
+/// trace data: its resources and scopes decoded as [`visit_document`] decodes them (the other
+/// keys of a trace document are ignored there too), its spans as raw text. `None` for anything
+/// else (an array of documents, several documents, a logs or foreign document, invalid JSON),
+/// which is decoded whole instead, with that path's messages.
+pub fn trace_document_skeleton(text: &str) -> Option<Vec<RawResourceSpans<'_>>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let RawTracesDe(traces) = de::Deserialize::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    traces
+}
+
+/// Decode one span from its raw text (a [`RawScopeSpans`] entry).
+pub fn decode_span(raw: &str) -> Result<Span<'_>, serde_json::Error> {
+    serde_json::from_str::<SpanDe<'_>>(raw).map(|s| s.0)
 }
 
 /// Decode one JSON value (object or array) as OTLP documents. Used for JSON found inside
