@@ -873,6 +873,53 @@ mod tests {
         assert_eq!(skipped.stats.spans_read, skipped.stats.spans_written + 1);
     }
 
+    /// The rows (after what a carried builder held) and counts of decoding one JSON text whole.
+    fn json_whole(body: &str, opts: &DecodeOptions) -> Result<(RecordBatch, SourceStats), DecodeError> {
+        let mut carry = span_builder(opts);
+        let (d, _) = decode_json_blocks("d.json", &[body.as_bytes()], 1, false, 0, opts, Some(&mut carry))?;
+        Ok((rows_with(d.batches, carry), d.stats))
+    }
+
+    /// The same, decoded in parts of `part_bytes` of span text, if it is.
+    fn json_in_parts(
+        body: &str,
+        opts: &DecodeOptions,
+        part_bytes: usize,
+    ) -> Option<Result<(RecordBatch, SourceStats), DecodeError>> {
+        let mut carry = span_builder(opts);
+        let mut slot = Some(&mut carry);
+        let out = decode_json_document_in_parts("d.json", body.as_bytes(), opts, &mut slot, part_bytes)?;
+        Some(out.map(|d| (rows_with(d.batches, carry), d.stats)))
+    }
+
+    fn rows_with(mut batches: Vec<RecordBatch>, mut carry: SpanBatchBuilder) -> RecordBatch {
+        batches.push(carry.finish());
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    }
+
+    #[test]
+    fn real_exports_decode_in_parts_as_they_do_whole() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/otlp-samples");
+        let mut compared = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let Ok(text) = std::str::from_utf8(&bytes) else { continue };
+            let docs: Vec<&str> = if is_json_lines(&bytes) { text.lines().collect() } else { vec![text] };
+            for doc in docs {
+                for keep_going in [false, true] {
+                    let opts = DecodeOptions { keep_going, ..Default::default() };
+                    let Some(parts) = json_in_parts(doc, &opts, 1) else { continue };
+                    let (parts, whole) =
+                        (parts.map_err(|e| e.to_string()), json_whole(doc, &opts).map_err(|e| e.to_string()));
+                    assert!(parts == whole, "{} decodes differently in parts", path.display());
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared >= 90, "only {compared} decodings of documents of several spans among the fixtures");
+    }
+
     #[test]
     fn a_large_json_document_decodes_in_parts_as_it_does_whole() {
         use crate::testing::{encode_json, synthetic_traces};
@@ -911,29 +958,11 @@ mod tests {
                 span(4, "")
             )
         };
-        let whole = |body: &str, opts: &DecodeOptions| {
-            let mut carry = span_builder(opts);
-            decode_json_blocks("d.json", &[body.as_bytes()], 1, false, 0, opts, Some(&mut carry)).map(|(d, _)| {
-                let mut batches = d.batches;
-                batches.push(carry.finish());
-                (arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap(), d.stats)
-            })
-        };
-        let in_parts = |body: &str, opts: &DecodeOptions| {
-            let mut carry = span_builder(opts);
-            let mut slot = Some(&mut carry);
-            let out = decode_json_document_in_parts("d.json", body.as_bytes(), opts, &mut slot, 300)?;
-            Some(out.map(|d| {
-                let mut batches = d.batches;
-                batches.push(carry.finish());
-                (arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap(), d.stats)
-            }))
-        };
         for keep_going in [false, true] {
             let opts = DecodeOptions { keep_going, ..Default::default() };
             for body in [good.clone(), pretty.clone(), merged(true), dialects("")] {
-                let parts = in_parts(&body, &opts).expect("a trace document in several parts");
-                match (parts, whole(&body, &opts)) {
+                let parts = json_in_parts(&body, &opts, 300).expect("a trace document in several parts");
+                match (parts, json_whole(&body, &opts)) {
                     (Ok((parts_rows, parts_stats)), Ok((whole_rows, whole_stats))) => {
                         assert!(parts_rows == whole_rows, "rows differ (keep_going {keep_going})");
                         assert_eq!(parts_stats, whole_stats);
@@ -950,13 +979,13 @@ mod tests {
                 format!("[{good}]"),
                 format!("{good} {good}"),
             ] {
-                assert!(in_parts(&body, &opts).is_none(), "{}", &body[..40]);
+                assert!(json_in_parts(&body, &opts, 300).is_none(), "{}", &body[..40]);
             }
         }
         let strict = DecodeOptions::default();
-        let err = in_parts(&merged(true), &strict).unwrap().unwrap_err().to_string();
+        let err = json_in_parts(&merged(true), &strict, 300).unwrap().unwrap_err().to_string();
         assert!(err.contains("resourceSpans[") && err.contains("line 1"), "{err}");
-        let err = in_parts(&format!("\n\n{}", merged(true)), &strict).unwrap().unwrap_err().to_string();
+        let err = json_in_parts(&format!("\n\n{}", merged(true)), &strict, 300).unwrap().unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
     }
 
