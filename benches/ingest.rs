@@ -1,5 +1,6 @@
-//! Ingest throughput: decoding OTLP/JSON (JSON Lines) and OTLP/protobuf (length-framed) of
-//! synthetic traces into span-table batches, reported as spans/s and bytes/s.
+//! Ingest throughput: decoding OTLP/JSON (JSON Lines, and one large document) and OTLP/protobuf
+//! (length-framed, and one large message) of synthetic traces into span-table batches, reported
+//! as spans/s and bytes/s.
 //!
 //! Run: `cargo bench --bench ingest` (set SPANLENS_BENCH_SPANS to change the data size).
 
@@ -8,38 +9,58 @@ use spanlens::ingest::otlp_json::TopValue;
 use spanlens::ingest::otlp_proto::{decode_message, split_frames, to_model};
 use spanlens::ingest::{DecodeOptions, decode_bytes};
 use spanlens::model::builder::SpanBatchBuilder;
+use spanlens::model::otlp::TracesData;
 use spanlens::testing::{encode_json, encode_proto, frame, synthetic_traces};
 
 const SPANS_PER_TRACE: usize = 6;
 const TRACES_PER_DOCUMENT: usize = 500;
 
-fn datasets() -> (u64, Vec<u8>, Vec<u8>) {
+/// The bench data, as exporter batches of 500 traces each.
+fn documents() -> Vec<TracesData<'static>> {
     let spans: usize = std::env::var("SPANLENS_BENCH_SPANS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let documents = (spans / SPANS_PER_TRACE).div_ceil(TRACES_PER_DOCUMENT);
+    (0..documents)
+        .map(|d| {
+            let start = 1_700_000_000_000_000_000 + d as u64 * 1_000_000_000;
+            synthetic_traces(d as u64, TRACES_PER_DOCUMENT, SPANS_PER_TRACE, start)
+        })
+        .collect()
+}
+
+/// The span count, the documents as JSON Lines, and as length-framed protobuf messages.
+fn datasets(docs: &[TracesData<'_>]) -> (u64, Vec<u8>, Vec<u8>) {
     let mut json = Vec::new();
     let mut messages = Vec::new();
     let mut total = 0u64;
-    for d in 0..documents {
-        let doc = synthetic_traces(
-            d as u64,
-            TRACES_PER_DOCUMENT,
-            SPANS_PER_TRACE,
-            1_700_000_000_000_000_000 + d as u64 * 1_000_000_000,
-        );
+    for doc in docs {
         total += doc.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum::<u64>();
-        json.extend(encode_json(&doc).into_bytes());
+        json.extend(encode_json(doc).into_bytes());
         json.push(b'\n');
-        messages.push(encode_proto(&doc));
+        messages.push(encode_proto(doc));
     }
     (total, json, frame(&messages))
 }
 
+/// All the documents' spans as one large JSON document and as one large protobuf message (both
+/// decoded in parallel parts).
+fn single_documents(docs: &[TracesData<'_>]) -> (Vec<u8>, Vec<u8>) {
+    let all = TracesData { resource_spans: docs.iter().flat_map(|d| d.resource_spans.iter().cloned()).collect() };
+    (encode_json(&all).into_bytes(), encode_proto(&all))
+}
+
 fn bench_ingest(c: &mut Criterion) {
-    let (spans, json, proto) = datasets();
+    let docs = documents();
+    let (spans, json, proto) = datasets(&docs);
     let opts = DecodeOptions::default();
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10);
-    for (format, bytes) in [("otlp_json", &json), ("otlp_proto", &proto)] {
+    let (json_document, proto_message) = single_documents(&docs);
+    for (format, bytes) in [
+        ("otlp_json", &json),
+        ("otlp_proto", &proto),
+        ("otlp_json_one_document", &json_document),
+        ("otlp_proto_one_message", &proto_message),
+    ] {
         group.throughput(Throughput::Elements(spans));
         group.bench_function(format!("{format}/spans"), |b| {
             b.iter(|| decode_bytes(format, bytes, &opts).expect("bench data decodes"))
