@@ -190,8 +190,7 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     })?;
 
     let run_info = ingest_run_info(&plan.command, &sources, Some(&store_stats))?;
-    let run_info_path = out.path().join(RUN_INFO_FILE);
-    write_parquet(&run_info_path, run_info_schema(), &[run_info], writer_properties(None, &[]))?;
+    write_tables(out.path(), std::iter::empty(), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
     Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
