@@ -245,15 +245,13 @@ impl JsonOut {
 
     fn span(&mut self, s: &Span<'_>) {
         self.object(|o| {
-            o.key("attributes").attributes(&s.attributes);
-            o.key("droppedAttributesCount").number(s.dropped_attributes_count);
+            o.attributes(&s.attributes, s.dropped_attributes_count);
             o.key("droppedEventsCount").number(s.dropped_events_count);
             o.key("droppedLinksCount").number(s.dropped_links_count);
             o.key("endTimeUnixNano").quoted(s.end_time_unix_nano);
             o.key("events").list(&s.events, |out, e| {
                 out.object(|o| {
-                    o.key("attributes").attributes(&e.attributes);
-                    o.key("droppedAttributesCount").number(e.dropped_attributes_count);
+                    o.attributes(&e.attributes, e.dropped_attributes_count);
                     o.key("name").string(&e.name);
                     o.key("timeUnixNano").quoted(e.time_unix_nano);
                 })
@@ -262,8 +260,7 @@ impl JsonOut {
             o.key("kind").number(s.kind);
             o.key("links").list(&s.links, |out, l| {
                 out.object(|o| {
-                    o.key("attributes").attributes(&l.attributes);
-                    o.key("droppedAttributesCount").number(l.dropped_attributes_count);
+                    o.attributes(&l.attributes, l.dropped_attributes_count);
                     o.key("flags").number(l.flags);
                     o.key("spanId").id(l.span_id);
                     o.key("traceId").id(l.trace_id);
@@ -301,6 +298,13 @@ impl Members<'_> {
         self.out.0.push_str("\":");
         self.out
     }
+
+    /// The `attributes` and `droppedAttributesCount` members, which come first (in key order)
+    /// in every object that has them.
+    fn attributes(&mut self, kvs: &[KeyValue<'_>], dropped: u32) {
+        self.key("attributes").attributes(kvs);
+        self.key("droppedAttributesCount").number(dropped);
+    }
 }
 
 /// Encode a model document as canonical OTLP/JSON (camelCase, hex ids, int64 as strings), written
@@ -312,8 +316,7 @@ pub fn encode_json(doc: &TracesData<'_>) -> String {
         o.key("resourceSpans").list(&doc.resource_spans, |out, rs| {
             out.object(|o| {
                 o.key("resource").object(|r| {
-                    r.key("attributes").attributes(&rs.resource.attributes);
-                    r.key("droppedAttributesCount").number(rs.resource.dropped_attributes_count);
+                    r.attributes(&rs.resource.attributes, rs.resource.dropped_attributes_count);
                 });
                 o.key("scopeSpans").list(&rs.scope_spans, |out, ss| {
                     out.object(|o| {
