@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Builder, Int64Builder,
-    MapArray, RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondBuilder,
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Float64Builder, Int64Builder, MapArray,
+    RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondBuilder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
@@ -741,10 +741,6 @@ impl SignalsBuilder {
         }
     }
 
-    fn len(&self) -> usize {
-        self.latency.len()
-    }
-
     /// Append `rows` in order. The dimension columns (a dictionary lookup per value, most of
     /// the work) are built in parallel, one rayon task per column; the rows are the same as
     /// appending them one by one.
@@ -753,9 +749,20 @@ impl SignalsBuilder {
         let (_, fixed) = rayon::join(
             || {
                 dims.par_iter_mut().enumerate().for_each(|(d, b)| {
-                    for r in rows {
-                        b.append_option(r.dimensions()[d]);
+                    // Consecutive records often share a value (those of one resource or
+                    // operation): one lookup per run of equal values.
+                    let mut values = rows.iter().map(|r| r.dimensions()[d]);
+                    let Some(mut run) = values.next() else { return };
+                    let mut n = 1;
+                    for v in values {
+                        if v == run {
+                            n += 1;
+                        } else {
+                            append_run(b, run, n);
+                            (run, n) = (v, 1);
+                        }
                     }
+                    append_run(b, run, n);
                 });
             },
             || -> Result<()> {
@@ -791,6 +798,13 @@ impl SignalsBuilder {
     }
 }
 
+fn append_run(b: &mut StringDictionaryBuilder<Int32Type>, value: Option<&str>, n: usize) {
+    match value {
+        Some(v) => b.append_values(v, n),
+        None => b.append_nulls(n),
+    }
+}
+
 /// Rows per signals batch.
 const BATCH_ROWS: usize = 64 * 1024;
 
@@ -805,19 +819,25 @@ const TRACES_PER_TASK: usize = 256;
 /// spans were split (in memory, or spilled partitions).
 pub struct SignalsDeriver<'o> {
     opts: &'o SignalOptions,
-    builder: SignalsBuilder,
+    /// Records of earlier parts not yet emitted, in order: fewer than [`BATCH_ROWS`] rows.
+    pending: Vec<RecordBatch>,
     stats: SignalStats,
     emitted: usize,
 }
 
 impl<'o> SignalsDeriver<'o> {
     pub fn new(opts: &'o SignalOptions) -> Self {
-        SignalsDeriver { opts, builder: SignalsBuilder::new(), stats: SignalStats::default(), emitted: 0 }
+        SignalsDeriver { opts, pending: Vec::new(), stats: SignalStats::default(), emitted: 0 }
     }
 
     /// Derive the records of the spans in `batches` (the columns of `spans_for_signals`);
     /// `emit` gets each full batch of records. Records come out in trace id, then span id order,
     /// whatever the order of the input.
+    ///
+    /// Traces are derived in the order they first appear in the input, not in trace-id order:
+    /// the spans a task reads then lie near each other in the columns instead of all over the
+    /// part, and the derivation no longer waits on memory for most of its time. The records are
+    /// put in trace-id order afterwards, as Arrow columns.
     pub fn derive(&mut self, batches: &[RecordBatch], emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
         let cols: Vec<Columns> = batches.par_iter().map(|b| Columns::new(b, self.opts)).collect::<Result<_>>()?;
         let mut index: Vec<SpanAt> = Vec::with_capacity(cols.iter().map(|c| c.trace_id.len()).sum());
@@ -832,6 +852,7 @@ impl<'o> SignalsDeriver<'o> {
             }
         }
         index.par_sort_unstable();
+        // The spans of each trace, in trace-id order: a trace's rank is its place here.
         let mut traces: Vec<std::ops::Range<usize>> = Vec::new();
         let mut start = 0;
         for i in 1..=index.len() {
@@ -840,44 +861,120 @@ impl<'o> SignalsDeriver<'o> {
                 start = i;
             }
         }
-        for step in traces.chunks(TRACES_PER_STEP) {
-            let derived: Vec<(Vec<Row>, SignalStats)> = step
+        // (place of the trace's first span in the input, rank), in input order.
+        let mut order: Vec<(u64, u32)> = traces
+            .par_iter()
+            .enumerate()
+            .map(|(rank, spans)| {
+                let first = index[spans.clone()].iter().map(|s| (u64::from(s.batch) << 32) | u64::from(s.row)).min();
+                (first.unwrap_or_default(), rank as u32)
+            })
+            .collect();
+        order.par_sort_unstable();
+
+        // The index in that order too, each trace's spans where its task reads them.
+        let index: Vec<SpanAt> =
+            order.par_iter().flat_map_iter(|&(_, rank)| index[traces[rank as usize].clone()].iter().copied()).collect();
+        let mut spans_of = Vec::with_capacity(order.len());
+        let mut at = 0;
+        for &(_, rank) in &order {
+            let n = traces[rank as usize].len();
+            spans_of.push(at..at + n);
+            at += n;
+        }
+
+        let mut builder = SignalsBuilder::new();
+        let mut records_of_trace = vec![0u32; traces.len()];
+        for (step, step_spans) in order.chunks(TRACES_PER_STEP).zip(spans_of.chunks(TRACES_PER_STEP)) {
+            let derived: Vec<(Vec<Row>, Vec<u32>, SignalStats)> = step_spans
                 .par_chunks(TRACES_PER_TASK)
-                .map(|traces| {
+                .map(|task| {
                     let (mut scratch, mut out, mut stats) =
                         (TraceScratch::default(), Vec::new(), SignalStats::default());
-                    for r in traces {
-                        derive_trace(&cols, &index[r.clone()], self.opts, &mut scratch, &mut out, &mut stats);
+                    let mut counts = Vec::with_capacity(task.len());
+                    for spans in task {
+                        let before = out.len();
+                        derive_trace(&cols, &index[spans.clone()], self.opts, &mut scratch, &mut out, &mut stats);
+                        counts.push((out.len() - before) as u32);
                     }
-                    (out, stats)
+                    (out, counts, stats)
                 })
                 .collect();
             let mut rows: Vec<&Row> = Vec::new();
-            for (task_rows, s) in &derived {
+            for ((task_rows, counts, s), task) in derived.iter().zip(step.chunks(TRACES_PER_TASK)) {
                 self.stats.absorb(s);
                 rows.extend(task_rows);
-            }
-            let mut rest = &rows[..];
-            while !rest.is_empty() {
-                let (now, later) = rest.split_at((BATCH_ROWS - self.builder.len()).min(rest.len()));
-                self.builder.append(now)?;
-                if self.builder.len() == BATCH_ROWS {
-                    emit(self.builder.finish()?)?;
-                    self.emitted += 1;
+                for (&(_, rank), &n) in task.iter().zip(counts) {
+                    records_of_trace[rank as usize] = n;
                 }
-                rest = later;
+            }
+            builder.append(&rows)?;
+        }
+        let derived = builder.finish()?;
+        let indices = trace_id_order(&order, &records_of_trace);
+        let columns: Vec<ArrayRef> = derived
+            .columns()
+            .par_iter()
+            .map(|c| arrow::compute::take(c, &indices, None))
+            .collect::<std::result::Result<_, _>>()?;
+        drop(derived);
+        self.push(RecordBatch::try_new(signals_schema(), columns)?, emit)
+    }
+
+    /// Queue `records` (in order, after those pending) and emit every full batch.
+    fn push(&mut self, mut records: RecordBatch, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        while records.num_rows() > 0 {
+            let pending: usize = self.pending.iter().map(RecordBatch::num_rows).sum();
+            let n = (BATCH_ROWS - pending).min(records.num_rows());
+            self.pending.push(records.slice(0, n));
+            records = records.slice(n, records.num_rows() - n);
+            if pending + n == BATCH_ROWS {
+                emit(self.take_pending()?)?;
+                self.emitted += 1;
             }
         }
         Ok(())
     }
 
+    fn take_pending(&mut self) -> Result<RecordBatch> {
+        let batch = match self.pending.as_slice() {
+            [] => SignalsBuilder::new().finish()?,
+            [one] => one.clone(),
+            many => arrow::compute::concat_batches(&signals_schema(), many)?,
+        };
+        self.pending.clear();
+        Ok(batch)
+    }
+
     /// Emit the last batch (an empty one if there were no records at all) and return the counts.
     pub fn finish(mut self, emit: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<SignalStats> {
-        if self.builder.len() > 0 || self.emitted == 0 {
-            emit(self.builder.finish()?)?;
+        if !self.pending.is_empty() || self.emitted == 0 {
+            emit(self.take_pending()?)?;
         }
         Ok(self.stats)
     }
+}
+
+/// The `take` indices that put records derived trace by trace in `order` (input order: (first
+/// span's place, rank)) into trace-id (rank) order; `records_of_trace[rank]` is how many records
+/// the trace of that rank has, contiguous where it was derived.
+fn trace_id_order(order: &[(u64, u32)], records_of_trace: &[u32]) -> arrow::array::UInt32Array {
+    let mut first = Vec::with_capacity(records_of_trace.len());
+    let mut total = 0u32;
+    for &n in records_of_trace {
+        first.push(total);
+        total += n;
+    }
+    let mut take = vec![0u32; total as usize];
+    let mut derived_at = 0u32;
+    for &(_, rank) in order {
+        let (to, n) = (first[rank as usize], records_of_trace[rank as usize]);
+        for (j, slot) in take[to as usize..(to + n) as usize].iter_mut().enumerate() {
+            *slot = derived_at + j as u32;
+        }
+        derived_at += n;
+    }
+    take.into()
 }
 
 /// [`crate::derive::ATTRIBUTE_KEYS`] as a set: the attribute keys spans keep for the derivation,
@@ -936,6 +1033,68 @@ mod tests {
     use arrow::datatypes::Field;
 
     use super::*;
+
+    #[test]
+    fn records_derived_in_input_order_are_taken_back_to_trace_id_order() {
+        // Traces (rank: records) 0: 2, 1: 0, 2: 3, 3: 1, derived in the order 2, 0, 3, 1: the
+        // derived records are [2a 2b 2c 0a 0b 3a].
+        let order = [(10, 2), (20, 0), (30, 3), (40, 1)];
+        let take = trace_id_order(&order, &[2, 0, 3, 1]);
+        assert_eq!(take.values().to_vec(), vec![3, 4, 0, 1, 2, 5]);
+        assert_eq!(trace_id_order(&[], &[]).len(), 0);
+        assert_eq!(trace_id_order(&[(0, 0)], &[0]).len(), 0);
+    }
+
+    /// Signals rows numbered `from..to` in `duration_ns`, with a dimension value per run of ten.
+    fn numbered(from: i64, to: i64) -> RecordBatch {
+        let rows: Vec<Row> = (from..to)
+            .map(|n| Row {
+                source: "ServerSpan",
+                service: Cow::Owned(format!("s{}", n / 10)),
+                duration_ns: n,
+                ..Default::default()
+            })
+            .collect();
+        let mut b = SignalsBuilder::new();
+        b.append(&rows.iter().collect::<Vec<_>>()).unwrap();
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn parts_of_any_size_come_out_in_full_batches_in_order() {
+        let opts = SignalOptions::default();
+        let mut deriver = SignalsDeriver::new(&opts);
+        let mut out = Vec::new();
+        let mut emit = |b: RecordBatch| {
+            out.push(b);
+            Ok(())
+        };
+        let cuts = [0, 40_000, 80_000, 80_000, 150_000, 150_001, 160_000];
+        for w in cuts.windows(2) {
+            deriver.push(numbered(w[0], w[1]), &mut emit).unwrap();
+        }
+        deriver.finish(&mut emit).unwrap();
+        assert_eq!(
+            out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
+            vec![BATCH_ROWS, BATCH_ROWS, 160_000 - 2 * BATCH_ROWS]
+        );
+        let all = arrow::compute::concat_batches(&signals_schema(), &out).unwrap();
+        let duration = all.column_by_name(col::DURATION_NS).unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        assert!(duration.values().iter().copied().eq(0..160_000));
+        let service = cast(all.column_by_name(col::SERVICE).unwrap(), &DataType::Utf8).unwrap();
+        assert_eq!(service.as_string::<i32>().value(123_456), "s12345");
+        assert_eq!(all, arrow::compute::concat_batches(&signals_schema(), &[numbered(0, 160_000)]).unwrap());
+
+        // No records at all: one empty batch.
+        let mut out = Vec::new();
+        SignalsDeriver::new(&opts)
+            .finish(&mut |b| {
+                out.push(b);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![0]);
+    }
 
     #[test]
     fn rule_keys_are_kept_and_other_keys_dropped_row_by_row() {
