@@ -873,15 +873,14 @@ impl<'o> SignalsDeriver<'o> {
         order.par_sort_unstable();
 
         // The index in that order too, each trace's spans where its task reads them.
-        let index: Vec<SpanAt> =
-            order.par_iter().flat_map_iter(|&(_, rank)| index[traces[rank as usize].clone()].iter().copied()).collect();
+        let mut in_order = Vec::with_capacity(index.len());
         let mut spans_of = Vec::with_capacity(order.len());
-        let mut at = 0;
         for &(_, rank) in &order {
-            let n = traces[rank as usize].len();
-            spans_of.push(at..at + n);
-            at += n;
+            let spans = &index[traces[rank as usize].clone()];
+            spans_of.push(in_order.len()..in_order.len() + spans.len());
+            in_order.extend_from_slice(spans);
         }
+        let index = in_order;
 
         let mut builder = SignalsBuilder::new();
         let mut records_of_trace = vec![0u32; traces.len()];
@@ -909,6 +908,9 @@ impl<'o> SignalsDeriver<'o> {
                 }
             }
             builder.append(&rows)?;
+            // Many records own strings: free them on all cores.
+            drop(rows);
+            derived.into_par_iter().for_each(drop);
         }
         let derived = builder.finish()?;
         let indices = trace_id_order(&order, &records_of_trace);
