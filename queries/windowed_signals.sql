@@ -15,7 +15,7 @@ SELECT record_type,
        duration_ns,
        error,
        fault,
-       arrow_cast(to_timestamp_nanos(CAST("timestamp" AS BIGINT) - CAST("timestamp" AS BIGINT) % $1),
+       arrow_cast(CAST("timestamp" AS BIGINT) - CAST("timestamp" AS BIGINT) % $1,
                   'Timestamp(Nanosecond, Some("UTC"))') AS bucket_start
 FROM signals
 WHERE "timestamp" >= $2 AND "timestamp" < $3
