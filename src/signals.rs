@@ -912,14 +912,15 @@ impl<'o> SignalsDeriver<'o> {
             drop(rows);
             derived.into_par_iter().for_each(drop);
         }
-        let derived = builder.finish()?;
+        // Only the records are needed from here on: what the spans took is freed before the
+        // records are copied into order, and each column as soon as it is copied.
+        drop((cols, index, spans_of));
+        let derived = builder.finish()?.columns().to_vec();
         let indices = trace_id_order(&order, &records_of_trace);
         let columns: Vec<ArrayRef> = derived
-            .columns()
-            .par_iter()
-            .map(|c| arrow::compute::take(c, &indices, None))
+            .into_par_iter()
+            .map(|c| arrow::compute::take(&c, &indices, None))
             .collect::<std::result::Result<_, _>>()?;
-        drop(derived);
         self.push(RecordBatch::try_new(signals_schema(), columns)?, emit)
     }
 
