@@ -175,13 +175,13 @@ struct Columns {
     span_id: FixedSizeBinaryArray,
     parent_span_id: FixedSizeBinaryArray,
     flags: arrow::array::UInt32Array,
-    name: StringArray,
-    kind: StringArray,
+    name: Text,
+    kind: Text,
     end_time: arrow::array::Int64Array,
     duration_ns: arrow::array::Int64Array,
-    status_code: StringArray,
-    service_name: StringArray,
-    scope_name: StringArray,
+    status_code: Text,
+    service_name: Text,
+    scope_name: Text,
     attributes: AttrMap,
     resource_attributes: AttrMap,
     /// Per row, the index into `resources` of its resource: consecutive rows with the same
@@ -277,6 +277,38 @@ impl<'a> Attrs<'a> {
     }
 }
 
+/// A string column read as it is stored: through its dictionary when it has one, so that no
+/// text is copied per row.
+struct Text {
+    keys: Option<arrow::array::Int32Array>,
+    values: StringArray,
+}
+
+impl Text {
+    fn new(array: &ArrayRef) -> Result<Self> {
+        if let Some(dict) = array.as_dictionary_opt::<Int32Type>()
+            && dict.values().data_type() == &DataType::Utf8
+        {
+            return Ok(Text { keys: Some(dict.keys().clone()), values: dict.values().as_string::<i32>().clone() });
+        }
+        Ok(Text { keys: None, values: utf8(array)? })
+    }
+
+    /// The value of row `i`, `None` when it is null.
+    fn opt(&self, i: usize) -> Option<&str> {
+        let j = match &self.keys {
+            Some(keys) => keys.is_valid(i).then(|| keys.value(i) as usize)?,
+            None => i,
+        };
+        self.values.is_valid(j).then(|| self.values.value(j))
+    }
+
+    /// The value of row `i` of a column without nulls (`""` for a null).
+    fn value(&self, i: usize) -> &str {
+        self.opt(i).unwrap_or_default()
+    }
+}
+
 fn utf8(array: &ArrayRef) -> Result<StringArray> {
     let array = if array.data_type() == &DataType::Utf8 { array.clone() } else { cast(array, &DataType::Utf8)? };
     Ok(array.as_string::<i32>().clone())
@@ -301,22 +333,22 @@ impl Columns {
             span_id: fsb(span::SPAN_ID)?,
             parent_span_id: fsb(span::PARENT_SPAN_ID)?,
             flags: cast(column(span::FLAGS)?, &DataType::UInt32)?.as_primitive().clone(),
-            name: utf8(column(span::NAME)?)?,
-            kind: utf8(column(span::KIND)?)?,
+            name: Text::new(column(span::NAME)?)?,
+            kind: Text::new(column(span::KIND)?)?,
             end_time: int64(span::END_TIME)?,
             duration_ns: int64(span::DURATION_NS)?,
-            status_code: utf8(column(span::STATUS_CODE)?)?,
-            service_name: utf8(column(span::SERVICE_NAME)?)?,
-            scope_name: utf8(column(span::SCOPE_NAME)?)?,
+            status_code: Text::new(column(span::STATUS_CODE)?)?,
+            service_name: Text::new(column(span::SERVICE_NAME)?)?,
+            scope_name: Text::new(column(span::SCOPE_NAME)?)?,
             attributes: AttrMap::new(column(span::ATTRIBUTES)?)?,
             resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?)?,
             resource_of_row: Vec::with_capacity(batch.num_rows()),
             resources: Vec::new(),
         };
         for i in 0..batch.num_rows() {
-            let service_name = Columns::opt(&columns.service_name, i);
+            let service_name = columns.service_name.opt(i);
             let same_as_previous = i > 0
-                && service_name == Columns::opt(&columns.service_name, i - 1)
+                && service_name == columns.service_name.opt(i - 1)
                 && columns.resource_attributes.same_rows(i, i - 1);
             if !same_as_previous {
                 let facts = ResourceFacts::read(&columns.resource_attributes.row(i), service_name, opts);
@@ -329,10 +361,6 @@ impl Columns {
 
     fn resource(&self, i: usize) -> &ResourceFacts {
         &self.resources[self.resource_of_row[i] as usize]
-    }
-
-    fn opt(array: &StringArray, i: usize) -> Option<&str> {
-        array.is_valid(i).then(|| array.value(i))
     }
 
     fn id8(array: &FixedSizeBinaryArray, i: usize) -> Option<[u8; 8]> {
@@ -400,7 +428,7 @@ fn ingress_span<'a>(c: &'a Columns, i: usize, local_root: bool, lambda: Option<&
         http_url: a.text(key!("http.url")),
         lambda_function: lambda,
         lambda_override: a.text(key!("aws.lambda.local.operation.override")),
-        scope_name: Columns::opt(&c.scope_name, i),
+        scope_name: c.scope_name.opt(i),
     }
 }
 
@@ -587,7 +615,7 @@ fn derive_trace<'a>(
     resources.clear();
     resources.extend(at.iter().map(|&(c, i)| c.resource(i)));
     service_names.clear();
-    service_names.extend(at.iter().map(|&(c, i)| Columns::opt(&c.service_name, i)));
+    service_names.extend(at.iter().map(|&(c, i)| c.service_name.opt(i)));
     resource_ids(
         service_names.iter().zip(resources.iter()).map(|(name, r)| (*name, r.instance_id.as_deref())),
         resource_keys,
@@ -661,7 +689,7 @@ fn derive_trace<'a>(
                         kind,
                         local_root: p.local_root,
                         name: c.name.value(i),
-                        scope_name: Columns::opt(&c.scope_name, i),
+                        scope_name: c.scope_name.opt(i),
                         messaging_operation,
                         parent_is_consumer: p.parent_kind == Some("CONSUMER"),
                     },
@@ -1036,6 +1064,29 @@ mod tests {
     use arrow::datatypes::Field;
 
     use super::*;
+
+    #[test]
+    fn text_columns_read_the_same_through_a_dictionary_or_plain() {
+        let plain = vec![Some("SERVER"), None, Some("CLIENT"), Some("SERVER"), Some("")];
+        let keys = arrow::array::Int32Array::from(vec![Some(0), None, Some(1), Some(0), Some(3)]);
+        let values = StringArray::from(vec![Some("SERVER"), Some("CLIENT"), None, Some("")]);
+        let dict: ArrayRef = Arc::new(arrow::array::DictionaryArray::new(keys, Arc::new(values)));
+        let view: ArrayRef = Arc::new(arrow::array::StringViewArray::from(plain.clone()));
+        let utf8: ArrayRef = Arc::new(StringArray::from(plain.clone()));
+        for array in [dict, view, utf8] {
+            let text = Text::new(&array).unwrap();
+            assert_eq!(text.keys.is_some(), matches!(array.data_type(), DataType::Dictionary(..)));
+            let got: Vec<Option<&str>> = (0..plain.len()).map(|i| text.opt(i)).collect();
+            assert_eq!(got, plain, "{}", array.data_type());
+            assert_eq!((text.value(0), text.value(1)), ("SERVER", ""));
+        }
+        // A key to a null value is a null.
+        let keys = arrow::array::Int32Array::from(vec![2, 0]);
+        let values = StringArray::from(vec![Some("a"), Some("b"), None]);
+        let dict: ArrayRef = Arc::new(arrow::array::DictionaryArray::new(keys, Arc::new(values)));
+        let text = Text::new(&dict).unwrap();
+        assert_eq!((text.opt(0), text.opt(1)), (None, Some("a")));
+    }
 
     #[test]
     fn records_derived_in_input_order_are_taken_back_to_trace_id_order() {
