@@ -38,6 +38,7 @@ pub fn synthetic_traces(seed: u64, traces: usize, spans_per_trace: usize, start_
                 scope: Scope { name: "io.opentelemetry.tomcat".into(), version: "2.1.0".into(), attributes: vec![] },
                 spans: vec![],
             }],
+            resource_text: None,
         })
         .collect();
     for t in 0..traces {

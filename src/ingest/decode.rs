@@ -17,7 +17,7 @@ use super::otlp_json::{self, Document, TopValue};
 use super::otlp_proto::{self, Frame, split_frames};
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
-use crate::model::builder::{AttributeKeys, SpanBatchBuilder};
+use crate::model::builder::{AttributeKeys, PreparedResource, SpanBatchBuilder};
 use crate::model::otlp::{ResourceSpans, Span, TracesData};
 
 /// JSON Lines inputs larger than this are split into chunks of about this size.
@@ -126,9 +126,38 @@ impl<'o, 'b> Sink<'o, 'b> {
         }
     }
 
-    fn add_document(&mut self, doc: Document<'_>, position: Position) -> Result<(), DecodeError> {
+    /// Prepare the resources that documents kept as text ([`otlp_json::TopValue`]), before any
+    /// of their spans is added: one entry per `resourceSpans` of their trace documents, in order
+    /// (`None` where the resource is decoded already). `None` when one does not decode; the
+    /// documents are then decoded the ordinary way, which reports why.
+    fn prepare_resources(&mut self, docs: &[Document<'_>]) -> Option<Vec<Option<PreparedResource>>> {
+        let mut prepared = Vec::new();
+        for doc in docs {
+            if let Document::Traces(t) = doc {
+                for rs in &t.resource_spans {
+                    prepared.push(match rs.resource_text {
+                        Some(text) => Some(self.builder().prepare_resource(text, otlp_json::decode_kept_resource)?),
+                        None => None,
+                    });
+                }
+            }
+        }
+        Some(prepared)
+    }
+
+    /// Add a document; `prepared` gives the resources of its `resourceSpans` that
+    /// [`prepare_resources`](Self::prepare_resources) prepared.
+    fn add_document(
+        &mut self,
+        doc: Document<'_>,
+        position: Position,
+        prepared: &mut impl Iterator<Item = Option<PreparedResource>>,
+    ) -> Result<(), DecodeError> {
         match doc {
-            Document::Traces(t) => self.add_traces(&t, position),
+            Document::Traces(t) => {
+                self.stats.documents += 1;
+                self.add_resource_spans(&t.resource_spans, 0, position, prepared)
+            }
             Document::Skip(reason) => {
                 self.stats.pass_record(reason);
                 Ok(())
@@ -139,18 +168,23 @@ impl<'o, 'b> Sink<'o, 'b> {
 
     fn add_traces(&mut self, doc: &TracesData<'_>, position: Position) -> Result<(), DecodeError> {
         self.stats.documents += 1;
-        self.add_resource_spans(&doc.resource_spans, 0, position)
+        self.add_resource_spans(&doc.resource_spans, 0, position, &mut std::iter::empty())
     }
 
-    /// Add resource spans of a document, the first of them its `resourceSpans[first]`.
+    /// Add resource spans of a document, the first of them its `resourceSpans[first]`; each
+    /// takes its resource from `prepared` when that gives one.
     fn add_resource_spans(
         &mut self,
         resource_spans: &[ResourceSpans<'_>],
         first: usize,
         position: Position,
+        prepared: &mut impl Iterator<Item = Option<PreparedResource>>,
     ) -> Result<(), DecodeError> {
         for (ri, rs) in (first..).zip(resource_spans) {
-            self.builder().begin_resource(&rs.resource);
+            match prepared.next().flatten() {
+                Some(resource) => self.builder().begin_prepared_resource(&resource),
+                None => self.builder().begin_resource(&rs.resource),
+            }
             for (si, ss) in rs.scope_spans.iter().enumerate() {
                 self.builder().begin_scope(&ss.scope);
                 self.add_spans(&ss.spans, [ri, si, 0], position)?;
@@ -462,7 +496,7 @@ pub(crate) fn decode_json_blocks(
 ) -> Result<(Decoded, u64), DecodeError> {
     if let ([block], Some(carry)) = (blocks, carry.as_deref_mut()) {
         let mut sink = Sink::with_builder(source, opts, Some(carry));
-        decode_json_chunk(&mut sink, block, first_line, json_lines, bom)?;
+        decode_json_chunk::<true>(&mut sink, block, first_line, json_lines, bom)?;
         let line = first_line + count_newlines(block);
         return Ok((sink.finish(), line));
     }
@@ -478,7 +512,7 @@ pub(crate) fn decode_json_blocks(
         .zip(starts.par_iter())
         .map(|(block, start)| {
             let mut sink = Sink::new(source, opts);
-            decode_json_chunk(&mut sink, block, *start, json_lines, bom)?;
+            decode_json_chunk::<true>(&mut sink, block, *start, json_lines, bom)?;
             Ok(sink.finish())
         })
         .collect();
@@ -520,7 +554,9 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
     chunks
 }
 
-fn decode_json_chunk(
+/// Decode one chunk of JSON text; with `KEEP` (always, but in tests), resources are kept as text
+/// and each distinct one is decoded once (see [`json_stream`]).
+fn decode_json_chunk<const KEEP: bool>(
     sink: &mut Sink<'_, '_>,
     chunk: &[u8],
     first_line: u64,
@@ -532,17 +568,37 @@ fn decode_json_chunk(
     let text = simdutf8::basic::from_utf8(chunk).ok();
     let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, first_line), json_lines, bom };
     let mut offset = 0usize;
+    // The document to decode again the ordinary way, after keeping its resources failed.
+    let mut again: Option<usize> = None;
     while offset < chunk.len() {
-        // `offset` is 0 or just after a newline, so it is a character boundary of `text`.
-        let resume = match text {
-            Some(text) => {
-                json_stream(&mut cx, serde_json::Deserializer::from_str(&text[offset..]).into_iter(), offset)?
+        // `offset` is 0 or a line start, so it is a character boundary of `text`.
+        let resume = match (text, again) {
+            (Some(text), None) if KEEP => {
+                let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_, true>>();
+                json_stream(&mut cx, stream, offset, None)?
             }
-            None => json_stream(&mut cx, serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter(), offset)?,
+            (Some(text), None) => {
+                let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_>>();
+                json_stream(&mut cx, stream, offset, None)?
+            }
+            (Some(text), Some(doc)) => {
+                let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_>>();
+                json_stream(&mut cx, stream, offset, Some(doc - offset))?
+            }
+            (None, _) => {
+                let stream = serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter::<TopValue<'_>>();
+                json_stream(&mut cx, stream, offset, None)?
+            }
         };
         match resume {
-            Some(next) => offset += next,
-            None => return Ok(()),
+            Resume::Done => return Ok(()),
+            Resume::Line(next) => (offset, again) = (offset + next, None),
+            Resume::Again(doc) => {
+                // From the start of the document's line, so that positions count from there.
+                let doc = offset + doc;
+                offset = memchr::memrchr(b'\n', &chunk[..doc]).map_or(0, |i| i + 1);
+                again = Some(doc);
+            }
         }
     }
     Ok(())
@@ -557,14 +613,30 @@ struct ChunkCursor<'c, 's, 'o, 'b> {
     bom: usize,
 }
 
+/// Where decoding a chunk goes on after [`json_stream`] (offsets relative to where it started).
+enum Resume {
+    /// Nowhere: the chunk is done.
+    Done,
+    /// At this line start, resources kept.
+    Line(usize),
+    /// At the document starting here, decoded again the ordinary way.
+    Again(usize),
+}
+
 /// Decode the documents of the chunk from `offset` on until the end or the first bad document.
-/// Returns where to resume (relative to `offset`: the line after a bad JSON Lines document), or
-/// `None` when there is nothing more to decode.
-fn json_stream<'de, R: serde_json::de::Read<'de>>(
+///
+/// The stream either keeps resources as text ([`TopValue`] with `KEEP`): any document it cannot
+/// decode that way, or whose kept resources do not decode, is left to be decoded again the
+/// ordinary way ([`Resume::Again`]), whose messages are the ones to report. Or it decodes them
+/// the ordinary way: with `again`, it is decoding again the document starting there (earlier
+/// documents of its line are decoded and dropped, as they were added already), and returns at
+/// the first line start after it.
+fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
     cx: &mut ChunkCursor<'_, '_, '_, '_>,
-    mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de>>,
+    mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de, KEEP>>,
     offset: usize,
-) -> Result<Option<usize>, DecodeError> {
+    again: Option<usize>,
+) -> Result<Resume, DecodeError> {
     let ChunkCursor { sink, chunk, lines, json_lines, bom } = cx;
     let (rest, json_lines, bom) = (&chunk[offset..], *json_lines, *bom);
     let rest_line = lines.line_at(offset);
@@ -574,15 +646,27 @@ fn json_stream<'de, R: serde_json::de::Read<'de>>(
         while doc_start < rest.len() && rest[doc_start].is_ascii_whitespace() {
             doc_start += 1;
         }
+        if again.is_some_and(|again| doc_start > again && rest[doc_start - 1] == b'\n') {
+            return Ok(Resume::Line(doc_start));
+        }
         match stream.next() {
-            None => return Ok(None),
+            None => return Ok(Resume::Done),
             Some(Ok(TopValue(docs))) => {
+                if again.is_some_and(|again| doc_start < again) {
+                    doc_start = stream.byte_offset();
+                    continue;
+                }
+                let Some(prepared) = sink.prepare_resources(&docs) else {
+                    return Ok(Resume::Again(doc_start));
+                };
                 let position = Position::LineOnly(lines.line_at(offset + doc_start));
+                let mut prepared = prepared.into_iter();
                 for doc in docs {
-                    sink.add_document(doc, position)?;
+                    sink.add_document(doc, position, &mut prepared)?;
                 }
                 doc_start = stream.byte_offset();
             }
+            Some(Err(_)) if KEEP => return Ok(Resume::Again(doc_start)),
             Some(Err(e)) => {
                 // serde_json reports an error met at a line end (a truncated line) as column 0 of
                 // the next line; it belongs to the line the newline ends.
@@ -608,10 +692,12 @@ fn json_stream<'de, R: serde_json::de::Read<'de>>(
                 sink.fail(DecodeError::new(sink.source, Some(Position::Line { line, column }), reason, message))?;
                 if !json_lines {
                     // Inside one large document there is no safe place to resume.
-                    return Ok(None);
+                    return Ok(Resume::Done);
                 }
                 // Resume at the line after the bad one.
-                return Ok(memchr::memchr_iter(b'\n', rest).nth(bad_line.saturating_sub(1)).map(|i| i + 1));
+                return Ok(memchr::memchr_iter(b'\n', rest)
+                    .nth(bad_line.saturating_sub(1))
+                    .map_or(Resume::Done, |i| Resume::Line(i + 1)));
             }
         }
     }
@@ -662,8 +748,12 @@ fn decode_proto_message_in_parts(
             .map(|(range, first)| {
                 let msg = otlp_proto::decode_message(&body[range.clone()]).ok()?;
                 let mut sink = Sink::new(source, opts);
-                let added =
-                    sink.add_resource_spans(&otlp_proto::to_model(&msg).resource_spans, *first, Position::Offset(0));
+                let added = sink.add_resource_spans(
+                    &otlp_proto::to_model(&msg).resource_spans,
+                    *first,
+                    Position::Offset(0),
+                    &mut std::iter::empty(),
+                );
                 Some(added.map(|()| sink.finish()))
             })
             .collect();
@@ -751,7 +841,7 @@ fn decode_frame(
         match super::otlp_json::decode_value(payload) {
             Ok(docs) => {
                 for doc in docs {
-                    sink.add_document(doc, position)?;
+                    sink.add_document(doc, position, &mut std::iter::empty())?;
                 }
             }
             Err(e) => sink.fail(DecodeError::new(source, Some(position), "invalid_json", json_error_message(&e)))?,
@@ -987,6 +1077,108 @@ mod tests {
         assert!(err.contains("resourceSpans[") && err.contains("line 1"), "{err}");
         let err = json_in_parts(&format!("\n\n{}", merged(true)), &strict, 300).unwrap().unwrap_err().to_string();
         assert!(err.contains("line 3"), "{err}");
+    }
+
+    /// Rows, counts and error of decoding `body` as one chunk, resources kept as text or not.
+    fn chunk<const KEEP: bool>(body: &[u8], opts: &DecodeOptions) -> Result<(RecordBatch, SourceStats), String> {
+        let mut sink = Sink::new("d.jsonl", opts);
+        decode_json_chunk::<KEEP>(&mut sink, body, 1, is_json_lines(body), 0).map_err(|e| e.to_string())?;
+        let d = sink.finish();
+        Ok((rows_with(d.batches, span_builder(opts)), d.stats))
+    }
+
+    /// Keeping resources as text changes nothing: rows, counts, messages and their positions are
+    /// those of decoding every resource where it stands, for good lines, resources that do not
+    /// decode (wrong shape, repeated, nested deep), documents glued on one line, arrays of
+    /// documents, bad spans and bad JSON.
+    #[test]
+    fn resources_kept_as_text_decode_as_they_do_in_place() {
+        use crate::testing::{encode_json, synthetic_traces};
+        let good = encode_json(&synthetic_traces(3, 4, 3, 1_700_000_000_000_000_000));
+        let other = encode_json(&synthetic_traces(4, 2, 2, 1_700_000_000_000_000_000));
+        let spans = r#""scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c",
+            "spanId":"b7ad6b7169203331","name":"x","startTimeUnixNano":"5","endTimeUnixNano":"9"}]}]"#
+            .replace('\n', "");
+        let doc = |resource: &str| format!(r#"{{"resourceSpans":[{{{resource}{spans}}}]}}"#);
+        // A kvlist nested `levels` deep: four JSON levels each.
+        let nested = |levels: usize| {
+            let mut value = r#"{"stringValue":"leaf"}"#.to_string();
+            for _ in 0..levels {
+                value = format!(r#"{{"kvlistValue":{{"values":[{{"key":"k","value":{value}}}]}}}}"#);
+            }
+            format!(r#""resource":{{"attributes":[{{"key":"deep","value":{value}}}]}},"#)
+        };
+        let long = format!(
+            r#""resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"{}"}}}}]}},"#,
+            "x".repeat(40)
+        );
+        let mut end_zero = synthetic_traces(5, 2, 2, 1_700_000_000_000_000_000);
+        end_zero.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano = 0;
+        let lines = [
+            doc(r#""resource":{"attributes":5},"#),
+            doc(r#""resource":{"attributes":5},"resource":{"attributes":[]},"#),
+            doc(
+                r#""resource":{"attributes":[{"key":"a","value":{"stringValue":"1"}}]},"resource":{"droppedAttributesCount":2},"#,
+            ),
+            doc(r#""resource":{"attributes":[{"key":"a","value":{"intValue":"x"}}]},"#),
+            doc(r#""resource":null,"#),
+            doc(""),
+            doc(&nested(20)),
+            doc(&nested(40)),
+            doc(&long),
+            format!("{}, tru", doc(r#""resource":{"attributes":5}"#).trim_end_matches('}')),
+            format!("{good} {}", doc(r#""resource":{"attributes":5},"#)),
+            format!("{}{good}", doc(r#""resource":{"attributes":{}},"#)),
+            format!("[{good}, {}]", doc(r#""resource":{"droppedAttributesCount":-1},"#)),
+            encode_json(&end_zero),
+            r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"k","value":{"stringValue":"\u00e9\""}}]}}]}"#
+                .into(),
+            "{\"resourceSpans\": [{\"resource\": \"\u{ff}\"}]}".into(),
+        ];
+        let mut compared = 0;
+        for (i, line) in lines.iter().enumerate() {
+            for body in [
+                format!("{good}\n{line}\n{other}\n{good}\n"),
+                format!("{line}\n{line}\n{good}"),
+                format!("  {line}\n\n{other}{good}\n{line}"),
+            ] {
+                for keep_going in [false, true] {
+                    let opts = DecodeOptions { keep_going, max_value_bytes: 16, ..Default::default() };
+                    let (kept, in_place) =
+                        (chunk::<true>(body.as_bytes(), &opts), chunk::<false>(body.as_bytes(), &opts));
+                    match (&kept, &in_place) {
+                        (Ok((kept_rows, kept_stats)), Ok((rows, stats))) => {
+                            assert!(kept_rows == rows, "line {i}: rows differ (keep_going {keep_going})");
+                            assert_eq!(kept_stats, stats, "line {i}");
+                        }
+                        (Err(kept), Err(in_place)) => assert_eq!(kept, in_place, "line {i}"),
+                        _ => panic!(
+                            "line {i}, keep_going {keep_going}: {:?} against {:?}",
+                            kept.map(|r| r.1),
+                            in_place.map(|r| r.1)
+                        ),
+                    }
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, lines.len() * 6);
+        // The cases do what they are meant to: resources are kept, decode once, and fail where
+        // decoding them in place fails.
+        let opts = DecodeOptions { keep_going: true, max_value_bytes: 16, ..Default::default() };
+        let (_, stats) = chunk::<true>(format!("{}\n{}\n", doc(&long), doc(&long)).as_bytes(), &opts).unwrap();
+        assert_eq!((stats.spans_written, stats.values_truncated), (2, 2));
+        let (_, stats) = chunk::<true>(format!("{good}\n{}\n{good}", lines[0]).as_bytes(), &opts).unwrap();
+        assert_eq!((stats.documents, stats.spans_written), (2, 24));
+        assert!(stats.messages[0].contains("line 2, column 45"), "{:?}", stats.messages);
+        let (_, stats) = chunk::<true>(lines[10].as_bytes(), &opts).unwrap();
+        assert!(stats.messages[0].contains(&format!("line 1, column {}", good.len() + 1 + 45)), "{:?}", stats.messages);
+        let deep = chunk::<true>(doc(&nested(40)).as_bytes(), &DecodeOptions::default()).unwrap_err();
+        assert!(deep.contains("recursion limit"), "{deep}");
+        let mut kept = serde_json::Deserializer::from_str(&good).into_iter::<TopValue<'_, true>>();
+        let Some(Ok(TopValue(docs))) = kept.next() else { panic!("a document") };
+        let Document::Traces(t) = &docs[0] else { panic!("a trace document") };
+        assert!(t.resource_spans.iter().all(|rs| rs.resource_text.is_some() && rs.resource.attributes.is_empty()));
     }
 
     #[test]

@@ -36,59 +36,65 @@ pub enum Document<'a> {
     NotOtlp(String),
 }
 
-/// One top-level JSON value: an object, or an array of objects (each a document).
-pub struct TopValue<'a>(pub Vec<Document<'a>>);
+/// One top-level JSON value: an object, or an array of objects (each a document). With `KEEP`,
+/// each `resourceSpans[].resource` is kept as its raw text ([`ResourceSpans::resource_text`],
+/// decoded by [`decode_kept_resource`]), so that identical resources are decoded once.
+pub struct TopValue<'a, const KEEP: bool = false>(pub Vec<Document<'a>>);
 
-impl<'de> de::Deserialize<'de> for TopValue<'de> {
+impl<'de, const KEEP: bool> de::Deserialize<'de> for TopValue<'de, KEEP> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TopValue<'de>;
+        struct V<const K: bool>;
+        impl<'de, const K: bool> Visitor<'de> for V<K> {
+            type Value = TopValue<'de, K>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an OTLP/JSON object such as {\"resourceSpans\": [...]}")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Ok(TopValue(vec![visit_document(map)?]))
+                Ok(TopValue(vec![visit_document::<A, K>(map)?]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut docs = Vec::new();
-                while let Some(doc) = seq.next_element::<DocumentDe<'de>>()? {
+                while let Some(doc) = seq.next_element::<DocumentDe<'de, K>>()? {
                     docs.push(doc.0);
                 }
                 Ok(TopValue(docs))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V::<KEEP>)
     }
 }
 
-struct DocumentDe<'a>(Document<'a>);
+struct DocumentDe<'a, const KEEP: bool>(Document<'a>);
 
-impl<'de> de::Deserialize<'de> for DocumentDe<'de> {
+impl<'de, const KEEP: bool> de::Deserialize<'de> for DocumentDe<'de, KEEP> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = DocumentDe<'de>;
+        struct V<const K: bool>;
+        impl<'de, const K: bool> Visitor<'de> for V<K> {
+            type Value = DocumentDe<'de, K>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an OTLP/JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                visit_document(map).map(DocumentDe)
+                visit_document::<A, K>(map).map(DocumentDe)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V::<KEEP>)
     }
 }
 
-fn visit_document<'de, A: MapAccess<'de>>(mut map: A) -> Result<Document<'de>, A::Error> {
+fn visit_document<'de, A: MapAccess<'de>, const KEEP: bool>(mut map: A) -> Result<Document<'de>, A::Error> {
     let mut traces: Option<TracesData<'de>> = None;
     let mut skip: Option<&'static str> = None;
     let mut other_keys: Vec<String> = Vec::new();
     while let Some(key) = map.next_key::<Str<'de>>()? {
         match key.0.as_ref() {
             "resourceSpans" | "resource_spans" => {
-                let rs = map.next_value::<List<ResourceSpansDe<'de>>>()?;
-                traces.get_or_insert_with(TracesData::default).resource_spans.extend(rs.0.into_iter().map(|r| r.0));
+                let list = &mut traces.get_or_insert_with(TracesData::default).resource_spans;
+                if KEEP {
+                    list.extend(map.next_value::<List<KeptResourceSpansDe<'de>>>()?.0.into_iter().map(|r| r.0));
+                } else {
+                    list.extend(map.next_value::<List<ResourceSpansDe<'de>>>()?.0.into_iter().map(|r| r.0));
+                }
             }
             "resourceLogs" | "resource_logs" => {
                 map.next_value::<IgnoredAny>()?;
@@ -542,6 +548,64 @@ fn resource_spans_field<'de, A: MapAccess<'de>>(
         m.scope_spans.extend(map.next_value::<List<ScopeSpansDe<'de>>>()?.0.into_iter().map(|s| s.0));
         Ok(())
     })
+}
+
+message!(KeptResourceSpansDe, ResourceSpans, "a ResourceSpans object", kept_resource_spans_field);
+/// The keys of a `ResourceSpans`, the resource kept as its raw text. A repeated `resource` is an
+/// error, so that decoding the document the ordinary way reports what the first one holds.
+fn kept_resource_spans_field<'de, A: MapAccess<'de>>(
+    m: &mut ResourceSpans<'de>,
+    key: &str,
+    map: &mut A,
+) -> Result<bool, A::Error> {
+    if key != "resource" {
+        return resource_spans_field(m, key, map);
+    }
+    if m.resource_text.is_some() {
+        return Err(de::Error::custom("repeated resource"));
+    }
+    m.resource_text = Some(map.next_value::<&'de serde_json::value::RawValue>()?.get());
+    Ok(true)
+}
+
+/// How deep a kept resource may nest: far below serde_json's recursion limit of 128, which
+/// decoding the document the ordinary way counts from the top of the document.
+const KEPT_RESOURCE_DEPTH: usize = 64;
+
+/// Decode a resource that [`TopValue`] kept as raw text. `None` when it does not decode, or nests
+/// deeper than [`KEPT_RESOURCE_DEPTH`]: its document is then decoded the ordinary way, whose
+/// error (or success) is the one to report.
+pub fn decode_kept_resource(text: &str) -> Option<Resource<'_>> {
+    if nesting_depth(text) > KEPT_RESOURCE_DEPTH {
+        return None;
+    }
+    serde_json::from_str::<ResourceDe<'_>>(text).ok().map(|r| r.0)
+}
+
+/// The deepest nesting of objects and arrays in JSON text.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    deepest
 }
 
 /// The keys of a `ResourceSpans`, its scope spans read by `scopes`.

@@ -50,6 +50,7 @@ pub fn to_model(msg: &TracesDataCompat) -> TracesData<'_> {
             .map(|rs| ResourceSpans {
                 resource: rs.resource.as_ref().map(resource).unwrap_or_default(),
                 scope_spans: rs.scope_spans.iter().chain(&rs.instrumentation_library_spans).map(scope_spans).collect(),
+                resource_text: None,
             })
             .collect(),
     }

@@ -286,6 +286,7 @@ fn map_builder() -> AttrMapBuilder {
 /// Rendered attributes of a resource or scope, kept while its spans are appended.
 type RenderedAttrs = Vec<(String, Option<String>)>;
 
+/// What the builder takes from a resource for the rows of its spans.
 #[derive(Default)]
 struct ResourceContext {
     attributes: RenderedAttrs,
@@ -293,7 +294,19 @@ struct ResourceContext {
     service_name: Option<String>,
     /// One slot per hot column; only resource-origin columns are filled.
     hot: Vec<Option<HotValue>>,
+    /// Attribute values cut to `max_value_bytes`, counted again each time the resource begins.
+    truncated: u64,
 }
+
+/// A resource as the builder prepared it, ready to [begin](SpanBatchBuilder::begin_prepared_resource)
+/// any number of times: the spans of identical resources share it.
+#[derive(Clone)]
+pub struct PreparedResource(Arc<ResourceContext>);
+
+/// Bounds of the cache of prepared resources kept by their encoded text: past either, it starts
+/// afresh (prepared resources already handed out stay valid).
+const CACHED_RESOURCES: usize = 256;
+const CACHED_RESOURCE_BYTES: usize = 1 << 20;
 
 #[derive(Default)]
 struct ScopeContext {
@@ -326,8 +339,12 @@ pub struct SpanBatchBuilder {
     max_value_bytes: usize,
     values_truncated: u64,
     rows: usize,
-    resource: ResourceContext,
+    resource: Arc<ResourceContext>,
     scope: ScopeContext,
+    /// Recently prepared resources by their encoded text ([`prepare_resource`](Self::prepare_resource)),
+    /// and the bytes of those texts.
+    prepared: HashMap<Box<str>, PreparedResource, ahash::RandomState>,
+    prepared_bytes: usize,
 
     trace_id: FixedSizeBinaryBuilder,
     span_id: FixedSizeBinaryBuilder,
@@ -412,8 +429,10 @@ impl SpanBatchBuilder {
             max_value_bytes,
             values_truncated: 0,
             rows: 0,
-            resource: ResourceContext { hot: vec![None; HOT_COLUMNS.len()], ..Default::default() },
+            resource: Arc::new(ResourceContext { hot: vec![None; HOT_COLUMNS.len()], ..Default::default() }),
             scope: ScopeContext::default(),
+            prepared: HashMap::default(),
+            prepared_bytes: 0,
             trace_id: FixedSizeBinaryBuilder::with_capacity(START, 16),
             span_id: FixedSizeBinaryBuilder::with_capacity(START, 8),
             parent_span_id: FixedSizeBinaryBuilder::with_capacity(START, 8),
@@ -511,10 +530,16 @@ impl SpanBatchBuilder {
         s
     }
 
-    fn render_attrs<'k>(&mut self, attrs: impl Iterator<Item = &'k KeyValue<'k>>) -> RenderedAttrs {
+    /// Attributes rendered as the maps hold them, values cut to `max_value_bytes`; the values
+    /// cut are added to `truncated`.
+    fn render_attrs<'k>(&self, attrs: impl Iterator<Item = &'k KeyValue<'k>>, truncated: &mut u64) -> RenderedAttrs {
         attrs
             .map(|kv| {
-                let value = render_value(&kv.value).map(|v| self.text(v).into_owned());
+                let value = render_value(&kv.value).map(|v| {
+                    let (v, cut) = truncate(v, self.max_value_bytes);
+                    *truncated += u64::from(cut);
+                    v.into_owned()
+                });
                 (kv.key.to_string(), value)
             })
             .collect()
@@ -522,7 +547,39 @@ impl SpanBatchBuilder {
 
     /// Set the resource that the following spans belong to.
     pub fn begin_resource(&mut self, resource: &Resource<'_>) {
+        let prepared = PreparedResource(Arc::new(self.resource_context(resource)));
+        self.begin_prepared_resource(&prepared);
+    }
+
+    /// Set a prepared resource as the one the following spans belong to.
+    pub fn begin_prepared_resource(&mut self, resource: &PreparedResource) {
         self.flush_resource_columns();
+        self.values_truncated += resource.0.truncated;
+        self.resource = Arc::clone(&resource.0);
+    }
+
+    /// The prepared form of the resource whose encoded form is `text`, from a cache of the
+    /// resources prepared last: `decode` decodes the text when it is not there. `None` when it
+    /// does not decode (nothing is cached then).
+    pub fn prepare_resource<'t>(
+        &mut self,
+        text: &'t str,
+        decode: impl FnOnce(&'t str) -> Option<Resource<'t>>,
+    ) -> Option<PreparedResource> {
+        if let Some(prepared) = self.prepared.get(text) {
+            return Some(prepared.clone());
+        }
+        let prepared = PreparedResource(Arc::new(self.resource_context(&decode(text)?)));
+        if self.prepared.len() >= CACHED_RESOURCES || self.prepared_bytes + text.len() > CACHED_RESOURCE_BYTES {
+            self.prepared.clear();
+            self.prepared_bytes = 0;
+        }
+        self.prepared_bytes += text.len();
+        self.prepared.insert(text.into(), prepared.clone());
+        Some(prepared)
+    }
+
+    fn resource_context(&self, resource: &Resource<'_>) -> ResourceContext {
         let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
         let mut service_name = None;
         for kv in &resource.attributes {
@@ -537,20 +594,25 @@ impl SpanBatchBuilder {
                 }
             }
         }
-        let keep = self.keep_keys.clone();
-        let attributes = self.render_attrs(resource.attributes.iter().filter(|kv| keeps(keep.as_deref(), &kv.key)));
-        self.resource = ResourceContext {
+        let keep = self.keep_keys.as_deref();
+        let mut truncated = 0;
+        let attributes =
+            self.render_attrs(resource.attributes.iter().filter(|kv| keeps(keep, &kv.key)), &mut truncated);
+        ResourceContext {
             attributes,
             dropped_attributes_count: resource.dropped_attributes_count,
             service_name,
             hot: hot.into_iter().map(|slot| slot.map(|(_, v)| v)).collect(),
-        };
+            truncated,
+        }
     }
 
     /// Set the instrumentation scope that the following spans belong to.
     pub fn begin_scope(&mut self, scope: &Scope<'_>) {
         self.flush_scope_columns();
-        let attributes = self.render_attrs(scope.attributes.iter());
+        let mut truncated = 0;
+        let attributes = self.render_attrs(scope.attributes.iter(), &mut truncated);
+        self.values_truncated += truncated;
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
         self.scope = ScopeContext { name: non_empty(&scope.name), version: non_empty(&scope.version), attributes };
     }
@@ -878,6 +940,45 @@ mod tests {
             end_time_unix_nano: 20,
             ..Default::default()
         }
+    }
+
+    /// A resource prepared from its text is decoded once while it stays cached, gives the rows
+    /// `begin_resource` gives, counts its cut values at every use, and a full cache starts afresh.
+    #[test]
+    fn prepared_resources_are_decoded_once_and_give_the_same_rows() {
+        let resource = |name: &str| Resource {
+            attributes: vec![
+                KeyValue { key: "service.name".into(), value: AnyValue::String(name.to_string().into()) },
+                KeyValue { key: "cloud.region".into(), value: AnyValue::String("eu-west-1".into()) },
+            ],
+            dropped_attributes_count: 1,
+        };
+        let names = ["cart", "checkout-service-long-name", "cart", "cart", "checkout-service-long-name"];
+        let mut in_place = SpanBatchBuilder::new(12);
+        let mut prepared = SpanBatchBuilder::new(12);
+        let mut decoded = 0;
+        for name in names {
+            in_place.begin_resource(&resource(name));
+            in_place.append_span(&span()).unwrap();
+            let r = prepared.prepare_resource(name, |text| {
+                decoded += 1;
+                Some(resource(text))
+            });
+            prepared.begin_prepared_resource(&r.unwrap());
+            prepared.append_span(&span()).unwrap();
+        }
+        assert_eq!(decoded, 2);
+        assert_eq!(prepared.take_values_truncated(), 2);
+        assert_eq!(in_place.take_values_truncated(), 2);
+        assert!(prepared.finish() == in_place.finish());
+        assert!(prepared.prepare_resource("bad", |_| None).is_none());
+        for i in 0..CACHED_RESOURCES + 1 {
+            let text = format!("r{i}");
+            prepared.prepare_resource(&text, |_| Some(resource("x"))).unwrap();
+            assert!(prepared.prepared.len() <= CACHED_RESOURCES);
+        }
+        let last = format!("r{CACHED_RESOURCES}");
+        assert!(!prepared.prepared.contains_key("cart") && prepared.prepared.contains_key(last.as_str()));
     }
 
     #[test]

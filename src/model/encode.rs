@@ -412,6 +412,7 @@ mod tests {
                     scope: Scope { name: Cow::Borrowed("s"), version: Cow::Borrowed("1"), attributes: values },
                     spans: vec![span.clone(), Span::default()],
                 }],
+                resource_text: None,
             }],
         });
     }

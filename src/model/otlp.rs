@@ -27,6 +27,11 @@ pub struct TracesData<'a> {
 pub struct ResourceSpans<'a> {
     pub resource: Resource<'a>,
     pub scope_spans: Vec<ScopeSpans<'a>>,
+    /// The resource still encoded, when a decoder left it so (`resource` is then empty): the
+    /// span builder prepares identical resources once ([`SpanBatchBuilder::prepare_resource`]).
+    ///
+    /// [`SpanBatchBuilder::prepare_resource`]: crate::model::builder::SpanBatchBuilder::prepare_resource
+    pub resource_text: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -681,6 +681,7 @@ pub fn document(seed: u64, moments: &[Moment], incidents: Incidents) -> TracesDa
                 },
                 spans,
             }],
+            resource_text: None,
         })
         .collect();
     TracesData { resource_spans }
