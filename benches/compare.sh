@@ -30,7 +30,9 @@ DATA="$WORK/$SHAPE"
 echo "== [$SHAPE] generating about $SPANS spans of OTLP/JSON Lines in $DATA/data" >&2
 "$BIN" gen --spans "$SPANS" --format jsonl "${GEN_FLAGS[@]}" --out "$DATA/data" --force --quiet
 du -sh "$DATA/data" >&2
-# Both tools read the files from the page cache.
+# Both tools read the files from the page cache, with the generator's writes on disk (writeback
+# during a run slowed it by up to a second).
+sync
 cat "$DATA"/data/* > /dev/null
 
 echo "== [$SHAPE] spanlens metrics ($THREADS threads)" >&2
