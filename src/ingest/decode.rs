@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::compression::{Compression, UTF8_BOM, ZSTD_MAGIC, decompress, decompress_zstd_payload};
 use super::otlp_json::{self, Document, TopValue};
+use super::otlp_json_fast;
 use super::otlp_proto::{self, Frame, split_frames};
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
@@ -496,7 +497,7 @@ pub(crate) fn decode_json_blocks(
 ) -> Result<(Decoded, u64), DecodeError> {
     if let ([block], Some(carry)) = (blocks, carry.as_deref_mut()) {
         let mut sink = Sink::with_builder(source, opts, Some(carry));
-        decode_json_chunk::<true>(&mut sink, block, first_line, json_lines, bom)?;
+        decode_json_chunk(&mut sink, block, first_line, json_lines, bom, Way::Fast)?;
         let line = first_line + count_newlines(block);
         return Ok((sink.finish(), line));
     }
@@ -512,7 +513,7 @@ pub(crate) fn decode_json_blocks(
         .zip(starts.par_iter())
         .map(|(block, start)| {
             let mut sink = Sink::new(source, opts);
-            decode_json_chunk::<true>(&mut sink, block, *start, json_lines, bom)?;
+            decode_json_chunk(&mut sink, block, *start, json_lines, bom, Way::Fast)?;
             Ok(sink.finish())
         })
         .collect();
@@ -554,36 +555,56 @@ fn split_lines(body: &[u8]) -> Vec<&[u8]> {
     chunks
 }
 
-/// Decode one chunk of JSON text; with `KEEP` (always, but in tests), resources are kept as text
-/// and each distinct one is decoded once (see [`json_stream`]).
-fn decode_json_chunk<const KEEP: bool>(
+/// How the documents of a JSON chunk are decoded. Each way hands a document it cannot decode to
+/// the next; the last is the reference, whose messages are reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// [`otlp_json_fast`]: the common dialect parsed straight into the model.
+    Fast,
+    /// serde, resources kept as text ([`TopValue`] with `KEEP`).
+    Kept,
+    /// serde, every resource decoded where it stands.
+    Ordinary,
+}
+
+impl Way {
+    fn next(self) -> Way {
+        match self {
+            Way::Fast => Way::Kept,
+            Way::Kept | Way::Ordinary => Way::Ordinary,
+        }
+    }
+}
+
+/// Decode one chunk of JSON text, each document the first of the ways from `first` on that
+/// decodes it (always [`Way::Fast`], but in tests).
+fn decode_json_chunk(
     sink: &mut Sink<'_, '_>,
     chunk: &[u8],
     first_line: u64,
     json_lines: bool,
     bom: usize,
+    first: Way,
 ) -> Result<(), DecodeError> {
     // Valid UTF-8 (checked once, fast) lets serde_json skip checking every string; a chunk with
     // invalid UTF-8 goes the checking way, which reports where.
     let text = simdutf8::basic::from_utf8(chunk).ok();
     let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, first_line), json_lines, bom };
     let mut offset = 0usize;
-    // The document to decode again the ordinary way, after keeping its resources failed.
+    let mut way = if text.is_some() { first } else { Way::Ordinary };
+    // The document a later way decodes again, after an earlier one could not.
     let mut again: Option<usize> = None;
     while offset < chunk.len() {
         // `offset` is 0 or a line start, so it is a character boundary of `text`.
-        let resume = match (text, again) {
-            (Some(text), None) if KEEP => {
+        let resume = match (text, way) {
+            (Some(text), Way::Fast) => fast_stream(&mut cx, text, offset)?,
+            (Some(text), Way::Kept) => {
                 let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_, true>>();
-                json_stream(&mut cx, stream, offset, None)?
+                json_stream(&mut cx, stream, offset, again.map(|doc| doc - offset))?
             }
-            (Some(text), None) => {
+            (Some(text), Way::Ordinary) => {
                 let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_>>();
-                json_stream(&mut cx, stream, offset, None)?
-            }
-            (Some(text), Some(doc)) => {
-                let stream = serde_json::Deserializer::from_str(&text[offset..]).into_iter::<TopValue<'_>>();
-                json_stream(&mut cx, stream, offset, Some(doc - offset))?
+                json_stream(&mut cx, stream, offset, again.map(|doc| doc - offset))?
             }
             (None, _) => {
                 let stream = serde_json::Deserializer::from_slice(&chunk[offset..]).into_iter::<TopValue<'_>>();
@@ -592,16 +613,48 @@ fn decode_json_chunk<const KEEP: bool>(
         };
         match resume {
             Resume::Done => return Ok(()),
-            Resume::Line(next) => (offset, again) = (offset + next, None),
+            Resume::Line(next) => {
+                offset += next;
+                if text.is_some() {
+                    (way, again) = (first, None);
+                }
+            }
             Resume::Again(doc) => {
                 // From the start of the document's line, so that positions count from there.
                 let doc = offset + doc;
                 offset = memchr::memrchr(b'\n', &chunk[..doc]).map_or(0, |i| i + 1);
-                again = Some(doc);
+                (way, again) = (way.next(), Some(doc));
             }
         }
     }
     Ok(())
+}
+
+/// Decode the documents of the chunk from `offset` on with [`otlp_json_fast`], until the end or
+/// the first document it leaves to serde ([`Resume::Again`]).
+fn fast_stream(cx: &mut ChunkCursor<'_, '_, '_, '_>, text: &str, offset: usize) -> Result<Resume, DecodeError> {
+    let rest = &text[offset..];
+    let mut doc_start = 0usize;
+    loop {
+        // JSON's whitespace only: anything else is for serde to report.
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = rest.as_bytes().get(doc_start) {
+            doc_start += 1;
+        }
+        if doc_start == rest.len() {
+            return Ok(Resume::Done);
+        }
+        let builder = &*cx.sink.builder();
+        let parsed = otlp_json_fast::trace_document(&rest[doc_start..], &|t| builder.prepared_prefix(t));
+        let Some((doc, len)) = parsed else { return Ok(Resume::Again(doc_start)) };
+        let docs = [Document::Traces(doc)];
+        let Some(prepared) = cx.sink.prepare_resources(&docs) else { return Ok(Resume::Again(doc_start)) };
+        let position = Position::LineOnly(cx.lines.line_at(offset + doc_start));
+        let mut prepared = prepared.into_iter();
+        for doc in docs {
+            cx.sink.add_document(doc, position, &mut prepared)?;
+        }
+        doc_start += len;
+    }
 }
 
 /// One chunk of JSON text being decoded.
@@ -1080,9 +1133,9 @@ mod tests {
     }
 
     /// Rows, counts and error of decoding `body` as one chunk, resources kept as text or not.
-    fn chunk<const KEEP: bool>(body: &[u8], opts: &DecodeOptions) -> Result<(RecordBatch, SourceStats), String> {
+    fn chunk(body: &[u8], opts: &DecodeOptions, first: Way) -> Result<(RecordBatch, SourceStats), String> {
         let mut sink = Sink::new("d.jsonl", opts);
-        decode_json_chunk::<KEEP>(&mut sink, body, 1, is_json_lines(body), 0).map_err(|e| e.to_string())?;
+        decode_json_chunk(&mut sink, body, 1, is_json_lines(body), 0, first).map_err(|e| e.to_string())?;
         let d = sink.finish();
         Ok((rows_with(d.batches, span_builder(opts)), d.stats))
     }
@@ -1142,18 +1195,18 @@ mod tests {
                 format!("{line}\n{line}\n{good}"),
                 format!("  {line}\n\n{other}{good}\n{line}"),
             ] {
-                for keep_going in [false, true] {
+                for (keep_going, first) in [false, true].into_iter().flat_map(|k| [(k, Way::Fast), (k, Way::Kept)]) {
                     let opts = DecodeOptions { keep_going, max_value_bytes: 16, ..Default::default() };
                     let (kept, in_place) =
-                        (chunk::<true>(body.as_bytes(), &opts), chunk::<false>(body.as_bytes(), &opts));
+                        (chunk(body.as_bytes(), &opts, first), chunk(body.as_bytes(), &opts, Way::Ordinary));
                     match (&kept, &in_place) {
                         (Ok((kept_rows, kept_stats)), Ok((rows, stats))) => {
-                            assert!(kept_rows == rows, "line {i}: rows differ (keep_going {keep_going})");
-                            assert_eq!(kept_stats, stats, "line {i}");
+                            assert!(kept_rows == rows, "line {i}: rows differ ({first:?}, keep_going {keep_going})");
+                            assert_eq!(kept_stats, stats, "line {i}, {first:?}");
                         }
-                        (Err(kept), Err(in_place)) => assert_eq!(kept, in_place, "line {i}"),
+                        (Err(kept), Err(in_place)) => assert_eq!(kept, in_place, "line {i}, {first:?}"),
                         _ => panic!(
-                            "line {i}, keep_going {keep_going}: {:?} against {:?}",
+                            "line {i}, {first:?}, keep_going {keep_going}: {:?} against {:?}",
                             kept.map(|r| r.1),
                             in_place.map(|r| r.1)
                         ),
@@ -1162,19 +1215,22 @@ mod tests {
                 }
             }
         }
-        assert_eq!(compared, lines.len() * 6);
+        assert_eq!(compared, lines.len() * 12);
         // The cases do what they are meant to: resources are kept, decode once, and fail where
         // decoding them in place fails.
         let opts = DecodeOptions { keep_going: true, max_value_bytes: 16, ..Default::default() };
-        let (_, stats) = chunk::<true>(format!("{}\n{}\n", doc(&long), doc(&long)).as_bytes(), &opts).unwrap();
-        assert_eq!((stats.spans_written, stats.values_truncated), (2, 2));
-        let (_, stats) = chunk::<true>(format!("{good}\n{}\n{good}", lines[0]).as_bytes(), &opts).unwrap();
-        assert_eq!((stats.documents, stats.spans_written), (2, 24));
-        assert!(stats.messages[0].contains("line 2, column 45"), "{:?}", stats.messages);
-        let (_, stats) = chunk::<true>(lines[10].as_bytes(), &opts).unwrap();
-        assert!(stats.messages[0].contains(&format!("line 1, column {}", good.len() + 1 + 45)), "{:?}", stats.messages);
-        let deep = chunk::<true>(doc(&nested(40)).as_bytes(), &DecodeOptions::default()).unwrap_err();
-        assert!(deep.contains("recursion limit"), "{deep}");
+        for first in [Way::Fast, Way::Kept] {
+            let (_, stats) = chunk(format!("{}\n{}\n", doc(&long), doc(&long)).as_bytes(), &opts, first).unwrap();
+            assert_eq!((stats.spans_written, stats.values_truncated), (2, 2));
+            let (_, stats) = chunk(format!("{good}\n{}\n{good}", lines[0]).as_bytes(), &opts, first).unwrap();
+            assert_eq!((stats.documents, stats.spans_written), (2, 24));
+            assert!(stats.messages[0].contains("line 2, column 45"), "{:?}", stats.messages);
+            let (_, stats) = chunk(lines[10].as_bytes(), &opts, first).unwrap();
+            let column = format!("line 1, column {}", good.len() + 1 + 45);
+            assert!(stats.messages[0].contains(&column), "{:?}", stats.messages);
+            let deep = chunk(doc(&nested(40)).as_bytes(), &DecodeOptions::default(), first).unwrap_err();
+            assert!(deep.contains("recursion limit"), "{deep}");
+        }
         let mut kept = serde_json::Deserializer::from_str(&good).into_iter::<TopValue<'_, true>>();
         let Some(Ok(TopValue(docs))) = kept.next() else { panic!("a document") };
         let Document::Traces(t) = &docs[0] else { panic!("a trace document") };

@@ -1,7 +1,8 @@
 //! Stage 1: read OTLP trace exports and decode them into span-table record batches.
 //!
-//! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap, [`otlp_json`] and
-//! [`otlp_proto`] decode the two encodings into the model's neutral view, and [`decode`] drives a
+//! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap, [`otlp_json`] (with
+//! its fast path [`otlp_json_fast`]) and [`otlp_proto`] decode the two encodings into the model's
+//! neutral view, and [`decode`] drives a
 //! whole input through them into a [`crate::model::builder::SpanBatchBuilder`]; [`coalesce`] merges
 //! the small batches of small inputs. Nothing here writes output.
 
@@ -10,6 +11,7 @@ pub mod compression;
 pub mod decode;
 pub mod files;
 pub mod otlp_json;
+pub mod otlp_json_fast;
 pub mod otlp_proto;
 pub mod stats;
 pub mod stream;

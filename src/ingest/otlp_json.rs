@@ -298,12 +298,7 @@ impl<'de> de::Deserialize<'de> for F64 {
                 Ok(F64(Some(v as f64)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<F64, E> {
-                match v {
-                    "NaN" => Ok(F64(Some(f64::NAN))),
-                    "Infinity" => Ok(F64(Some(f64::INFINITY))),
-                    "-Infinity" => Ok(F64(Some(f64::NEG_INFINITY))),
-                    _ => v.parse().map(|v| F64(Some(v))).map_err(|_| E::custom(format!("{v:?} is not a double"))),
-                }
+                double_from_str(v).map(|v| F64(Some(v))).ok_or_else(|| E::custom(format!("{v:?} is not a double")))
             }
             fn visit_unit<E: de::Error>(self) -> Result<F64, E> {
                 Ok(F64(None))
@@ -313,6 +308,16 @@ impl<'de> de::Deserialize<'de> for F64 {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A double given as a string: `"NaN"`, `"Infinity"`, `"-Infinity"` or decimal.
+pub fn double_from_str(v: &str) -> Option<f64> {
+    match v {
+        "NaN" => Some(f64::NAN),
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        _ => v.parse().ok(),
     }
 }
 
@@ -366,11 +371,7 @@ impl<'de, const STATUS: bool> de::Deserialize<'de> for Enum<STATUS> {
                 i32::try_from(v).map(Enum).map_err(|_| E::custom(format!("enum value {v} out of range")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Enum<S>, E> {
-                if let Ok(n) = v.parse::<i32>() {
-                    return Ok(Enum(n));
-                }
-                let parsed = if S { status_from_name(v) } else { kind_from_name(v) };
-                parsed
+                enum_from_str::<S>(v)
                     .map(Enum)
                     .ok_or_else(|| E::custom(format!("unknown {} {v:?}", if S { "status code" } else { "span kind" })))
             }
@@ -383,6 +384,14 @@ impl<'de, const STATUS: bool> de::Deserialize<'de> for Enum<STATUS> {
         }
         d.deserialize_any(V::<STATUS>)
     }
+}
+
+/// A span kind (a status code with `STATUS`) given as a string: a number or a name.
+pub fn enum_from_str<const STATUS: bool>(v: &str) -> Option<i32> {
+    if let Ok(n) = v.parse::<i32>() {
+        return Some(n);
+    }
+    if STATUS { status_from_name(v) } else { kind_from_name(v) }
 }
 
 /// A trace or span id of `N` bytes: hex of any case, `""`/`null` (absent), or base64.
@@ -781,9 +790,7 @@ impl<'de> de::Deserialize<'de> for AnyValueDe<'de> {
                         "doubleValue" | "double_value" => map.next_value::<F64>()?.0.map(AnyValue::Double),
                         "bytesValue" | "bytes_value" => {
                             let Str(s) = map.next_value::<Str<'de>>()?;
-                            let bytes = base64::engine::general_purpose::STANDARD
-                                .decode(s.as_bytes())
-                                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s.as_bytes()))
+                            let bytes = bytes_from_base64(&s)
                                 .map_err(|e| de::Error::custom(format!("bytesValue is not base64: {e}")))?;
                             Some(AnyValue::Bytes(Cow::Owned(bytes)))
                         }
@@ -813,6 +820,13 @@ impl<'de> de::Deserialize<'de> for AnyValueDe<'de> {
         }
         d.deserialize_any(V)
     }
+}
+
+/// A `bytesValue`: standard base64, or URL-safe base64.
+pub fn bytes_from_base64(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(s.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(s.as_bytes()))
 }
 
 /// `ArrayValue` / `KeyValueList`: `{"values": [...]}`.

@@ -579,6 +579,12 @@ impl SpanBatchBuilder {
         Some(prepared)
     }
 
+    /// The length of the text of a cached prepared resource that `text` starts with: a JSON
+    /// value cannot be a proper prefix of another, so it is the resource at the start of `text`.
+    pub fn prepared_prefix(&self, text: &str) -> Option<usize> {
+        self.prepared.keys().find(|k| text.as_bytes().starts_with(k.as_bytes())).map(|k| k.len())
+    }
+
     fn resource_context(&self, resource: &Resource<'_>) -> ResourceContext {
         let mut hot: Vec<Option<(u8, HotValue)>> = vec![None; HOT_COLUMNS.len()];
         let mut service_name = None;

@@ -1,0 +1,790 @@
+//! A fast path for OTLP/JSON trace documents in the dialect exporters write.
+//!
+//! It parses one document straight from the text into the model, without serde's visitors:
+//! lowerCamelCase keys, none repeated, integers as numbers or decimal strings, enums as numbers
+//! or names, ids as hex or base64, and `schemaUrl` (or a scope's `droppedAttributesCount`) as
+//! the only keys it skips. Anything else (`null`, snake_case or legacy keys, unknown keys, an
+//! `AnyValue` of several members, deep nesting, top-level arrays, other documents, bad JSON)
+//! makes it return `None`, and the document is decoded by the serde decoder of
+//! [`super::otlp_json`], whose results and messages are the reference: whatever this path
+//! accepts, it decodes exactly as that one does (tested differentially, also on mutated text).
+//!
+//! Resources are kept as text ([`ResourceSpans::resource_text`]) as the serde decoder's
+//! keeping mode keeps them; a resource the builder prepared already is recognised by its text
+//! without being parsed again.
+
+use std::borrow::Cow;
+
+use super::otlp_json::{bytes_from_base64, double_from_str, enum_from_str, parse_id};
+use crate::model::otlp::{AnyValue, Event, KeyValue, Link, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData};
+
+/// How deep `arrayValue`/`kvlistValue` may nest here (the serde decoder takes deeper ones).
+const MAX_VALUE_DEPTH: usize = 16;
+
+/// Parse the trace document at the start of `text` (after optional whitespace). `known` gives
+/// the length of a prepared resource's text that `text` continues with at a resource, if any.
+/// Returns the document and the bytes it took, or `None` to leave it to the serde decoder.
+pub fn trace_document<'a>(text: &'a str, known: &dyn Fn(&str) -> Option<usize>) -> Option<(TracesData<'a>, usize)> {
+    let mut p = Parser { text, b: text.as_bytes(), pos: 0, known, depth: 0 };
+    let mut doc = None;
+    p.object(|p, key| match key {
+        "resourceSpans" => {
+            doc = Some(TracesData { resource_spans: p.list(Parser::resource_spans)? });
+            Some(1)
+        }
+        _ => None,
+    })?;
+    Some((doc?, p.pos))
+}
+
+struct Parser<'a, 'k> {
+    text: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    known: &'k dyn Fn(&str) -> Option<usize>,
+    depth: usize,
+}
+
+/// Bytes that end the plain run of a string: `"`, `\` and control characters.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl<'a> Parser<'a, '_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.pos += 1)
+    }
+
+    /// An object whose members `member` reads, given the parser (at the value) and the key: it
+    /// reads the value and returns the key's bit (one per key of the message), or `None` to give
+    /// up. A key met twice (the same bit) gives up.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &str) -> Option<u32>) -> Option<()> {
+        self.eat(b'{')?;
+        let mut seen = 0u32;
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            let bit = member(self, &key)?;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array of items that `item` reads.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(out);
+        }
+        loop {
+            if out.capacity() == 0 {
+                out.reserve(8);
+            }
+            out.push(item(self)?);
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string, borrowed when it has no escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let mut i = start;
+        while !STRING_STOP[usize::from(*self.b.get(i)?)] {
+            i += 1;
+        }
+        if self.b[i] == b'"' {
+            self.pos = i + 1;
+            return Some(Cow::Borrowed(&self.text[start..i]));
+        }
+        self.escaped(start, i)
+    }
+
+    /// The rest of a string from its first escape at `i` (`start` is after the opening quote).
+    fn escaped(&mut self, start: usize, mut i: usize) -> Option<Cow<'a, str>> {
+        let mut out = String::with_capacity(i - start + 16);
+        let mut run = start;
+        loop {
+            let c = *self.b.get(i)?;
+            if !STRING_STOP[usize::from(c)] {
+                i += 1;
+                continue;
+            }
+            out.push_str(&self.text[run..i]);
+            match c {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {
+                    let e = *self.b.get(i + 1)?;
+                    i += 2;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let unit = self.hex4(i)?;
+                            i += 4;
+                            let code = match unit {
+                                0xD800..=0xDBFF => {
+                                    (self.b.get(i..i + 2)? == b"\\u").then_some(())?;
+                                    let low = self.hex4(i + 2)?;
+                                    (0xDC00..=0xDFFF).contains(&low).then_some(())?;
+                                    i += 6;
+                                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                                }
+                                0xDC00..=0xDFFF => return None,
+                                _ => unit,
+                            };
+                            out.push(char::from_u32(code)?);
+                        }
+                        _ => return None,
+                    }
+                    run = i;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let digits = std::str::from_utf8(self.b.get(at..at + 4)?).ok()?;
+        digits.bytes().all(|d| d.is_ascii_hexdigit()).then_some(())?;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// A number's text, checked against JSON's grammar.
+    fn number(&mut self) -> Option<&'a str> {
+        self.ws();
+        let (b, start) = (self.b, self.pos);
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            i
+        };
+        let mut i = start + usize::from(b.get(start) == Some(&b'-'));
+        match b.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => i = digits(i),
+            _ => return None,
+        }
+        if b.get(i) == Some(&b'.') {
+            let end = digits(i + 1);
+            (end > i + 1).then_some(())?;
+            i = end;
+        }
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
+            }
+            let end = digits(i);
+            (end > i).then_some(())?;
+            i = end;
+        }
+        self.pos = i;
+        Some(&self.text[start..i])
+    }
+
+    /// An unsigned integer given as a number or a decimal string (`""` is 0).
+    fn u64v(&mut self) -> Option<u64> {
+        match self.peek()? {
+            b'"' => {
+                let s = self.string()?;
+                if s.is_empty() { Some(0) } else { s.parse().ok() }
+            }
+            b'0'..=b'9' => {
+                let n = self.number()?;
+                n.bytes().all(|d| d.is_ascii_digit()).then(|| n.parse().ok())?
+            }
+            _ => None,
+        }
+    }
+
+    fn u32v(&mut self) -> Option<u32> {
+        u32::try_from(self.u64v()?).ok()
+    }
+
+    /// A signed integer given as a number or a decimal string.
+    fn i64v(&mut self) -> Option<i64> {
+        match self.peek()? {
+            b'"' => self.string()?.parse().ok(),
+            b'-' | b'0'..=b'9' => {
+                let n = self.number()?;
+                let digits = n.strip_prefix('-').unwrap_or(n);
+                (n != "-0" && digits.bytes().all(|d| d.is_ascii_digit())).then(|| n.parse().ok())?
+            }
+            _ => None,
+        }
+    }
+
+    /// An enum (span kind, or status code with `STATUS`) as a number or a name.
+    fn enum_value<const STATUS: bool>(&mut self) -> Option<i32> {
+        match self.peek()? {
+            b'"' => enum_from_str::<STATUS>(&self.string()?),
+            _ => i32::try_from(self.i64v()?).ok(),
+        }
+    }
+
+    fn id<const N: usize>(&mut self) -> Option<Option<[u8; N]>> {
+        parse_id::<N>(&self.string()?).ok()
+    }
+
+    /// A value skipped where the serde decoder ignores the key (a string or a number only);
+    /// returns `bit`.
+    fn skipped(&mut self, bit: u32) -> Option<u32> {
+        match self.peek()? {
+            b'"' => self.string()?,
+            _ => Cow::Borrowed(self.number()?),
+        };
+        Some(bit)
+    }
+
+    fn resource_spans(&mut self) -> Option<ResourceSpans<'a>> {
+        let mut rs = ResourceSpans::default();
+        self.object(|p, key| match key {
+            "resource" => {
+                p.ws();
+                let start = p.pos;
+                match (p.known)(&p.text[start..]) {
+                    Some(len) => p.pos += len,
+                    None => p.resource_value()?,
+                }
+                rs.resource_text = Some(&p.text[start..p.pos]);
+                Some(1)
+            }
+            "scopeSpans" => {
+                rs.scope_spans = p.list(Parser::scope_spans)?;
+                Some(2)
+            }
+            "schemaUrl" => p.skipped(4),
+            _ => None,
+        })?;
+        Some(rs)
+    }
+
+    /// A resource object, only to find where it ends: its text is what the builder prepares.
+    fn resource_value(&mut self) -> Option<()> {
+        self.object(|p, key| match key {
+            "attributes" => p.attributes().map(|_| 1),
+            "droppedAttributesCount" => p.u32v().map(|_| 2),
+            _ => None,
+        })
+    }
+
+    fn scope_spans(&mut self) -> Option<ScopeSpans<'a>> {
+        let mut ss = ScopeSpans::default();
+        self.object(|p, key| match key {
+            "scope" => {
+                ss.scope = p.scope()?;
+                Some(1)
+            }
+            "spans" => {
+                ss.spans = p.list(Parser::span)?;
+                Some(2)
+            }
+            "schemaUrl" => p.skipped(4),
+            _ => None,
+        })?;
+        Some(ss)
+    }
+
+    fn scope(&mut self) -> Option<Scope<'a>> {
+        let mut scope = Scope::default();
+        self.object(|p, key| {
+            let bit = match key {
+                "name" => {
+                    scope.name = p.string()?;
+                    1 << 0
+                }
+                "version" => {
+                    scope.version = p.string()?;
+                    1 << 1
+                }
+                "attributes" => {
+                    scope.attributes = p.attributes()?;
+                    1 << 2
+                }
+                "droppedAttributesCount" => return p.skipped(1 << 3),
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(scope)
+    }
+
+    fn span(&mut self) -> Option<Span<'a>> {
+        let mut m = Span::default();
+        self.object(|p, key| {
+            let bit = match key {
+                "traceId" => {
+                    m.trace_id = p.id()?;
+                    1 << 0
+                }
+                "spanId" => {
+                    m.span_id = p.id()?;
+                    1 << 1
+                }
+                "traceState" => {
+                    m.trace_state = p.string()?;
+                    1 << 2
+                }
+                "parentSpanId" => {
+                    m.parent_span_id = p.id()?;
+                    1 << 3
+                }
+                "flags" => {
+                    m.flags = p.u32v()?;
+                    1 << 4
+                }
+                "name" => {
+                    m.name = p.string()?;
+                    1 << 5
+                }
+                "kind" => {
+                    m.kind = p.enum_value::<false>()?;
+                    1 << 6
+                }
+                "startTimeUnixNano" => {
+                    m.start_time_unix_nano = p.u64v()?;
+                    1 << 7
+                }
+                "endTimeUnixNano" => {
+                    m.end_time_unix_nano = p.u64v()?;
+                    1 << 8
+                }
+                "attributes" => {
+                    m.attributes = p.attributes()?;
+                    1 << 9
+                }
+                "droppedAttributesCount" => {
+                    m.dropped_attributes_count = p.u32v()?;
+                    1 << 10
+                }
+                "events" => {
+                    m.events = p.list(Parser::event)?;
+                    1 << 11
+                }
+                "droppedEventsCount" => {
+                    m.dropped_events_count = p.u32v()?;
+                    1 << 12
+                }
+                "links" => {
+                    m.links = p.list(Parser::link)?;
+                    1 << 13
+                }
+                "droppedLinksCount" => {
+                    m.dropped_links_count = p.u32v()?;
+                    1 << 14
+                }
+                "status" => {
+                    m.status = p.status()?;
+                    1 << 15
+                }
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(m)
+    }
+
+    fn status(&mut self) -> Option<Status<'a>> {
+        let mut status = Status::default();
+        self.object(|p, key| {
+            let bit = match key {
+                "message" => {
+                    status.message = p.string()?;
+                    1 << 0
+                }
+                "code" => {
+                    status.code = p.enum_value::<true>()?;
+                    1 << 1
+                }
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(status)
+    }
+
+    fn event(&mut self) -> Option<Event<'a>> {
+        let mut event = Event::default();
+        self.object(|p, key| {
+            let bit = match key {
+                "timeUnixNano" => {
+                    event.time_unix_nano = p.u64v()?;
+                    1 << 0
+                }
+                "name" => {
+                    event.name = p.string()?;
+                    1 << 1
+                }
+                "attributes" => {
+                    event.attributes = p.attributes()?;
+                    1 << 2
+                }
+                "droppedAttributesCount" => {
+                    event.dropped_attributes_count = p.u32v()?;
+                    1 << 3
+                }
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(event)
+    }
+
+    fn link(&mut self) -> Option<Link<'a>> {
+        let mut link = Link::default();
+        self.object(|p, key| {
+            let bit = match key {
+                "traceId" => {
+                    link.trace_id = p.id()?;
+                    1 << 0
+                }
+                "spanId" => {
+                    link.span_id = p.id()?;
+                    1 << 1
+                }
+                "traceState" => {
+                    link.trace_state = p.string()?;
+                    1 << 2
+                }
+                "attributes" => {
+                    link.attributes = p.attributes()?;
+                    1 << 3
+                }
+                "droppedAttributesCount" => {
+                    link.dropped_attributes_count = p.u32v()?;
+                    1 << 4
+                }
+                "flags" => {
+                    link.flags = p.u32v()?;
+                    1 << 5
+                }
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(link)
+    }
+
+    fn attributes(&mut self) -> Option<Vec<KeyValue<'a>>> {
+        self.list(Parser::key_value)
+    }
+
+    fn key_value(&mut self) -> Option<KeyValue<'a>> {
+        let mut kv = KeyValue { key: Cow::Borrowed(""), value: AnyValue::Empty };
+        self.object(|p, key| {
+            let bit = match key {
+                "key" => {
+                    kv.key = p.string()?;
+                    1 << 0
+                }
+                "value" => {
+                    kv.value = p.any_value()?;
+                    1 << 1
+                }
+                _ => return None,
+            };
+            Some(bit)
+        })?;
+        Some(kv)
+    }
+
+    /// An `AnyValue` of at most one member (`{}` is the empty value).
+    fn any_value(&mut self) -> Option<AnyValue<'a>> {
+        let mut value = AnyValue::Empty;
+        // One bit for every member: a second one gives up.
+        self.object(|p, key| {
+            value = match key {
+                "stringValue" => AnyValue::String(p.string()?),
+                "boolValue" => AnyValue::Bool(p.bool_value()?),
+                "intValue" => AnyValue::Int(p.i64v()?),
+                "doubleValue" => AnyValue::Double(p.double()?),
+                "arrayValue" => AnyValue::Array(p.nested(Parser::any_value)?),
+                "kvlistValue" => AnyValue::KvList(p.nested(Parser::key_value)?),
+                "bytesValue" => AnyValue::Bytes(Cow::Owned(bytes_from_base64(&p.string()?).ok()?)),
+                _ => return None,
+            };
+            Some(1)
+        })?;
+        Some(value)
+    }
+
+    fn bool_value(&mut self) -> Option<bool> {
+        self.ws();
+        for (word, value) in [("true", true), ("false", false), ("\"true\"", true), ("\"false\"", false)] {
+            if self.b[self.pos..].starts_with(word.as_bytes()) {
+                self.pos += word.len();
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn double(&mut self) -> Option<f64> {
+        match self.peek()? {
+            b'"' => double_from_str(&self.string()?),
+            // The serde decoder's own number parsing, for the same value to the last bit.
+            _ => serde_json::from_str::<f64>(self.number()?).ok(),
+        }
+    }
+
+    /// `{"values": [...]}` of items that `item` reads (`{}` is empty), nested at most
+    /// [`MAX_VALUE_DEPTH`] deep.
+    fn nested<T>(&mut self, item: fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.depth += 1;
+        (self.depth <= MAX_VALUE_DEPTH).then_some(())?;
+        let mut values = Vec::new();
+        self.object(|p, key| match key {
+            "values" => {
+                values = p.list(item)?;
+                Some(1)
+            }
+            _ => None,
+        })?;
+        self.depth -= 1;
+        Some(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::otlp_json::{Document, TopValue};
+    use crate::util::SplitMix;
+
+    /// Every feature of the dialect in one document: events, links, every value type, escapes,
+    /// ids in hex and base64, integers as numbers and strings, enums by name, skipped keys.
+    const FULL: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"cart"}},
+        {"key":"n","value":{"intValue":"-42"}}],"droppedAttributesCount":1},"schemaUrl":"https://x/1.2",
+        "scopeSpans":[{"scope":{"name":"lib","version":"1.0","attributes":[{"key":"a","value":{"boolValue":true}}],
+        "droppedAttributesCount":0},"schemaUrl":"s","spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
+        "spanId":"EEE19B7EC3C1B174","parentSpanId":"","traceState":"k=v","flags":256,"name":"GET \"/a\" \u00e9\ud83d\ude00\n",
+        "kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
+        "attributes":[{"key":"d","value":{"doubleValue":1.5e3}},{"key":"d2","value":{"doubleValue":"NaN"}},
+        {"key":"i","value":{"intValue":7}},{"key":"b","value":{"boolValue":"false"}},{"key":"e","value":{}},
+        {"key":"arr","value":{"arrayValue":{"values":[{"stringValue":"x"},{"intValue":"1"},{}]}}},
+        {"key":"kv","value":{"kvlistValue":{"values":[{"key":"in","value":{"doubleValue":-0.25}}]}}},{"key":"nov"}],
+        "droppedAttributesCount":2,"events":[{"timeUnixNano":"1544712660500000000","name":"ev",
+        "attributes":[{"key":"x","value":{"stringValue":"y"}}],"droppedAttributesCount":1}],"droppedEventsCount":3,
+        "links":[{"traceId":"W47/95gDgQPSabYzgT/GDA==","spanId":"7uGbfsPBsXQ=","traceState":"","attributes":[],
+        "droppedAttributesCount":0,"flags":1}],"droppedLinksCount":4,"status":{"message":"bad","code":"STATUS_CODE_ERROR"}},
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"0000000000000001","kind":2,"status":{}}]}]}]}"#;
+
+    fn serde_first(text: &str) -> Option<(String, usize)> {
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<TopValue<'_, true>>();
+        let Some(Ok(TopValue(docs))) = stream.next() else { return None };
+        match <[Document<'_>; 1]>::try_from(docs) {
+            Ok([Document::Traces(t)]) => Some((format!("{t:?}"), stream.byte_offset())),
+            _ => None,
+        }
+    }
+
+    fn fast_first(text: &str, known: &dyn Fn(&str) -> Option<usize>) -> Option<(String, usize)> {
+        trace_document(text, known).map(|(t, len)| (format!("{t:?}"), len))
+    }
+
+    fn no_resources(_: &str) -> Option<usize> {
+        None
+    }
+
+    #[test]
+    fn decodes_what_exporters_write_as_the_serde_decoder_does() {
+        let mut docs: Vec<String> = vec![FULL.to_string()];
+        docs.extend((0..4).map(|i| crate::testing::encode_json(&crate::testing::synthetic_traces(i, 5, 4, 1_000))));
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/otlp-samples");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            docs.extend(text.lines().filter(|l| l.starts_with('{')).map(str::to_string));
+            docs.push(text);
+        }
+        let mut accepted = 0;
+        for doc in &docs {
+            let Some(fast) = fast_first(doc, &no_resources) else { continue };
+            assert_eq!(Some(&fast), serde_first(doc).as_ref(), "{}", &doc[..doc.len().min(200)]);
+            accepted += 1;
+            // A resource recognised by its text takes the same bytes.
+            let (with_known, _) = trace_document(doc, &|t: &str| {
+                let mut value = serde_json::Deserializer::from_str(t).into_iter::<serde::de::IgnoredAny>();
+                value.next()?.ok()?;
+                Some(value.byte_offset())
+            })
+            .unwrap();
+            assert_eq!(format!("{with_known:?}"), fast.0);
+        }
+        assert!(fast_first(FULL, &no_resources).is_some());
+        assert!(accepted >= 60, "only {accepted} of {} documents took the fast path", docs.len());
+    }
+
+    /// Cases where the serde decoder's rules are easy to miss: repeated keys (serde appends
+    /// repeated `resourceSpans`/`scopeSpans`, keeps the last of others), several `AnyValue`
+    /// members, `null`, numbers at the edges of their types, snake_case keys, other documents.
+    #[test]
+    fn edge_cases_decode_as_the_serde_decoder_does_or_are_left_to_it() {
+        let span = |extra: &str| {
+            format!(
+                r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c",
+                "spanId":"eee19b7ec3c1b174"{extra}}}]}}]}}]}}"#
+            )
+        };
+        let value = |v: &str| span(&format!(r#","attributes":[{{"key":"k","value":{v}}}]"#));
+        let mut cases = vec![
+            r#"{"resourceSpans":[{"scopeSpans":[]}],"resourceSpans":[{"scopeSpans":[]}]}"#.to_string(),
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[]}],"scopeSpans":[{"spans":[]}]}]}"#.to_string(),
+            r#"{"resourceSpans":[]}"#.to_string(),
+            "{}".to_string(),
+            r#"{"resourceLogs":[]}"#.to_string(),
+            r#"[{"resourceSpans":[]}]"#.to_string(),
+            r#"{"resource_spans":[]}"#.to_string(),
+            span(r#","name":"a","name":"b""#),
+            span(r#","trace_id":"5b8efff798038103d269b633813fc60d""#),
+            span(r#","name":null"#),
+            span(r#","kind":"SERVER""#),
+            span(r#","kind":" server ""#),
+            span(r#","kind":2147483648"#),
+            span(r#","kind":"7""#),
+            span(r#","flags":4294967296"#),
+            span(r#","flags":"+5""#),
+            span(r#","startTimeUnixNano":18446744073709551615"#),
+            span(r#","startTimeUnixNano":18446744073709551616"#),
+            span(r#","startTimeUnixNano":1e3"#),
+            span(r#","startTimeUnixNano":"""#),
+            span(r#","startTimeUnixNano":-1"#),
+            span(r#","status":{"code":1.0}"#),
+            span(r#","status":null"#),
+            span(r#","events":[{"name":"e","name":"f"}]"#),
+            span(r#","links":[{"traceId":"","spanId":"AAAAAAAAAAA="}]"#),
+        ];
+        // Values of skipped keys: only valid JSON may be skipped.
+        for n in ["1.", "01", "-", "1e", ".5", "1.5e+3", "-0", "1E-2", "\"a\"", "null", "{}", "[1]"] {
+            cases.push(format!(r#"{{"resourceSpans":[{{"schemaUrl":{n},"scopeSpans":[{{"scope":{{"droppedAttributesCount":{n}}}}}]}}]}}"#));
+        }
+        for v in [
+            r#"{"stringValue":"a","intValue":"1"}"#,
+            r#"{"intValue":null}"#,
+            r#"{"intValue":-0}"#,
+            r#"{"intValue":-9223372036854775808}"#,
+            r#"{"intValue":-9223372036854775809}"#,
+            r#"{"intValue":9223372036854775808}"#,
+            r#"{"intValue":"0x10"}"#,
+            r#"{"intValue":1.0}"#,
+            r#"{"doubleValue":-0}"#,
+            r#"{"doubleValue":1E400}"#,
+            r#"{"doubleValue":"-Infinity"}"#,
+            r#"{"doubleValue":"1e5"}"#,
+            r#"{"doubleValue":0.1000000000000000055511151231257827}"#,
+            r#"{"boolValue":"True"}"#,
+            r#"{"boolValue":truex}"#,
+            r#"{"bytesValue":"aGk="}"#,
+            r#"{"bytesValue":"-_8="}"#,
+            r#"{"bytesValue":"a"}"#,
+            r#"{"arrayValue":{"values":[],"values":[{}]}}"#,
+            r#"{"arrayValue":{}}"#,
+            r#"{"kvlistValue":{"values":[{"key":"a"}]}}"#,
+            r#"{"string_value":"a"}"#,
+            r#"{"stringValue":"\ud800"}"#,
+            r#"{"stringValue":"\ud83d\ude00\u0041\/"}"#,
+            "{\"stringValue\":\"tab\there\"}",
+        ] {
+            cases.push(value(v));
+        }
+        let mut accepted = 0;
+        for case in &cases {
+            if let Some(fast) = fast_first(case, &no_resources) {
+                assert_eq!(Some(fast), serde_first(case), "{case}");
+                accepted += 1;
+            }
+        }
+        assert!(accepted >= 15, "accepted {accepted} of {}", cases.len());
+    }
+
+    /// Whatever the fast path accepts of a mutated document, serde decodes the same way; what it
+    /// cannot decode exactly so, it leaves.
+    #[test]
+    fn mutated_documents_decode_as_the_serde_decoder_does_or_are_left_to_it() {
+        const BYTES: &[u8] = b"\"\\{}[],:0-1e.+ ntfxuU\x01\t";
+        let base = FULL.replace("\n        ", "");
+        let mut rng = SplitMix::new(11);
+        let (mut accepted, mut left) = (0, 0);
+        for _ in 0..20000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..1 + rng.below(2) {
+                let at = rng.below(bytes.len() as u64) as usize;
+                let b = BYTES[rng.below(BYTES.len() as u64) as usize];
+                match rng.below(4) {
+                    0 => {
+                        bytes.remove(at);
+                    }
+                    1 => bytes.insert(at, b),
+                    2 => bytes[at] = b,
+                    _ => {
+                        // Repeat a stretch: repeated keys, members and values.
+                        let len = (rng.below(40) as usize).min(bytes.len() - at);
+                        let piece = bytes[at..at + len].to_vec();
+                        bytes.splice(at..at, piece);
+                    }
+                }
+            }
+            let Ok(text) = String::from_utf8(bytes) else { continue };
+            match fast_first(&text, &no_resources) {
+                Some(fast) => {
+                    assert_eq!(Some(fast), serde_first(&text), "{text}");
+                    accepted += 1;
+                }
+                None => left += 1,
+            }
+        }
+        assert!(accepted > 500 && left > 5000, "accepted {accepted}, left {left}");
+    }
+}
