@@ -58,6 +58,32 @@ const STRING_STOP: [bool; 256] = {
     t
 };
 
+/// The index of the first `"`, `\` or control character in `b` from `i` on (`b.len()` if none),
+/// eight bytes at a time: a byte-wise test for a zero byte (`x - 1 & !x`, high bit) flags the
+/// first match exactly, as false flags only ever follow a true one.
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(word) = b.get(i..i + 8) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        let (quote, backslash) = (w ^ (ONES * u64::from(b'"')), w ^ (ONES * u64::from(b'\\')));
+        let flags = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if flags != 0 {
+            return i + (flags.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i).is_some_and(|&c| !STRING_STOP[usize::from(c)]) {
+        i += 1;
+    }
+    i
+}
+
 impl<'a> Parser<'a, '_> {
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.pos) {
@@ -131,11 +157,8 @@ impl<'a> Parser<'a, '_> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
-        let mut i = start;
-        while !STRING_STOP[usize::from(*self.b.get(i)?)] {
-            i += 1;
-        }
-        if self.b[i] == b'"' {
+        let i = plain_run(self.b, start);
+        if *self.b.get(i)? == b'"' {
             self.pos = i + 1;
             return Some(Cow::Borrowed(&self.text[start..i]));
         }
@@ -747,6 +770,18 @@ mod tests {
             }
         }
         assert!(accepted >= 15, "accepted {accepted} of {}", cases.len());
+    }
+
+    #[test]
+    fn plain_runs_end_at_the_first_quote_backslash_or_control_character() {
+        for text in ["", "abc", "abcdefgh\"", "é\u{1}", "0123456789abcdef\\x", "a\"b\\c", "\u{7f}\u{80}ÿ€ the end\n"]
+        {
+            let b = text.as_bytes();
+            for from in 0..=b.len() {
+                let want = (from..b.len()).find(|&i| STRING_STOP[usize::from(b[i])]).unwrap_or(b.len());
+                assert_eq!(plain_run(b, from), want, "{text:?} from {from}");
+            }
+        }
     }
 
     /// Whatever the fast path accepts of a mutated document, serde decodes the same way; what it
