@@ -9,6 +9,8 @@
 //! Errors: in strict mode the first problem is returned as a [`DecodeError`]; with `keep_going`
 //! it is counted in [`SourceStats`] and decoding goes on with the next span, line or frame.
 
+use std::sync::OnceLock;
+
 use arrow::array::RecordBatch;
 use rayon::prelude::*;
 
@@ -27,6 +29,9 @@ const JSON_CHUNK_BYTES: usize = 4 << 20;
 /// A single OTLP/protobuf message at least twice this size is decoded in parts of about this
 /// size, in parallel.
 const PROTO_PART_BYTES: usize = 4 << 20;
+
+/// The position of a document, worked out only when a message needs it.
+type At<'a> = &'a mut dyn FnMut() -> Position;
 
 /// How to decode.
 #[derive(Debug, Clone)]
@@ -151,7 +156,7 @@ impl<'o, 'b> Sink<'o, 'b> {
     fn add_document(
         &mut self,
         doc: Document<'_>,
-        position: Position,
+        position: At<'_>,
         prepared: &mut impl Iterator<Item = Option<PreparedResource>>,
     ) -> Result<(), DecodeError> {
         match doc {
@@ -163,13 +168,15 @@ impl<'o, 'b> Sink<'o, 'b> {
                 self.stats.pass_record(reason);
                 Ok(())
             }
-            Document::NotOtlp(message) => self.fail(DecodeError::new(self.source, Some(position), "not_otlp", message)),
+            Document::NotOtlp(message) => {
+                self.fail(DecodeError::new(self.source, Some(position()), "not_otlp", message))
+            }
         }
     }
 
     fn add_traces(&mut self, doc: &TracesData<'_>, position: Position) -> Result<(), DecodeError> {
         self.stats.documents += 1;
-        self.add_resource_spans(&doc.resource_spans, 0, position, &mut std::iter::empty())
+        self.add_resource_spans(&doc.resource_spans, 0, &mut || position, &mut std::iter::empty())
     }
 
     /// Add resource spans of a document, the first of them its `resourceSpans[first]`; each
@@ -178,7 +185,7 @@ impl<'o, 'b> Sink<'o, 'b> {
         &mut self,
         resource_spans: &[ResourceSpans<'_>],
         first: usize,
-        position: Position,
+        position: At<'_>,
         prepared: &mut impl Iterator<Item = Option<PreparedResource>>,
     ) -> Result<(), DecodeError> {
         for (ri, rs) in (first..).zip(resource_spans) {
@@ -196,13 +203,14 @@ impl<'o, 'b> Sink<'o, 'b> {
 
     /// Add spans of the current resource and scope, the first of them the document's
     /// `resourceSpans[r].scopeSpans[s].spans[p]` for `[r, s, p] = at`.
-    fn add_spans(&mut self, spans: &[Span<'_>], at: [usize; 3], position: Position) -> Result<(), DecodeError> {
+    fn add_spans(&mut self, spans: &[Span<'_>], at: [usize; 3], position: At<'_>) -> Result<(), DecodeError> {
         let [ri, si, first] = at;
         for (pi, span) in (first..).zip(spans) {
             self.stats.spans_read += 1;
             match self.builder().append_span(span) {
                 Ok(()) => self.stats.spans_written += 1,
                 Err(reject) => {
+                    let position = position();
                     let message = format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {}", reject.message);
                     if !self.opts.keep_going {
                         return Err(DecodeError::new(self.source, Some(position), reject.reason, message));
@@ -350,26 +358,57 @@ pub(crate) fn skip_whole(
     Ok(Decoded { batches: Vec::new(), stats })
 }
 
-/// Counts lines up to increasing offsets of a buffer.
+/// Where a block of an input starts: line `first_line` plus the newlines of the blocks before
+/// it, counted (all at once, in parallel) only when a block first needs a line number.
+#[derive(Clone, Copy)]
+struct BlockStart<'b> {
+    first_line: u64,
+    blocks: &'b [&'b [u8]],
+    index: usize,
+    starts: &'b OnceLock<Vec<u64>>,
+}
+
+impl BlockStart<'_> {
+    fn line(&self) -> u64 {
+        if self.index == 0 {
+            return self.first_line;
+        }
+        let starts = self.starts.get_or_init(|| {
+            let counts: Vec<u64> = self.blocks.par_iter().map(|block| count_newlines(block)).collect();
+            counts.iter().scan(self.first_line, |line, count| Some(std::mem::replace(line, *line + count))).collect()
+        });
+        starts[self.index]
+    }
+}
+
+/// Line numbers of offsets in a block, counted only when asked for: from the last offset asked
+/// for, forward or back.
 struct LineCounter<'b> {
     bytes: &'b [u8],
-    offset: usize,
-    line: u64,
+    start: BlockStart<'b>,
+    /// The last offset asked for and its line.
+    last: Option<(usize, u64)>,
 }
 
 impl<'b> LineCounter<'b> {
-    fn new(bytes: &'b [u8], first_line: u64) -> Self {
-        LineCounter { bytes, offset: 0, line: first_line }
+    fn new(bytes: &'b [u8], start: BlockStart<'b>) -> Self {
+        LineCounter { bytes, start, last: None }
     }
 
-    /// The 1-based line of `offset` (offsets must not decrease).
+    /// The 1-based line of `offset`.
     fn line_at(&mut self, offset: usize) -> u64 {
-        let end = offset.min(self.bytes.len());
-        if end > self.offset {
-            self.line += count_newlines(&self.bytes[self.offset..end]);
-            self.offset = end;
-        }
-        self.line
+        let offset = offset.min(self.bytes.len());
+        let (from, line) = match self.last {
+            Some(last) => last,
+            None => (0, self.start.line()),
+        };
+        let line = if offset >= from {
+            line + count_newlines(&self.bytes[from..offset])
+        } else {
+            line - count_newlines(&self.bytes[offset..from])
+        };
+        self.last = Some((offset, line));
+        line
     }
 }
 
@@ -387,7 +426,7 @@ fn decode_json(
         .flatten();
     let mut out = match in_parts {
         Some(decoded) => decoded?,
-        None => decode_json_blocks(source, &chunks, 1, json_lines, bom, opts, carry)?.0,
+        None => decode_json_blocks(source, &chunks, 1, json_lines, bom, opts, carry)?,
     };
     out.stats.format = if out.stats.documents + out.stats.records_skipped.values().sum::<u64>() > 1 {
         "otlp_json_stream"
@@ -455,7 +494,7 @@ fn decode_json_document_in_parts(
                 current = Some([ri, si]);
                 let spans: Result<Vec<_>, _> =
                     ss.spans[from..to].iter().map(|raw| otlp_json::decode_span(raw)).collect();
-                if let Err(e) = sink.add_spans(&spans.ok()?, [ri, si, from], position) {
+                if let Err(e) = sink.add_spans(&spans.ok()?, [ri, si, from], &mut || position) {
                     return Some(Err(e));
                 }
             }
@@ -485,7 +524,7 @@ fn one_document_of_parts(
 /// Decode blocks of JSON text in parallel, in order. The blocks are consecutive parts of one
 /// input cut at line ends, the first starting at line `first_line`; `bom` is the length of a
 /// byte-order mark removed before line 1 (for error columns). A single block goes into `carry`
-/// when given. Also returns the line number following the last block.
+/// when given. Lines are counted only for the messages that need them.
 pub(crate) fn decode_json_blocks(
     source: &str,
     blocks: &[&[u8]],
@@ -494,26 +533,20 @@ pub(crate) fn decode_json_blocks(
     bom: usize,
     opts: &DecodeOptions,
     mut carry: Option<&mut SpanBatchBuilder>,
-) -> Result<(Decoded, u64), DecodeError> {
+) -> Result<Decoded, DecodeError> {
+    let starts = OnceLock::new();
+    let start = |index| BlockStart { first_line, blocks, index, starts: &starts };
     if let ([block], Some(carry)) = (blocks, carry.as_deref_mut()) {
         let mut sink = Sink::with_builder(source, opts, Some(carry));
-        decode_json_chunk(&mut sink, block, first_line, json_lines, bom, Way::Fast)?;
-        let line = first_line + count_newlines(block);
-        return Ok((sink.finish(), line));
-    }
-    let counts: Vec<u64> = blocks.par_iter().map(|block| count_newlines(block)).collect();
-    let mut starts = Vec::with_capacity(blocks.len());
-    let mut line = first_line;
-    for count in counts {
-        starts.push(line);
-        line += count;
+        decode_json_chunk(&mut sink, block, start(0), json_lines, bom, Way::Fast)?;
+        return Ok(sink.finish());
     }
     let parts: Vec<Result<Decoded, DecodeError>> = blocks
         .par_iter()
-        .zip(starts.par_iter())
-        .map(|(block, start)| {
+        .enumerate()
+        .map(|(index, block)| {
             let mut sink = Sink::new(source, opts);
-            decode_json_chunk(&mut sink, block, *start, json_lines, bom, Way::Fast)?;
+            decode_json_chunk(&mut sink, block, start(index), json_lines, bom, Way::Fast)?;
             Ok(sink.finish())
         })
         .collect();
@@ -523,7 +556,7 @@ pub(crate) fn decode_json_blocks(
         out.batches.extend(part.batches);
         out.stats.absorb(part.stats);
     }
-    Ok((out, line))
+    Ok(out)
 }
 
 /// The rows earlier inputs left in `carry`, as a batch to go before an input decoded in parallel
@@ -581,7 +614,7 @@ impl Way {
 fn decode_json_chunk(
     sink: &mut Sink<'_, '_>,
     chunk: &[u8],
-    first_line: u64,
+    start: BlockStart<'_>,
     json_lines: bool,
     bom: usize,
     first: Way,
@@ -589,7 +622,7 @@ fn decode_json_chunk(
     // Valid UTF-8 (checked once, fast) lets serde_json skip checking every string; a chunk with
     // invalid UTF-8 goes the checking way, which reports where.
     let text = simdutf8::basic::from_utf8(chunk).ok();
-    let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, first_line), json_lines, bom };
+    let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, start), json_lines, bom };
     let mut offset = 0usize;
     let mut way = if text.is_some() { first } else { Way::Ordinary };
     // The document a later way decodes again, after an earlier one could not.
@@ -643,15 +676,16 @@ fn fast_stream(cx: &mut ChunkCursor<'_, '_, '_, '_>, text: &str, offset: usize) 
         if doc_start == rest.len() {
             return Ok(Resume::Done);
         }
-        let builder = &*cx.sink.builder();
+        let ChunkCursor { sink, lines, .. } = cx;
+        let builder = &*sink.builder();
         let parsed = otlp_json_fast::trace_document(&rest[doc_start..], &|t| builder.prepared_prefix(t));
         let Some((doc, len)) = parsed else { return Ok(Resume::Again(doc_start)) };
         let docs = [Document::Traces(doc)];
-        let Some(prepared) = cx.sink.prepare_resources(&docs) else { return Ok(Resume::Again(doc_start)) };
-        let position = Position::LineOnly(cx.lines.line_at(offset + doc_start));
+        let Some(prepared) = sink.prepare_resources(&docs) else { return Ok(Resume::Again(doc_start)) };
+        let at = offset + doc_start;
         let mut prepared = prepared.into_iter();
         for doc in docs {
-            cx.sink.add_document(doc, position, &mut prepared)?;
+            sink.add_document(doc, &mut || Position::LineOnly(lines.line_at(at)), &mut prepared)?;
         }
         doc_start += len;
     }
@@ -692,7 +726,6 @@ fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
 ) -> Result<Resume, DecodeError> {
     let ChunkCursor { sink, chunk, lines, json_lines, bom } = cx;
     let (rest, json_lines, bom) = (&chunk[offset..], *json_lines, *bom);
-    let rest_line = lines.line_at(offset);
     let mut doc_start = 0usize;
     loop {
         // Position of the next document: skip whitespace to find its first line.
@@ -712,10 +745,10 @@ fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
                 let Some(prepared) = sink.prepare_resources(&docs) else {
                     return Ok(Resume::Again(doc_start));
                 };
-                let position = Position::LineOnly(lines.line_at(offset + doc_start));
+                let at = offset + doc_start;
                 let mut prepared = prepared.into_iter();
                 for doc in docs {
-                    sink.add_document(doc, position, &mut prepared)?;
+                    sink.add_document(doc, &mut || Position::LineOnly(lines.line_at(at)), &mut prepared)?;
                 }
                 doc_start = stream.byte_offset();
             }
@@ -733,7 +766,7 @@ fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
                 } else {
                     (e.line(), e.column())
                 };
-                let line = rest_line + (bad_line as u64).saturating_sub(1);
+                let line = lines.line_at(offset) + (bad_line as u64).saturating_sub(1);
                 // The first line of the input may start after a byte-order mark.
                 let column = if line == 1 && bad_line == 1 { column as u64 + bom as u64 } else { column as u64 };
                 let reason = match e.classify() {
@@ -804,7 +837,7 @@ fn decode_proto_message_in_parts(
                 let added = sink.add_resource_spans(
                     &otlp_proto::to_model(&msg).resource_spans,
                     *first,
-                    Position::Offset(0),
+                    &mut || Position::Offset(0),
                     &mut std::iter::empty(),
                 );
                 Some(added.map(|()| sink.finish()))
@@ -894,7 +927,7 @@ fn decode_frame(
         match super::otlp_json::decode_value(payload) {
             Ok(docs) => {
                 for doc in docs {
-                    sink.add_document(doc, position, &mut std::iter::empty())?;
+                    sink.add_document(doc, &mut || position, &mut std::iter::empty())?;
                 }
             }
             Err(e) => sink.fail(DecodeError::new(source, Some(position), "invalid_json", json_error_message(&e)))?,
@@ -1019,7 +1052,7 @@ mod tests {
     /// The rows (after what a carried builder held) and counts of decoding one JSON text whole.
     fn json_whole(body: &str, opts: &DecodeOptions) -> Result<(RecordBatch, SourceStats), DecodeError> {
         let mut carry = span_builder(opts);
-        let (d, _) = decode_json_blocks("d.json", &[body.as_bytes()], 1, false, 0, opts, Some(&mut carry))?;
+        let d = decode_json_blocks("d.json", &[body.as_bytes()], 1, false, 0, opts, Some(&mut carry))?;
         Ok((rows_with(d.batches, carry), d.stats))
     }
 
@@ -1135,7 +1168,9 @@ mod tests {
     /// Rows, counts and error of decoding `body` as one chunk, resources kept as text or not.
     fn chunk(body: &[u8], opts: &DecodeOptions, first: Way) -> Result<(RecordBatch, SourceStats), String> {
         let mut sink = Sink::new("d.jsonl", opts);
-        decode_json_chunk(&mut sink, body, 1, is_json_lines(body), 0, first).map_err(|e| e.to_string())?;
+        let starts = OnceLock::new();
+        let start = BlockStart { first_line: 1, blocks: &[body], index: 0, starts: &starts };
+        decode_json_chunk(&mut sink, body, start, is_json_lines(body), 0, first).map_err(|e| e.to_string())?;
         let d = sink.finish();
         Ok((rows_with(d.batches, span_builder(opts)), d.stats))
     }
@@ -1285,11 +1320,47 @@ mod tests {
         assert_eq!(strict.unwrap().stats.spans_written, 12);
     }
 
+    /// Blocks decoded in parallel give the messages (with their line numbers) of one block.
     #[test]
-    fn line_counter_counts_forward() {
-        let mut lc = LineCounter::new(b"a\nb\nc", 1);
-        assert_eq!(lc.line_at(0), 1);
-        assert_eq!(lc.line_at(2), 2);
-        assert_eq!(lc.line_at(5), 3);
+    fn blocks_report_the_lines_of_the_whole_input() {
+        use crate::testing::{encode_json, synthetic_traces};
+        let good = encode_json(&synthetic_traces(1, 2, 2, 1_000));
+        let mut bad_span = synthetic_traces(2, 2, 2, 1_000);
+        bad_span.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano = 0;
+        let bad_span = encode_json(&bad_span);
+        let lines = [&good, "{\"resourceSpans\": [tru", &bad_span, &good, "", &bad_span, "{}", "[1]", &good, &bad_span];
+        let body = lines.join("\n") + "\n";
+        let opts = DecodeOptions { keep_going: true, ..Default::default() };
+        let whole = decode_json_blocks("d.jsonl", &[body.as_bytes()], 3, true, 0, &opts, None).unwrap();
+        let mut blocks: Vec<&[u8]> = Vec::new();
+        let mut rest = body.as_bytes();
+        while !rest.is_empty() {
+            let cut = memchr::memchr_iter(b'\n', rest).nth(1).map_or(rest.len(), |i| i + 1);
+            blocks.push(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+        assert_eq!(blocks.len(), 5);
+        let parts = decode_json_blocks("d.jsonl", &blocks, 3, true, 0, &opts, None).unwrap();
+        assert_eq!(parts.stats, whole.stats);
+        assert_eq!(whole.stats.messages.len(), 5, "{:?}", whole.stats.messages);
+        for (message, line) in whole.stats.messages.iter().zip([4, 5, 8, 10, 12]) {
+            assert!(message.contains(&format!("line {line}")), "{message} (line {line})");
+        }
+    }
+
+    #[test]
+    fn line_counter_counts_lazily_forward_and_back_across_blocks() {
+        let blocks: [&[u8]; 3] = [b"x\ny\n", b"\n", b"a\nb\nc"];
+        let starts = OnceLock::new();
+        let start = |index| BlockStart { first_line: 5, blocks: &blocks, index, starts: &starts };
+        let mut first = LineCounter::new(blocks[0], start(0));
+        assert_eq!(first.line_at(3), 6);
+        assert!(starts.get().is_none(), "the first block needs no counting");
+        let mut lc = LineCounter::new(blocks[2], start(2));
+        assert_eq!(lc.line_at(2), 9);
+        assert_eq!(lc.line_at(5), 10);
+        assert_eq!(lc.line_at(0), 8);
+        assert_eq!(lc.line_at(4), 10);
+        assert_eq!(starts.get(), Some(&vec![5, 7, 8]));
     }
 }

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::RecordBatch;
+use rayon::prelude::*;
 
 use super::compression::{Compression, UTF8_BOM, decoder, limit_error, read_error};
 use super::decode::{
-    DecodeOptions, Decoded, decode_decompressed, decode_json_blocks, is_json_lines, no_trace_data, skip_whole,
+    DecodeOptions, Decoded, count_newlines, decode_decompressed, decode_json_blocks, is_json_lines, no_trace_data,
+    skip_whole,
 };
 use super::stats::SourceStats;
 use crate::error::DecodeError;
@@ -142,8 +144,8 @@ pub fn decode_stream(
             break;
         }
         let refs: Vec<&[u8]> = blocks.iter().map(Vec::as_slice).collect();
-        let (decoded, after) = decode_json_blocks(source, &refs, next_line, true, bom, opts, None)?;
-        next_line = after;
+        let decoded = decode_json_blocks(source, &refs, next_line, true, bom, opts, None)?;
+        next_line += refs.par_iter().map(|block| count_newlines(block)).sum::<u64>();
         parts.absorb(decoded.stats);
         if !emit(decoded.batches, raw_count()) {
             break;
