@@ -492,8 +492,10 @@ fn decode_json_document_in_parts(
                     sink.builder().begin_scope(&ss.scope);
                 }
                 current = Some([ri, si]);
-                let spans: Result<Vec<_>, _> =
-                    ss.spans[from..to].iter().map(|raw| otlp_json::decode_span(raw)).collect();
+                let spans: Result<Vec<_>, _> = ss.spans[from..to]
+                    .iter()
+                    .map(|raw| otlp_json_fast::span(raw).map_or_else(|| otlp_json::decode_span(raw), Ok))
+                    .collect();
                 if let Err(e) = sink.add_spans(&spans.ok()?, [ri, si, from], &mut || position) {
                     return Some(Err(e));
                 }

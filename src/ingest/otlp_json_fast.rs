@@ -37,6 +37,15 @@ pub fn trace_document<'a>(text: &'a str, known: &dyn Fn(&str) -> Option<usize>) 
     Some((doc?, p.pos))
 }
 
+/// Parse `text`, one span object and nothing else but whitespace, or `None` to leave it to
+/// the serde decoder ([`super::otlp_json::decode_span`]).
+pub fn span(text: &str) -> Option<Span<'_>> {
+    let mut p = Parser { text, b: text.as_bytes(), pos: 0, known: &|_| None, depth: 0 };
+    let span = p.span()?;
+    p.ws();
+    (p.pos == text.len()).then_some(span)
+}
+
 struct Parser<'a, 'k> {
     text: &'a str,
     b: &'a [u8],
@@ -686,6 +695,19 @@ mod tests {
             .unwrap();
             assert_eq!(format!("{with_known:?}"), fast.0);
         }
+        // Spans alone, as a large document's parts decode them.
+        let mut spans = 0;
+        for doc in &docs {
+            let skeleton = crate::ingest::otlp_json::trace_document_skeleton(doc).unwrap_or_default();
+            for raw in skeleton.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans) {
+                let Some(fast) = span(raw) else { continue };
+                let serde = crate::ingest::otlp_json::decode_span(raw).map(|s| format!("{s:?}")).ok();
+                assert_eq!(Some(format!("{fast:?}")), serde, "{raw}");
+                spans += 1;
+            }
+        }
+        assert!(spans >= 100, "only {spans} spans took the fast path");
+        assert!(span(r#"{"name":"a"} x"#).is_none() && span(r#" {"name":"a"} "#).is_some());
         assert!(fast_first(FULL, &no_resources).is_some());
         assert!(accepted >= 60, "only {accepted} of {} documents took the fast path", docs.len());
     }
