@@ -6,6 +6,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use spanlens::ingest::otlp_json::TopValue;
+use spanlens::ingest::otlp_json_fast::trace_document;
 use spanlens::ingest::otlp_proto::{decode_message, split_frames, to_model};
 use spanlens::ingest::{DecodeOptions, decode_bytes};
 use spanlens::model::builder::SpanBatchBuilder;
@@ -72,7 +73,8 @@ fn bench_ingest(c: &mut Criterion) {
     }
     group.finish();
 
-    // Where the time goes: JSON parsing alone, protobuf parsing alone, the Arrow builder alone.
+    // Where the time goes: JSON parsing alone (serde, and the fast path), protobuf parsing alone,
+    // the Arrow builder alone.
     let mut parts = c.benchmark_group("ingest_parts");
     parts.sample_size(10);
     parts.throughput(Throughput::Elements(spans));
@@ -85,6 +87,15 @@ fn bench_ingest(c: &mut Criterion) {
                 n += top.expect("valid").0.len();
             }
             n
+        })
+    });
+    parts.bench_function("json_fast_parse_only", |b| {
+        b.iter(|| {
+            let text = simdutf8::basic::from_utf8(&json).expect("bench data is UTF-8");
+            text.lines()
+                .map(|line| trace_document(line, &|_| None).expect("the fast path takes the bench data").0)
+                .map(|doc| doc.resource_spans.len())
+                .sum::<usize>()
         })
     });
     let (frames, _) = split_frames(&proto);
