@@ -359,7 +359,9 @@ pub(crate) fn skip_whole(
 }
 
 /// Where a block of an input starts: line `first_line` plus the newlines of the blocks before
-/// it, counted (all at once, in parallel) only when a block first needs a line number.
+/// it, counted (all at once) only when a block first needs a line number. The count runs on the
+/// calling thread: a rayon task that waited for it inside the blocks' own parallel loop could be
+/// handed another block that needs it too.
 #[derive(Clone, Copy)]
 struct BlockStart<'b> {
     first_line: u64,
@@ -374,8 +376,8 @@ impl BlockStart<'_> {
             return self.first_line;
         }
         let starts = self.starts.get_or_init(|| {
-            let counts: Vec<u64> = self.blocks.par_iter().map(|block| count_newlines(block)).collect();
-            counts.iter().scan(self.first_line, |line, count| Some(std::mem::replace(line, *line + count))).collect()
+            let counts = self.blocks.iter().map(|block| count_newlines(block));
+            counts.scan(self.first_line, |line, count| Some(std::mem::replace(line, *line + count))).collect()
         });
         starts[self.index]
     }
@@ -702,13 +704,14 @@ struct ChunkCursor<'c, 's, 'o, 'b> {
     bom: usize,
 }
 
-/// Where decoding a chunk goes on after [`json_stream`] (offsets relative to where it started).
+/// Where decoding a chunk goes on after [`fast_stream`] or [`json_stream`] (offsets relative to
+/// where it started).
 enum Resume {
     /// Nowhere: the chunk is done.
     Done,
-    /// At this line start, resources kept.
+    /// At this line start, the first way again.
     Line(usize),
-    /// At the document starting here, decoded again the ordinary way.
+    /// At the document starting here, decoded again the next way.
     Again(usize),
 }
 
@@ -717,9 +720,9 @@ enum Resume {
 /// The stream either keeps resources as text ([`TopValue`] with `KEEP`): any document it cannot
 /// decode that way, or whose kept resources do not decode, is left to be decoded again the
 /// ordinary way ([`Resume::Again`]), whose messages are the ones to report. Or it decodes them
-/// the ordinary way: with `again`, it is decoding again the document starting there (earlier
-/// documents of its line are decoded and dropped, as they were added already), and returns at
-/// the first line start after it.
+/// the ordinary way. With `again`, either is decoding again the document starting there, which
+/// the previous way left (earlier documents of its line are decoded and dropped, as they were
+/// added already), and returns at the first line start after it.
 fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
     cx: &mut ChunkCursor<'_, '_, '_, '_>,
     mut stream: serde_json::StreamDeserializer<'de, R, TopValue<'de, KEEP>>,
