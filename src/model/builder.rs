@@ -579,8 +579,9 @@ impl SpanBatchBuilder {
         Some(prepared)
     }
 
-    /// The length of the text of a cached prepared resource that `text` starts with: a JSON
-    /// value cannot be a proper prefix of another, so it is the resource at the start of `text`.
+    /// The length of the text of a cached prepared resource that `text` starts with. The cached
+    /// texts are whole encoded values that decoded (JSON objects, or `null`), and such a value
+    /// ends where its text ends: it is the resource at the start of `text`.
     pub fn prepared_prefix(&self, text: &str) -> Option<usize> {
         self.prepared.keys().find(|k| text.as_bytes().starts_with(k.as_bytes())).map(|k| k.len())
     }
