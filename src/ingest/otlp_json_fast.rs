@@ -18,6 +18,24 @@ use std::borrow::Cow;
 use super::otlp_json::{bytes_from_base64, double_from_str, enum_from_str, parse_id};
 use crate::model::otlp::{AnyValue, Event, KeyValue, Link, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData};
 
+/// The body of an [`Parser::object`] member reader: `"key" => read` arms, where `read` reads the
+/// value into its place and gives `Some(())`. Returns the arm's bit (1, 2, 4, ... in order), or
+/// `None` for a key with no arm or a value not read.
+macro_rules! members {
+    ($key:expr; $($name:literal => $read:expr),+ $(,)?) => {{
+        let key: &str = $key;
+        let mut bit = 1u32;
+        $(
+            if key == $name {
+                return $read.map(|()| bit);
+            }
+            bit <<= 1;
+        )+
+        let _ = bit;
+        None
+    }};
+}
+
 /// How deep `arrayValue`/`kvlistValue` may nest here (the serde decoder takes deeper ones).
 const MAX_VALUE_DEPTH: usize = 16;
 
@@ -27,12 +45,8 @@ const MAX_VALUE_DEPTH: usize = 16;
 pub fn trace_document<'a>(text: &'a str, known: &dyn Fn(&str) -> Option<usize>) -> Option<(TracesData<'a>, usize)> {
     let mut p = Parser { text, b: text.as_bytes(), pos: 0, known, depth: 0 };
     let mut doc = None;
-    p.object(|p, key| match key {
-        "resourceSpans" => {
-            doc = Some(TracesData { resource_spans: p.list(Parser::resource_spans)? });
-            Some(1)
-        }
-        _ => None,
+    p.object(|p, key| {
+        members!(key; "resourceSpans" => p.list(Parser::resource_spans).map(|v| doc = Some(TracesData { resource_spans: v })))
     })?;
     Some((doc?, p.pos))
 }
@@ -311,243 +325,125 @@ impl<'a> Parser<'a, '_> {
         parse_id::<N>(&self.string()?).ok()
     }
 
-    /// A value skipped where the serde decoder ignores the key (a string or a number only);
-    /// returns `bit`.
-    fn skipped(&mut self, bit: u32) -> Option<u32> {
+    /// A message of type `M` whose members `member` reads (a [`members!`] body, given the message).
+    fn message<M: Default>(&mut self, mut member: impl FnMut(&mut Self, &mut M, &str) -> Option<u32>) -> Option<M> {
+        let mut m = M::default();
+        self.object(|p, key| member(p, &mut m, key))?;
+        Some(m)
+    }
+
+    /// A value skipped where the serde decoder ignores the key: a string or a number only.
+    fn skipped(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string()?,
-            _ => Cow::Borrowed(self.number()?),
-        };
-        Some(bit)
+            b'"' => self.string().map(drop),
+            _ => self.number().map(drop),
+        }
     }
 
     fn resource_spans(&mut self) -> Option<ResourceSpans<'a>> {
-        let mut rs = ResourceSpans::default();
-        self.object(|p, key| match key {
-            "resource" => {
-                p.ws();
-                let start = p.pos;
-                match (p.known)(&p.text[start..]) {
-                    Some(len) => p.pos += len,
-                    None => p.resource_value()?,
-                }
-                rs.resource_text = Some(&p.text[start..p.pos]);
-                Some(1)
-            }
-            "scopeSpans" => {
-                rs.scope_spans = p.list(Parser::scope_spans)?;
-                Some(2)
-            }
-            "schemaUrl" => p.skipped(4),
-            _ => None,
-        })?;
-        Some(rs)
+        self.message(|p, m: &mut ResourceSpans<'a>, key| {
+            members!(key;
+                "resource" => {
+                    p.ws();
+                    let start = p.pos;
+                    match (p.known)(&p.text[start..]) {
+                        Some(len) => p.pos += len,
+                        None => p.resource_value()?,
+                    }
+                    m.resource_text = Some(&p.text[start..p.pos]);
+                    Some(())
+                },
+                "scopeSpans" => p.list(Parser::scope_spans).map(|v| m.scope_spans = v),
+                "schemaUrl" => p.skipped(),
+            )
+        })
     }
 
     /// A resource object, only to find where it ends: its text is what the builder prepares.
     fn resource_value(&mut self) -> Option<()> {
-        self.object(|p, key| match key {
-            "attributes" => p.attributes().map(|_| 1),
-            "droppedAttributesCount" => p.u32v().map(|_| 2),
-            _ => None,
+        self.object(|p, key| {
+            members!(key;
+                "attributes" => p.attributes().map(drop),
+                "droppedAttributesCount" => p.u32v().map(drop),
+            )
         })
     }
 
     fn scope_spans(&mut self) -> Option<ScopeSpans<'a>> {
-        let mut ss = ScopeSpans::default();
-        self.object(|p, key| match key {
-            "scope" => {
-                ss.scope = p.scope()?;
-                Some(1)
-            }
-            "spans" => {
-                ss.spans = p.list(Parser::span)?;
-                Some(2)
-            }
-            "schemaUrl" => p.skipped(4),
-            _ => None,
-        })?;
-        Some(ss)
+        self.message(|p, m: &mut ScopeSpans<'a>, key| {
+            members!(key;
+                "scope" => p.scope().map(|v| m.scope = v),
+                "spans" => p.list(Parser::span).map(|v| m.spans = v),
+                "schemaUrl" => p.skipped(),
+            )
+        })
     }
 
     fn scope(&mut self) -> Option<Scope<'a>> {
-        let mut scope = Scope::default();
-        self.object(|p, key| {
-            let bit = match key {
-                "name" => {
-                    scope.name = p.string()?;
-                    1 << 0
-                }
-                "version" => {
-                    scope.version = p.string()?;
-                    1 << 1
-                }
-                "attributes" => {
-                    scope.attributes = p.attributes()?;
-                    1 << 2
-                }
-                "droppedAttributesCount" => return p.skipped(1 << 3),
-                _ => return None,
-            };
-            Some(bit)
-        })?;
-        Some(scope)
+        self.message(|p, m: &mut Scope<'a>, key| {
+            members!(key;
+                "name" => p.string().map(|v| m.name = v),
+                "version" => p.string().map(|v| m.version = v),
+                "attributes" => p.attributes().map(|v| m.attributes = v),
+                "droppedAttributesCount" => p.skipped(),
+            )
+        })
     }
 
     fn span(&mut self) -> Option<Span<'a>> {
-        let mut m = Span::default();
-        self.object(|p, key| {
-            let bit = match key {
-                "traceId" => {
-                    m.trace_id = p.id()?;
-                    1 << 0
-                }
-                "spanId" => {
-                    m.span_id = p.id()?;
-                    1 << 1
-                }
-                "traceState" => {
-                    m.trace_state = p.string()?;
-                    1 << 2
-                }
-                "parentSpanId" => {
-                    m.parent_span_id = p.id()?;
-                    1 << 3
-                }
-                "flags" => {
-                    m.flags = p.u32v()?;
-                    1 << 4
-                }
-                "name" => {
-                    m.name = p.string()?;
-                    1 << 5
-                }
-                "kind" => {
-                    m.kind = p.enum_value::<false>()?;
-                    1 << 6
-                }
-                "startTimeUnixNano" => {
-                    m.start_time_unix_nano = p.u64v()?;
-                    1 << 7
-                }
-                "endTimeUnixNano" => {
-                    m.end_time_unix_nano = p.u64v()?;
-                    1 << 8
-                }
-                "attributes" => {
-                    m.attributes = p.attributes()?;
-                    1 << 9
-                }
-                "droppedAttributesCount" => {
-                    m.dropped_attributes_count = p.u32v()?;
-                    1 << 10
-                }
-                "events" => {
-                    m.events = p.list(Parser::event)?;
-                    1 << 11
-                }
-                "droppedEventsCount" => {
-                    m.dropped_events_count = p.u32v()?;
-                    1 << 12
-                }
-                "links" => {
-                    m.links = p.list(Parser::link)?;
-                    1 << 13
-                }
-                "droppedLinksCount" => {
-                    m.dropped_links_count = p.u32v()?;
-                    1 << 14
-                }
-                "status" => {
-                    m.status = p.status()?;
-                    1 << 15
-                }
-                _ => return None,
-            };
-            Some(bit)
-        })?;
-        Some(m)
+        self.message(|p, m: &mut Span<'a>, key| {
+            members!(key;
+                "traceId" => p.id().map(|v| m.trace_id = v),
+                "spanId" => p.id().map(|v| m.span_id = v),
+                "traceState" => p.string().map(|v| m.trace_state = v),
+                "parentSpanId" => p.id().map(|v| m.parent_span_id = v),
+                "flags" => p.u32v().map(|v| m.flags = v),
+                "name" => p.string().map(|v| m.name = v),
+                "kind" => p.enum_value::<false>().map(|v| m.kind = v),
+                "startTimeUnixNano" => p.u64v().map(|v| m.start_time_unix_nano = v),
+                "endTimeUnixNano" => p.u64v().map(|v| m.end_time_unix_nano = v),
+                "attributes" => p.attributes().map(|v| m.attributes = v),
+                "droppedAttributesCount" => p.u32v().map(|v| m.dropped_attributes_count = v),
+                "events" => p.list(Parser::event).map(|v| m.events = v),
+                "droppedEventsCount" => p.u32v().map(|v| m.dropped_events_count = v),
+                "links" => p.list(Parser::link).map(|v| m.links = v),
+                "droppedLinksCount" => p.u32v().map(|v| m.dropped_links_count = v),
+                "status" => p.status().map(|v| m.status = v),
+            )
+        })
     }
 
     fn status(&mut self) -> Option<Status<'a>> {
-        let mut status = Status::default();
-        self.object(|p, key| {
-            let bit = match key {
-                "message" => {
-                    status.message = p.string()?;
-                    1 << 0
-                }
-                "code" => {
-                    status.code = p.enum_value::<true>()?;
-                    1 << 1
-                }
-                _ => return None,
-            };
-            Some(bit)
-        })?;
-        Some(status)
+        self.message(|p, m: &mut Status<'a>, key| {
+            members!(key;
+                "message" => p.string().map(|v| m.message = v),
+                "code" => p.enum_value::<true>().map(|v| m.code = v),
+            )
+        })
     }
 
     fn event(&mut self) -> Option<Event<'a>> {
-        let mut event = Event::default();
-        self.object(|p, key| {
-            let bit = match key {
-                "timeUnixNano" => {
-                    event.time_unix_nano = p.u64v()?;
-                    1 << 0
-                }
-                "name" => {
-                    event.name = p.string()?;
-                    1 << 1
-                }
-                "attributes" => {
-                    event.attributes = p.attributes()?;
-                    1 << 2
-                }
-                "droppedAttributesCount" => {
-                    event.dropped_attributes_count = p.u32v()?;
-                    1 << 3
-                }
-                _ => return None,
-            };
-            Some(bit)
-        })?;
-        Some(event)
+        self.message(|p, m: &mut Event<'a>, key| {
+            members!(key;
+                "timeUnixNano" => p.u64v().map(|v| m.time_unix_nano = v),
+                "name" => p.string().map(|v| m.name = v),
+                "attributes" => p.attributes().map(|v| m.attributes = v),
+                "droppedAttributesCount" => p.u32v().map(|v| m.dropped_attributes_count = v),
+            )
+        })
     }
 
     fn link(&mut self) -> Option<Link<'a>> {
-        let mut link = Link::default();
-        self.object(|p, key| {
-            let bit = match key {
-                "traceId" => {
-                    link.trace_id = p.id()?;
-                    1 << 0
-                }
-                "spanId" => {
-                    link.span_id = p.id()?;
-                    1 << 1
-                }
-                "traceState" => {
-                    link.trace_state = p.string()?;
-                    1 << 2
-                }
-                "attributes" => {
-                    link.attributes = p.attributes()?;
-                    1 << 3
-                }
-                "droppedAttributesCount" => {
-                    link.dropped_attributes_count = p.u32v()?;
-                    1 << 4
-                }
-                "flags" => {
-                    link.flags = p.u32v()?;
-                    1 << 5
-                }
-                _ => return None,
-            };
-            Some(bit)
-        })?;
-        Some(link)
+        self.message(|p, m: &mut Link<'a>, key| {
+            members!(key;
+                "traceId" => p.id().map(|v| m.trace_id = v),
+                "spanId" => p.id().map(|v| m.span_id = v),
+                "traceState" => p.string().map(|v| m.trace_state = v),
+                "attributes" => p.attributes().map(|v| m.attributes = v),
+                "droppedAttributesCount" => p.u32v().map(|v| m.dropped_attributes_count = v),
+                "flags" => p.u32v().map(|v| m.flags = v),
+            )
+        })
     }
 
     fn attributes(&mut self) -> Option<Vec<KeyValue<'a>>> {
@@ -555,22 +451,14 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn key_value(&mut self) -> Option<KeyValue<'a>> {
-        let mut kv = KeyValue { key: Cow::Borrowed(""), value: AnyValue::Empty };
+        let mut m = KeyValue { key: Cow::Borrowed(""), value: AnyValue::Empty };
         self.object(|p, key| {
-            let bit = match key {
-                "key" => {
-                    kv.key = p.string()?;
-                    1 << 0
-                }
-                "value" => {
-                    kv.value = p.any_value()?;
-                    1 << 1
-                }
-                _ => return None,
-            };
-            Some(bit)
+            members!(key;
+                "key" => p.string().map(|v| m.key = v),
+                "value" => p.any_value().map(|v| m.value = v),
+            )
         })?;
-        Some(kv)
+        Some(m)
     }
 
     /// An `AnyValue` of at most one member (`{}` is the empty value).
@@ -618,13 +506,7 @@ impl<'a> Parser<'a, '_> {
         self.depth += 1;
         (self.depth <= MAX_VALUE_DEPTH).then_some(())?;
         let mut values = Vec::new();
-        self.object(|p, key| match key {
-            "values" => {
-                values = p.list(item)?;
-                Some(1)
-            }
-            _ => None,
-        })?;
+        self.object(|p, key| members!(key; "values" => p.list(item).map(|v| values = v)))?;
         self.depth -= 1;
         Some(values)
     }
