@@ -151,6 +151,17 @@ impl<'o, 'b> Sink<'o, 'b> {
         Some(prepared)
     }
 
+    /// Add documents whose resources may be kept as text, all at `position`. `Ok(false)`, with
+    /// nothing added, when one of those resources does not decode.
+    fn add_documents(&mut self, docs: Vec<Document<'_>>, position: At<'_>) -> Result<bool, DecodeError> {
+        let Some(prepared) = self.prepare_resources(&docs) else { return Ok(false) };
+        let mut prepared = prepared.into_iter();
+        for doc in docs {
+            self.add_document(doc, position, &mut prepared)?;
+        }
+        Ok(true)
+    }
+
     /// Add a document; `prepared` gives the resources of its `resourceSpans` that
     /// [`prepare_resources`](Self::prepare_resources) prepared.
     fn add_document(
@@ -628,7 +639,8 @@ fn decode_json_chunk(
     let text = simdutf8::basic::from_utf8(chunk).ok();
     let mut cx = ChunkCursor { sink, chunk, lines: LineCounter::new(chunk, start), json_lines, bom };
     let mut offset = 0usize;
-    let mut way = if text.is_some() { first } else { Way::Ordinary };
+    // Without valid UTF-8 every way is the checking one (below).
+    let mut way = first;
     // The document a later way decodes again, after an earlier one could not.
     let mut again: Option<usize> = None;
     while offset < chunk.len() {
@@ -650,12 +662,7 @@ fn decode_json_chunk(
         };
         match resume {
             Resume::Done => return Ok(()),
-            Resume::Line(next) => {
-                offset += next;
-                if text.is_some() {
-                    (way, again) = (first, None);
-                }
-            }
+            Resume::Line(next) => (offset, way, again) = (offset + next, first, None),
             Resume::Again(doc) => {
                 // From the start of the document's line, so that positions count from there.
                 let doc = offset + doc;
@@ -674,9 +681,7 @@ fn fast_stream(cx: &mut ChunkCursor<'_, '_, '_, '_>, text: &str, offset: usize) 
     let mut doc_start = 0usize;
     loop {
         // JSON's whitespace only: anything else is for serde to report.
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = rest.as_bytes().get(doc_start) {
-            doc_start += 1;
-        }
+        doc_start = otlp_json_fast::skip_whitespace(rest.as_bytes(), doc_start);
         if doc_start == rest.len() {
             return Ok(Resume::Done);
         }
@@ -684,12 +689,9 @@ fn fast_stream(cx: &mut ChunkCursor<'_, '_, '_, '_>, text: &str, offset: usize) 
         let builder = &*sink.builder();
         let parsed = otlp_json_fast::trace_document(&rest[doc_start..], &|t| builder.prepared_prefix(t));
         let Some((doc, len)) = parsed else { return Ok(Resume::Again(doc_start)) };
-        let docs = [Document::Traces(doc)];
-        let Some(prepared) = sink.prepare_resources(&docs) else { return Ok(Resume::Again(doc_start)) };
         let at = offset + doc_start;
-        let mut prepared = prepared.into_iter();
-        for doc in docs {
-            sink.add_document(doc, &mut || Position::LineOnly(lines.line_at(at)), &mut prepared)?;
+        if !sink.add_documents(vec![Document::Traces(doc)], &mut || Position::LineOnly(lines.line_at(at)))? {
+            return Ok(Resume::Again(doc_start));
         }
         doc_start += len;
     }
@@ -747,13 +749,9 @@ fn json_stream<'de, R: serde_json::de::Read<'de>, const KEEP: bool>(
                     doc_start = stream.byte_offset();
                     continue;
                 }
-                let Some(prepared) = sink.prepare_resources(&docs) else {
-                    return Ok(Resume::Again(doc_start));
-                };
                 let at = offset + doc_start;
-                let mut prepared = prepared.into_iter();
-                for doc in docs {
-                    sink.add_document(doc, &mut || Position::LineOnly(lines.line_at(at)), &mut prepared)?;
+                if !sink.add_documents(docs, &mut || Position::LineOnly(lines.line_at(at)))? {
+                    return Ok(Resume::Again(doc_start));
                 }
                 doc_start = stream.byte_offset();
             }

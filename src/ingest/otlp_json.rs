@@ -213,10 +213,7 @@ impl<'de> de::Deserialize<'de> for U64 {
                 }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<U64, E> {
-                if v.is_empty() {
-                    return Ok(U64(0));
-                }
-                v.parse().map(U64).map_err(|_| E::custom(format!("{v:?} is not an unsigned integer")))
+                u64_from_str(v).map(U64).ok_or_else(|| E::custom(format!("{v:?} is not an unsigned integer")))
             }
             fn visit_unit<E: de::Error>(self) -> Result<U64, E> {
                 Ok(U64(0))
@@ -227,6 +224,11 @@ impl<'de> de::Deserialize<'de> for U64 {
         }
         d.deserialize_any(V)
     }
+}
+
+/// An unsigned 64-bit integer given as a decimal string; `""` is 0.
+pub fn u64_from_str(v: &str) -> Option<u64> {
+    if v.is_empty() { Some(0) } else { v.parse().ok() }
 }
 
 /// A `u32` count or flags value, given as a number or a string.

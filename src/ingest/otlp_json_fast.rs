@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use super::otlp_json::{bytes_from_base64, double_from_str, enum_from_str, parse_id};
+use super::otlp_json::{bytes_from_base64, double_from_str, enum_from_str, parse_id, u64_from_str};
 use crate::model::otlp::{AnyValue, Event, KeyValue, Link, ResourceSpans, Scope, ScopeSpans, Span, Status, TracesData};
 
 /// The body of an [`Parser::object`] member reader: `"key" => read` arms, where `read` reads the
@@ -68,6 +68,15 @@ struct Parser<'a, 'k> {
     depth: usize,
 }
 
+/// The index of the first byte of `b` from `i` on that is not JSON whitespace (space, tab, line
+/// feed, carriage return), or `b.len()`.
+pub fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
 /// Bytes that end the plain run of a string: `"`, `\` and control characters.
 const STRING_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -109,9 +118,7 @@ fn plain_run(b: &[u8], mut i: usize) -> usize {
 
 impl<'a> Parser<'a, '_> {
     fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.pos) {
-            self.pos += 1;
-        }
+        self.pos = skip_whitespace(self.b, self.pos);
     }
 
     fn peek(&mut self) -> Option<u8> {
@@ -284,10 +291,7 @@ impl<'a> Parser<'a, '_> {
     /// An unsigned integer given as a number or a decimal string (`""` is 0).
     fn u64v(&mut self) -> Option<u64> {
         match self.peek()? {
-            b'"' => {
-                let s = self.string()?;
-                if s.is_empty() { Some(0) } else { s.parse().ok() }
-            }
+            b'"' => u64_from_str(&self.string()?),
             b'0'..=b'9' => {
                 let n = self.number()?;
                 n.bytes().all(|d| d.is_ascii_digit()).then(|| n.parse().ok())?
