@@ -711,17 +711,17 @@ fn derive_trace<'a>(
                     keep(Row { source, operation: Some(Cow::Owned(ingress(k, p.local_root))), ..local.clone() });
                 }
                 if let Some(source) = which.dependency {
-                    let d = dependency_span(a, p.remote_service.as_deref(), p.remote_operation.as_deref());
+                    let d = dependency_span(a, p.remote_service, p.remote_operation);
                     let remote = remote_service_operation(&d, compat);
                     let resource = remote_resource(a, compat);
                     keep(Row {
                         dependency: true,
                         source,
                         operation: Some(Cow::Owned(p.egress_operation(kind))),
-                        remote_service: Some(Cow::Owned(remote.service)),
-                        remote_operation: Some(Cow::Owned(remote.operation)),
+                        remote_service: Some(remote.service),
+                        remote_operation: Some(remote.operation),
                         remote_environment: remote_environment(&d, a.get(key!("aws.remote.environment")))
-                            .map(Cow::Owned),
+                            .map(Cow::Borrowed),
                         remote_resource: resource.map(|r| (Cow::Borrowed(r.resource_type), Cow::Owned(r.identifier))),
                         ..local
                     });

@@ -1,13 +1,14 @@
 //! §6.1 precedence of remote service and remote operation, §6.3 the operation of a database
 //! statement, and §8 the remote environment of a dependency record.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use super::remote::{
     Address, HttpCall, UNKNOWN_REMOTE_OPERATION, UNKNOWN_REMOTE_SERVICE, aws_sdk_remote_service,
     fallback_remote_operation, fallback_remote_service,
 };
-use super::{Compat, present, truncate_chars};
+use super::{Compat, present, truncate_chars, truncate_cow};
 
 /// Statement keywords that name the operation of a database call (§6.3). The SDKs match a
 /// larger dialect list; every statement-leading keyword of ANSI SQL, PostgreSQL, MySQL, SQL
@@ -156,15 +157,15 @@ impl DependencySpan<'_> {
 
 /// The remote service and operation of a dependency record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
-    pub service: String,
-    pub operation: String,
+pub struct Remote<'a> {
+    pub service: Cow<'a, str>,
+    pub operation: Cow<'a, str>,
 }
 
 /// §6.1: remote service and remote operation, first matching branch wins; then the
 /// `peer.service` override, the §6.4/§6.5 fallbacks and truncation (255 / 1024 characters).
-pub fn remote_service_operation(s: &DependencySpan<'_>, compat: Compat) -> Remote {
-    let owned = |v: Option<&str>| v.map(str::to_string);
+pub fn remote_service_operation<'a>(s: &DependencySpan<'a>, compat: Compat) -> Remote<'a> {
+    let owned = |v: Option<&'a str>| v.map(Cow::Borrowed);
     let java = compat == Compat::Java;
     fn pick<'s>(java: bool, new: Option<&'s str>, old: Option<&'s str>) -> Option<&'s str> {
         if java { present(new).or(present(old)) } else { present(old) }
@@ -180,7 +181,11 @@ pub fn remote_service_operation(s: &DependencySpan<'_>, compat: Compat) -> Remot
     } else if present(s.rpc_service).is_some() || present(s.rpc_method).is_some() {
         // 2. RPC, with the AWS SDK names normalised.
         let service = present(s.rpc_service).map(|svc| {
-            if s.is_aws_sdk() { aws_sdk_remote_service(svc, s.rpc_method, s.lambda_function) } else { svc.to_string() }
+            if s.is_aws_sdk() {
+                aws_sdk_remote_service(svc, s.rpc_method, s.lambda_function)
+            } else {
+                Cow::Borrowed(svc)
+            }
         });
         (service, owned(present(s.rpc_method)))
     } else if db_system.is_some() || db_operation.is_some() || db_statement.is_some() {
@@ -195,13 +200,13 @@ pub fn remote_service_operation(s: &DependencySpan<'_>, compat: Compat) -> Remot
         (owned(present(s.messaging_system)), owned(messaging_operation))
     } else if present(s.graphql_operation_type).is_some() {
         // 6. GraphQL.
-        (Some("graphql".to_string()), owned(present(s.graphql_operation_type)))
+        (Some(Cow::Borrowed("graphql")), owned(present(s.graphql_operation_type)))
     } else {
         (None, None)
     };
     // 8. peer.service overrides branches 2–6 (a manual service is never overridden).
     let service = match present(s.peer_service) {
-        Some(peer) if present(s.manual_service).is_none() => Some(peer.to_string()),
+        Some(peer) if present(s.manual_service).is_none() => Some(Cow::Borrowed(peer)),
         _ => service,
     };
     // 9, 10. Fallbacks; an explicit "Unknown…" value counts as unknown.
@@ -211,19 +216,16 @@ pub fn remote_service_operation(s: &DependencySpan<'_>, compat: Compat) -> Remot
         .filter(|v| v != UNKNOWN_REMOTE_OPERATION)
         .unwrap_or_else(|| fallback_remote_operation(&s.http, compat));
     // 11. Truncation.
-    Remote {
-        service: truncate_chars(&service, 255).to_string(),
-        operation: truncate_chars(&operation, 1024).to_string(),
-    }
+    Remote { service: truncate_cow(service, 255), operation: truncate_cow(operation, 1024) }
 }
 
 /// §8: the remote environment: `lambda:default` for a Lambda `Invoke`, else the span's own
 /// `aws.remote.environment`; truncated to 259 characters.
-pub fn remote_environment(s: &DependencySpan<'_>, own: Option<&str>) -> Option<String> {
+pub fn remote_environment<'a>(s: &DependencySpan<'_>, own: Option<&'a str>) -> Option<&'a str> {
     if s.is_lambda_invoke() {
-        return Some("lambda:default".to_string());
+        return Some("lambda:default");
     }
-    present(own).map(|e| truncate_chars(e, 259).to_string())
+    present(own).map(|e| truncate_chars(e, 259))
 }
 
 #[cfg(test)]
@@ -257,7 +259,7 @@ mod tests {
 
     fn remote(s: DependencySpan<'_>, compat: Compat) -> (String, String) {
         let r = remote_service_operation(&s, compat);
-        (r.service, r.operation)
+        (r.service.into_owned(), r.operation.into_owned())
     }
 
     #[test]
@@ -419,6 +421,20 @@ mod tests {
             Compat::Java,
         );
         assert_eq!((r.service.len(), r.operation.len()), (255, 1024));
+        // Values built by the fallbacks are cut the same way, in characters, not bytes.
+        let host = "h".repeat(300);
+        let url = format!("http://x/{}", "é".repeat(1100));
+        let r = remote_service_operation(
+            &DependencySpan {
+                address: Address { net_peer_name: Some(&host), net_peer_port: Some(80), ..Default::default() },
+                http: HttpCall { http_url: Some(&url), method_old: Some("GET"), ..Default::default() },
+                ..Default::default()
+            },
+            Compat::Java,
+        );
+        assert_eq!(r.service, "h".repeat(255));
+        assert_eq!(r.operation.chars().count(), 1024);
+        assert!(r.operation.starts_with("GET /é"));
     }
 
     #[test]
@@ -429,8 +445,8 @@ mod tests {
             rpc_method: Some("Invoke"),
             ..Default::default()
         };
-        assert_eq!(remote_environment(&invoke, None).as_deref(), Some("lambda:default"));
-        assert_eq!(remote_environment(&DependencySpan::default(), Some("eks:c/ns")).as_deref(), Some("eks:c/ns"));
+        assert_eq!(remote_environment(&invoke, None), Some("lambda:default"));
+        assert_eq!(remote_environment(&DependencySpan::default(), Some("eks:c/ns")), Some("eks:c/ns"));
         assert_eq!(remote_environment(&DependencySpan::default(), Some("")), None);
         assert_eq!(remote_environment(&DependencySpan::default(), Some(&"e".repeat(300))).map(|e| e.len()), Some(259));
     }

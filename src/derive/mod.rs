@@ -5,6 +5,8 @@
 //! Rule numbers in comments and tests refer to the spec's sections. Where the ADOT SDKs differ,
 //! [`Compat`] selects the behaviour (Java by default, as the spec recommends).
 
+use std::borrow::Cow;
+
 pub mod classify;
 pub mod dependency;
 pub mod environment;
@@ -33,6 +35,18 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+/// [`truncate_chars`] of a value that may be owned, without copying it.
+pub fn truncate_cow(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(truncate_chars(b, max)),
+        Cow::Owned(mut o) => {
+            let keep = truncate_chars(&o, max).len();
+            o.truncate(keep);
+            Cow::Owned(o)
+        }
     }
 }
 
@@ -153,7 +167,7 @@ impl Key {
 
     /// The key `name` at run time; `None` for a key the rules do not read.
     pub fn find(name: &str) -> Option<Key> {
-        static IDS: std::sync::LazyLock<std::collections::HashMap<&str, u8, ahash::RandomState>> =
+        static IDS: std::sync::LazyLock<std::collections::HashMap<&str, u8, foldhash::fast::RandomState>> =
             std::sync::LazyLock::new(|| ATTRIBUTE_KEYS.iter().enumerate().map(|(i, k)| (*k, i as u8)).collect());
         IDS.get(name).map(|i| Key(*i))
     }

@@ -34,8 +34,8 @@ pub struct Propagated<'a> {
     pub local_operation: Option<String>,
     /// §4.2: `aws.remote.service` / `aws.remote.operation`, copied from an INTERNAL local parent
     /// when the span has none of its own.
-    pub remote_service: Option<String>,
-    pub remote_operation: Option<String>,
+    pub remote_service: Option<&'a str>,
+    pub remote_operation: Option<&'a str>,
 }
 
 impl Propagated<'_> {
@@ -118,14 +118,13 @@ pub fn propagate<'a>(spans: &[TraceSpan<'a>], ingress: impl Fn(usize, bool) -> S
                 }
             };
             let from_internal = p.filter(|p| spans[*p].kind == "INTERNAL");
-            let inherit = |own: Option<&str>, parent_value: &dyn Fn(usize) -> Option<String>| {
-                own.map(str::to_string).or_else(|| from_internal.and_then(parent_value))
+            let inherit = |own: Option<&'a str>, parent_value: &dyn Fn(usize) -> Option<&'a str>| {
+                own.or_else(|| from_internal.and_then(parent_value))
             };
-            let remote_service = inherit(s.remote_service, &|p| {
-                spans[p].remote_service.map(str::to_string).or_else(|| out[p].as_ref()?.remote_service.clone())
-            });
+            let remote_service =
+                inherit(s.remote_service, &|p| spans[p].remote_service.or_else(|| out[p].as_ref()?.remote_service));
             let remote_operation = inherit(s.remote_operation, &|p| {
-                spans[p].remote_operation.map(str::to_string).or_else(|| out[p].as_ref()?.remote_operation.clone())
+                spans[p].remote_operation.or_else(|| out[p].as_ref()?.remote_operation)
             });
             out[i] = Some(Propagated {
                 local_root: local_root[i],
@@ -212,10 +211,10 @@ mod tests {
             span(5, Some(1), "CLIENT", 1),
         ];
         let got = propagate(&spans, ingress);
-        assert_eq!(got[2].remote_service.as_deref(), Some("Payments"));
-        assert_eq!(got[2].remote_operation.as_deref(), Some("Charge"));
-        assert_eq!(got[3].remote_service.as_deref(), Some("Own"), "the span's own value wins");
-        assert_eq!(got[3].remote_operation.as_deref(), Some("Charge"));
+        assert_eq!(got[2].remote_service, Some("Payments"));
+        assert_eq!(got[2].remote_operation, Some("Charge"));
+        assert_eq!(got[3].remote_service, Some("Own"), "the span's own value wins");
+        assert_eq!(got[3].remote_operation, Some("Charge"));
         assert_eq!(got[4].remote_service, None, "only INTERNAL parents pass them on");
     }
 

@@ -2,6 +2,8 @@
 //! normalisation (§6.2) and the address/URL fallbacks (§6.4, §6.5) that the §6.1 precedence
 //! falls back on.
 
+use std::borrow::Cow;
+
 use super::local::{extract_api_path_value, url_path};
 use super::{Compat, present};
 
@@ -11,12 +13,13 @@ pub const UNKNOWN_REMOTE_OPERATION: &str = "UnknownRemoteOperation";
 /// §6.2: the remote service of an AWS SDK span (`rpc.system == "aws-api"`). A Lambda `Invoke`
 /// names the function (Java also accepts an ARN and takes its resource part); other services
 /// map through the table, and unknown ones become `AWS::<rpc.service>`.
-pub fn aws_sdk_remote_service(rpc_service: &str, rpc_method: Option<&str>, lambda_function: Option<&str>) -> String {
+pub fn aws_sdk_remote_service<'a>(
+    rpc_service: &str,
+    rpc_method: Option<&str>,
+    lambda_function: Option<&'a str>,
+) -> Cow<'a, str> {
     if matches!(rpc_service, "Lambda" | "AWSLambda") && rpc_method == Some("Invoke") {
-        return match present(lambda_function) {
-            Some(f) => function_name(f).to_string(),
-            None => UNKNOWN_REMOTE_SERVICE.to_string(),
-        };
+        return Cow::Borrowed(present(lambda_function).map_or(UNKNOWN_REMOTE_SERVICE, function_name));
     }
     let normalized = match rpc_service {
         "AmazonDynamoDBv2" | "DynamoDb" | "DynamoDB" => "AWS::DynamoDB",
@@ -37,9 +40,9 @@ pub fn aws_sdk_remote_service(rpc_service: &str, rpc_method: Option<&str>, lambd
         "AmazonSNS" | "Sns" | "SNS" => "AWS::SNS",
         "AWSSecretsManager" | "SecretsManager" | "Secrets Manager" => "AWS::SecretsManager",
         "AWSLambda" | "Lambda" => "AWS::Lambda",
-        other => return format!("AWS::{other}"),
+        other => return Cow::Owned(format!("AWS::{other}")),
     };
-    normalized.to_string()
+    Cow::Borrowed(normalized)
 }
 
 /// A Lambda function name, or the name in a function ARN
@@ -69,10 +72,10 @@ pub struct Address<'a> {
     pub http_url: Option<&'a str>,
 }
 
-fn with_port(host: &str, port: Option<i64>) -> String {
+fn with_port(host: &str, port: Option<i64>) -> Cow<'_, str> {
     match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
+        Some(p) => Cow::Owned(format!("{host}:{p}")),
+        None => Cow::Borrowed(host),
     }
 }
 
@@ -96,27 +99,27 @@ fn url_netloc(url: &str) -> Option<&str> {
 }
 
 /// §6.4: the remote service when no rule named one, from addresses and URLs.
-pub fn fallback_remote_service(a: &Address<'_>, compat: Compat) -> String {
+pub fn fallback_remote_service<'a>(a: &Address<'a>, compat: Compat) -> Cow<'a, str> {
     let found = match compat {
         Compat::Java => present(a.server_address)
             .map(|h| with_port(h, a.server_port))
             .or_else(|| present(a.net_peer_name).map(|h| with_port(h, a.net_peer_port)))
             .or_else(|| present(a.network_peer_address).map(|h| with_port(h, a.network_peer_port)))
             .or_else(|| present(a.net_sock_peer_addr).map(|h| with_port(h, a.net_sock_peer_port)))
-            .or_else(|| a.url_full.and_then(url_host_port).map(str::to_string))
-            .or_else(|| a.http_url.and_then(url_host_port).map(str::to_string)),
+            .or_else(|| a.url_full.and_then(url_host_port).map(Cow::Borrowed))
+            .or_else(|| a.http_url.and_then(url_host_port).map(Cow::Borrowed)),
         Compat::Python => present(a.net_peer_name)
             .map(|h| with_port(h, a.net_peer_port))
             .or_else(|| present(a.net_sock_peer_addr).map(|h| with_port(h, a.net_sock_peer_port)))
-            .or_else(|| a.http_url.and_then(url_netloc).map(str::to_string)),
+            .or_else(|| a.http_url.and_then(url_netloc).map(Cow::Borrowed)),
         Compat::Js => present(a.net_peer_name)
             .map(|h| with_port(h, a.net_peer_port))
             .or_else(|| present(a.net_sock_peer_addr).map(|h| with_port(h, a.net_sock_peer_port)))
-            .or_else(|| a.http_url.and_then(url_host_port).map(str::to_string))
+            .or_else(|| a.http_url.and_then(url_host_port).map(Cow::Borrowed))
             .or_else(|| present(a.server_address).map(|h| with_port(h, a.server_port)))
-            .or_else(|| a.url_full.and_then(url_host_port).map(str::to_string)),
+            .or_else(|| a.url_full.and_then(url_host_port).map(Cow::Borrowed)),
     };
-    found.unwrap_or_else(|| UNKNOWN_REMOTE_SERVICE.to_string())
+    found.unwrap_or(Cow::Borrowed(UNKNOWN_REMOTE_SERVICE))
 }
 
 /// What §6.5 reads: URLs and methods, new and old keys.
@@ -130,21 +133,22 @@ pub struct HttpCall<'a> {
 
 /// §6.5: the remote operation when no rule named one: `"<METHOD> /<first path segment>"` of the
 /// URL; with a method but no URL, `"<METHOD> UnknownRemoteOperation"`.
-pub fn fallback_remote_operation(c: &HttpCall<'_>, compat: Compat) -> String {
+pub fn fallback_remote_operation(c: &HttpCall<'_>, compat: Compat) -> Cow<'static, str> {
     let url = match compat {
         Compat::Java => c.url_full.or(c.http_url),
         Compat::Python => c.http_url,
         Compat::Js => c.http_url.or(c.url_full),
     };
-    let op = url.map_or_else(|| UNKNOWN_REMOTE_OPERATION.to_string(), |u| extract_api_path_value(url_path(u)));
+    let op = url.map(|u| extract_api_path_value(url_path(u)));
     let method = match compat {
         Compat::Java => c.method_new.or(c.method_old),
         Compat::Python => c.method_old,
         Compat::Js => c.method_old.or(c.method_new),
     };
-    match method {
-        Some(m) => format!("{m} {op}"),
-        None => op,
+    match (method, op) {
+        (Some(m), op) => Cow::Owned(format!("{m} {}", op.as_deref().unwrap_or(UNKNOWN_REMOTE_OPERATION))),
+        (None, Some(op)) => Cow::Owned(op),
+        (None, None) => Cow::Borrowed(UNKNOWN_REMOTE_OPERATION),
     }
 }
 

@@ -171,11 +171,11 @@ fn truncate(s: Cow<'_, str>, max: usize) -> (Cow<'_, str>, bool) {
 
 /// Map from attribute key to (hot column index, key priority). Looked up once per attribute, so
 /// it uses a fast non-cryptographic hash.
-type KeyIndex = HashMap<&'static str, (usize, u8), ahash::RandomState>;
+type KeyIndex = HashMap<&'static str, (usize, u8), foldhash::fast::RandomState>;
 
 /// The attribute keys kept in the `attributes` and `resource_attributes` maps when a consumer
 /// reads only some (the derivation): other keys are left out of the rows, not rendered at all.
-pub type AttributeKeys = HashSet<&'static str, ahash::RandomState>;
+pub type AttributeKeys = HashSet<&'static str, foldhash::fast::RandomState>;
 
 /// Whether an attribute map keeps `key`: every key when no set is given.
 fn keeps(keys: Option<&AttributeKeys>, key: &str) -> bool {
@@ -343,7 +343,7 @@ pub struct SpanBatchBuilder {
     scope: ScopeContext,
     /// Recently prepared resources by their encoded text ([`prepare_resource`](Self::prepare_resource)),
     /// and the bytes of those texts.
-    prepared: HashMap<Box<str>, PreparedResource, ahash::RandomState>,
+    prepared: HashMap<Box<str>, PreparedResource, foldhash::fast::RandomState>,
     prepared_bytes: usize,
 
     trace_id: FixedSizeBinaryBuilder,
