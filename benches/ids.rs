@@ -13,7 +13,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
 use spanlens::model::builder::hex;
-use spanlens::report::parquet::writer_properties;
+use spanlens::report::parquet::{STORE_ZSTD_LEVEL, writer_properties};
 use spanlens::testing::SplitMix;
 
 const ROWS: usize = 1_000_000;
@@ -44,7 +44,8 @@ fn batches() -> Vec<(&'static str, RecordBatch)> {
 fn parquet_size(batch: &RecordBatch) -> usize {
     let mut buf = Vec::new();
     let mut writer =
-        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(None, &[]))).expect("writer");
+        ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties(STORE_ZSTD_LEVEL, None, &[])))
+            .expect("writer");
     writer.write(batch).expect("write");
     writer.close().expect("close");
     buf.len()

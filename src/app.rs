@@ -20,7 +20,7 @@ use crate::metrics::{self, Derived, render_services_page};
 use crate::model::builder::SpanBatchBuilder;
 use crate::model::schema::schema_markdown;
 use crate::queries::QUERIES;
-use crate::report::parquet::{OutputDir, write_parquet, writer_properties};
+use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, OutputDir, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema, slo_run_info};
 use crate::report::summary;
 use crate::signals;
@@ -423,7 +423,7 @@ fn write_tables<'t>(
     tables: impl Iterator<Item = &'t metrics::Table>,
     run_info: RecordBatch,
 ) -> Result<()> {
-    let props = || writer_properties(None, &[]);
+    let props = || writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);
     for table in tables {
         write_parquet(&dir.join(format!("{}.parquet", table.name)), table.schema.clone(), &table.batches, props())?;
     }

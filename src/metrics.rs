@@ -17,7 +17,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
-use crate::report::parquet::{ParallelWriter, writer_properties};
+use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, ParallelWriter, writer_properties};
 use crate::signals::{self, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
 use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
@@ -228,7 +228,7 @@ pub async fn derive_signals(
     let mut writer = match signals_file.filter(|_| spool.spilled()) {
         Some(path) => {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
-            let props = writer_properties(None, &[]);
+            let props = writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);
             let writer = ParallelWriter::try_new(file, signals_schema(), props).map_err(|e| Error::output(path, e))?;
             Some((writer, path))
         }

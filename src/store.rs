@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{self, span_schema};
-use crate::report::parquet::{write_parquet, writer_properties};
+use crate::report::parquet::{STORE_ZSTD_LEVEL, write_parquet, writer_properties};
 
 /// Sub-directory of an output directory holding the span table.
 pub const SPANS_DIR: &str = "spans";
@@ -147,7 +147,7 @@ impl SpanStoreWriter {
         for (i, offset) in (0..write_rows).step_by(per_file).enumerate() {
             let len = per_file.min(write_rows - offset);
             let path = dir.join(format!("part-{:05}.parquet", first_file + i));
-            let props = writer_properties(Some(sorting_columns()), &[schema::TRACE_ID]);
+            let props = writer_properties(STORE_ZSTD_LEVEL, Some(sorting_columns()), &[schema::TRACE_ID]);
             let bytes = write_parquet(&path, span_schema(), &[sorted.slice(offset, len)], props)?;
             self.stats.files += 1;
             self.stats.bytes += bytes;
