@@ -153,19 +153,23 @@ struct Row<'a> {
 impl Row<'_> {
     /// The values of the [`DIMENSIONS`] columns, in that order.
     fn dimensions(&self) -> [Option<&str>; DIMENSIONS.len()] {
-        let (rt, rid) =
-            self.remote_resource.as_ref().map_or((None, None), |(t, i)| (Some(t.as_ref()), Some(i.as_ref())));
-        [
-            Some(self.source),
-            self.environment.as_deref(),
-            Some(self.service.as_ref()),
-            self.operation.as_deref(),
-            self.remote_service.as_deref(),
-            self.remote_operation.as_deref(),
-            self.remote_environment.as_deref(),
-            rt,
-            rid,
-        ]
+        std::array::from_fn(|d| self.dimension(d))
+    }
+
+    /// The value of the `d`-th of the [`DIMENSIONS`] columns.
+    fn dimension(&self, d: usize) -> Option<&str> {
+        match d {
+            0 => Some(self.source),
+            1 => self.environment.as_deref(),
+            2 => Some(self.service.as_ref()),
+            3 => self.operation.as_deref(),
+            4 => self.remote_service.as_deref(),
+            5 => self.remote_operation.as_deref(),
+            6 => self.remote_environment.as_deref(),
+            7 => self.remote_resource.as_ref().map(|(t, _)| t.as_ref()),
+            8 => self.remote_resource.as_ref().map(|(_, i)| i.as_ref()),
+            _ => None,
+        }
     }
 }
 
@@ -775,27 +779,13 @@ impl SignalsBuilder {
     fn append(&mut self, rows: &[&Row]) -> Result<()> {
         let SignalsBuilder { record_type, dims, latency, duration, error, fault, timestamp, trace_id, span_id } = self;
         let (_, fixed) = rayon::join(
-            || {
-                dims.par_iter_mut().enumerate().for_each(|(d, b)| {
-                    // Consecutive records often share a value (those of one resource or
-                    // operation): one lookup per run of equal values.
-                    let mut values = rows.iter().map(|r| r.dimensions()[d]);
-                    let Some(mut run) = values.next() else { return };
-                    let mut n = 1;
-                    for v in values {
-                        if v == run {
-                            n += 1;
-                        } else {
-                            append_run(b, run, n);
-                            (run, n) = (v, 1);
-                        }
-                    }
-                    append_run(b, run, n);
-                });
-            },
+            || dims.par_iter_mut().enumerate().for_each(|(d, b)| append_runs(b, rows.iter().map(|r| r.dimension(d)))),
             || -> Result<()> {
+                append_runs(
+                    record_type,
+                    rows.iter().map(|r| Some(if r.dependency { "dependency" } else { "service" })),
+                );
                 for r in rows {
-                    record_type.append_value(if r.dependency { "dependency" } else { "service" });
                     latency.append_value(latency_ms(r.duration_ns));
                     duration.append_value(r.duration_ns);
                     error.append_value(i64::from(r.error));
@@ -824,6 +814,22 @@ impl SignalsBuilder {
         ]);
         Ok(RecordBatch::try_new(signals_schema(), columns)?)
     }
+}
+
+/// Append `values` to `b` in order. Consecutive records often share a value (those of one
+/// resource or operation): one lookup per run of equal values.
+fn append_runs<'v>(b: &mut StringDictionaryBuilder<Int32Type>, mut values: impl Iterator<Item = Option<&'v str>>) {
+    let Some(mut run) = values.next() else { return };
+    let mut n = 1;
+    for v in values {
+        if v == run {
+            n += 1;
+        } else {
+            append_run(b, run, n);
+            (run, n) = (v, 1);
+        }
+    }
+    append_run(b, run, n);
 }
 
 fn append_run(b: &mut StringDictionaryBuilder<Int32Type>, value: Option<&str>, n: usize) {
