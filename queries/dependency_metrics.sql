@@ -1,27 +1,92 @@
 -- dependency_metrics: RED metrics of dependency calls for each dimension set D1..D13 of Application Signals, per bucket
 -- and for the whole window.
--- Input: windowed_signals (Dependency records). Output: one row per dimension_set and group; dimensions outside the set
--- are NULL, and a record counts in a set only if it has every dimension of the set (as in EMF). D3 is the console's
--- Dependencies table (per Service, Operation, RemoteService, RemoteOperation, RemoteResourceType/Identifier); the row
--- with bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
-WITH fine AS (
-  -- Exact partial aggregates per finest group, so the 26 grouping sets below combine a few rows each.
-  SELECT bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment,
+-- Input: dependency_groups. Output: one row per dimension_set and group; dimensions outside the set are NULL, and a
+-- record counts in a set only if it has every dimension of the set (as in EMF). D3 is the console's Dependencies
+-- table (per Service, Operation, RemoteService, RemoteOperation, RemoteResourceType/Identifier); the row with
+-- bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
+-- The 26 grouping sets run in three aggregates, each over the groups that can have rows in its sets: a set with
+-- RemoteEnvironment or RemoteResourceType only sees groups that have one, instead of building groups to drop them.
+-- set_bits: 16 without Environment and Service, 8 without Operation, 4 without RemoteOperation, 2 without
+-- RemoteEnvironment, 1 without RemoteResourceType and RemoteResourceIdentifier.
+WITH sets AS (
+  -- D4, D6, D10, D13: no RemoteEnvironment, no RemoteResourceType.
+  SELECT grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4 + 3 AS set_bits,
+         bucket_start, environment, service, operation, remote_service, remote_operation,
+         arrow_cast(NULL, 'Utf8') AS remote_environment,
+         arrow_cast(NULL, 'Utf8') AS remote_resource_type,
+         arrow_cast(NULL, 'Utf8') AS remote_resource_identifier,
+         SUM(requests) AS requests,
+         SUM(errors) AS errors,
+         SUM(faults) AS faults,
+         SUM(duration_ns_sum) AS duration_ns_sum,
+         MIN(latency_min_ms) AS latency_min_ms,
+         MAX(latency_max_ms) AS latency_max_ms,
+         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM dependency_groups
+  GROUP BY GROUPING SETS (
+      (bucket_start, environment, service, operation, remote_service, remote_operation),
+      (environment, service, operation, remote_service, remote_operation),
+      (bucket_start, environment, service, remote_service),
+      (environment, service, remote_service),
+      (bucket_start, environment, service, remote_service, remote_operation),
+      (environment, service, remote_service, remote_operation),
+      (bucket_start, remote_service),
+      (remote_service)
+  )
+  UNION ALL
+  -- D3, D9, D11, D12: RemoteResourceType, no RemoteEnvironment.
+  SELECT grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4 + 2 AS set_bits,
+         bucket_start, environment, service, operation, remote_service, remote_operation,
+         arrow_cast(NULL, 'Utf8') AS remote_environment,
          remote_resource_type, remote_resource_identifier,
-         COUNT(*) AS requests,
-         SUM(error) AS errors,
-         SUM(fault) AS faults,
-         SUM(duration_ns) AS duration_ns_sum,
-         MIN(latency_ms) AS latency_min_ms,
-         MAX(latency_ms) AS latency_max_ms,
-         array_agg(latency_ms) AS latencies
-  FROM windowed_signals
-  WHERE record_type = 'dependency'
-  GROUP BY bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment,
-           remote_resource_type, remote_resource_identifier
+         SUM(requests) AS requests,
+         SUM(errors) AS errors,
+         SUM(faults) AS faults,
+         SUM(duration_ns_sum) AS duration_ns_sum,
+         MIN(latency_min_ms) AS latency_min_ms,
+         MAX(latency_max_ms) AS latency_max_ms,
+         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM dependency_groups
+  WHERE remote_resource_type IS NOT NULL AND remote_resource_identifier IS NOT NULL
+  GROUP BY GROUPING SETS (
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, remote_service, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_resource_type, remote_resource_identifier),
+      (bucket_start, remote_service, remote_resource_type, remote_resource_identifier),
+      (remote_service, remote_resource_type, remote_resource_identifier)
+  )
+  UNION ALL
+  -- D1, D2, D5, D7, D8: RemoteEnvironment.
+  SELECT grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4
+           + grouping(remote_resource_type) AS set_bits,
+         bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment,
+         remote_resource_type, remote_resource_identifier,
+         SUM(requests) AS requests,
+         SUM(errors) AS errors,
+         SUM(faults) AS faults,
+         SUM(duration_ns_sum) AS duration_ns_sum,
+         MIN(latency_min_ms) AS latency_min_ms,
+         MAX(latency_max_ms) AS latency_max_ms,
+         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+  FROM dependency_groups
+  WHERE remote_environment IS NOT NULL
+  GROUP BY GROUPING SETS (
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment),
+      (environment, service, operation, remote_service, remote_operation, remote_environment),
+      (bucket_start, environment, service, remote_service, remote_environment),
+      (environment, service, remote_service, remote_environment),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
+      (bucket_start, environment, service, remote_service, remote_operation, remote_environment),
+      (environment, service, remote_service, remote_operation, remote_environment)
+  )
 ), groups AS (
-  SELECT CASE grouping(environment) * 16 + grouping(operation) * 8 + grouping(remote_operation) * 4
-            + grouping(remote_environment) * 2 + grouping(remote_resource_type)
+  SELECT CASE set_bits
            WHEN 0 THEN 'D1'
            WHEN 1 THEN 'D2'
            WHEN 2 THEN 'D3'
@@ -35,58 +100,15 @@ WITH fine AS (
            WHEN 14 THEN 'D11'
            WHEN 30 THEN 'D12'
            WHEN 31 THEN 'D13'
-       END AS dimension_set,
-         bucket_start,
-         environment,
-         service,
-         operation,
-         remote_service,
-         remote_operation,
-         remote_environment,
-         remote_resource_type,
-         remote_resource_identifier,
-         SUM(requests) AS requests,
-         SUM(errors) AS errors,
-         SUM(faults) AS faults,
-         SUM(duration_ns_sum) AS duration_ns_sum,
-         MIN(latency_min_ms) AS latency_min_ms,
-         MAX(latency_max_ms) AS latency_max_ms,
-         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
-  FROM fine
-  GROUP BY GROUPING SETS (
-      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-      (environment, service, operation, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_environment),
-      (environment, service, operation, remote_service, remote_operation, remote_environment),
-      (bucket_start, environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-      (environment, service, operation, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-      (bucket_start, environment, service, operation, remote_service, remote_operation),
-      (environment, service, operation, remote_service, remote_operation),
-      (bucket_start, environment, service, remote_service, remote_environment),
-      (environment, service, remote_service, remote_environment),
-      (bucket_start, environment, service, remote_service),
-      (environment, service, remote_service),
-      (bucket_start, environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-      (environment, service, remote_service, remote_operation, remote_environment, remote_resource_type, remote_resource_identifier),
-      (bucket_start, environment, service, remote_service, remote_operation, remote_environment),
-      (environment, service, remote_service, remote_operation, remote_environment),
-      (bucket_start, environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-      (environment, service, remote_service, remote_operation, remote_resource_type, remote_resource_identifier),
-      (bucket_start, environment, service, remote_service, remote_operation),
-      (environment, service, remote_service, remote_operation),
-      (bucket_start, environment, service, remote_service, remote_resource_type, remote_resource_identifier),
-      (environment, service, remote_service, remote_resource_type, remote_resource_identifier),
-      (bucket_start, remote_service, remote_resource_type, remote_resource_identifier),
-      (remote_service, remote_resource_type, remote_resource_identifier),
-      (bucket_start, remote_service),
-      (remote_service)
-  )
-  HAVING NOT ((grouping(environment) = 0 AND (environment IS NULL OR service IS NULL))
-           OR (grouping(operation) = 0 AND operation IS NULL)
-           OR remote_service IS NULL
-           OR (grouping(remote_operation) = 0 AND remote_operation IS NULL)
-           OR (grouping(remote_environment) = 0 AND remote_environment IS NULL)
-           OR (grouping(remote_resource_type) = 0 AND (remote_resource_type IS NULL OR remote_resource_identifier IS NULL)))
+         END AS dimension_set,
+         *
+  FROM sets
+  -- A set's RemoteEnvironment is never NULL: the third aggregate reads only groups that have one.
+  WHERE NOT (((set_bits & 16) = 0 AND (environment IS NULL OR service IS NULL))
+          OR ((set_bits & 8) = 0 AND operation IS NULL)
+          OR remote_service IS NULL
+          OR ((set_bits & 4) = 0 AND remote_operation IS NULL)
+          OR ((set_bits & 1) = 0 AND (remote_resource_type IS NULL OR remote_resource_identifier IS NULL)))
 )
 SELECT dimension_set,
        bucket_start,

@@ -25,6 +25,11 @@ use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
 /// The metric tables a run writes, in this order.
 pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "dependency_metrics"];
 
+/// The queries that compute them, in the order they run: `dependency_groups` is the first
+/// stage of `dependency_metrics`, registered for it and not written.
+pub const METRIC_QUERIES: [&str; 4] =
+    ["service_metrics", "operation_metrics", "dependency_groups", "dependency_metrics"];
+
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct MetricsOptions {
@@ -281,14 +286,18 @@ pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<
 }
 
 /// Run the metric queries over the `signals` table registered in `ctx`, for the options'
-/// window and bucket: the [`METRIC_TABLES`] in order (each also registered under its name)
+/// window and bucket: the [`METRIC_TABLES`] in order (each also registered under its name, as is
+/// `dependency_groups`, the first stage of `dependency_metrics`)
 /// and the services page.
 pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Table)> {
     register_functions(ctx, opts.approx);
     register_window(ctx, opts).await?;
     let mut tables = Vec::with_capacity(METRIC_TABLES.len());
-    for name in METRIC_TABLES {
-        tables.push(run_and_register(ctx, name, vec![]).await?);
+    for name in METRIC_QUERIES {
+        let table = run_and_register(ctx, name, vec![]).await?;
+        if METRIC_TABLES.contains(&name) {
+            tables.push(table);
+        }
     }
     let services_page = run_query(ctx, "services_page", vec![]).await?;
     Ok((tables, services_page))

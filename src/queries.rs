@@ -47,6 +47,7 @@ pub const QUERIES: &[Query] = &[
     query!("windowed_signals"),
     query!("service_metrics"),
     query!("operation_metrics"),
+    query!("dependency_groups"),
     query!("dependency_metrics"),
     query!("services_page"),
     query!("slo_records"),

@@ -722,3 +722,74 @@ async fn a_metrics_output_is_queried_again_without_deriving() {
         [format!("signals_input||{}", p("all").join("signals.parquet").display()), "spans_read|0|".into()]
     );
 }
+
+/// Each dependency dimension set of the spec (D1–D13) holds exactly the dependency records that
+/// have every dimension of the set, grouped by them, with the other dimensions NULL: checked on
+/// the generated pet-clinic workload (Lambda invokes with a RemoteEnvironment, DynamoDB and SQS
+/// resources, HTTP calls without one) against a plain `GROUP BY` over its signals.
+#[test]
+fn dependency_dimension_sets_hold_the_records_with_all_their_dimensions() {
+    const ALL: [&str; 8] = [
+        "environment",
+        "service",
+        "operation",
+        "remote_service",
+        "remote_operation",
+        "remote_environment",
+        "remote_resource_type",
+        "remote_resource_identifier",
+    ];
+    let rt = ["remote_resource_type", "remote_resource_identifier"];
+    let set = |named: &[&str]| -> Vec<&'static str> { ALL.iter().copied().filter(|d| named.contains(d)).collect() };
+    let base = ["environment", "service", "remote_service"];
+    let sets: [(&str, Vec<&str>); 13] = [
+        ("D1", set(&[&base[..], &["operation", "remote_operation", "remote_environment"], &rt].concat())),
+        ("D2", set(&[&base[..], &["operation", "remote_operation", "remote_environment"]].concat())),
+        ("D3", set(&[&base[..], &["operation", "remote_operation"], &rt].concat())),
+        ("D4", set(&[&base[..], &["operation", "remote_operation"]].concat())),
+        ("D5", set(&[&base[..], &["remote_environment"]].concat())),
+        ("D6", set(&base)),
+        ("D7", set(&[&base[..], &["remote_operation", "remote_environment"], &rt].concat())),
+        ("D8", set(&[&base[..], &["remote_operation", "remote_environment"]].concat())),
+        ("D9", set(&[&base[..], &["remote_operation"], &rt].concat())),
+        ("D10", set(&[&base[..], &["remote_operation"]].concat())),
+        ("D11", set(&[&base[..], &rt].concat())),
+        ("D12", set(&[&["remote_service"], &rt[..]].concat())),
+        ("D13", set(&["remote_service"])),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let (data, out) = (dir.path().join("data"), dir.path().join("out"));
+    spanlens().args(["gen", "--traces", "3000", "--out"]).arg(&data).assert().success();
+    spanlens().arg("metrics").arg(&data).arg("--out").arg(&out).arg("--quiet").assert().success();
+    block_on(async {
+        let ctx = output_context(&out).await;
+        let mut filled = 0;
+        for (name, dims) in &sets {
+            let cells = |d: &str| if dims.contains(&d) { d.to_string() } else { format!("{d} IS NULL AS {d}") };
+            let got = rows(
+                &ctx,
+                &format!(
+                    "SELECT {}, requests, errors, faults, latency_min_ms, latency_max_ms FROM dependency_metrics \
+                     WHERE dimension_set = '{name}' AND bucket_start IS NULL",
+                    ALL.map(cells).join(", ")
+                ),
+            )
+            .await;
+            let want = rows(
+                &ctx,
+                &format!(
+                    "SELECT {}, count(*), sum(error), sum(fault), min(latency_ms), max(latency_ms) FROM signals \
+                     WHERE record_type = 'dependency' AND {} GROUP BY {}",
+                    ALL.map(|d| if dims.contains(&d) { d.to_string() } else { format!("true AS {d}") }).join(", "),
+                    dims.iter().map(|d| format!("{d} IS NOT NULL")).collect::<Vec<_>>().join(" AND "),
+                    dims.join(", ")
+                ),
+            )
+            .await;
+            assert_eq!(got, want, "{name}: {dims:?}");
+            filled += usize::from(!got.is_empty());
+        }
+        // D1 and D7 need a RemoteEnvironment and a resource together, which the workload has not.
+        assert_eq!(filled, 11, "every other set has records");
+    });
+}
