@@ -165,7 +165,7 @@ pub struct Remote<'a> {
 /// §6.1: remote service and remote operation, first matching branch wins; then the
 /// `peer.service` override, the §6.4/§6.5 fallbacks and truncation (255 / 1024 characters).
 pub fn remote_service_operation<'a>(s: &DependencySpan<'a>, compat: Compat) -> Remote<'a> {
-    let owned = |v: Option<&'a str>| v.map(Cow::Borrowed);
+    let borrowed = |v: Option<&'a str>| v.map(Cow::Borrowed);
     let java = compat == Compat::Java;
     fn pick<'s>(java: bool, new: Option<&'s str>, old: Option<&'s str>) -> Option<&'s str> {
         if java { present(new).or(present(old)) } else { present(old) }
@@ -177,7 +177,7 @@ pub fn remote_service_operation<'a>(s: &DependencySpan<'a>, compat: Compat) -> R
 
     let (service, operation) = if present(s.manual_service).is_some() || present(s.manual_operation).is_some() {
         // 1. Manual.
-        (owned(present(s.manual_service)), owned(present(s.manual_operation)))
+        (borrowed(present(s.manual_service)), borrowed(present(s.manual_operation)))
     } else if present(s.rpc_service).is_some() || present(s.rpc_method).is_some() {
         // 2. RPC, with the AWS SDK names normalised.
         let service = present(s.rpc_service).map(|svc| {
@@ -187,20 +187,20 @@ pub fn remote_service_operation<'a>(s: &DependencySpan<'a>, compat: Compat) -> R
                 Cow::Borrowed(svc)
             }
         });
-        (service, owned(present(s.rpc_method)))
+        (service, borrowed(present(s.rpc_method)))
     } else if db_system.is_some() || db_operation.is_some() || db_statement.is_some() {
         // 3. Database: the operation, else the statement's keyword.
         let operation = db_operation.or_else(|| db_statement.and_then(sql_operation));
-        (owned(db_system), owned(operation))
+        (borrowed(db_system), borrowed(operation))
     } else if present(s.faas_invoked_name).is_some() || present(s.faas_trigger).is_some() {
         // 4. FaaS.
-        (owned(present(s.faas_invoked_name)), owned(present(s.faas_trigger)))
+        (borrowed(present(s.faas_invoked_name)), borrowed(present(s.faas_trigger)))
     } else if present(s.messaging_system).is_some() || messaging_operation.is_some() {
         // 5. Messaging.
-        (owned(present(s.messaging_system)), owned(messaging_operation))
+        (borrowed(present(s.messaging_system)), borrowed(messaging_operation))
     } else if present(s.graphql_operation_type).is_some() {
         // 6. GraphQL.
-        (Some(Cow::Borrowed("graphql")), owned(present(s.graphql_operation_type)))
+        (Some(Cow::Borrowed("graphql")), borrowed(present(s.graphql_operation_type)))
     } else {
         (None, None)
     };
