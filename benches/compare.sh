@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Per-service RED metrics from the same OTLP/JSON files with spanlens and with DuckDB, checked
-# to agree, with wall times, the ratio and spanlens's peak memory. Two shapes of the same
+# Per-service RED metrics from the same OTLP/JSON files with spanlens (`--tables service`, the
+# same table DuckDB computes) and with DuckDB, checked to agree, with wall times, the ratio and
+# spanlens's peak memory; a full spanlens run (every table) is timed too. Two shapes of the same
 # workload: exporter batches of 200 traces per JSON line ("batched", the generator's default) and
 # one trace per JSON line ("one-trace", tiny export batches: more lines, each resource repeated).
 # DuckDB's read_json is much faster on the second, so both ratios are printed.
@@ -35,15 +36,23 @@ du -sh "$DATA/data" >&2
 sync
 cat "$DATA"/data/* > /dev/null
 
-echo "== [$SHAPE] spanlens metrics ($THREADS threads)" >&2
+# The same per-service RED as DuckDB computes (--tables service), then every table.
+echo "== [$SHAPE] spanlens metrics --tables service ($THREADS threads)" >&2
 /usr/bin/time -f "%e %M" -o "$DATA/spanlens.time" \
-  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens" --force --quiet > "$DATA/spanlens.txt"
+  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens" --tables service --force --quiet > "$DATA/spanlens.txt"
 read -r SL_SECONDS SL_KB < "$DATA/spanlens.time"
+echo "== [$SHAPE] spanlens metrics, all tables ($THREADS threads)" >&2
+/usr/bin/time -f "%e %M" -o "$DATA/spanlens-all.time" \
+  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens-all" --force --quiet > "$DATA/spanlens-all.txt"
+read -r ALL_SECONDS ALL_KB < "$DATA/spanlens-all.time"
+cmp -s "$DATA/spanlens/service_metrics.parquet" "$DATA/spanlens-all/service_metrics.parquet" \
+  || { echo "compare.sh: --tables service and the full run wrote different service tables" >&2; exit 1; }
 
 echo "== [$SHAPE] duckdb ($THREADS threads)" >&2
-python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" <<'PY'
+python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" "$ALL_SECONDS" "$ALL_KB" <<'PY'
 import sys, time, duckdb
 work, threads, sl_seconds, sl_kb, shape = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+all_seconds, all_kb = float(sys.argv[6]), int(sys.argv[7])
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 # The same Service records as spanlens derives for this data: SERVER spans and local roots
@@ -96,10 +105,13 @@ for d, o in zip(duck, ours):
 spans = con.execute(f"SELECT value FROM read_parquet('{work}/spanlens/run_info.parquet') "
                     "WHERE source = '' AND key = 'spans_read'").fetchone()[0]
 print(f"[{shape}] services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
-print(f"[{shape}] spanlens metrics (raw JSON -> derivation -> service/operation/dependency tables): "
+print(f"[{shape}] spanlens metrics --tables service (raw JSON -> Service records -> service table): "
       f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB")
+print(f"[{shape}] spanlens metrics, all tables (+ dependency records, operation and dependency tables, "
+      f"signals.parquet): {all_seconds:.2f} s, peak RSS {all_kb / 1024:.0f} MiB")
 print(f"[{shape}] duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s")
-print(f"[{shape}] ratio duckdb / spanlens: {duck_seconds / sl_seconds:.2f}x")
+print(f"[{shape}] ratio duckdb / spanlens, service RED: {duck_seconds / sl_seconds:.2f}x; "
+      f"duckdb / spanlens all tables: {duck_seconds / all_seconds:.2f}x")
 sys.exit(0 if ok else 1)
 PY
 done

@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::prelude::SessionContext;
 use spanlens::ingest::{DecodeOptions, decode_bytes};
-use spanlens::metrics::{METRIC_QUERIES, MetricsOptions, compute, register_spans};
+use spanlens::metrics::{METRIC_QUERIES, METRIC_TABLES, MetricsOptions, compute, register_spans};
 use spanlens::signals::{SignalOptions, derive_signals};
 use spanlens::testing::{encode_json, synthetic_traces};
 
@@ -39,6 +39,7 @@ fn bench_metrics(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let opts = MetricsOptions {
         signals: SignalOptions::default(),
+        tables: METRIC_TABLES.to_vec(),
         bucket_ns: 3_600_000_000_000,
         from: None,
         to: None,

@@ -20,7 +20,7 @@ use crate::metrics::{self, Derived, render_services_page};
 use crate::model::builder::SpanBatchBuilder;
 use crate::model::schema::schema_markdown;
 use crate::queries::QUERIES;
-use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, OutputDir, write_parquet, writer_properties};
+use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, OutputDir, with_key_values, write_parquet, writer_properties};
 use crate::report::run_info::{ingest_run_info, metrics_run_info, run_info_schema, slo_run_info};
 use crate::report::summary;
 use crate::signals;
@@ -56,7 +56,9 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Metrics(args) => {
             let plan = MetricsPlan::from_args(&args, command_line)?;
             let outcome = run_metrics(&plan)?;
-            write_stdout(render_services_page(&outcome.services_page)?.as_bytes())?;
+            if let Some(page) = &outcome.services_page {
+                write_stdout(render_services_page(page)?.as_bytes())?;
+            }
             summary::print_metrics(&outcome, plan.quiet);
             print_timings(cli.timings, &outcome.phases);
             Ok(0)
@@ -330,9 +332,10 @@ pub struct MetricsOutcome {
     /// Where the signals came from: derived from decoded inputs or a span store, or the
     /// signals file of an earlier `metrics` output.
     pub input: SignalsInput,
-    /// [`metrics::METRIC_TABLES`], in order.
+    /// The plan's metric tables, in order.
     pub tables: Vec<metrics::Table>,
-    pub services_page: metrics::Table,
+    /// The services page, when the service table was computed.
+    pub services_page: Option<metrics::Table>,
     pub out: std::path::PathBuf,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
@@ -425,7 +428,8 @@ fn write_tables<'t>(
 ) -> Result<()> {
     let props = || writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);
     for table in tables {
-        write_parquet(&dir.join(format!("{}.parquet", table.name)), table.schema.clone(), &table.batches, props())?;
+        let props = with_key_values(props(), &table.metadata);
+        write_parquet(&dir.join(format!("{}.parquet", table.name)), table.schema.clone(), &table.batches, props)?;
     }
     write_parquet(&dir.join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
     Ok(())
@@ -434,6 +438,7 @@ fn write_tables<'t>(
 /// Compute RED metrics for the plan and write them to its output directory. The input is raw
 /// OTLP, a span store, or an earlier `metrics` output, whose signals are queried again (for
 /// another window, bucket or `--approx`) without deriving them, and copied to the new output.
+/// Only the plan's tables are computed and written, from the records they need.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let mut phases = Phases::start();
     let out = OutputDir::create(&plan.out, plan.force)?;
@@ -448,13 +453,18 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         window: (m.from, m.to),
         metric_queries: true,
     };
-    // Spilled signals are written straight to their place in the output.
+    // Spilled signals are written straight to their place in the output (or to a scratch file
+    // there when they are not an output).
     let signals_file = out.path().join(format!("{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &signals_file, &mut phases)?;
+    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    let spilled_to = if plan.write_signals { &signals_file } else { &scratch };
+    let input = load_signals(&ctx, &runtime, &req, spilled_to, &mut phases)?;
     let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
+    let _ = std::fs::remove_file(&scratch);
     phases.mark("query");
 
     let signals_table = match (&input.signals_file, &input.derived) {
+        _ if !plan.write_signals => None,
         (Some(file), _) => {
             std::fs::copy(file, &signals_file).map_err(|e| Error::output(&signals_file, e))?;
             None
@@ -462,7 +472,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         (None, Some(d)) if d.signals.written.is_none() => Some(&d.signals),
         _ => None,
     };
-    let run_info = metrics_run_info(&plan.command, &input, &tables)?;
+    let run_info = metrics_run_info(&plan.command, &input, &tables, plan.write_signals)?;
     write_tables(out.path(), tables.iter().chain(signals_table), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
@@ -500,6 +510,8 @@ pub struct SignalsInput {
     pub store: Option<std::path::PathBuf>,
     /// The signals file of a `metrics` output, if the input was one.
     pub signals_file: Option<std::path::PathBuf>,
+    /// The kinds of records the signals hold: those derived, or those the file holds.
+    pub records: signals::RecordKinds,
     /// The derivation, when signals were derived from spans.
     pub derived: Option<Derived>,
 }
@@ -531,7 +543,8 @@ struct SignalsRequest<'a> {
 
 /// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
 /// or a span store. Signals of spilled spans are written to `scratch`, which the caller
-/// removes once it has queried them.
+/// removes once it has queried them. A file that lacks a kind of records the request's
+/// options derive (it was written for fewer tables) is an error, not empty tables.
 fn load_signals(
     ctx: &datafusion::prelude::SessionContext,
     runtime: &tokio::runtime::Runtime,
@@ -540,7 +553,16 @@ fn load_signals(
     phases: &mut Phases,
 ) -> Result<SignalsInput> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
-        metrics::check_signals_file(&file)?;
+        let held = metrics::check_signals_file(&file)?;
+        let needed = req.signals.records;
+        if !held.covers(needed) {
+            return Err(Error::Config(format!(
+                "{} holds only {} records (it was written for fewer tables), but this run needs {} records",
+                file.display(),
+                held.text(),
+                needed.text()
+            )));
+        }
         if req.metric_queries {
             runtime.block_on(metrics::register_signals_file(ctx, &file))?;
         } else {
@@ -548,13 +570,13 @@ fn load_signals(
             runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
         }
         phases.mark("read");
-        return Ok(SignalsInput { signals_file: Some(file), ..SignalsInput::default() });
+        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
     }
     let (spool, sources, store) = spool_inputs(ctx, runtime, req)?;
     phases.mark("read");
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
     phases.mark("derive");
-    Ok(SignalsInput { sources, store, signals_file: None, derived: Some(derived) })
+    Ok(SignalsInput { sources, store, signals_file: None, records: req.signals.records, derived: Some(derived) })
 }
 
 /// `--at`, or the end of the latest record rounded up to a minute.
@@ -654,6 +676,8 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let from = plan.from.unwrap_or(to - plan.length_ns);
     let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
     let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
+    let services_page = services_page
+        .ok_or_else(|| Error::Config("a report computes every metric table, the services page too".into()))?;
     phases.mark("query");
     let slos = match plan.slos.is_empty() {
         true => None,

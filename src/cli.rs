@@ -187,6 +187,19 @@ pub enum CompatArg {
     Js,
 }
 
+/// A table `metrics` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TableArg {
+    /// service_metrics.parquet
+    Service,
+    /// operation_metrics.parquet
+    Operation,
+    /// dependency_metrics.parquet
+    Dependency,
+    /// signals.parquet, the derived records
+    Signals,
+}
+
 /// The CloudWatch agent platform whose Environment rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlatformArg {
@@ -233,6 +246,15 @@ pub struct MetricsArgs {
     /// Approximate percentiles (t-digest) instead of exact ones, for very large inputs.
     #[arg(long)]
     pub approx: bool,
+
+    /// Write only these tables (comma-separated; default: all four). Only the records the
+    /// metric tables given need are derived (Service records for service and operation,
+    /// dependency records for dependency), so a run for fewer tables takes less time; the
+    /// signals file then holds only those records, and says so.
+    ///
+    /// Example: --tables service
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "TABLE")]
+    pub tables: Vec<TableArg>,
 
     #[command(flatten)]
     pub run: SignalsArgs,

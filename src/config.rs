@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, ReportArgs, SloArgs,
+    PlatformArg, ReportArgs, SloArgs, TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
 use crate::ingest::DecodeOptions;
-use crate::metrics::MetricsOptions;
-use crate::signals::SignalOptions;
+use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
+use crate::signals::{RecordKinds, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
 use crate::store::StoreOptions;
@@ -78,6 +78,8 @@ pub struct MetricsPlan {
     pub quiet: bool,
     pub decode: DecodeOptions,
     pub metrics: MetricsOptions,
+    /// Write `signals.parquet`.
+    pub write_signals: bool,
     /// The command line as given, for run_info.
     pub command: String,
 }
@@ -88,13 +90,21 @@ impl MetricsPlan {
         let (from, to) = (time_flag("--from", &args.from)?, time_flag("--to", &args.to)?);
         check_window(from, to)?;
         let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
+        let given = |t: TableArg| args.tables.is_empty() || args.tables.contains(&t);
+        let tables: Vec<&'static str> = [TableArg::Service, TableArg::Operation, TableArg::Dependency]
+            .into_iter()
+            .zip(METRIC_TABLES)
+            .filter_map(|(t, name)| given(t).then_some(name))
+            .collect();
+        let signals = SignalOptions { records: record_kinds(&tables), ..signals };
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
-            metrics: MetricsOptions { signals, bucket_ns, from, to, approx: args.approx, spill },
+            metrics: MetricsOptions { signals, tables, bucket_ns, from, to, approx: args.approx, spill },
+            write_signals: given(TableArg::Signals),
             command,
         })
     }
@@ -149,7 +159,7 @@ fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions
     };
     let threshold = parse_size(&args.spill_threshold).map_err(|e| Error::Config(format!("--spill-threshold: {e}")))?;
     Ok((
-        SignalOptions { compat, platform, cluster: args.cluster.clone() },
+        SignalOptions { compat, platform, cluster: args.cluster.clone(), records: RecordKinds::ALL },
         SpillOptions {
             threshold_bytes: usize::try_from(threshold).unwrap_or(usize::MAX),
             temp_dir: args.temp_dir.clone(),
@@ -235,7 +245,15 @@ impl ReportPlan {
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
-            metrics: MetricsOptions { signals, bucket_ns, from: None, to: None, approx: false, spill },
+            metrics: MetricsOptions {
+                signals,
+                tables: METRIC_TABLES.to_vec(),
+                bucket_ns,
+                from: None,
+                to: None,
+                approx: false,
+                spill,
+            },
             from,
             to,
             length_ns: i64::from(args.days) * 86_400 * 1_000_000_000,

@@ -13,12 +13,13 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::KeyValue;
 
 use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
 use crate::queries::{self, register_functions};
-use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, ParallelWriter, writer_properties};
-use crate::signals::{self, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
+use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, ParallelWriter, with_key_values, writer_properties};
+use crate::signals::{self, RecordKinds, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
 use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
 
@@ -30,10 +31,26 @@ pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "d
 pub const METRIC_QUERIES: [&str; 4] =
     ["service_metrics", "operation_metrics", "dependency_groups", "dependency_metrics"];
 
+/// The kinds of records the metric tables `tables` are computed from: Service records for the
+/// service and operation tables, dependency records for the dependency table; both when no
+/// metric table is asked for (the signals alone).
+pub fn record_kinds(tables: &[&str]) -> RecordKinds {
+    let service = tables.iter().any(|t| matches!(*t, "service_metrics" | "operation_metrics"));
+    let dependency = tables.contains(&"dependency_metrics");
+    match service || dependency {
+        true => RecordKinds { service, dependency },
+        false => RecordKinds::ALL,
+    }
+}
+
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct MetricsOptions {
+    /// How records are derived; its record kinds must cover what `tables` need
+    /// ([`record_kinds`]).
     pub signals: SignalOptions,
+    /// The metric tables to compute: [`METRIC_TABLES`] or some of them, in that order.
+    pub tables: Vec<&'static str>,
     /// Bucket width in nanoseconds.
     pub bucket_ns: i64,
     /// Half-open window on record end time, ns since the epoch; `None` is unbounded.
@@ -54,6 +71,8 @@ pub struct Table {
     /// Set when the rows were written to this Parquet file during the run instead of being
     /// kept (`batches` is then empty), with their number.
     pub written: Option<(PathBuf, usize)>,
+    /// Key-value pairs for the footer of the table's Parquet file, besides the schema version.
+    pub metadata: Vec<KeyValue>,
 }
 
 impl Table {
@@ -66,9 +85,10 @@ impl Table {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     pub signals: Table,
-    /// [`METRIC_TABLES`], in order.
+    /// The options' metric tables, in order.
     pub tables: Vec<Table>,
-    pub services_page: Table,
+    /// Computed with the service table.
+    pub services_page: Option<Table>,
     pub stats: SignalStats,
     /// What the span spool wrote to disk (nothing for data within the spill threshold).
     pub spill: SpillStats,
@@ -85,8 +105,8 @@ pub fn metrics_output(inputs: &[String]) -> Option<PathBuf> {
 
 /// Check that `path` holds a signals table as `metrics` writes it (every column of
 /// [`signals_schema`], of its type), so that a damaged or foreign file is an error naming it
-/// rather than a failed query.
-pub fn check_signals_file(path: &Path) -> Result<()> {
+/// rather than a failed query, and return the kinds of records it holds.
+pub fn check_signals_file(path: &Path) -> Result<RecordKinds> {
     let not = |why: String| {
         Error::Config(format!("{} is not the signals table of a spanlens metrics output: {why}", path.display()))
     };
@@ -102,7 +122,18 @@ pub fn check_signals_file(path: &Path) -> Result<()> {
             Err(_) => return Err(not(format!("it has no column {}", field.name()))),
         }
     }
-    Ok(())
+    let pairs = reader.metadata().file_metadata().key_value_metadata();
+    match pairs.into_iter().flatten().find(|kv| kv.key == signals::RECORDS_KEY) {
+        None => Ok(RecordKinds::ALL),
+        Some(kv) => kv.value.as_deref().and_then(RecordKinds::parse).ok_or_else(|| {
+            not(format!("its {} metadata is {:?}, not a list of service and dependency", kv.key, kv.value))
+        }),
+    }
+}
+
+/// The footer pairs of a signals file holding records of these kinds.
+pub fn signals_metadata(kinds: RecordKinds) -> Vec<KeyValue> {
+    vec![KeyValue::new(signals::RECORDS_KEY.to_string(), kinds.text())]
 }
 
 /// Run the query called `name` with its `$n` parameters and collect its rows.
@@ -113,7 +144,7 @@ pub(crate) async fn run_query(ctx: &SessionContext, name: &'static str, params: 
     }
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
-    Ok(Table { name, schema, batches, written: None })
+    Ok(Table { name, schema, batches, written: None, metadata: Vec::new() })
 }
 
 /// Run the query `name` and register its rows under that name for the queries that read them.
@@ -233,7 +264,8 @@ pub async fn derive_signals(
     let mut writer = match signals_file.filter(|_| spool.spilled()) {
         Some(path) => {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
-            let props = writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);
+            let props =
+                with_key_values(writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]), &signals_metadata(opts.records));
             let writer = ParallelWriter::try_new(file, signals_schema(), props).map_err(|e| Error::output(path, e))?;
             Some((writer, path))
         }
@@ -270,7 +302,8 @@ pub async fn derive_signals(
             None
         }
     };
-    let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written };
+    let metadata = signals_metadata(opts.records);
+    let signals = Table { name: signals::TABLE, schema: signals_schema(), batches, written, metadata };
     Ok(Derived { signals, stats, spill })
 }
 
@@ -286,20 +319,27 @@ pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<
 }
 
 /// Run the metric queries over the `signals` table registered in `ctx`, for the options'
-/// window and bucket: the [`METRIC_TABLES`] in order (each also registered under its name, as is
-/// `dependency_groups`, the first stage of `dependency_metrics`)
-/// and the services page.
-pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Table)> {
+/// window and bucket: the options' tables in order (each also registered under its name, as is
+/// `dependency_groups`, the first stage of `dependency_metrics`), and the services page when the
+/// service table is among them.
+pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Option<Table>)> {
     register_functions(ctx, opts.approx);
     register_window(ctx, opts).await?;
-    let mut tables = Vec::with_capacity(METRIC_TABLES.len());
-    for name in METRIC_QUERIES {
+    let wanted = |name: &str| match name {
+        "dependency_groups" => opts.tables.contains(&"dependency_metrics"),
+        name => opts.tables.contains(&name),
+    };
+    let mut tables = Vec::with_capacity(opts.tables.len());
+    for name in METRIC_QUERIES.into_iter().filter(|name| wanted(name)) {
         let table = run_and_register(ctx, name, vec![]).await?;
         if METRIC_TABLES.contains(&name) {
             tables.push(table);
         }
     }
-    let services_page = run_query(ctx, "services_page", vec![]).await?;
+    let services_page = match opts.tables.contains(&"service_metrics") {
+        true => Some(run_query(ctx, "services_page", vec![]).await?),
+        false => None,
+    };
     Ok((tables, services_page))
 }
 

@@ -98,6 +98,65 @@ pub struct SignalOptions {
     pub platform: Platform,
     /// Cluster name for EKS/K8s environments when the resource has no `k8s.cluster.name`.
     pub cluster: Option<String>,
+    /// The kinds of records to derive (both by default).
+    pub records: RecordKinds,
+}
+
+/// The Parquet key-value metadata key under which a signals file names the kinds of records it
+/// holds ([`RecordKinds::text`]); a file without it holds both.
+pub const RECORDS_KEY: &str = "spanlens.signals.records";
+
+/// The kinds of records a derivation emits, named as the `record_type` column names them. A run
+/// that needs only Service records (the service and operation tables) skips the dependency
+/// rules, and the other way round; a signals file says which kinds it holds ([`RECORDS_KEY`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordKinds {
+    pub service: bool,
+    pub dependency: bool,
+}
+
+impl Default for RecordKinds {
+    fn default() -> Self {
+        RecordKinds::ALL
+    }
+}
+
+impl RecordKinds {
+    pub const ALL: RecordKinds = RecordKinds { service: true, dependency: true };
+    const NAMES: [&str; 2] = ["service", "dependency"];
+
+    fn flags(self) -> [bool; 2] {
+        [self.service, self.dependency]
+    }
+
+    /// `service,dependency`, `service` or `dependency`.
+    pub fn text(self) -> String {
+        let names = Self::NAMES.iter().zip(self.flags()).filter(|(_, on)| *on).map(|(name, _)| *name);
+        names.collect::<Vec<_>>().join(",")
+    }
+
+    /// The kinds [`text`](Self::text) names; `None` for anything else.
+    pub fn parse(text: &str) -> Option<RecordKinds> {
+        let (mut service, mut dependency) = (false, false);
+        for name in text.split(',') {
+            match name {
+                "service" if !service => service = true,
+                "dependency" if !dependency => dependency = true,
+                _ => return None,
+            }
+        }
+        Some(RecordKinds { service, dependency })
+    }
+
+    /// Every kind of `other` is one of these.
+    pub fn covers(self, other: RecordKinds) -> bool {
+        (self.service || !other.service) && (self.dependency || !other.dependency)
+    }
+
+    /// Records of this kind (a dependency record or not) are derived.
+    fn derives(self, dependency: bool) -> bool {
+        if dependency { self.dependency } else { self.service }
+    }
 }
 
 /// What the derivation saw and produced.
@@ -111,6 +170,9 @@ pub struct SignalStats {
     pub preannotated_spans: u64,
     /// Records not emitted, by reason (§9.3).
     pub dropped: BTreeMap<&'static str, u64>,
+    /// The kinds of records derived: the counts of the others are zero because they were not
+    /// derived.
+    pub records: RecordKinds,
 }
 
 impl SignalStats {
@@ -651,7 +713,11 @@ fn derive_trace<'a>(
     };
     let propagated = propagate(trace_spans, ingress);
 
+    let kinds = opts.records;
     let mut keep = |row: Row<'a>| {
+        if !kinds.derives(row.dependency) {
+            return;
+        }
         if let Some(reason) = drop_reason(&row) {
             *stats.dropped.entry(reason).or_default() += 1;
         } else {
@@ -699,7 +765,9 @@ fn derive_trace<'a>(
                     },
                     compat,
                 );
-                if which.service.is_none() && which.dependency.is_none() {
+                let service = which.service.filter(|_| kinds.service);
+                let dependency = which.dependency.filter(|_| kinds.dependency);
+                if service.is_none() && dependency.is_none() {
                     continue;
                 }
                 let local = Row {
@@ -711,10 +779,10 @@ fn derive_trace<'a>(
                     )),
                     ..base
                 };
-                if let Some(source) = which.service {
+                if let Some(source) = service {
                     keep(Row { source, operation: Some(Cow::Owned(ingress(k, p.local_root))), ..local.clone() });
                 }
-                if let Some(source) = which.dependency {
+                if let Some(source) = dependency {
                     let d = dependency_span(a, p.remote_service, p.remote_operation);
                     let remote = remote_service_operation(&d, compat);
                     let resource = remote_resource(a, compat);
@@ -861,7 +929,8 @@ pub struct SignalsDeriver<'o> {
 
 impl<'o> SignalsDeriver<'o> {
     pub fn new(opts: &'o SignalOptions) -> Self {
-        SignalsDeriver { opts, pending: Vec::new(), stats: SignalStats::default(), emitted: 0 }
+        let stats = SignalStats { records: opts.records, ..SignalStats::default() };
+        SignalsDeriver { opts, pending: Vec::new(), stats, emitted: 0 }
     }
 
     /// Derive the records of the spans in `batches` (the columns of `spans_for_signals`);

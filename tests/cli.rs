@@ -397,13 +397,14 @@ fn metrics_prints_the_services_table_and_writes_parquet() {
 fn metrics_flags_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let input = sample("ymtdzzz__otel-tui__test_data.json");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--bucket", "5w"], "--bucket"),
         (&["--spill-threshold", "1parsec"], "--spill-threshold"),
         (&["--spill-threshold", "1", "--temp-dir", "/nonexistent/spill"], "cannot write /nonexistent/spill"),
         (&["--from", "yesterday"], "--from"),
         (&["--from", "2026-11-02", "--to", "2026-11-01"], "--from must be before --to"),
         (&["--compat", "go"], "invalid value 'go'"),
+        (&["--tables", "service,spans"], "invalid value 'spans' for '--tables <TABLE>'"),
     ];
     for (flags, needle) in cases {
         spanlens()

@@ -16,7 +16,7 @@ use predicates::prelude::PredicateBooleanExt;
 use serde_json::{Value, json};
 use spanlens::config::MetricsPlan;
 use spanlens::ingest::DecodeOptions;
-use spanlens::metrics::{MetricsOptions, compute};
+use spanlens::metrics::{METRIC_TABLES, MetricsOptions, compute};
 use spanlens::model::schema::span_schema;
 use spanlens::queries::{QUERIES, percentile_of_sorted};
 use spanlens::signals::SignalOptions;
@@ -30,12 +30,14 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
         decode: DecodeOptions::default(),
         metrics: MetricsOptions {
             signals: SignalOptions::default(),
+            tables: METRIC_TABLES.to_vec(),
             bucket_ns,
             from: None,
             to: None,
             approx: false,
             spill: Default::default(),
         },
+        write_signals: true,
         command: "spanlens metrics (test)".into(),
     }
 }
@@ -510,6 +512,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     ctx.register_table("spans", Arc::new(empty)).unwrap();
     let opts = MetricsOptions {
         signals: SignalOptions::default(),
+        tables: METRIC_TABLES.to_vec(),
         bucket_ns: 60_000_000_000,
         from: None,
         to: None,
@@ -792,4 +795,114 @@ fn dependency_dimension_sets_hold_the_records_with_all_their_dimensions() {
         // D1 and D7 need a RemoteEnvironment and a resource together, which the workload has not.
         assert_eq!(filled, 11, "every other set has records");
     });
+}
+
+/// `--tables` writes only the tables asked for, each the same as a full run's, derived from only
+/// the records they need: a signals file written with fewer kinds of records holds exactly the
+/// full run's records of those kinds and names them, and a later run that needs another kind is
+/// refused instead of writing empty tables. Spilled signals that are not an output leave no file.
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_flag_computes_only_the_tables_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    spanlens().args(["gen", "--traces", "2000", "--quiet", "--out"]).arg(p("data")).assert().success();
+    let full = spanlens().arg("metrics").arg(p("data")).arg("--out").arg(p("all")).assert().success();
+    let full_stdout = full.get_output().stdout.clone();
+    assert!(!full_stdout.is_empty());
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    let signals_records = |out: &Path| {
+        let info = out.join("run_info.parquet");
+        async move { common::query_file(&info, "SELECT text FROM t WHERE key = 'signals_records'").await }
+    };
+    assert_eq!(signals_records(&p("all")).await, ["service,dependency"]);
+
+    // (flag, files written besides run_info, kinds of records derived, extra flags)
+    let cases: [(&str, &[&str], &str, &[&str]); 6] = [
+        ("service", &["service_metrics"], "service", &[]),
+        ("operation,signals", &["operation_metrics", "signals"], "service", &[]),
+        ("dependency", &["dependency_metrics"], "dependency", &[]),
+        ("signals", &["signals"], "service,dependency", &[]),
+        ("dependency,service", &["dependency_metrics", "service_metrics"], "service,dependency", &[]),
+        ("service", &["service_metrics"], "service", &["--spill-threshold", "64KiB"]),
+    ];
+    for (flag, tables, records, extra) in cases {
+        let out = p(&format!("t-{}-{}", flag.replace(',', "+"), extra.len()));
+        let run = spanlens()
+            .arg("metrics")
+            .arg(p("data"))
+            .args(["--tables", flag])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success();
+        let mut expected: Vec<String> = tables.iter().map(|t| format!("{t}.parquet")).collect();
+        expected.push("run_info.parquet".into());
+        expected.sort();
+        assert_eq!(names(&out), expected, "--tables {flag} {extra:?}");
+        assert_eq!(signals_records(&out).await, [records], "--tables {flag}");
+        let stdout = &run.get_output().stdout;
+        match tables.contains(&"service_metrics") {
+            true => assert_eq!(stdout, &full_stdout, "the services page of --tables {flag}"),
+            false => assert!(stdout.is_empty(), "no services page without the service table: {flag}"),
+        }
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        if !records.contains("dependency") {
+            assert!(stderr.contains("and no dependency (not asked for) records"), "{stderr}");
+        }
+        for table in tables {
+            let file = format!("{table}.parquet");
+            let (a, b) = (p("all").join(&file), out.join(&file));
+            if *table != "signals" || records == "service,dependency" {
+                assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(), "{file} of --tables {flag}");
+                continue;
+            }
+            // The full run's records of the kinds derived, and nothing else.
+            let ctx = SessionContext::new();
+            ctx.register_parquet("a", &a.display().to_string(), Default::default()).await.unwrap();
+            ctx.register_parquet("b", &b.display().to_string(), Default::default()).await.unwrap();
+            let kept = format!("SELECT * FROM a WHERE record_type = '{records}'");
+            for sql in [format!("{kept} EXCEPT ALL SELECT * FROM b"), format!("SELECT * FROM b EXCEPT ALL {kept}")] {
+                assert_eq!(rows(&ctx, &format!("SELECT count(*) FROM ({sql})")).await, ["0"], "{sql}");
+            }
+            let n = rows(&ctx, &format!("SELECT count(*) FROM ({kept})")).await;
+            assert!(n[0].parse::<u64>().unwrap() > 1000, "{n:?}");
+        }
+    }
+
+    // The service-only signals answer the tables of service records, as the full run did...
+    let service_only = p("t-operation+signals-0");
+    spanlens()
+        .arg("metrics")
+        .arg(&service_only)
+        .args(["--tables", "operation,service", "--out"])
+        .arg(p("again"))
+        .assert()
+        .success()
+        .stdout(predicates::ord::eq(full_stdout.clone()));
+    for table in ["service_metrics", "operation_metrics"] {
+        let file = format!("{table}.parquet");
+        assert!(std::fs::read(p("all").join(&file)).unwrap() == std::fs::read(p("again").join(&file)).unwrap());
+    }
+    // ...and refuse a table of dependency records.
+    for flags in [&[][..], &["--tables", "dependency"][..]] {
+        spanlens()
+            .arg("metrics")
+            .arg(&service_only)
+            .args(flags)
+            .arg("--out")
+            .arg(p("refused"))
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(format!(
+                "{} holds only service records (it was written for fewer tables), but this run needs",
+                service_only.join("signals.parquet").display()
+            )));
+        assert!(!p("refused").exists());
+    }
 }

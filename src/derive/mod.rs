@@ -200,9 +200,14 @@ pub(crate) use key;
 mod tests {
     use super::ATTRIBUTE_KEYS;
 
-    /// Dotted literals of the rules that are not attribute keys.
-    const NOT_KEYS: &[&str] =
-        &["169.254.169.254", "opentelemetry.instrumentation.boto3sqs", "opentelemetry.instrumentation.flask"];
+    /// Dotted literals of the rules that are not attribute keys (the last names a Parquet
+    /// footer entry of the signals file).
+    const NOT_KEYS: &[&str] = &[
+        "169.254.169.254",
+        "opentelemetry.instrumentation.boto3sqs",
+        "opentelemetry.instrumentation.flask",
+        "spanlens.signals.records",
+    ];
 
     /// `word.word...`: lowercase first segment, dots, no spaces (attribute keys look like this).
     fn key_like(s: &str) -> bool {

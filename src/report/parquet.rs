@@ -53,6 +53,16 @@ pub fn writer_properties(
     builder.build()
 }
 
+/// `props` with the `extra` key-value pairs after its own in the file footer.
+pub fn with_key_values(props: WriterProperties, extra: &[KeyValue]) -> WriterProperties {
+    if extra.is_empty() {
+        return props;
+    }
+    let mut pairs = props.key_value_metadata().cloned().unwrap_or_default();
+    pairs.extend_from_slice(extra);
+    props.into_builder().set_key_value_metadata(Some(pairs)).build()
+}
+
 /// Writes record batches as Parquet, cutting row groups where `ArrowWriter` cuts them (every
 /// `max_row_group_row_count` rows) and encoding the columns of each row group in parallel on
 /// rayon's pool. The file is byte for byte the one `ArrowWriter` writes from the same batches and

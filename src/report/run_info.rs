@@ -78,12 +78,18 @@ pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&St
 
 /// Build the `run_info` batch for a metrics run: the ingest counters (when raw inputs were
 /// decoded), the records derived and dropped (with reasons) or the signals file read, and the
-/// rows of each table.
-pub fn metrics_run_info(command: &str, input: &SignalsInput, tables: &[Table]) -> Result<RecordBatch> {
+/// rows of each table (of the derived signals when they were written).
+pub fn metrics_run_info(
+    command: &str,
+    input: &SignalsInput,
+    tables: &[Table],
+    signals_written: bool,
+) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, &input.sources, None);
     signals_input_rows(&mut r, input);
-    table_rows(&mut r, tables.iter().chain(input.derived.iter().map(|d| &d.signals)));
+    let signals = input.derived.iter().map(|d| &d.signals).filter(|_| signals_written);
+    table_rows(&mut r, tables.iter().chain(signals));
     r.finish()
 }
 
@@ -122,6 +128,7 @@ fn signals_input_rows(r: &mut Rows, input: &SignalsInput) {
     if let Some(file) = &input.signals_file {
         r.push("", "signals_input", None, None, Some(&file.display().to_string()));
     }
+    r.push("", "signals_records", None, None, Some(&input.records.text()));
 }
 
 fn signal_rows(r: &mut Rows, s: &SignalStats, spill: &SpillStats) {

@@ -128,14 +128,18 @@ fn push_inputs(out: &mut String, sources: &[SourceStats], store: Option<&std::pa
 
 /// What the derivation produced, dropped and spilled.
 fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
+    let count = |derived: bool, n: u64, kind: &str| match derived {
+        true => format!("{} {kind}", thousands(n)),
+        false => format!("no {kind} (not asked for)"),
+    };
     out.push_str(&format!(
-        "signals: {} span{} in {} trace{} gave {} service and {} dependency records ({} pre-annotated), {} dropped\n",
+        "signals: {} span{} in {} trace{} gave {} and {} records ({} pre-annotated), {} dropped\n",
         thousands(s.spans),
         if s.spans == 1 { "" } else { "s" },
         thousands(s.traces),
         if s.traces == 1 { "" } else { "s" },
-        thousands(s.service_records),
-        thousands(s.dependency_records),
+        count(s.records.service, s.service_records, "service"),
+        count(s.records.dependency, s.dependency_records, "dependency"),
         thousands(s.preannotated_spans),
         thousands(s.dropped.values().sum()),
     ));

@@ -122,6 +122,7 @@ mod tests {
                 batch(vec![None], vec![None], vec![None]),
             ],
             written: None,
+            metadata: Vec::new(),
         };
         let c = Columns::of(&table).unwrap();
         assert_eq!(c.len(), 2);
