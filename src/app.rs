@@ -2,7 +2,7 @@
 //! what each stage reports into `run_info` and the stderr summary.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -387,14 +387,14 @@ fn spool_inputs(
         let spool = runtime.block_on(async {
             metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
             let mut spool = SpanSpool::new(req.spill.clone());
-            metrics::spool_spans(ctx, &mut spool).await?;
+            metrics::spool_spans(ctx, &mut spool, req.signals.records).await?;
             Ok::<_, Error>(spool)
         })?;
         return Ok((spool, Vec::new(), Some(dir)));
     }
     let decode = DecodeOptions {
         projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
-        attribute_keys: Some(Arc::clone(&signals::RULE_KEYS)),
+        attribute_keys: Some(signals::rule_keys(req.signals.records)),
         ..req.decode.clone()
     };
     let (spool, sources) = decode_into(req.inputs, &decode, req.quiet, |rx| {

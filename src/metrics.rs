@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -21,7 +21,7 @@ use crate::queries::{self, register_functions};
 use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, ParallelWriter, with_key_values, writer_properties};
 use crate::signals::{self, RecordKinds, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
-use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, spans_dir};
+use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, has_span_files, spans_dir};
 
 /// The metric tables a run writes, in this order.
 pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "dependency_metrics"];
@@ -179,8 +179,16 @@ pub(crate) fn register(
 /// (`store_partitions`), read only in the date partitions that can hold records of the window
 /// (from the day before it starts, for spans that start earlier and their parents).
 pub async fn register_store(ctx: &SessionContext, dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<()> {
-    let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
-    ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
+    if has_span_files(dir)? {
+        let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
+        ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
+    } else {
+        // A store of inputs without a valid span: the same columns, no rows.
+        let mut fields: Vec<Field> = span_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(PARTITION_COLUMN, DataType::Utf8, false));
+        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
+        ctx.register_table("store_partitions", Arc::new(empty))?;
+    }
     let first = from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
     let last = to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
@@ -221,11 +229,12 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
 }
 
 /// Stream the span columns the derivation reads (`spans_for_signals` over the `spans` table
-/// registered in `ctx`), their attribute maps cut to the rules' keys, into `spool`.
-pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<()> {
+/// registered in `ctx`), their attribute maps cut to the keys the rules for `kinds` read, into
+/// `spool`.
+pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool, kinds: RecordKinds) -> Result<()> {
     let mut stream = ctx.sql(queries::get("spans_for_signals")?.sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        spool.push(signals::keep_rule_keys(&batch?)?)?;
+        spool.push(signals::keep_rule_keys(&batch?, kinds)?)?;
     }
     Ok(())
 }
@@ -234,7 +243,7 @@ pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<
 /// Registers `signals`, `windowed_signals` and one table per metric query in `ctx`.
 pub async fn compute(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Metrics> {
     let mut spool = SpanSpool::new(opts.spill.clone());
-    spool_spans(ctx, &mut spool).await?;
+    spool_spans(ctx, &mut spool, opts.signals.records).await?;
     let Derived { signals, stats, spill } = derive_signals(ctx, &opts.signals, spool, None).await?;
     let (tables, services_page) = query_metrics(ctx, opts).await?;
     Ok(Metrics { signals, tables, services_page, stats, spill })

@@ -26,8 +26,9 @@ use crate::derive::propagate::{TraceSpan, propagate};
 use crate::derive::records::{RecordSpan, records};
 use crate::derive::remote::{Address, HttpCall};
 use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
-use crate::derive::{Compat, Key, key, present};
+use crate::derive::{ATTRIBUTE_KEYS, Compat, Key, SERVICE_KEYS, key, present};
 use crate::error::{Error, Result};
+use crate::model::builder::AttributeKeys;
 use crate::model::schema::{self as span, dict_utf8, timestamp_ns};
 use crate::queries;
 
@@ -287,15 +288,18 @@ struct AttrMap {
     /// The [`Key`] of each entry, `u8::MAX` for keys the rules do not read.
     ids: Vec<u8>,
     values: StringArray,
+    /// A bit per [`Key`] the derivation kept ([`key_mask`]): reading another is a bug, as the
+    /// maps may have been cut to these.
+    kept: u128,
 }
 
 impl AttrMap {
-    fn new(array: &ArrayRef) -> Result<Self> {
+    fn new(array: &ArrayRef, kept: u128) -> Result<Self> {
         let map: &MapArray = array.as_map_opt().ok_or_else(|| internal("attributes are not a map".into()))?;
         let offsets = map.value_offsets().iter().map(|o| *o as usize).collect();
         let keys = utf8(map.keys())?;
         let ids = keys.iter().map(|k| k.and_then(Key::find).map_or(u8::MAX, |k| k.0)).collect();
-        Ok(AttrMap { offsets, keys, ids, values: utf8(map.values())? })
+        Ok(AttrMap { offsets, keys, ids, values: utf8(map.values())?, kept })
     }
 
     fn row(&self, i: usize) -> Attrs<'_> {
@@ -324,6 +328,11 @@ struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     fn get(&self, key: Key) -> Option<&'a str> {
         let m = self.map;
+        debug_assert!(
+            m.kept & (1u128 << key.0) != 0,
+            "the rules read {}, which this derivation does not keep",
+            ATTRIBUTE_KEYS[key.0 as usize]
+        );
         let j = self.range.start + m.ids[self.range.clone()].iter().position(|id| *id == key.0)?;
         m.values.is_valid(j).then(|| m.values.value(j))
     }
@@ -406,8 +415,8 @@ impl Columns {
             status_code: Text::new(column(span::STATUS_CODE)?)?,
             service_name: Text::new(column(span::SERVICE_NAME)?)?,
             scope_name: Text::new(column(span::SCOPE_NAME)?)?,
-            attributes: AttrMap::new(column(span::ATTRIBUTES)?)?,
-            resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?)?,
+            attributes: AttrMap::new(column(span::ATTRIBUTES)?, key_mask(opts.records))?,
+            resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?, key_mask(opts.records))?,
             resource_of_row: Vec::with_capacity(batch.num_rows()),
             resources: Vec::new(),
         };
@@ -602,6 +611,7 @@ fn preannotated<'a>(
     span_kind: &str,
     base: &Row<'a>,
     env: impl Fn() -> &'a str,
+    kinds: RecordKinds,
 ) -> Vec<Row<'a>> {
     let kind = c.kind.value(i);
     let env = Cow::Borrowed(a.text(key!("aws.local.environment")).unwrap_or_else(env));
@@ -612,15 +622,16 @@ fn preannotated<'a>(
         ..base.clone()
     };
     let mut out = Vec::new();
-    if matches!(span_kind, "LOCAL_ROOT" | "SERVER") {
+    if kinds.service && matches!(span_kind, "LOCAL_ROOT" | "SERVER") {
         out.push(Row { source: telemetry_source(span_kind).unwrap_or("ServerSpan"), ..service.clone() });
     }
     let dependency_kind = if span_kind == "LOCAL_ROOT" { kind } else { span_kind };
-    let is_dependency = match dependency_kind {
-        "CLIENT" | "PRODUCER" => true,
-        "CONSUMER" => span_kind == "CONSUMER" || a.text(key!("aws.remote.service")).is_some(),
-        _ => false,
-    };
+    let is_dependency = kinds.dependency
+        && match dependency_kind {
+            "CLIENT" | "PRODUCER" => true,
+            "CONSUMER" => span_kind == "CONSUMER" || a.text(key!("aws.remote.service")).is_some(),
+            _ => false,
+        };
     if is_dependency {
         let resource = a
             .text(key!("aws.remote.resource.type"))
@@ -669,7 +680,7 @@ fn derive_trace<'a>(
     out: &mut Vec<Row<'a>>,
     stats: &mut SignalStats,
 ) {
-    let compat = opts.compat;
+    let (compat, kinds) = (opts.compat, opts.records);
     stats.spans += rows.len() as u64;
     stats.traces += 1;
     let mut preannotated_spans = 0;
@@ -694,8 +705,9 @@ fn derive_trace<'a>(
         flags: c.flags.value(i),
         kind: c.kind.value(i),
         resource: resource_id[k],
-        remote_service: attrs[k].text(key!("aws.remote.service")),
-        remote_operation: attrs[k].text(key!("aws.remote.operation")),
+        // §4.2 propagates these to dependency records only.
+        remote_service: kinds.dependency.then(|| attrs[k].text(key!("aws.remote.service"))).flatten(),
+        remote_operation: kinds.dependency.then(|| attrs[k].text(key!("aws.remote.operation"))).flatten(),
     }));
     let (at, attrs, resources, service_names, trace_spans) =
         (&*at, &*attrs, &*resources, &*service_names, &*trace_spans);
@@ -713,7 +725,6 @@ fn derive_trace<'a>(
     };
     let propagated = propagate(trace_spans, ingress);
 
-    let kinds = opts.records;
     let mut keep = |row: Row<'a>| {
         if !kinds.derives(row.dependency) {
             return;
@@ -746,7 +757,7 @@ fn derive_trace<'a>(
         match (a.text(key!("aws.local.service")), a.text(key!("aws.span.kind"))) {
             (Some(_), Some(span_kind)) => {
                 preannotated_spans += 1;
-                preannotated(c, i, a, span_kind, &base, env).into_iter().for_each(&mut keep);
+                preannotated(c, i, a, span_kind, &base, env, kinds).into_iter().for_each(&mut keep);
             }
             _ => {
                 let p = &propagated[k];
@@ -1083,23 +1094,45 @@ fn trace_id_order(order: &[(u64, u32)], records_of_trace: &[u32]) -> arrow::arra
     take.into()
 }
 
-/// [`crate::derive::ATTRIBUTE_KEYS`] as a set: the attribute keys spans keep for the derivation,
-/// when decoded ([`crate::ingest::DecodeOptions::attribute_keys`]) or read from a store.
-pub static RULE_KEYS: LazyLock<Arc<crate::model::builder::AttributeKeys>> =
-    LazyLock::new(|| Arc::new(crate::derive::ATTRIBUTE_KEYS.iter().copied().collect()));
+/// The rule keys a derivation of these kinds of records reads: all of
+/// [`crate::derive::ATTRIBUTE_KEYS`], or the first [`SERVICE_KEYS`] for Service records alone.
+fn kept_keys(kinds: RecordKinds) -> &'static [&'static str] {
+    match kinds.dependency {
+        true => ATTRIBUTE_KEYS,
+        false => &ATTRIBUTE_KEYS[..SERVICE_KEYS],
+    }
+}
+
+/// [`kept_keys`] as a set: the attribute keys spans keep for the derivation, when decoded
+/// ([`crate::ingest::DecodeOptions::attribute_keys`]) or read from a store.
+pub fn rule_keys(kinds: RecordKinds) -> Arc<AttributeKeys> {
+    static ALL: LazyLock<Arc<AttributeKeys>> =
+        LazyLock::new(|| Arc::new(kept_keys(RecordKinds::ALL).iter().copied().collect()));
+    static SERVICE: LazyLock<Arc<AttributeKeys>> = LazyLock::new(|| {
+        Arc::new(kept_keys(RecordKinds { service: true, dependency: false }).iter().copied().collect())
+    });
+    Arc::clone(if kinds.dependency { &ALL } else { &SERVICE })
+}
+
+/// [`kept_keys`] as a bit per [`Key`].
+fn key_mask(kinds: RecordKinds) -> u128 {
+    const _: () = assert!(ATTRIBUTE_KEYS.len() <= 128, "a key mask has a bit per rule key");
+    let n = kept_keys(kinds).len();
+    if n == 128 { u128::MAX } else { (1u128 << n) - 1 }
+}
 
 /// Cut the `attributes` and `resource_attributes` maps of a `spans_for_signals` batch down to
-/// the keys the rules read ([`crate::derive::ATTRIBUTE_KEYS`]), as decoding for `metrics` does:
-/// for spans read from a store, whose maps hold every attribute, before they are held or
-/// spilled. Rows, their order and every other column stay as they are.
-pub fn keep_rule_keys(batch: &RecordBatch) -> Result<RecordBatch> {
+/// the keys a derivation of `kinds` reads ([`rule_keys`]), as decoding for `metrics` does: for
+/// spans read from a store, whose maps hold every attribute, before they are held or spilled.
+/// Rows, their order and every other column stay as they are.
+pub fn keep_rule_keys(batch: &RecordBatch, kinds: RecordKinds) -> Result<RecordBatch> {
+    let kept = rule_keys(kinds);
     let mut columns = batch.columns().to_vec();
     for name in [span::ATTRIBUTES, span::RESOURCE_ATTRIBUTES] {
         let Ok(i) = batch.schema().index_of(name) else { continue };
         let map = columns[i].as_map_opt().ok_or_else(|| internal(format!("{name} is not a map")))?;
         let keys = utf8(map.keys())?;
-        let keep: arrow::array::BooleanArray =
-            keys.iter().map(|k| Some(k.is_some_and(|k| RULE_KEYS.contains(k)))).collect();
+        let keep: arrow::array::BooleanArray = keys.iter().map(|k| Some(k.is_some_and(|k| kept.contains(k)))).collect();
         if keep.true_count() == keep.len() {
             continue;
         }
@@ -1253,7 +1286,7 @@ mod tests {
             Field::new(span::ATTRIBUTES, map.data_type().clone(), true),
         ]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(n), map]).unwrap();
-        let kept = keep_rule_keys(&batch).unwrap();
+        let kept = keep_rule_keys(&batch, RecordKinds::ALL).unwrap();
         let show = |i| arrow::util::display::array_value_to_string(kept.column(1), i).unwrap();
         assert_eq!(
             (show(0), show(1), show(2), show(3)),
@@ -1267,7 +1300,11 @@ mod tests {
         assert!(kept.column(1).is_null(1));
         assert_eq!(kept.column(0), batch.column(0));
         // Nothing to drop: the batch comes back as it was.
-        let again = keep_rule_keys(&kept).unwrap();
+        let again = keep_rule_keys(&kept, RecordKinds::ALL).unwrap();
         assert_eq!(again.column(1).to_data(), kept.column(1).to_data());
+        // Service records alone read no server address.
+        let service = keep_rule_keys(&batch, RecordKinds { service: true, dependency: false }).unwrap();
+        let show = |i| arrow::util::display::array_value_to_string(service.column(1), i).unwrap();
+        assert_eq!((show(0), show(3)), ("{url.path: /a/1}".to_string(), "{http.request.method: GET}".to_string()));
     }
 }

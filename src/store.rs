@@ -240,6 +240,26 @@ pub fn spans_dir(root: &Path) -> PathBuf {
     root.join(SPANS_DIR)
 }
 
+/// Whether the span store at `root` holds any span file: a store of an input without a valid
+/// span has none.
+pub fn has_span_files(root: &Path) -> Result<bool> {
+    fn any_parquet(dir: &Path) -> std::io::Result<bool> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                if any_parquet(&path)? {
+                    return Ok(true);
+                }
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    let dir = spans_dir(root);
+    any_parquet(&dir).map_err(|source| Error::Input { path: dir.display().to_string(), source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

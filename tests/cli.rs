@@ -440,3 +440,30 @@ fn a_parquet_file_given_as_input_points_to_the_store_directory() {
         .code(2)
         .stderr(contains("a Parquet file, not an OTLP export").and(contains("spans/ and run_info.parquet")));
 }
+
+/// A store of an input whose spans were all skipped has no span file: the commands that read
+/// stores give empty tables from it, not a planning error.
+#[test]
+fn a_store_without_spans_gives_empty_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let no_ids = span_json("", "", "1700000000000000000", "1700000000100000000", "");
+    let input = write(dir.path(), "no-ids.json", no_ids.as_bytes());
+    spanlens().arg("ingest").arg(&input).arg("--out").arg(&store).args(["-q", "--keep-going"]).assert().success();
+    spanlens()
+        .arg("metrics")
+        .arg(&store)
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .assert()
+        .success()
+        .stdout(contains("(no service records in the window)"))
+        .stderr(contains("signals: 0 spans in 0 traces"));
+    spanlens()
+        .arg("report")
+        .arg(&store)
+        .args(["--to", "2026-11-01", "--out"])
+        .arg(dir.path().join("r"))
+        .assert()
+        .success();
+}

@@ -906,3 +906,67 @@ async fn tables_flag_computes_only_the_tables_asked_for() {
         assert!(!p("refused").exists());
     }
 }
+
+/// A derivation of Service records alone keeps only the attribute keys they read
+/// (`derive::SERVICE_KEYS`) and gives exactly the full derivation's Service records: on the
+/// hand-written pet-clinic export (ADOT-annotated spans, Lambda, IMDS), the generated workload
+/// and every real sample, from raw input and from a span store (whose maps are cut after
+/// reading; one sample has no valid span, so its store has no span file). In debug builds, as
+/// here, a rule that reads a key the derivation did not keep fails an assertion.
+#[test]
+fn service_records_alone_need_only_the_service_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let petclinic_file = dir.path().join("petclinic.json");
+    std::fs::write(&petclinic_file, petclinic()).unwrap();
+    let mut inputs = vec![petclinic_file];
+    for entry in std::fs::read_dir(common::fixture("otlp-samples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n != "SOURCES.md") {
+            inputs.push(path);
+        }
+    }
+    inputs.sort();
+    let generated = dir.path().join("generated");
+    spanlens().args(["gen", "--traces", "300", "--quiet", "--out"]).arg(&generated).assert().success();
+    inputs.push(generated);
+    let mut compared = 0;
+    for (n, input) in inputs.iter().enumerate() {
+        let store = dir.path().join(format!("store-{n}"));
+        // One sample has a span without ids, skipped.
+        spanlens().arg("ingest").arg(input).arg("--out").arg(&store).args(["-q", "--keep-going"]).assert().success();
+        for (k, source) in [input.as_path(), store.as_path()].into_iter().enumerate() {
+            let full = dir.path().join(format!("full-{n}-{k}"));
+            let mut all = plan(&[source], &full, 60_000_000_000);
+            all.decode.keep_going = true;
+            spanlens::app::run_metrics(&all).unwrap();
+            let service = dir.path().join(format!("service-{n}-{k}"));
+            let mut only = plan(&[source], &service, 60_000_000_000);
+            only.decode.keep_going = true;
+            only.metrics.tables = vec!["service_metrics", "operation_metrics"];
+            only.metrics.signals.records = spanlens::metrics::record_kinds(&only.metrics.tables);
+            assert!(!only.metrics.signals.records.dependency);
+            let outcome = spanlens::app::run_metrics(&only).unwrap();
+            assert_eq!(outcome.input.derived.as_ref().unwrap().stats.dependency_records, 0);
+            for table in ["service_metrics", "operation_metrics"] {
+                let file = format!("{table}.parquet");
+                let same = std::fs::read(full.join(&file)).unwrap() == std::fs::read(service.join(&file)).unwrap();
+                assert!(same, "{file} of {} (input {k})", input.display());
+            }
+            compared += block_on(async {
+                let ctx = SessionContext::new();
+                for (name, out) in [("a", &full), ("b", &service)] {
+                    let path = out.join("signals.parquet").display().to_string();
+                    ctx.register_parquet(name, &path, Default::default()).await.unwrap();
+                }
+                let kept = "SELECT * FROM a WHERE record_type = 'service'";
+                for sql in [format!("{kept} EXCEPT ALL SELECT * FROM b"), format!("SELECT * FROM b EXCEPT ALL {kept}")]
+                {
+                    let count = rows(&ctx, &format!("SELECT count(*) FROM ({sql})")).await;
+                    assert_eq!(count, ["0"], "{}", input.display());
+                }
+                rows(&ctx, "SELECT count(*) FROM b").await[0].parse::<usize>().unwrap()
+            });
+        }
+    }
+    assert!(compared > 2000, "{compared} service records compared");
+}

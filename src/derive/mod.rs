@@ -52,21 +52,17 @@ pub fn truncate_cow(s: Cow<'_, str>, max: usize) -> Cow<'_, str> {
 
 /// Every span and resource attribute key the rules read. Spans decoded only for the derivation
 /// keep just these in their attribute maps (less to build, hold, spill and scan); a test checks
-/// that every key-like literal of the rules is listed.
+/// that every key-like literal of the rules is listed. The first [`SERVICE_KEYS`] are all that
+/// Service records read, with the local roots they depend on: a derivation of Service records
+/// alone keeps only those (and, in debug builds, asserts that it reads no other).
 pub const ATTRIBUTE_KEYS: &[&str] = &[
-    // §3, §5, rule 0: local service and operation, ADOT annotations.
+    // Rule 0: ADOT annotations of the local side.
     "aws.local.service",
     "aws.local.operation",
     "aws.local.environment",
     "aws.span.kind",
-    "aws.remote.service",
-    "aws.remote.operation",
-    "aws.remote.environment",
-    "aws.remote.target",
-    "aws.remote.resource.type",
-    "aws.remote.resource.identifier",
+    // §5.1 ingress operation, §9 error and fault, §2 which records a span gives.
     "aws.lambda.local.operation.override",
-    // §5.1 ingress operation, §9 error and fault.
     "http.request.method",
     "http.method",
     "url.path",
@@ -75,6 +71,27 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "http.url",
     "http.response.status_code",
     "http.status_code",
+    "messaging.operation.type",
+    "messaging.operation",
+    // Resource: §2.1 identity, §5.1.1 Lambda, §11 environment.
+    "service.instance.id",
+    "faas.name",
+    "cloud.platform",
+    "deployment.environment.name",
+    "deployment.environment",
+    "aws.hostedin.environment",
+    "ec2.tag.aws:autoscaling:groupName",
+    "aws.ecs.cluster.arn",
+    "aws.ecs.cluster.name",
+    "k8s.cluster.name",
+    "k8s.namespace.name",
+    // Dependency records only from here on. Rule 0: ADOT annotations of the remote side.
+    "aws.remote.service",
+    "aws.remote.operation",
+    "aws.remote.environment",
+    "aws.remote.target",
+    "aws.remote.resource.type",
+    "aws.remote.resource.identifier",
     // §6 remote service and operation.
     "peer.service",
     "rpc.system",
@@ -92,8 +109,6 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "faas.invoked_name",
     "faas.trigger",
     "messaging.system",
-    "messaging.operation.type",
-    "messaging.operation",
     "graphql.operation.type",
     "server.address",
     "server.port",
@@ -130,19 +145,10 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "aws.stepfunctions.state_machine.arn",
     "aws.step_functions.activity.arn",
     "aws.stepfunctions.activity.arn",
-    // Resource: §2.1 identity, §5.1.1 Lambda, §11 environment.
-    "service.instance.id",
-    "faas.name",
-    "cloud.platform",
-    "deployment.environment.name",
-    "deployment.environment",
-    "aws.hostedin.environment",
-    "ec2.tag.aws:autoscaling:groupName",
-    "aws.ecs.cluster.arn",
-    "aws.ecs.cluster.name",
-    "k8s.cluster.name",
-    "k8s.namespace.name",
 ];
+
+/// How many of the first [`ATTRIBUTE_KEYS`] Service records read.
+pub const SERVICE_KEYS: usize = 26;
 
 /// A rule key as its index in [`ATTRIBUTE_KEYS`], so that looking an attribute up compares a
 /// byte instead of a string. Written [`key!`]`("http.method")`, it is resolved at compile time,
