@@ -1,5 +1,6 @@
 //! Derivation and metrics throughput: the signals table derived from span batches (trace by
-//! trace), the whole metrics computation (signals plus every metric query), each metric query
+//! trace), the whole metrics computation (signals plus every metric query, and Service records
+//! with the service table alone, as `--tables service` computes them), each metric query
 //! alone, and the evaluation of four SLOs over the derived signals, in spans/s.
 //!
 //! Run: `cargo bench --bench metrics` (set SPANLENS_BENCH_SPANS to change the data size).
@@ -8,7 +9,7 @@ use arrow::array::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use datafusion::prelude::SessionContext;
 use spanlens::ingest::{DecodeOptions, decode_bytes};
-use spanlens::metrics::{METRIC_QUERIES, METRIC_TABLES, MetricsOptions, compute, register_spans};
+use spanlens::metrics::{METRIC_QUERIES, METRIC_TABLES, MetricsOptions, compute, record_kinds, register_spans};
 use spanlens::signals::{SignalOptions, derive_signals};
 use spanlens::testing::{encode_json, synthetic_traces};
 
@@ -54,6 +55,15 @@ fn bench_metrics(c: &mut Criterion) {
     });
     group.bench_function("derive_and_all_queries", |b| {
         b.iter(|| runtime.block_on(compute(&context(&batches), &opts)).unwrap())
+    });
+    // `metrics --tables service`: Service records only, and the service table.
+    let service = MetricsOptions {
+        signals: SignalOptions { records: record_kinds(&["service_metrics"]), ..SignalOptions::default() },
+        tables: vec!["service_metrics"],
+        ..opts.clone()
+    };
+    group.bench_function("derive_and_service_table", |b| {
+        b.iter(|| runtime.block_on(compute(&context(&batches), &service)).unwrap())
     });
     let approx = MetricsOptions { approx: true, ..opts.clone() };
     group.bench_function("derive_and_all_queries_approx", |b| {

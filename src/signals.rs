@@ -22,7 +22,7 @@ use crate::derive::classify::{classify, is_imds, latency_ms, valid_dimension};
 use crate::derive::dependency::{DependencySpan, remote_environment, remote_service_operation};
 use crate::derive::environment::{EnvironmentResource, Platform, environment};
 use crate::derive::local::{IngressSpan, ingress_operation, local_service};
-use crate::derive::propagate::{TraceSpan, propagate};
+use crate::derive::propagate::{TraceSpan, local_roots, propagate};
 use crate::derive::records::{RecordSpan, records};
 use crate::derive::remote::{Address, HttpCall};
 use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
@@ -723,7 +723,8 @@ fn derive_trace<'a>(
         debug_assert_eq!(*flag, local_root, "the ingress operation of a span depends on its own local-root flag");
         op.clone()
     };
-    let propagated = propagate(trace_spans, ingress);
+    // Service records alone need only the local roots (§2.1), not the values §4 propagates.
+    let propagated = if kinds.dependency { propagate(trace_spans, ingress) } else { local_roots(trace_spans) };
 
     let mut keep = |row: Row<'a>| {
         if !kinds.derives(row.dependency) {

@@ -69,6 +69,22 @@ fn local_parents(spans: &[TraceSpan<'_>], hashed: bool) -> Vec<Option<usize>> {
     spans.iter().map(|s| s.parent_span_id.and_then(|p| index.get(&(p, s.resource)).copied())).collect()
 }
 
+/// §2.1 alone over the spans of one trace: each span's local-root flag and the kind of its
+/// local parent, all that Service records need; the §4 values are left empty. The same flags and
+/// kinds as [`propagate`] gives.
+pub fn local_roots<'a>(spans: &[TraceSpan<'a>]) -> Vec<Propagated<'a>> {
+    let parent = local_parents(spans, spans.len() > 32);
+    spans
+        .iter()
+        .zip(&parent)
+        .map(|(s, p)| {
+            let local_root = is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some());
+            let parent_kind = p.filter(|_| !local_root).map(|p| spans[p].kind);
+            Propagated { local_root, parent_kind, ..Propagated::default() }
+        })
+        .collect()
+}
+
 /// Propagate over the spans of one trace. `ingress(i, local_root)` is the §5.1 ingress operation
 /// of span `i`. Parents missing from the trace, or in another resource, are remote (§2.1).
 pub fn propagate<'a>(spans: &[TraceSpan<'a>], ingress: impl Fn(usize, bool) -> String) -> Vec<Propagated<'a>> {
@@ -216,6 +232,52 @@ mod tests {
         assert_eq!(got[3].remote_service, Some("Own"), "the span's own value wins");
         assert_eq!(got[3].remote_operation, Some("Charge"));
         assert_eq!(got[4].remote_service, None, "only INTERNAL parents pass them on");
+    }
+
+    /// `local_roots` gives `propagate`'s local-root flags and parent kinds: on every trace of
+    /// these tests, and on traces with repeated ids, missing parents, two resources, remote
+    /// flags and cycles.
+    #[test]
+    fn local_roots_alone_agree_with_propagation() {
+        let kinds = ["SERVER", "INTERNAL", "CLIENT", "CONSUMER", "PRODUCER"];
+        let mut traces: Vec<Vec<TraceSpan<'_>>> = vec![
+            vec![span(1, Some(2), "INTERNAL", 1), span(2, Some(1), "CLIENT", 1)],
+            vec![span(1, None, "SERVER", 1), TraceSpan { flags: 0x300, ..span(2, Some(1), "CLIENT", 1) }],
+            vec![span(9, Some(8), "CLIENT", 1)],
+        ];
+        for n in [5u32, 40, 60] {
+            traces.push(
+                (0..n)
+                    .map(|i| TraceSpan {
+                        flags: if i % 7 == 3 {
+                            0x300
+                        } else if i % 11 == 4 {
+                            0x100
+                        } else {
+                            0
+                        },
+                        ..span(
+                            (i % 23) as u8,
+                            (i % 5 != 0).then_some(((i * 7) % 29) as u8),
+                            kinds[(i % 5) as usize],
+                            u64::from(i % 2),
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        let mut roots = 0;
+        for spans in &traces {
+            let full = propagate(spans, ingress);
+            let alone = local_roots(spans);
+            let flags = |p: &[Propagated<'_>]| -> Vec<(bool, Option<String>)> {
+                p.iter().map(|p| (p.local_root, p.parent_kind.map(str::to_string))).collect()
+            };
+            assert_eq!(flags(&alone), flags(&full));
+            assert!(alone.iter().all(|p| p.local_operation.is_none() && p.remote_service.is_none()));
+            roots += alone.iter().filter(|p| p.local_root).count();
+        }
+        assert!(roots > 10 && roots < traces.iter().map(Vec::len).sum::<usize>(), "{roots} local roots");
     }
 
     #[test]
