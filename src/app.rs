@@ -336,6 +336,8 @@ pub struct MetricsOutcome {
     pub tables: Vec<metrics::Table>,
     /// The services page, when the service table was computed.
     pub services_page: Option<metrics::Table>,
+    /// `signals.parquet` was written (derived, or copied from the input).
+    pub signals_written: bool,
     pub out: std::path::PathBuf,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
@@ -477,7 +479,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let target = out.target().to_path_buf();
     out.commit()?;
     phases.mark("write");
-    Ok(MetricsOutcome { input, tables, services_page, out: target, phases })
+    Ok(MetricsOutcome { input, tables, services_page, signals_written: plan.write_signals, out: target, phases })
 }
 
 #[cfg(test)]

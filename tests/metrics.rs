@@ -821,13 +821,13 @@ async fn tables_flag_computes_only_the_tables_asked_for() {
     };
     assert_eq!(signals_records(&p("all")).await, ["service,dependency"]);
 
-    // (flag, files written besides run_info, kinds of records derived, extra flags)
+    // (flag, the tables written besides run_info, in order; kinds of records derived; extra flags)
     let cases: [(&str, &[&str], &str, &[&str]); 6] = [
         ("service", &["service_metrics"], "service", &[]),
         ("operation,signals", &["operation_metrics", "signals"], "service", &[]),
         ("dependency", &["dependency_metrics"], "dependency", &[]),
         ("signals", &["signals"], "service,dependency", &[]),
-        ("dependency,service", &["dependency_metrics", "service_metrics"], "service,dependency", &[]),
+        ("dependency,service", &["service_metrics", "dependency_metrics"], "service,dependency", &[]),
         ("service", &["service_metrics"], "service", &["--spill-threshold", "64KiB"]),
     ];
     for (flag, tables, records, extra) in cases {
@@ -852,6 +852,11 @@ async fn tables_flag_computes_only_the_tables_asked_for() {
             false => assert!(stdout.is_empty(), "no services page without the service table: {flag}"),
         }
         let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        // The summary names what was written, with its rows.
+        let wrote = stderr.lines().find(|l| l.starts_with("wrote ")).unwrap_or_default();
+        let inside = wrote.split_once('(').and_then(|(_, rest)| rest.split_once(')')).unwrap_or_default().0;
+        let named: Vec<&str> = inside.split(", ").filter_map(|t| t.split_whitespace().next()).collect();
+        assert_eq!(named, tables, "{wrote}");
         if !records.contains("dependency") {
             assert!(stderr.contains("and no dependency (not asked for) records"), "{stderr}");
         }

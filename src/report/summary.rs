@@ -102,7 +102,17 @@ pub fn print_ingest(outcome: &IngestOutcome, quiet: bool) {
 pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
-    push_wrote(&mut out, &outcome.out, outcome.tables.iter(), outcome.phases.total());
+    let mut written = table_rows(outcome.tables.iter());
+    let mut copied = None;
+    match (&outcome.input.derived, outcome.signals_written) {
+        (Some(d), true) => written.push(format!("{} {}", d.signals.name, thousands(d.signals.rows() as u64))),
+        (None, true) => copied = Some(format!("{}.parquet copied", crate::signals::TABLE)),
+        (_, false) => {}
+    }
+    let seconds = outcome.phases.total();
+    let parts: Vec<String> =
+        [(!written.is_empty()).then(|| format!("{} rows", written.join(", "))), copied].into_iter().flatten().collect();
+    out.push_str(&format!("wrote {} ({}) in {seconds:.2} s\n", outcome.out.display(), parts.join("; ")));
     out
 }
 
@@ -178,8 +188,12 @@ fn push_slos(out: &mut String, r: &SloReport) {
     ));
 }
 
-fn push_wrote<'a>(out: &mut String, dir: &std::path::Path, tables: impl Iterator<Item = &'a Table>, seconds: f64) {
-    let tables: Vec<String> = tables.map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect();
+/// `name rows` of each table.
+fn table_rows<'a>(tables: impl Iterator<Item = &'a Table>) -> Vec<String> {
+    tables.map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect()
+}
+
+fn push_wrote(out: &mut String, dir: &std::path::Path, tables: &[String], seconds: f64) {
     out.push_str(&format!("wrote {} ({} rows) in {seconds:.2} s\n", dir.display(), tables.join(", ")));
 }
 
@@ -188,7 +202,7 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
     push_slos(&mut out, &outcome.report);
-    push_wrote(&mut out, &outcome.out, outcome.report.tables.iter(), outcome.phases.total());
+    push_wrote(&mut out, &outcome.out, &table_rows(outcome.report.tables.iter()), outcome.phases.total());
     out
 }
 
@@ -201,7 +215,7 @@ pub fn report_summary(outcome: &ReportOutcome) -> String {
         push_slos(&mut out, slos);
     }
     let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
-    push_wrote(&mut out, &outcome.out, outcome.tables.iter().chain(slo_tables), outcome.phases.total());
+    push_wrote(&mut out, &outcome.out, &table_rows(outcome.tables.iter().chain(slo_tables)), outcome.phases.total());
     out
 }
 
