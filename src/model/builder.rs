@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::{Array, ArrowPrimitiveType, AsArray, PrimitiveBuilder};
 use arrow::array::{
     ArrayRef, BooleanBuilder, DictionaryArray, FixedSizeBinaryBuilder, Int32Array, Int64Builder, ListArray, MapBuilder,
     MapFieldNames, NullArray, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder, StructArray,
@@ -278,9 +279,71 @@ impl HotBuilder {
 type AttrMapBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 fn map_builder() -> AttrMapBuilder {
+    sized_map_builder(START, START, START * 8, START * 8)
+}
+
+fn sized_map_builder(rows: usize, entries: usize, key_bytes: usize, value_bytes: usize) -> AttrMapBuilder {
     let names = MapFieldNames { entry: "entries".into(), key: "keys".into(), value: "values".into() };
-    let strings = || StringBuilder::with_capacity(START, START * 8);
-    MapBuilder::with_capacity(Some(names), strings(), strings(), START)
+    let keys = StringBuilder::with_capacity(entries, key_bytes);
+    MapBuilder::with_capacity(Some(names), keys, StringBuilder::with_capacity(entries, value_bytes), rows)
+}
+
+/// Finishing an Arrow builder leaves it with no room, so every batch's columns would grow from
+/// nothing by doubling: a copy, and often fresh pages, at every step. `finish_sized` finishes a
+/// builder and leaves it with room for what it just held, since a builder's next batch fills
+/// about as much as its last.
+trait FinishSized {
+    fn finish_sized(&mut self) -> ArrayRef;
+}
+
+impl FinishSized for FixedSizeBinaryBuilder {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = FixedSizeBinaryBuilder::with_capacity(array.len(), array.value_length());
+        Arc::new(array)
+    }
+}
+
+impl FinishSized for StringBuilder {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = StringBuilder::with_capacity(array.len(), array.value_data().len());
+        Arc::new(array)
+    }
+}
+
+impl FinishSized for BooleanBuilder {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = BooleanBuilder::with_capacity(array.len());
+        Arc::new(array)
+    }
+}
+
+impl<T: ArrowPrimitiveType> FinishSized for PrimitiveBuilder<T> {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        *self = PrimitiveBuilder::with_capacity(array.len()).with_data_type(array.data_type().clone());
+        Arc::new(array)
+    }
+}
+
+impl FinishSized for StringDictionaryBuilder<Int32Type> {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        let values = array.values().as_string::<i32>();
+        *self = StringDictionaryBuilder::with_capacity(array.len(), values.len(), values.value_data().len());
+        Arc::new(array)
+    }
+}
+
+impl FinishSized for AttrMapBuilder {
+    fn finish_sized(&mut self) -> ArrayRef {
+        let array = self.finish();
+        let (keys, values) = (array.keys().as_string::<i32>(), array.values().as_string::<i32>());
+        *self = sized_map_builder(array.len(), keys.len(), keys.value_data().len(), values.value_data().len());
+        Arc::new(array)
+    }
 }
 
 /// Rendered attributes of a resource or scope, kept while its spans are appended.
@@ -417,7 +480,8 @@ fn utc_ts() -> TimestampNanosecondBuilder {
     TimestampNanosecondBuilder::with_capacity(START).with_timezone("UTC")
 }
 
-/// Rows the builders make room for at first; they double as they fill. Small, because every
+/// Rows the builders make room for at first; they double as they fill, and after a finish make
+/// room for what they held ([`FinishSized`]). Small, because every
 /// input (often a single exporter batch of a few spans) gets a builder of ~60 columns, and
 /// Arrow's default of 1,024 rows per column allocated ~600 KB per input.
 const START: usize = 64;
@@ -776,10 +840,10 @@ impl SpanBatchBuilder {
             let entries = StructArray::new(
                 schema::event_fields(),
                 vec![
-                    Arc::new(e.time.finish()) as ArrayRef,
-                    Arc::new(e.name.finish()),
-                    Arc::new(e.attributes.finish()),
-                    Arc::new(e.dropped.finish()),
+                    e.time.finish_sized(),
+                    e.name.finish_sized(),
+                    e.attributes.finish_sized(),
+                    e.dropped.finish_sized(),
                 ],
                 None,
             );
@@ -791,12 +855,12 @@ impl SpanBatchBuilder {
             let entries = StructArray::new(
                 schema::link_fields(),
                 vec![
-                    Arc::new(l.trace_id.finish()) as ArrayRef,
-                    Arc::new(l.span_id.finish()),
-                    Arc::new(l.trace_state.finish()),
-                    Arc::new(l.flags.finish()),
-                    Arc::new(l.attributes.finish()),
-                    Arc::new(l.dropped.finish()),
+                    l.trace_id.finish_sized(),
+                    l.span_id.finish_sized(),
+                    l.trace_state.finish_sized(),
+                    l.flags.finish_sized(),
+                    l.attributes.finish_sized(),
+                    l.dropped.finish_sized(),
                 ],
                 None,
             );
@@ -804,31 +868,34 @@ impl SpanBatchBuilder {
             ListArray::new(schema::link_item_field(), offsets, Arc::new(entries), None)
         };
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
-            Arc::new(self.trace_state.finish()),
-            Arc::new(self.flags.finish()),
-            Arc::new(self.parent_is_remote.finish()),
-            Arc::new(self.name.finish()),
-            Arc::new(fixed_dictionary(std::mem::take(&mut self.kind), &KIND_NAMES)),
-            Arc::new(self.start_time.finish()),
-            Arc::new(self.end_time.finish()),
-            Arc::new(self.duration_ns.finish()),
-            Arc::new(fixed_dictionary(std::mem::take(&mut self.status_code), &STATUS_NAMES)),
-            Arc::new(self.status_message.finish()),
-            Arc::new(self.service_name.finish()),
-            Arc::new(self.resource_attributes.finish()),
-            Arc::new(self.resource_dropped.finish()),
-            Arc::new(self.scope_name.finish()),
-            Arc::new(self.scope_version.finish()),
-            Arc::new(self.scope_attributes.finish()),
-            Arc::new(self.attributes.finish()),
-            Arc::new(self.dropped_attributes.finish()),
+            self.trace_id.finish_sized(),
+            self.span_id.finish_sized(),
+            self.parent_span_id.finish_sized(),
+            self.trace_state.finish_sized(),
+            self.flags.finish_sized(),
+            self.parent_is_remote.finish_sized(),
+            self.name.finish_sized(),
+            Arc::new(fixed_dictionary(std::mem::replace(&mut self.kind, Vec::with_capacity(self.rows)), &KIND_NAMES)),
+            self.start_time.finish_sized(),
+            self.end_time.finish_sized(),
+            self.duration_ns.finish_sized(),
+            Arc::new(fixed_dictionary(
+                std::mem::replace(&mut self.status_code, Vec::with_capacity(self.rows)),
+                &STATUS_NAMES,
+            )),
+            self.status_message.finish_sized(),
+            self.service_name.finish_sized(),
+            self.resource_attributes.finish_sized(),
+            self.resource_dropped.finish_sized(),
+            self.scope_name.finish_sized(),
+            self.scope_version.finish_sized(),
+            self.scope_attributes.finish_sized(),
+            self.attributes.finish_sized(),
+            self.dropped_attributes.finish_sized(),
             Arc::new(events),
-            Arc::new(self.dropped_events.finish()),
+            self.dropped_events.finish_sized(),
             Arc::new(links),
-            Arc::new(self.dropped_links.finish()),
+            self.dropped_links.finish_sized(),
         ];
         // Hot columns are only filled (and finished) when the projection has one; the others are
         // never read (the projection below drops them), so stand-ins of no rows will do.
@@ -1098,6 +1165,34 @@ mod tests {
         let attrs = second.column_by_name("resource_attributes").unwrap();
         let text = arrow::util::display::array_value_to_string(attrs, 1).unwrap();
         assert!(text.contains("b-cluster"), "{text}");
+    }
+
+    /// Finished builders are left with room for their next batch (`finish_sized`): the batches
+    /// one builder gives, finished again and again, are those of a fresh builder per batch.
+    #[test]
+    fn a_builder_gives_after_finishing_the_batches_a_fresh_one_gives() {
+        let doc = crate::testing::synthetic_traces(7, 40, 6, 1_700_000_000_000_000_000);
+        let spans: Vec<(&Resource<'_>, &Scope<'_>, &Span<'_>)> = doc
+            .resource_spans
+            .iter()
+            .flat_map(|rs| {
+                rs.scope_spans.iter().flat_map(move |ss| ss.spans.iter().map(move |s| (&rs.resource, &ss.scope, s)))
+            })
+            .collect();
+        let mut reused = SpanBatchBuilder::new(1024);
+        for part in spans.chunks(37) {
+            let mut fresh = SpanBatchBuilder::new(1024);
+            for b in [&mut reused, &mut fresh] {
+                for (resource, scope, span) in part {
+                    b.begin_resource(resource);
+                    b.begin_scope(scope);
+                    b.append_span(span).unwrap();
+                }
+            }
+            let (a, b) = (reused.finish(), fresh.finish());
+            assert_eq!(a.num_rows(), part.len());
+            assert!(a == b, "batches differ after a finish");
+        }
     }
 
     #[test]
