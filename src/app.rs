@@ -454,6 +454,8 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         spill: &m.spill,
         window: (m.from, m.to),
         metric_queries: true,
+        // A signals file copied as it is, with no metric table, needs nothing of it.
+        needs: if m.tables.is_empty() { signals::RecordKinds::NONE } else { m.signals.records },
     };
     // Spilled signals are written straight to their place in the output (or to a scratch file
     // there when they are not an output).
@@ -541,12 +543,14 @@ struct SignalsRequest<'a> {
     /// The metric queries will run: a signals file is then queried with one partition, which
     /// bounds the memory of their exact percentiles (the SLO queries alone run faster on all).
     metric_queries: bool,
+    /// The kinds of records the run reads: a signals file that lacks one is refused.
+    needs: signals::RecordKinds,
 }
 
 /// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
 /// or a span store. Signals of spilled spans are written to `scratch`, which the caller
-/// removes once it has queried them. A file that lacks a kind of records the request's
-/// options derive (it was written for fewer tables) is an error, not empty tables.
+/// removes once it has queried them. A file that lacks a kind of records the request needs (it
+/// was written for fewer tables) is an error, not empty tables.
 fn load_signals(
     ctx: &datafusion::prelude::SessionContext,
     runtime: &tokio::runtime::Runtime,
@@ -556,7 +560,7 @@ fn load_signals(
 ) -> Result<SignalsInput> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
         let held = metrics::check_signals_file(&file)?;
-        let needed = req.signals.records;
+        let needed = req.needs;
         if !held.covers(needed) {
             return Err(Error::Config(format!(
                 "{} holds only {} records (it was written for fewer tables), but this run needs {} records",
@@ -612,6 +616,7 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         spill: &plan.spill,
         window,
         metric_queries: false,
+        needs: plan.signals.records,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
@@ -671,6 +676,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         spill: &plan.metrics.spill,
         window,
         metric_queries: true,
+        needs: plan.metrics.signals.records,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;

@@ -124,6 +124,8 @@ impl Default for RecordKinds {
 
 impl RecordKinds {
     pub const ALL: RecordKinds = RecordKinds { service: true, dependency: true };
+    /// No kind: what a run that reads no record needs.
+    pub const NONE: RecordKinds = RecordKinds { service: false, dependency: false };
     const NAMES: [&str; 2] = ["service", "dependency"];
 
     fn flags(self) -> [bool; 2] {

@@ -894,6 +894,22 @@ async fn tables_flag_computes_only_the_tables_asked_for() {
         let file = format!("{table}.parquet");
         assert!(std::fs::read(p("all").join(&file)).unwrap() == std::fs::read(p("again").join(&file)).unwrap());
     }
+    // ...are copied as they are without a metric table...
+    spanlens()
+        .arg("metrics")
+        .arg(&service_only)
+        .args(["--tables", "signals", "--out"])
+        .arg(p("copied"))
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("(signals.parquet copied)"));
+    let copied = std::fs::read(p("copied").join("signals.parquet")).unwrap();
+    assert!(copied == std::fs::read(service_only.join("signals.parquet")).unwrap());
+    assert_eq!(
+        common::query_file(&p("copied").join("run_info.parquet"), "SELECT text FROM t WHERE key = 'signals_records'")
+            .await,
+        ["service"]
+    );
     // ...and refuse a table of dependency records.
     for flags in [&[][..], &["--tables", "dependency"][..]] {
         spanlens()
