@@ -52,8 +52,9 @@ pub enum Command {
     /// Derives one metric record per service and dependency span as Application Signals does
     /// (Service, Operation, Environment, RemoteService, ... with Error = 4xx and Fault = 5xx or
     /// status ERROR), then writes OUT/service_metrics.parquet, operation_metrics.parquet,
-    /// dependency_metrics.parquet (dimension sets D1-D13), signals.parquet and run_info.parquet,
-    /// per time bucket and for the whole window, and prints the Services table to stdout.
+    /// dependency_metrics.parquet (dimension sets D1-D13), signals.parquet and run_info.parquet
+    /// (or only the tables --tables names), per time bucket and for the whole window, and prints
+    /// the Services table to stdout.
     ///
     /// INPUT is raw OTLP (files, directories, globs, -), one span store written by `ingest`, or
     /// one earlier `metrics` output, whose signals are queried again without deriving them.
