@@ -295,13 +295,32 @@ struct AttrMap {
     kept: u128,
 }
 
+/// An entry of an [`AttrMap`] whose [`Key`] is not looked up yet ([`AttrMap::resolve_row`]).
+const UNRESOLVED: u8 = u8::MAX - 1;
+
 impl AttrMap {
     fn new(array: &ArrayRef, kept: u128) -> Result<Self> {
+        let mut map = Self::unresolved(array, kept)?;
+        map.ids = map.keys.iter().map(|k| k.and_then(Key::find).map_or(u8::MAX, |k| k.0)).collect();
+        Ok(map)
+    }
+
+    /// The map with no entry's [`Key`] looked up: for a column of which only some rows are read,
+    /// each after [`resolve_row`](Self::resolve_row).
+    fn unresolved(array: &ArrayRef, kept: u128) -> Result<Self> {
         let map: &MapArray = array.as_map_opt().ok_or_else(|| internal("attributes are not a map".into()))?;
         let offsets = map.value_offsets().iter().map(|o| *o as usize).collect();
         let keys = utf8(map.keys())?;
-        let ids = keys.iter().map(|k| k.and_then(Key::find).map_or(u8::MAX, |k| k.0)).collect();
+        let ids = vec![UNRESOLVED; keys.len()];
         Ok(AttrMap { offsets, keys, ids, values: utf8(map.values())?, kept })
+    }
+
+    /// Look up the [`Key`]s of row `i`'s entries.
+    fn resolve_row(&mut self, i: usize) {
+        for j in self.offsets[i]..self.offsets[i + 1] {
+            let key = self.keys.is_valid(j).then(|| Key::find(self.keys.value(j))).flatten();
+            self.ids[j] = key.map_or(u8::MAX, |k| k.0);
+        }
     }
 
     fn row(&self, i: usize) -> Attrs<'_> {
@@ -330,6 +349,7 @@ struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     fn get(&self, key: Key) -> Option<&'a str> {
         let m = self.map;
+        debug_assert!(!m.ids[self.range.clone()].contains(&UNRESOLVED), "a row is read before its keys are looked up");
         debug_assert!(
             m.kept & (1u128 << key.0) != 0,
             "the rules read {}, which this derivation does not keep",
@@ -418,7 +438,8 @@ impl Columns {
             service_name: Text::new(column(span::SERVICE_NAME)?)?,
             scope_name: Text::new(column(span::SCOPE_NAME)?)?,
             attributes: AttrMap::new(column(span::ATTRIBUTES)?, key_mask(opts.records))?,
-            resource_attributes: AttrMap::new(column(span::RESOURCE_ATTRIBUTES)?, key_mask(opts.records))?,
+            // Read only where the resource changes (below).
+            resource_attributes: AttrMap::unresolved(column(span::RESOURCE_ATTRIBUTES)?, key_mask(opts.records))?,
             resource_of_row: Vec::with_capacity(batch.num_rows()),
             resources: Vec::new(),
         };
@@ -428,6 +449,7 @@ impl Columns {
                 && service_name == columns.service_name.opt(i - 1)
                 && columns.resource_attributes.same_rows(i, i - 1);
             if !same_as_previous {
+                columns.resource_attributes.resolve_row(i);
                 let facts = ResourceFacts::read(&columns.resource_attributes.row(i), service_name, opts);
                 columns.resources.push(facts);
             }
