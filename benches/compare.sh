@@ -6,7 +6,10 @@
 # one trace per JSON line ("one-trace", tiny export batches: more lines, each resource repeated).
 # DuckDB's read_json is much faster on the second, so both ratios are printed.
 #
-# Usage: benches/compare.sh [SPANS] [WORKDIR] [SHAPES]
+# Each tool runs RUNS times (default 3) on the same files; the median wall time is reported (and
+# the highest peak RSS), so one slow run of either does not decide the ratio.
+#
+# Usage: [RUNS=N] benches/compare.sh [SPANS] [WORKDIR] [SHAPES]
 #        (defaults: 1000000, a temp directory, "batched one-trace")
 # Needs: cargo, python3 with the duckdb package (pip install duckdb), /usr/bin/time.
 set -euo pipefail
@@ -17,6 +20,20 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
 SHAPES="${3:-batched one-trace}"
 THREADS="$(nproc)"
+RUNS="${RUNS:-3}"
+
+# timed NAME COMMAND...: run the command RUNS times (its stdout to $DATA/NAME.txt) and print the
+# median wall time in seconds, the highest peak RSS in KiB and every run's time (comma-separated).
+timed() {
+  local name="$1"; shift
+  rm -f "$DATA/$name".time.*
+  for i in $(seq "$RUNS"); do
+    /usr/bin/time -f "%e %M" -o "$DATA/$name.time.$i" "$@" > "$DATA/$name.txt"
+  done
+  local all
+  all="$(cat "$DATA/$name".time.* | awk '{print $1}' | paste -sd, -)"
+  sort -n "$DATA/$name".time.* | awk -v all="$all" '{t[NR] = $1; if ($2 > kb) kb = $2} END {print t[int((NR + 1) / 2)], kb, all}'
+}
 
 cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" >&2
 python3 -c 'import duckdb' 2>/dev/null || { echo "compare.sh: python3 -m pip install duckdb" >&2; exit 2; }
@@ -37,22 +54,20 @@ sync
 cat "$DATA"/data/* > /dev/null
 
 # The same per-service RED as DuckDB computes (--tables service), then every table.
-echo "== [$SHAPE] spanlens metrics --tables service ($THREADS threads)" >&2
-/usr/bin/time -f "%e %M" -o "$DATA/spanlens.time" \
-  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens" --tables service --force --quiet > "$DATA/spanlens.txt"
-read -r SL_SECONDS SL_KB < "$DATA/spanlens.time"
-echo "== [$SHAPE] spanlens metrics, all tables ($THREADS threads)" >&2
-/usr/bin/time -f "%e %M" -o "$DATA/spanlens-all.time" \
-  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens-all" --force --quiet > "$DATA/spanlens-all.txt"
-read -r ALL_SECONDS ALL_KB < "$DATA/spanlens-all.time"
+echo "== [$SHAPE] spanlens metrics --tables service ($THREADS threads, $RUNS runs)" >&2
+read -r SL_SECONDS SL_KB SL_RUNS < <(timed spanlens \
+  "$BIN" metrics "$DATA/data" --out "$DATA/spanlens" --tables service --force --quiet)
+echo "== [$SHAPE] spanlens metrics, all tables ($THREADS threads, $RUNS runs)" >&2
+read -r ALL_SECONDS ALL_KB ALL_RUNS < <(timed spanlens-all "$BIN" metrics "$DATA/data" --out "$DATA/spanlens-all" --force --quiet)
 cmp -s "$DATA/spanlens/service_metrics.parquet" "$DATA/spanlens-all/service_metrics.parquet" \
   || { echo "compare.sh: --tables service and the full run wrote different service tables" >&2; exit 1; }
 
-echo "== [$SHAPE] duckdb ($THREADS threads)" >&2
-python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" "$ALL_SECONDS" "$ALL_KB" <<'PY'
-import sys, time, duckdb
+echo "== [$SHAPE] duckdb ($THREADS threads, $RUNS runs)" >&2
+python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" "$ALL_SECONDS" "$ALL_KB" "$RUNS" "$SL_RUNS" "$ALL_RUNS" <<'PY'
+import statistics, sys, time, duckdb
 work, threads, sl_seconds, sl_kb, shape = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-all_seconds, all_kb = float(sys.argv[6]), int(sys.argv[7])
+all_seconds, all_kb, runs = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+sl_runs, all_runs = sys.argv[9].replace(",", ", "), sys.argv[10].replace(",", ", ")
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 # The same Service records as spanlens derives for this data: SERVER spans and local roots
@@ -88,9 +103,12 @@ SELECT service,
        quantile_cont(latency_ms, 0.99) AS p99
 FROM records GROUP BY service ORDER BY service
 """
-t0 = time.time()
-duck = con.execute(sql).fetchall()
-duck_seconds = time.time() - t0
+times = []
+for _ in range(runs):
+    t0 = time.time()
+    duck = con.execute(sql).fetchall()
+    times.append(time.time() - t0)
+duck_seconds = statistics.median(times)
 ours = con.execute(f"""
   SELECT service, requests, errors, faults, latency_p50_ms, latency_p90_ms, latency_p99_ms
   FROM read_parquet('{work}/spanlens/service_metrics.parquet')
@@ -105,11 +123,13 @@ for d, o in zip(duck, ours):
 spans = con.execute(f"SELECT value FROM read_parquet('{work}/spanlens/run_info.parquet') "
                     "WHERE source = '' AND key = 'spans_read'").fetchone()[0]
 print(f"[{shape}] services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
+print(f"[{shape}] median of {runs} runs each")
 print(f"[{shape}] spanlens metrics --tables service (raw JSON -> Service records -> service table): "
-      f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB")
+      f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB (runs: {sl_runs})")
 print(f"[{shape}] spanlens metrics, all tables (+ dependency records, operation and dependency tables, "
-      f"signals.parquet): {all_seconds:.2f} s, peak RSS {all_kb / 1024:.0f} MiB")
-print(f"[{shape}] duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s")
+      f"signals.parquet): {all_seconds:.2f} s, peak RSS {all_kb / 1024:.0f} MiB (runs: {all_runs})")
+print(f"[{shape}] duckdb read_json + unnest + quantile_cont (service RED only): {duck_seconds:.2f} s "
+      f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
 print(f"[{shape}] ratio duckdb / spanlens, service RED: {duck_seconds / sl_seconds:.2f}x; "
       f"duckdb / spanlens all tables: {duck_seconds / all_seconds:.2f}x")
 sys.exit(0 if ok else 1)
