@@ -1283,6 +1283,28 @@ mod tests {
         assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![0]);
     }
 
+    /// The kinds of records named in a signals file's footer read back as written; anything else
+    /// is refused; `covers` says whether a file holds what a run needs.
+    #[test]
+    fn record_kinds_are_named_parsed_and_compared() {
+        use super::RecordKinds;
+        let service = RecordKinds { service: true, dependency: false };
+        let dependency = RecordKinds { service: false, dependency: true };
+        for (kinds, text) in
+            [(RecordKinds::ALL, "service,dependency"), (service, "service"), (dependency, "dependency")]
+        {
+            assert_eq!(kinds.text(), text);
+            assert_eq!(RecordKinds::parse(text), Some(kinds));
+        }
+        assert_eq!(RecordKinds::parse("dependency,service"), Some(RecordKinds::ALL));
+        for bad in ["", "service,", "services", "service,service", "Service"] {
+            assert_eq!(RecordKinds::parse(bad), None, "{bad:?}");
+        }
+        assert!(RecordKinds::ALL.covers(service) && RecordKinds::ALL.covers(RecordKinds::ALL));
+        assert!(!service.covers(RecordKinds::ALL) && !service.covers(dependency) && !dependency.covers(service));
+        assert!(service.covers(RecordKinds::NONE) && RecordKinds::NONE.covers(RecordKinds::NONE));
+    }
+
     #[test]
     fn rule_keys_are_kept_and_other_keys_dropped_row_by_row() {
         let mut b = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
