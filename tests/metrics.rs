@@ -926,6 +926,16 @@ async fn tables_flag_computes_only_the_tables_asked_for() {
             )));
         assert!(!p("refused").exists());
     }
+    // `slo` and `report` read both kinds.
+    for command in ["slo", "report"] {
+        let mut cmd = spanlens();
+        cmd.arg(command).arg(&service_only).arg("--out").arg(p("refused"));
+        if command == "slo" {
+            cmd.arg("--slos").arg(common::fixture("slo").join("petclinic-slos.json"));
+        }
+        cmd.assert().code(2).stderr(predicates::str::contains("holds only service records"));
+        assert!(!p("refused").exists());
+    }
 }
 
 /// A derivation of Service records alone keeps only the attribute keys they read
