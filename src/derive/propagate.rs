@@ -73,27 +73,31 @@ fn local_parents(spans: &[TraceSpan<'_>], hashed: bool) -> Vec<Option<usize>> {
 /// local parent, all that Service records need; the §4 values are left empty. The same flags and
 /// kinds as [`propagate`] gives.
 pub fn local_roots<'a>(spans: &[TraceSpan<'a>]) -> Vec<Propagated<'a>> {
-    let parent = local_parents(spans, spans.len() > 32);
-    spans
-        .iter()
-        .zip(&parent)
-        .map(|(s, p)| {
-            let local_root = is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some());
-            let parent_kind = p.filter(|_| !local_root).map(|p| spans[p].kind);
-            Propagated { local_root, parent_kind, ..Propagated::default() }
+    let (parent, local_root) = parents_and_roots(spans);
+    (0..spans.len())
+        .map(|i| Propagated {
+            local_root: local_root[i],
+            parent_kind: parent[i].filter(|_| !local_root[i]).map(|p| spans[p].kind),
+            ..Propagated::default()
         })
         .collect()
+}
+
+/// Each span's local parent ([`local_parents`]) and whether it is a local root (§2.1).
+fn parents_and_roots(spans: &[TraceSpan<'_>]) -> (Vec<Option<usize>>, Vec<bool>) {
+    let parent = local_parents(spans, spans.len() > 32);
+    let local_root = spans
+        .iter()
+        .zip(&parent)
+        .map(|(s, p)| is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some()))
+        .collect();
+    (parent, local_root)
 }
 
 /// Propagate over the spans of one trace. `ingress(i, local_root)` is the §5.1 ingress operation
 /// of span `i`. Parents missing from the trace, or in another resource, are remote (§2.1).
 pub fn propagate<'a>(spans: &[TraceSpan<'a>], ingress: impl Fn(usize, bool) -> String) -> Vec<Propagated<'a>> {
-    let parent = local_parents(spans, spans.len() > 32);
-    let local_root: Vec<bool> = spans
-        .iter()
-        .zip(&parent)
-        .map(|(s, p)| is_local_root(s.parent_span_id.is_some(), s.flags, p.is_some()))
-        .collect();
+    let (parent, local_root) = parents_and_roots(spans);
 
     let mut out: Vec<Option<Propagated<'a>>> = vec![None; spans.len()];
     let mut chain = Vec::new();
