@@ -155,11 +155,6 @@ impl RecordKinds {
     pub fn covers(self, other: RecordKinds) -> bool {
         (self.service || !other.service) && (self.dependency || !other.dependency)
     }
-
-    /// Records of this kind (a dependency record or not) are derived.
-    fn derives(self, dependency: bool) -> bool {
-        if dependency { self.dependency } else { self.service }
-    }
 }
 
 /// What the derivation saw and produced.
@@ -751,9 +746,6 @@ fn derive_trace<'a>(
     let propagated = if kinds.dependency { propagate(trace_spans, ingress) } else { local_roots(trace_spans) };
 
     let mut keep = |row: Row<'a>| {
-        if !kinds.derives(row.dependency) {
-            return;
-        }
         if let Some(reason) = drop_reason(&row) {
             *stats.dropped.entry(reason).or_default() += 1;
         } else {
