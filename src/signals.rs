@@ -296,7 +296,7 @@ const UNRESOLVED: u8 = u8::MAX - 1;
 impl AttrMap {
     fn new(array: &ArrayRef, kept: u128) -> Result<Self> {
         let mut map = Self::unresolved(array, kept)?;
-        map.ids = map.keys.iter().map(|k| k.and_then(Key::find).map_or(u8::MAX, |k| k.0)).collect();
+        map.resolve(0..map.keys.len());
         Ok(map)
     }
 
@@ -312,7 +312,12 @@ impl AttrMap {
 
     /// Look up the [`Key`]s of row `i`'s entries.
     fn resolve_row(&mut self, i: usize) {
-        for j in self.offsets[i]..self.offsets[i + 1] {
+        self.resolve(self.offsets[i]..self.offsets[i + 1]);
+    }
+
+    /// Look up the [`Key`]s of these entries.
+    fn resolve(&mut self, entries: std::ops::Range<usize>) {
+        for j in entries {
             let key = self.keys.is_valid(j).then(|| Key::find(self.keys.value(j))).flatten();
             self.ids[j] = key.map_or(u8::MAX, |k| k.0);
         }
