@@ -109,10 +109,7 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
         (None, true) => copied = Some(format!("{}.parquet copied", crate::signals::TABLE)),
         (_, false) => {}
     }
-    let seconds = outcome.phases.total();
-    let parts: Vec<String> =
-        [(!written.is_empty()).then(|| format!("{} rows", written.join(", "))), copied].into_iter().flatten().collect();
-    out.push_str(&format!("wrote {} ({}) in {seconds:.2} s\n", outcome.out.display(), parts.join("; ")));
+    push_wrote(&mut out, &outcome.out, &written, copied, outcome.phases.total());
     out
 }
 
@@ -193,8 +190,12 @@ fn table_rows<'a>(tables: impl Iterator<Item = &'a Table>) -> Vec<String> {
     tables.map(|t| format!("{} {}", t.name, thousands(t.rows() as u64))).collect()
 }
 
-fn push_wrote(out: &mut String, dir: &std::path::Path, tables: &[String], seconds: f64) {
-    out.push_str(&format!("wrote {} ({} rows) in {seconds:.2} s\n", dir.display(), tables.join(", ")));
+/// `wrote DIR (a 1, b 2 rows; <copied>) in S s`: the tables written with their rows, and a file
+/// copied as it is, if any.
+fn push_wrote(out: &mut String, dir: &std::path::Path, tables: &[String], copied: Option<String>, seconds: f64) {
+    let rows = (!tables.is_empty()).then(|| format!("{} rows", tables.join(", ")));
+    let parts: Vec<String> = rows.into_iter().chain(copied).collect();
+    out.push_str(&format!("wrote {} ({}) in {seconds:.2} s\n", dir.display(), parts.join("; ")));
 }
 
 /// The human summary of an SLO run.
@@ -202,7 +203,7 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
     push_slos(&mut out, &outcome.report);
-    push_wrote(&mut out, &outcome.out, &table_rows(outcome.report.tables.iter()), outcome.phases.total());
+    push_wrote(&mut out, &outcome.out, &table_rows(outcome.report.tables.iter()), None, outcome.phases.total());
     out
 }
 
@@ -215,7 +216,8 @@ pub fn report_summary(outcome: &ReportOutcome) -> String {
         push_slos(&mut out, slos);
     }
     let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
-    push_wrote(&mut out, &outcome.out, &table_rows(outcome.tables.iter().chain(slo_tables)), outcome.phases.total());
+    let tables = table_rows(outcome.tables.iter().chain(slo_tables));
+    push_wrote(&mut out, &outcome.out, &tables, None, outcome.phases.total());
     out
 }
 
