@@ -455,6 +455,9 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn key_value(&mut self) -> Option<KeyValue<'a>> {
+        if let Some(kv) = self.compact_key_value() {
+            return Some(kv);
+        }
         let mut m = KeyValue { key: Cow::Borrowed(""), value: AnyValue::Empty };
         self.object(|p, key| {
             members!(key;
@@ -463,6 +466,37 @@ impl<'a> Parser<'a, '_> {
             )
         })?;
         Some(m)
+    }
+
+    /// The form exporters write, `{"key":"k","value":{"stringValue":"v"}}` or with
+    /// `"intValue":"n"`, without whitespace or escapes, read by comparing bytes; `None`, having
+    /// read nothing, for any other form (which [`key_value`](Self::key_value) then reads).
+    fn compact_key_value(&mut self) -> Option<KeyValue<'a>> {
+        const KEY: &[u8] = b"{\"key\":\"";
+        const VALUE: &[u8] = b"\",\"value\":{\"";
+        const STRING: &[u8] = b"stringValue\":\"";
+        const INT: &[u8] = b"intValue\":\"";
+        self.ws();
+        let b = self.b;
+        let key = self.pos + KEY.len();
+        (b.get(self.pos..key)? == KEY).then_some(())?;
+        let key_end = plain_run(b, key);
+        let member = key_end + VALUE.len();
+        (b.get(key_end..member)? == VALUE).then_some(())?;
+        let rest = &b[member..];
+        let (is_string, start) = if rest.starts_with(STRING) {
+            (true, member + STRING.len())
+        } else if rest.starts_with(INT) {
+            (false, member + INT.len())
+        } else {
+            return None;
+        };
+        let end = plain_run(b, start);
+        (b.get(end..end + 3)? == b"\"}}").then_some(())?;
+        let text = &self.text[start..end];
+        let value = if is_string { AnyValue::String(Cow::Borrowed(text)) } else { AnyValue::Int(text.parse().ok()?) };
+        self.pos = end + 3;
+        Some(KeyValue { key: Cow::Borrowed(&self.text[key..key_end]), value })
     }
 
     /// An `AnyValue` of at most one member (`{}` is the empty value).
@@ -530,7 +564,7 @@ mod tests {
         "droppedAttributesCount":0},"schemaUrl":"s","spans":[{"traceId":"5B8EFFF798038103D269B633813FC60C",
         "spanId":"EEE19B7EC3C1B174","parentSpanId":"","traceState":"k=v","flags":256,"name":"GET \"/a\" \u00e9\ud83d\ude00\n",
         "kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
-        "attributes":[{"key":"d","value":{"doubleValue":1.5e3}},{"key":"d2","value":{"doubleValue":"NaN"}},
+        "attributes":[{"key":"s","value":{"stringValue":"plain"}},{"key":"n","value":{"intValue":"12"}},{"key":"d","value":{"doubleValue":1.5e3}},{"key":"d2","value":{"doubleValue":"NaN"}},
         {"key":"i","value":{"intValue":7}},{"key":"b","value":{"boolValue":"false"}},{"key":"e","value":{}},
         {"key":"arr","value":{"arrayValue":{"values":[{"stringValue":"x"},{"intValue":"1"},{}]}}},
         {"key":"kv","value":{"kvlistValue":{"values":[{"key":"in","value":{"doubleValue":-0.25}}]}}},{"key":"nov"}],
@@ -635,6 +669,14 @@ mod tests {
             span(r#","status":{"code":1.0}"#),
             span(r#","status":null"#),
             span(r#","events":[{"name":"e","name":"f"}]"#),
+            // Attributes in the compact form and near it.
+            span(r#","attributes":[{"key":"k\"q","value":{"stringValue":"v"}}]"#),
+            span(r#","attributes":[{"key":"k" ,"value":{"stringValue":"v"}}]"#),
+            span(r#","attributes":[ {"key":"k","value":{"stringValue":"v"}} ]"#),
+            span(r#","attributes":[{"value":{"stringValue":"v"},"key":"k"}]"#),
+            span(r#","attributes":[{"key":"k","value":{"stringValue":"v"},"key":"j"}]"#),
+            span(r#","attributes":[{"key":"k","value":{"stringValue":"v"}},{"key":"k","value":{"intValue":"3"}}]"#),
+            span("\n,\"attributes\":[{\"key\":\"k\u{1}\",\"value\":{\"stringValue\":\"v\"}}]"),
             span(r#","links":[{"traceId":"","spanId":"AAAAAAAAAAA="}]"#),
         ];
         // Values of skipped keys: only valid JSON may be skipped.
@@ -643,6 +685,17 @@ mod tests {
         }
         for v in [
             r#"{"stringValue":"a","intValue":"1"}"#,
+            r#"{"intValue":"1","stringValue":"a"}"#,
+            r#"{"intValue":"+5"}"#,
+            r#"{"intValue":"-0"}"#,
+            r#"{"intValue":"12x"}"#,
+            r#"{"intValue":"9223372036854775808"}"#,
+            r#"{"intValue":"1\u0030"}"#,
+            r#"{"stringValue":""}"#,
+            r#"{"stringValue":"a\"b"}"#,
+            r#"{"stringValue" :"a"}"#,
+            r#"{ "stringValue":"a"}"#,
+            r#"{"stringValue":"a" }"#,
             r#"{"intValue":null}"#,
             r#"{"intValue":-0}"#,
             r#"{"intValue":-9223372036854775808}"#,
