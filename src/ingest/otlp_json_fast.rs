@@ -77,6 +77,18 @@ pub fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The value of the run of ASCII digits in `b` from `i` on and where it ends, or `None` when
+/// there is no digit there or the value does not fit in a `u64`.
+fn decimal(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let start = i;
+    let mut value = 0u64;
+    while let Some(&d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        i += 1;
+    }
+    (i > start).then_some((value, i))
+}
+
 /// Bytes that end the plain run of a string: `"`, `\` and control characters.
 const STRING_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -291,7 +303,16 @@ impl<'a> Parser<'a, '_> {
     /// An unsigned integer given as a number or a decimal string (`""` is 0).
     fn u64v(&mut self) -> Option<u64> {
         match self.peek()? {
-            b'"' => u64_from_str(&self.string()?),
+            b'"' => {
+                // Plain digits between the quotes (timestamps), read as they are scanned.
+                if let Some((value, end)) = decimal(self.b, self.pos + 1)
+                    && self.b.get(end) == Some(&b'"')
+                {
+                    self.pos = end + 1;
+                    return Some(value);
+                }
+                u64_from_str(&self.string()?)
+            }
             b'0'..=b'9' => {
                 let n = self.number()?;
                 n.bytes().all(|d| d.is_ascii_digit()).then(|| n.parse().ok())?
@@ -665,6 +686,15 @@ mod tests {
             span(r#","startTimeUnixNano":18446744073709551616"#),
             span(r#","startTimeUnixNano":1e3"#),
             span(r#","startTimeUnixNano":"""#),
+            span(r#","startTimeUnixNano":"0""#),
+            span(r#","startTimeUnixNano":"007""#),
+            span(r#","startTimeUnixNano":"+7""#),
+            span(r#","startTimeUnixNano":"18446744073709551615""#),
+            span(r#","startTimeUnixNano":"18446744073709551616""#),
+            span(r#","startTimeUnixNano":"99999999999999999999999""#),
+            span(r#","startTimeUnixNano":"12\u0033""#),
+            span(r#","startTimeUnixNano":"12 ""#),
+            span(r#","startTimeUnixNano":"-1""#),
             span(r#","startTimeUnixNano":-1"#),
             span(r#","status":{"code":1.0}"#),
             span(r#","status":null"#),
