@@ -122,7 +122,7 @@ for d, o in zip(duck, ours):
         print(f"MISMATCH duckdb={d} spanlens={o}", file=sys.stderr)
 spans = con.execute(f"SELECT value FROM read_parquet('{work}/spanlens/run_info.parquet') "
                     "WHERE source = '' AND key = 'spans_read'").fetchone()[0]
-print(f"[{shape}] services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}")
+print(f"[{shape}] services: {len(ours)}, spans: {spans:,}, numbers agree: {'yes' if ok else 'NO'}, duckdb {duckdb.__version__}")
 print(f"[{shape}] median of {runs} runs each")
 print(f"[{shape}] spanlens metrics --tables service (raw JSON -> Service records -> service table): "
       f"{sl_seconds:.2f} s, peak RSS {sl_kb / 1024:.0f} MiB (runs: {sl_runs})")
