@@ -247,9 +247,8 @@ struct Columns {
     service_name: Text,
     scope_name: Text,
     attributes: AttrMap,
-    resource_attributes: AttrMap,
-    /// Per row, the index into `resources` of its resource: consecutive rows with the same
-    /// service name and resource attributes (the spans of one `ResourceSpans`) share one.
+    /// Per row, the index into `resources` of its resource: rows of one resource share one
+    /// ([`Columns::read_resources`]).
     resource_of_row: Vec<u32>,
     resources: Vec<ResourceFacts>,
 }
@@ -438,24 +437,52 @@ impl Columns {
             service_name: Text::new(column(span::SERVICE_NAME)?)?,
             scope_name: Text::new(column(span::SCOPE_NAME)?)?,
             attributes: AttrMap::new(column(span::ATTRIBUTES)?, key_mask(opts.records))?,
-            // Read only where the resource changes (below).
-            resource_attributes: AttrMap::unresolved(column(span::RESOURCE_ATTRIBUTES)?, key_mask(opts.records))?,
             resource_of_row: Vec::with_capacity(batch.num_rows()),
             resources: Vec::new(),
         };
-        for i in 0..batch.num_rows() {
-            let service_name = columns.service_name.opt(i);
-            let same_as_previous = i > 0
-                && service_name == columns.service_name.opt(i - 1)
-                && columns.resource_attributes.same_rows(i, i - 1);
-            if !same_as_previous {
-                columns.resource_attributes.resolve_row(i);
-                let facts = ResourceFacts::read(&columns.resource_attributes.row(i), service_name, opts);
-                columns.resources.push(facts);
-            }
-            columns.resource_of_row.push((columns.resources.len() - 1) as u32);
-        }
+        columns.read_resources(column(span::RESOURCE_ATTRIBUTES)?, batch.num_rows(), opts)?;
         Ok(columns)
+    }
+
+    /// Fill `resources` and `resource_of_row` from `resource_attributes`, reading each resource
+    /// once: a map per row (the span table's form) is read where it differs from the previous
+    /// row's, a dictionary of the batch's resources (decoded with shared resources) once per
+    /// resource. The facts of a resource also depend on its service name, which comes from the
+    /// same resource, so rows with the same dictionary key have the same name.
+    fn read_resources(&mut self, column: &ArrayRef, rows: usize, opts: &SignalOptions) -> Result<()> {
+        let kept = key_mask(opts.records);
+        if let Some(dictionary) = column.as_dictionary_opt::<Int32Type>() {
+            let mut maps = AttrMap::unresolved(dictionary.values(), kept)?;
+            let mut facts_of: Vec<Option<u32>> = vec![None; dictionary.values().len()];
+            for (i, key) in dictionary.keys().iter().enumerate() {
+                let key = key.ok_or_else(|| internal("a span without a resource".into()))? as usize;
+                let slot = facts_of.get_mut(key).ok_or_else(|| internal("a resource key out of range".into()))?;
+                let index = match *slot {
+                    Some(index) => index,
+                    None => {
+                        maps.resolve_row(key);
+                        self.resources.push(ResourceFacts::read(&maps.row(key), self.service_name.opt(i), opts));
+                        let index = (self.resources.len() - 1) as u32;
+                        *slot = Some(index);
+                        index
+                    }
+                };
+                self.resource_of_row.push(index);
+            }
+            return Ok(());
+        }
+        // Read only where the resource changes.
+        let mut maps = AttrMap::unresolved(column, kept)?;
+        for i in 0..rows {
+            let service_name = self.service_name.opt(i);
+            let same_as_previous = i > 0 && service_name == self.service_name.opt(i - 1) && maps.same_rows(i, i - 1);
+            if !same_as_previous {
+                maps.resolve_row(i);
+                self.resources.push(ResourceFacts::read(&maps.row(i), service_name, opts));
+            }
+            self.resource_of_row.push((self.resources.len() - 1) as u32);
+        }
+        Ok(())
     }
 
     fn resource(&self, i: usize) -> &ResourceFacts {
@@ -1278,6 +1305,58 @@ mod tests {
             })
             .unwrap();
         assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![0]);
+    }
+
+    /// Spans decoded with shared resources (a dictionary of the batch's resources) give the
+    /// records that a map per row gives, also when consecutive rows change resource and the same
+    /// resource comes back.
+    #[test]
+    fn shared_resources_derive_as_a_map_per_row_does() {
+        use crate::model::builder::SpanBatchBuilder;
+        use crate::model::otlp::{AnyValue, KeyValue};
+        let mut doc = crate::testing::synthetic_traces(7, 300, 4, 1_700_000_000_000_000_000);
+        for (i, rs) in doc.resource_spans.iter_mut().enumerate() {
+            for kv in &mut rs.resource.attributes {
+                if kv.key == "deployment.environment" {
+                    kv.value = AnyValue::String(format!("env-{}", i % 4).into());
+                }
+            }
+            let instance = AnyValue::String(format!("instance-{i}").into());
+            rs.resource.attributes.push(KeyValue { key: "service.instance.id".into(), value: instance });
+        }
+        // The spans of all resources interleaved, so that most rows change resource.
+        let mut rows = Vec::new();
+        for (r, rs) in doc.resource_spans.iter().enumerate() {
+            rows.extend(rs.scope_spans[0].spans.iter().enumerate().map(|(k, span)| (k, r, span)));
+        }
+        rows.sort_by_key(|&(k, r, _)| (k, r));
+        let derive = |shared: bool| {
+            let mut b = SpanBatchBuilder::new(1024).with_shared_resources(shared);
+            for &(_, r, span) in &rows {
+                let resource = &doc.resource_spans[r].resource;
+                let prepared = b.prepare_resource(&format!("r{r}"), |_| Some(resource.clone())).unwrap();
+                b.begin_prepared_resource(&prepared);
+                b.begin_scope(&doc.resource_spans[r].scope_spans[0].scope);
+                b.append_span(span).unwrap();
+            }
+            let batch = b.finish();
+            let opts = SignalOptions::default();
+            let mut deriver = SignalsDeriver::new(&opts);
+            let mut out = Vec::new();
+            let mut emit = |b: RecordBatch| {
+                out.push(b);
+                Ok(())
+            };
+            deriver.derive(&[batch], &mut emit).unwrap();
+            deriver.finish(&mut emit).unwrap();
+            arrow::compute::concat_batches(&signals_schema(), &out).unwrap()
+        };
+        let (per_row, shared) = (derive(false), derive(true));
+        assert!(per_row.num_rows() > 600, "{}", per_row.num_rows());
+        assert_eq!(per_row, shared);
+        let environments = cast(per_row.column_by_name(col::ENVIRONMENT).unwrap(), &DataType::Utf8).unwrap();
+        let distinct: std::collections::BTreeSet<_> = environments.as_string::<i32>().iter().collect();
+        assert_eq!(distinct.len(), 4, "{distinct:?}");
     }
 
     /// The kinds of records named in a signals file's footer read back as written; anything else

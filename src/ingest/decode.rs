@@ -53,6 +53,9 @@ pub struct DecodeOptions {
     pub projection: Option<std::sync::Arc<[usize]>>,
     /// Only these keys are kept in the span and resource attribute maps; all when `None`.
     pub attribute_keys: Option<std::sync::Arc<AttributeKeys>>,
+    /// `resource_attributes` as a dictionary over each batch's distinct resources instead of a
+    /// map per row ([`SpanBatchBuilder::with_shared_resources`]): for the derivation.
+    pub shared_resources: bool,
 }
 
 impl Default for DecodeOptions {
@@ -66,6 +69,7 @@ impl Default for DecodeOptions {
             stream_block_bytes: 8 << 20,
             projection: None,
             attribute_keys: None,
+            shared_resources: false,
         }
     }
 }
@@ -93,11 +97,12 @@ struct Sink<'o, 'b> {
     stats: SourceStats,
 }
 
-/// A span builder for these options (projection and attribute keys applied).
+/// A span builder for these options (projection, attribute keys and shared resources applied).
 pub fn span_builder(opts: &DecodeOptions) -> SpanBatchBuilder {
     SpanBatchBuilder::new(opts.max_value_bytes)
         .with_projection(opts.projection.clone())
         .with_attribute_keys(opts.attribute_keys.clone())
+        .with_shared_resources(opts.shared_resources)
 }
 
 impl<'o, 'b> Sink<'o, 'b> {

@@ -371,6 +371,46 @@ pub struct PreparedResource(Arc<ResourceContext>);
 const CACHED_RESOURCES: usize = 256;
 const CACHED_RESOURCE_BYTES: usize = 1 << 20;
 
+/// `resource_attributes` as each batch's distinct resources, one map each, and a key per row
+/// ([`SpanBatchBuilder::with_shared_resources`]).
+#[derive(Default)]
+struct SharedResources {
+    keys: Vec<i32>,
+    /// The key of each resource of the batch by its address; `held` keeps the resources alive,
+    /// so an address cannot be reused by another resource within the batch.
+    key_of: HashMap<usize, i32, foldhash::fast::RandomState>,
+    held: Vec<Arc<ResourceContext>>,
+    maps: Option<AttrMapBuilder>,
+}
+
+impl SharedResources {
+    /// Append `n` rows of `resource`, adding its map to the batch's dictionary the first time.
+    fn append(&mut self, resource: &Arc<ResourceContext>, n: usize) {
+        let address = Arc::as_ptr(resource) as usize;
+        let key = match self.key_of.get(&address) {
+            Some(&key) => key,
+            None => {
+                let key = i32::try_from(self.held.len()).expect("fewer than 2^31 resources per batch");
+                append_rendered(self.maps.get_or_insert_with(map_builder), &resource.attributes);
+                self.key_of.insert(address, key);
+                self.held.push(Arc::clone(resource));
+                key
+            }
+        };
+        self.keys.extend(std::iter::repeat_n(key, n));
+    }
+
+    /// The batch's column, leaving the builder empty for the next batch.
+    fn finish(&mut self) -> ArrayRef {
+        let values = self.maps.get_or_insert_with(map_builder).finish();
+        self.key_of.clear();
+        self.held.clear();
+        let keys = Int32Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(values.len())));
+        // Every key indexes a map appended with it.
+        Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).expect("keys index the resources"))
+    }
+}
+
 #[derive(Default)]
 struct ScopeContext {
     name: Option<String>,
@@ -425,6 +465,8 @@ pub struct SpanBatchBuilder {
     status_message: StringBuilder,
     service_name: StringDictionaryBuilder<Int32Type>,
     resource_attributes: AttrMapBuilder,
+    /// Instead of `resource_attributes`, when the batches share each resource's map.
+    shared_resources: Option<SharedResources>,
     resource_dropped: UInt32Builder,
     scope_name: StringDictionaryBuilder<Int32Type>,
     scope_version: StringDictionaryBuilder<Int32Type>,
@@ -444,9 +486,10 @@ pub struct SpanBatchBuilder {
     /// columns are constant over a resource (scope) and appended in bulk when it changes.
     pending_resource: usize,
     pending_scope: usize,
-    /// The span-table columns [`finish`](Self::finish) returns and their schema (all when
-    /// `None`), and which of the costlier columns they need: the others are not filled.
-    projection: Option<(Arc<[usize]>, SchemaRef)>,
+    /// The span-table columns [`finish`](Self::finish) returns (all when `None`), the schema of
+    /// the batches, and which of the costlier columns they need: the others are not filled.
+    projection: Option<Arc<[usize]>>,
+    schema: SchemaRef,
     fill: Fill,
     /// Only these keys go into the span and resource attribute maps (all when `None`).
     keep_keys: Option<Arc<AttributeKeys>>,
@@ -512,6 +555,7 @@ impl SpanBatchBuilder {
             status_message: StringBuilder::with_capacity(START, START * 8),
             service_name: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             resource_attributes: map_builder(),
+            shared_resources: None,
             resource_dropped: UInt32Builder::with_capacity(START),
             scope_name: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             scope_version: StringDictionaryBuilder::with_capacity(START, START, START * 8),
@@ -550,6 +594,7 @@ impl SpanBatchBuilder {
             pending_resource: 0,
             pending_scope: 0,
             projection: None,
+            schema: schema::span_schema(),
             fill: Fill::ALL,
             keep_keys: None,
         }
@@ -560,10 +605,18 @@ impl SpanBatchBuilder {
     /// them. `None` keeps every column.
     pub fn with_projection(mut self, projection: Option<Arc<[usize]>>) -> Self {
         self.fill = projection.as_deref().map_or(Fill::ALL, Fill::of);
-        self.projection = projection.map(|p| {
-            let schema = schema::span_schema().project(&p).expect("projection within the span schema");
-            (p, Arc::new(schema))
-        });
+        self.projection = projection;
+        self.schema = schema::batch_schema(self.projection.as_deref(), self.shared_resources.is_some());
+        self
+    }
+
+    /// Give `resource_attributes` as a dictionary over each batch's distinct resources
+    /// ([`schema::shared_resource_attributes_type`]) instead of a copy of the map in every row:
+    /// for a consumer that reads each resource once, such as the derivation. The spans of one
+    /// resource are many, so this saves most of the column's memory and the time to fill it.
+    pub fn with_shared_resources(mut self, shared: bool) -> Self {
+        self.shared_resources = shared.then(SharedResources::default);
+        self.schema = schema::batch_schema(self.projection.as_deref(), shared);
         self
     }
 
@@ -799,8 +852,13 @@ impl SpanBatchBuilder {
         let r = &self.resource;
         self.service_name.append_options(r.service_name.as_deref(), n);
         self.resource_dropped.append_value_n(r.dropped_attributes_count, n);
-        for _ in 0..n {
-            append_rendered(&mut self.resource_attributes, &r.attributes);
+        match &mut self.shared_resources {
+            Some(shared) => shared.append(r, n),
+            None => {
+                for _ in 0..n {
+                    append_rendered(&mut self.resource_attributes, &r.attributes);
+                }
+            }
         }
         for (i, h) in HOT_COLUMNS.iter().enumerate() {
             if self.fill.hot && h.origin == Origin::Resource {
@@ -885,7 +943,10 @@ impl SpanBatchBuilder {
             )),
             self.status_message.finish_sized(),
             self.service_name.finish_sized(),
-            self.resource_attributes.finish_sized(),
+            match &mut self.shared_resources {
+                Some(shared) => shared.finish(),
+                None => self.resource_attributes.finish_sized(),
+            },
             self.resource_dropped.finish_sized(),
             self.scope_name.finish_sized(),
             self.scope_version.finish_sized(),
@@ -906,13 +967,11 @@ impl SpanBatchBuilder {
         self.rows = 0;
         // The columns are built to the schema by construction (those a projection skipped are
         // short and dropped here); a mismatch is a bug caught by tests.
-        match &self.projection {
-            None => RecordBatch::try_new(schema::span_schema(), columns),
-            Some((p, projected)) => {
-                RecordBatch::try_new(projected.clone(), p.iter().map(|&i| columns[i].clone()).collect())
-            }
-        }
-        .expect("span builder matches the span schema")
+        let columns = match &self.projection {
+            None => columns,
+            Some(p) => p.iter().map(|&i| columns[i].clone()).collect(),
+        };
+        RecordBatch::try_new(self.schema.clone(), columns).expect("span builder matches the span schema")
     }
 }
 
@@ -1053,6 +1112,60 @@ mod tests {
         }
         let last = format!("r{CACHED_RESOURCES}");
         assert!(!prepared.prepared.contains_key("cart") && prepared.prepared.contains_key(last.as_str()));
+    }
+
+    /// With shared resources, `resource_attributes` holds each batch's distinct resources once
+    /// and a key per row; expanded by its keys it is the per-row column, and every other column
+    /// is the same. A resource that continues past a finish is held again by the next batch.
+    #[test]
+    fn shared_resources_hold_each_resource_once_per_batch() {
+        let resource = |name: &str| Resource {
+            attributes: vec![
+                KeyValue { key: "service.name".into(), value: AnyValue::String(name.to_string().into()) },
+                KeyValue { key: "k8s.namespace.name".into(), value: AnyValue::String(format!("ns-{name}").into()) },
+            ],
+            dropped_attributes_count: 0,
+        };
+        // (resource, spans) runs; `None` finishes a batch.
+        let runs =
+            [Some(("a", 2)), Some(("b", 1)), Some(("a", 3)), Some(("c", 1)), None, Some(("c", 2)), Some(("a", 1))];
+        let mut per_row = SpanBatchBuilder::new(64);
+        let mut shared = SpanBatchBuilder::new(64).with_shared_resources(true);
+        let (mut plain_batches, mut shared_batches) = (Vec::new(), Vec::new());
+        for run in runs.iter().copied().chain([None]) {
+            let Some((name, spans)) = run else {
+                plain_batches.push(per_row.finish());
+                shared_batches.push(shared.finish());
+                continue;
+            };
+            for b in [&mut per_row, &mut shared] {
+                let r = b.prepare_resource(name, |text| Some(resource(text))).unwrap();
+                b.begin_prepared_resource(&r);
+                for _ in 0..spans {
+                    b.append_span(&span()).unwrap();
+                }
+            }
+        }
+        let column = schema::span_schema().index_of(schema::RESOURCE_ATTRIBUTES).unwrap();
+        let mut distinct = Vec::new();
+        for (plain, shared) in plain_batches.iter().zip(&shared_batches) {
+            assert_eq!(shared.schema(), schema::batch_schema(None, true));
+            let dictionary = shared.column(column).as_dictionary::<Int32Type>();
+            distinct.push(dictionary.values().len());
+            let expanded = arrow::compute::take(dictionary.values(), dictionary.keys(), None).unwrap();
+            assert_eq!(&expanded, plain.column(column));
+            for i in (0..plain.num_columns()).filter(|&i| i != column) {
+                assert_eq!(plain.column(i), shared.column(i), "column {i}");
+            }
+        }
+        assert_eq!(distinct, vec![3, 2]);
+        let projection: Arc<[usize]> = Arc::from(vec![0, column]);
+        let mut projected = SpanBatchBuilder::new(64).with_shared_resources(true).with_projection(Some(projection));
+        projected.begin_resource(&resource("a"));
+        projected.append_span(&span()).unwrap();
+        let batch = projected.finish();
+        assert_eq!(batch.schema(), schema::batch_schema(Some(&[0, column]), true));
+        assert_eq!(batch.column(1).data_type(), &schema::shared_resource_attributes_type());
     }
 
     #[test]

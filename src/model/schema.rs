@@ -314,6 +314,35 @@ pub fn span_schema() -> SchemaRef {
     SPAN_SCHEMA.clone()
 }
 
+/// The type of `resource_attributes` in span batches whose rows share their resource's map
+/// (`SpanBatchBuilder::with_shared_resources`): a dictionary whose values are the batch's
+/// distinct resources, one map each, and whose keys say which is each row's.
+pub fn shared_resource_attributes_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(attributes_type()))
+}
+
+/// The schema of span batches: the span table's columns, or only those of `projection` (by
+/// index), with `resource_attributes` as [`shared_resource_attributes_type`] when `shared`.
+pub fn batch_schema(projection: Option<&[usize]>, shared: bool) -> SchemaRef {
+    let full = span_schema();
+    let schema = if shared {
+        let fields = full.fields().iter().map(|f| {
+            if f.name() == RESOURCE_ATTRIBUTES {
+                Arc::new(f.as_ref().clone().with_data_type(shared_resource_attributes_type()))
+            } else {
+                f.clone()
+            }
+        });
+        Arc::new(Schema::new_with_metadata(fields.collect::<Vec<_>>(), full.metadata().clone()))
+    } else {
+        full
+    };
+    match projection {
+        None => schema,
+        Some(p) => Arc::new(schema.project(p).expect("projection within the span schema")),
+    }
+}
+
 /// Number of core (non-hot) columns; hot columns follow them in schema order.
 pub fn core_column_count() -> usize {
     CORE_DOCS.len()
