@@ -397,8 +397,8 @@ fn spool_inputs(
     let decode = DecodeOptions {
         projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
         attribute_keys: Some(signals::rule_keys(req.signals.records)),
-        // The derivation reads each resource once.
-        shared_resources: true,
+        // The derivation reads each resource once, and attribute keys by index.
+        compact_maps: true,
         ..req.decode.clone()
     };
     let (spool, sources) = decode_into(req.inputs, &decode, req.quiet, |rx| {

@@ -277,10 +277,11 @@ impl ResourceFacts {
     }
 }
 
-/// A `Map<Utf8, Utf8>` column with its keys and values as `StringArray`s.
+/// An attribute map column (`Map<Utf8, Utf8>`, or a keyed map whose keys index a dictionary of
+/// key names) with its keys and values as arrays.
 struct AttrMap {
     offsets: Vec<usize>,
-    keys: StringArray,
+    keys: MapKeys,
     /// The [`Key`] of each entry, `u8::MAX` for keys the rules do not read.
     ids: Vec<u8>,
     values: StringArray,
@@ -291,6 +292,56 @@ struct AttrMap {
 
 /// An entry of an [`AttrMap`] whose [`Key`] is not looked up yet ([`AttrMap::resolve_row`]).
 const UNRESOLVED: u8 = u8::MAX - 1;
+
+/// The keys of an [`AttrMap`]'s entries: their text, or indexes into a dictionary of key names
+/// with the [`Key`] of each name (looked up once per name instead of once per entry).
+enum MapKeys {
+    Text(StringArray),
+    Indexed { indexes: arrow::array::Int16Array, ids: Vec<u8> },
+}
+
+/// The [`Key`] id of a key's text, `u8::MAX` for keys the rules do not read.
+fn key_id(key: Option<&str>) -> u8 {
+    key.and_then(Key::find).map_or(u8::MAX, |k| k.0)
+}
+
+impl MapKeys {
+    fn of(keys: &ArrayRef) -> Result<Self> {
+        match keys.as_dictionary_opt::<arrow::datatypes::Int16Type>() {
+            Some(dictionary) => {
+                let names = utf8(dictionary.values())?;
+                Ok(MapKeys::Indexed { indexes: dictionary.keys().clone(), ids: names.iter().map(key_id).collect() })
+            }
+            None => Ok(MapKeys::Text(utf8(keys)?)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            MapKeys::Text(keys) => keys.len(),
+            MapKeys::Indexed { indexes, .. } => indexes.len(),
+        }
+    }
+
+    /// The [`Key`] id of entry `j`.
+    fn id(&self, j: usize) -> u8 {
+        match self {
+            MapKeys::Text(keys) => key_id(keys.is_valid(j).then(|| keys.value(j))),
+            MapKeys::Indexed { indexes, ids } => match indexes.is_valid(j) {
+                true => ids.get(indexes.value(j) as usize).copied().unwrap_or(u8::MAX),
+                false => u8::MAX,
+            },
+        }
+    }
+
+    /// Entries `x` and `y` have the same key.
+    fn same(&self, x: usize, y: usize) -> bool {
+        match self {
+            MapKeys::Text(keys) => keys.value(x) == keys.value(y),
+            MapKeys::Indexed { indexes, .. } => indexes.value(x) == indexes.value(y),
+        }
+    }
+}
 
 impl AttrMap {
     fn new(array: &ArrayRef, kept: u128) -> Result<Self> {
@@ -304,7 +355,7 @@ impl AttrMap {
     fn unresolved(array: &ArrayRef, kept: u128) -> Result<Self> {
         let map: &MapArray = array.as_map_opt().ok_or_else(|| internal("attributes are not a map".into()))?;
         let offsets = map.value_offsets().iter().map(|o| *o as usize).collect();
-        let keys = utf8(map.keys())?;
+        let keys = MapKeys::of(map.keys())?;
         let ids = vec![UNRESOLVED; keys.len()];
         Ok(AttrMap { offsets, keys, ids, values: utf8(map.values())?, kept })
     }
@@ -317,8 +368,7 @@ impl AttrMap {
     /// Look up the [`Key`]s of these entries.
     fn resolve(&mut self, entries: std::ops::Range<usize>) {
         for j in entries {
-            let key = self.keys.is_valid(j).then(|| Key::find(self.keys.value(j))).flatten();
-            self.ids[j] = key.map_or(u8::MAX, |k| k.0);
+            self.ids[j] = self.keys.id(j);
         }
     }
 
@@ -331,7 +381,7 @@ impl AttrMap {
         let (ra, rb) = (self.offsets[a]..self.offsets[a + 1], self.offsets[b]..self.offsets[b + 1]);
         ra.len() == rb.len()
             && ra.zip(rb).all(|(x, y)| {
-                self.keys.value(x) == self.keys.value(y)
+                self.keys.same(x, y)
                     && self.values.is_valid(x) == self.values.is_valid(y)
                     && self.values.value(x) == self.values.value(y)
             })
@@ -1307,11 +1357,11 @@ mod tests {
         assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![0]);
     }
 
-    /// Spans decoded with shared resources (a dictionary of the batch's resources) give the
-    /// records that a map per row gives, also when consecutive rows change resource and the same
-    /// resource comes back.
+    /// Spans decoded with compact maps (a dictionary of the batch's resources, attribute keys as
+    /// indexes into the rule keys) give the records that full maps per row give, also when
+    /// consecutive rows change resource and the same resource comes back.
     #[test]
-    fn shared_resources_derive_as_a_map_per_row_does() {
+    fn compact_maps_derive_as_full_maps_do() {
         use crate::model::builder::SpanBatchBuilder;
         use crate::model::otlp::{AnyValue, KeyValue};
         let mut doc = crate::testing::synthetic_traces(7, 300, 4, 1_700_000_000_000_000_000);
@@ -1330,8 +1380,11 @@ mod tests {
             rows.extend(rs.scope_spans[0].spans.iter().enumerate().map(|(k, span)| (k, r, span)));
         }
         rows.sort_by_key(|&(k, r, _)| (k, r));
-        let derive = |shared: bool| {
-            let mut b = SpanBatchBuilder::new(1024).with_shared_resources(shared);
+        let derive = |compact: bool| {
+            let mut b = SpanBatchBuilder::new(1024)
+                .with_attribute_keys(compact.then(|| rule_keys(RecordKinds::ALL)))
+                .with_shared_resources(compact)
+                .with_keyed_attributes(compact);
             for &(_, r, span) in &rows {
                 let resource = &doc.resource_spans[r].resource;
                 let prepared = b.prepare_resource(&format!("r{r}"), |_| Some(resource.clone())).unwrap();
@@ -1340,6 +1393,7 @@ mod tests {
                 b.append_span(span).unwrap();
             }
             let batch = b.finish();
+            assert_eq!(batch.schema(), span::batch_schema(None, compact, compact));
             let opts = SignalOptions::default();
             let mut deriver = SignalsDeriver::new(&opts);
             let mut out = Vec::new();
@@ -1351,9 +1405,10 @@ mod tests {
             deriver.finish(&mut emit).unwrap();
             arrow::compute::concat_batches(&signals_schema(), &out).unwrap()
         };
-        let (per_row, shared) = (derive(false), derive(true));
-        assert!(per_row.num_rows() > 600, "{}", per_row.num_rows());
-        assert_eq!(per_row, shared);
+        let (full, compact) = (derive(false), derive(true));
+        assert!(full.num_rows() > 600, "{}", full.num_rows());
+        assert_eq!(full, compact);
+        let per_row = full;
         let environments = cast(per_row.column_by_name(col::ENVIRONMENT).unwrap(), &DataType::Utf8).unwrap();
         let distinct: std::collections::BTreeSet<_> = environments.as_string::<i32>().iter().collect();
         assert_eq!(distinct.len(), 4, "{distinct:?}");

@@ -53,9 +53,11 @@ pub struct DecodeOptions {
     pub projection: Option<std::sync::Arc<[usize]>>,
     /// Only these keys are kept in the span and resource attribute maps; all when `None`.
     pub attribute_keys: Option<std::sync::Arc<AttributeKeys>>,
-    /// `resource_attributes` as a dictionary over each batch's distinct resources instead of a
-    /// map per row ([`SpanBatchBuilder::with_shared_resources`]): for the derivation.
-    pub shared_resources: bool,
+    /// Maps in the derivation's compact form: `resource_attributes` as a dictionary over each
+    /// batch's distinct resources ([`SpanBatchBuilder::with_shared_resources`]), and with
+    /// `attribute_keys`, the keys of `attributes` as indexes into them
+    /// ([`SpanBatchBuilder::with_keyed_attributes`]).
+    pub compact_maps: bool,
 }
 
 impl Default for DecodeOptions {
@@ -69,7 +71,7 @@ impl Default for DecodeOptions {
             stream_block_bytes: 8 << 20,
             projection: None,
             attribute_keys: None,
-            shared_resources: false,
+            compact_maps: false,
         }
     }
 }
@@ -97,12 +99,13 @@ struct Sink<'o, 'b> {
     stats: SourceStats,
 }
 
-/// A span builder for these options (projection, attribute keys and shared resources applied).
+/// A span builder for these options (projection, attribute keys and compact maps applied).
 pub fn span_builder(opts: &DecodeOptions) -> SpanBatchBuilder {
     SpanBatchBuilder::new(opts.max_value_bytes)
         .with_projection(opts.projection.clone())
         .with_attribute_keys(opts.attribute_keys.clone())
-        .with_shared_resources(opts.shared_resources)
+        .with_shared_resources(opts.compact_maps)
+        .with_keyed_attributes(opts.compact_maps)
 }
 
 impl<'o, 'b> Sink<'o, 'b> {

@@ -6,18 +6,18 @@
 //! values are truncated. It does no I/O and knows no encoding.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, ArrowPrimitiveType, AsArray, PrimitiveBuilder};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, DictionaryArray, FixedSizeBinaryBuilder, Int32Array, Int64Builder, ListArray, MapBuilder,
-    MapFieldNames, NullArray, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder, StructArray,
-    TimestampNanosecondBuilder, UInt32Builder,
+    ArrayRef, BooleanBuilder, DictionaryArray, FixedSizeBinaryBuilder, Int16Array, Int32Array, Int64Builder, ListArray,
+    MapArray, MapBuilder, MapFieldNames, NullArray, RecordBatch, StringArray, StringBuilder, StringDictionaryBuilder,
+    StructArray, TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::datatypes::{Int16Type, Int32Type, SchemaRef};
 use base64::Engine as _;
 
 use super::otlp::{
@@ -176,7 +176,45 @@ type KeyIndex = HashMap<&'static str, (usize, u8), foldhash::fast::RandomState>;
 
 /// The attribute keys kept in the `attributes` and `resource_attributes` maps when a consumer
 /// reads only some (the derivation): other keys are left out of the rows, not rendered at all.
-pub type AttributeKeys = HashSet<&'static str, foldhash::fast::RandomState>;
+/// Each key has an index, its position in the list it was made from (repeats ignored), by which
+/// keyed maps ([`SpanBatchBuilder::with_keyed_attributes`]) refer to it.
+#[derive(Debug, Clone)]
+pub struct AttributeKeys {
+    index: HashMap<&'static str, i16, foldhash::fast::RandomState>,
+    /// The keys in index order: the values of a keyed map's key dictionary.
+    names: ArrayRef,
+}
+
+impl FromIterator<&'static str> for AttributeKeys {
+    fn from_iter<I: IntoIterator<Item = &'static str>>(keys: I) -> Self {
+        let mut index = HashMap::default();
+        let mut names = Vec::new();
+        for key in keys {
+            if !index.contains_key(key) {
+                let i = i16::try_from(names.len()).expect("fewer than 2^15 attribute keys");
+                index.insert(key, i);
+                names.push(key);
+            }
+        }
+        AttributeKeys { index, names: Arc::new(StringArray::from(names)) }
+    }
+}
+
+impl AttributeKeys {
+    pub fn contains(&self, key: &str) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The index of `key`, if it is kept.
+    pub fn index(&self, key: &str) -> Option<i16> {
+        self.index.get(key).copied()
+    }
+
+    /// The keys in index order.
+    pub fn names(&self) -> &ArrayRef {
+        &self.names
+    }
+}
 
 /// Whether an attribute map keeps `key`: every key when no set is given.
 fn keeps(keys: Option<&AttributeKeys>, key: &str) -> bool {
@@ -411,6 +449,43 @@ impl SharedResources {
     }
 }
 
+/// The span `attributes` column with its keys as indexes into the kept keys' names (a dictionary
+/// of keys, [`SpanBatchBuilder::with_keyed_attributes`]) instead of their text in every entry.
+struct KeyedMapBuilder {
+    offsets: Vec<i32>,
+    keys: Vec<i16>,
+    values: StringBuilder,
+}
+
+impl KeyedMapBuilder {
+    fn new() -> Self {
+        KeyedMapBuilder { offsets: vec![0], keys: Vec::new(), values: StringBuilder::with_capacity(START, START * 8) }
+    }
+
+    fn row_done(&mut self) {
+        let len = i32::try_from(self.keys.len()).expect("fewer than 2^31 attributes per batch");
+        self.offsets.push(len);
+    }
+
+    /// The batch's column over the key names `names`, leaving room for as much in the next.
+    fn finish(&mut self, names: &ArrayRef) -> ArrayRef {
+        let (entries, rows) = (self.keys.len(), self.offsets.len());
+        let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(entries));
+        let offsets = std::mem::replace(&mut self.offsets, Vec::with_capacity(rows));
+        self.offsets.push(0);
+        // Keys are indexes given by the same `AttributeKeys` that named them.
+        let keys = DictionaryArray::<Int16Type>::try_new(Int16Array::from(keys), Arc::clone(names))
+            .expect("keys index the kept keys");
+        let entries =
+            StructArray::new(schema::keyed_entries_fields(), vec![Arc::new(keys), self.values.finish_sized()], None);
+        // Offsets grow with every row, from 0 to the number of entries.
+        let map =
+            MapArray::try_new(schema::keyed_entries_field(), OffsetBuffer::new(offsets.into()), entries, None, false)
+                .expect("offsets span the entries");
+        Arc::new(map)
+    }
+}
+
 #[derive(Default)]
 struct ScopeContext {
     name: Option<String>,
@@ -472,6 +547,8 @@ pub struct SpanBatchBuilder {
     scope_version: StringDictionaryBuilder<Int32Type>,
     scope_attributes: AttrMapBuilder,
     attributes: AttrMapBuilder,
+    /// Instead of `attributes`, when the maps' keys are indexes into the kept keys.
+    keyed_attributes: Option<KeyedMapBuilder>,
     dropped_attributes: UInt32Builder,
     events: EventBuilders,
     dropped_events: UInt32Builder,
@@ -561,6 +638,7 @@ impl SpanBatchBuilder {
             scope_version: StringDictionaryBuilder::with_capacity(START, START, START * 8),
             scope_attributes: map_builder(),
             attributes: map_builder(),
+            keyed_attributes: None,
             dropped_attributes: UInt32Builder::with_capacity(START),
             events: EventBuilders {
                 offsets: vec![0],
@@ -606,8 +684,13 @@ impl SpanBatchBuilder {
     pub fn with_projection(mut self, projection: Option<Arc<[usize]>>) -> Self {
         self.fill = projection.as_deref().map_or(Fill::ALL, Fill::of);
         self.projection = projection;
-        self.schema = schema::batch_schema(self.projection.as_deref(), self.shared_resources.is_some());
+        self.refresh_schema();
         self
+    }
+
+    fn refresh_schema(&mut self) {
+        let (shared, keyed) = (self.shared_resources.is_some(), self.keyed_attributes.is_some());
+        self.schema = schema::batch_schema(self.projection.as_deref(), shared, keyed);
     }
 
     /// Give `resource_attributes` as a dictionary over each batch's distinct resources
@@ -616,7 +699,17 @@ impl SpanBatchBuilder {
     /// resource are many, so this saves most of the column's memory and the time to fill it.
     pub fn with_shared_resources(mut self, shared: bool) -> Self {
         self.shared_resources = shared.then(SharedResources::default);
-        self.schema = schema::batch_schema(self.projection.as_deref(), shared);
+        self.refresh_schema();
+        self
+    }
+
+    /// Give the span `attributes` map's keys as indexes into the kept keys
+    /// ([`with_attribute_keys`](Self::with_attribute_keys)), a dictionary over their names
+    /// ([`schema::keyed_attributes_type`]), instead of each key's text in every entry: for a
+    /// consumer that looks keys up by index, such as the derivation. No effect without kept keys.
+    pub fn with_keyed_attributes(mut self, keyed: bool) -> Self {
+        self.keyed_attributes = (keyed && self.keep_keys.is_some()).then(KeyedMapBuilder::new);
+        self.refresh_schema();
         self
     }
 
@@ -624,6 +717,9 @@ impl SpanBatchBuilder {
     /// attribute). `None` keeps every attribute.
     pub fn with_attribute_keys(mut self, keys: Option<Arc<AttributeKeys>>) -> Self {
         self.keep_keys = keys;
+        if self.keep_keys.is_none() && self.keyed_attributes.take().is_some() {
+            self.refresh_schema();
+        }
         self
     }
 
@@ -783,6 +879,21 @@ impl SpanBatchBuilder {
             {
                 self.span_slots[col] = Some((prio, ai));
             }
+            if let Some(keyed) = &mut self.keyed_attributes {
+                // Keyed maps are only made with kept keys.
+                let Some(index) = self.keep_keys.as_deref().and_then(|k| k.index(&kv.key)) else { continue };
+                let (value, cut) = match render_value(&kv.value) {
+                    Some(v) => {
+                        let (v, cut) = truncate(v, self.max_value_bytes);
+                        (Some(v), cut)
+                    }
+                    None => (None, false),
+                };
+                self.values_truncated += u64::from(cut);
+                keyed.keys.push(index);
+                keyed.values.append_option(value);
+                continue;
+            }
             if !keeps(self.keep_keys.as_deref(), &kv.key) {
                 continue;
             }
@@ -790,7 +901,10 @@ impl SpanBatchBuilder {
             self.attributes.keys().append_value(&kv.key);
             self.attributes.values().append_option(value);
         }
-        map_row_done(&mut self.attributes);
+        match &mut self.keyed_attributes {
+            Some(keyed) => keyed.row_done(),
+            None => map_row_done(&mut self.attributes),
+        }
         self.dropped_attributes.append_value(span.dropped_attributes_count);
 
         let events: &[_] = if self.fill.events { &span.events } else { &[] };
@@ -951,7 +1065,10 @@ impl SpanBatchBuilder {
             self.scope_name.finish_sized(),
             self.scope_version.finish_sized(),
             self.scope_attributes.finish_sized(),
-            self.attributes.finish_sized(),
+            match (&mut self.keyed_attributes, &self.keep_keys) {
+                (Some(keyed), Some(keys)) => keyed.finish(keys.names()),
+                _ => self.attributes.finish_sized(),
+            },
             self.dropped_attributes.finish_sized(),
             Arc::new(events),
             self.dropped_events.finish_sized(),
@@ -1149,7 +1266,7 @@ mod tests {
         let column = schema::span_schema().index_of(schema::RESOURCE_ATTRIBUTES).unwrap();
         let mut distinct = Vec::new();
         for (plain, shared) in plain_batches.iter().zip(&shared_batches) {
-            assert_eq!(shared.schema(), schema::batch_schema(None, true));
+            assert_eq!(shared.schema(), schema::batch_schema(None, true, false));
             let dictionary = shared.column(column).as_dictionary::<Int32Type>();
             distinct.push(dictionary.values().len());
             let expanded = arrow::compute::take(dictionary.values(), dictionary.keys(), None).unwrap();
@@ -1164,8 +1281,65 @@ mod tests {
         projected.begin_resource(&resource("a"));
         projected.append_span(&span()).unwrap();
         let batch = projected.finish();
-        assert_eq!(batch.schema(), schema::batch_schema(Some(&[0, column]), true));
+        assert_eq!(batch.schema(), schema::batch_schema(Some(&[0, column]), true, false));
         assert_eq!(batch.column(1).data_type(), &schema::shared_resource_attributes_type());
+    }
+
+    /// Keyed attribute maps give each kept key as its index into the kept keys and hold the
+    /// entries, values and cut values a map of the same kept keys holds; without kept keys,
+    /// keyed maps are not made.
+    #[test]
+    fn keyed_attributes_index_the_kept_keys() {
+        let keys: Arc<AttributeKeys> =
+            Arc::new(["url.path", "http.route", "url.path", "db.system"].into_iter().collect());
+        assert_eq!(
+            keys.names().as_string::<i32>().iter().flatten().collect::<Vec<_>>(),
+            ["url.path", "http.route", "db.system"]
+        );
+        assert_eq!((keys.index("http.route"), keys.index("db.system"), keys.index("x")), (Some(1), Some(2), None));
+        let kv = |k: &'static str, v: AnyValue<'static>| KeyValue { key: k.into(), value: v };
+        let spans = [
+            Span {
+                attributes: vec![
+                    kv("http.route", AnyValue::String("/r".into())),
+                    kv("thread.name", AnyValue::String("t".into())),
+                    kv("url.path", AnyValue::String("/a-path-longer-than-sixteen".into())),
+                ],
+                ..span()
+            },
+            Span { attributes: vec![], ..span() },
+            Span { attributes: vec![kv("db.system", AnyValue::Int(5)), kv("url.path", AnyValue::Empty)], ..span() },
+        ];
+        let build = |keyed: bool| {
+            let mut b =
+                SpanBatchBuilder::new(16).with_attribute_keys(Some(Arc::clone(&keys))).with_keyed_attributes(keyed);
+            b.begin_resource(&Resource::default());
+            b.begin_scope(&Scope::default());
+            for s in &spans {
+                b.append_span(s).unwrap();
+            }
+            (b.take_values_truncated(), b.finish())
+        };
+        let ((cut_text, text), (cut_keyed, keyed)) = (build(false), build(true));
+        assert_eq!((cut_text, cut_keyed), (1, 1));
+        assert_eq!(keyed.schema(), schema::batch_schema(None, false, true));
+        let column = schema::span_schema().index_of(schema::ATTRIBUTES).unwrap();
+        let map = keyed.column(column).as_map();
+        let indexes = map.keys().as_dictionary::<Int16Type>().keys().values().to_vec();
+        assert_eq!(indexes, vec![1, 0, 2, 0]);
+        let rows = |batch: &RecordBatch| {
+            (0..batch.num_rows())
+                .map(|i| arrow::util::display::array_value_to_string(batch.column(column), i).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows(&keyed), rows(&text));
+        assert_eq!(rows(&keyed), ["{http.route: /r, url.path: /a-path-longer-t}", "{}", "{db.system: 5, url.path: }"]);
+        for i in (0..text.num_columns()).filter(|&i| i != column) {
+            assert_eq!(text.column(i), keyed.column(i), "column {i}");
+        }
+        let unkeyed = SpanBatchBuilder::new(16).with_keyed_attributes(true);
+        assert!(unkeyed.keyed_attributes.is_none());
+        assert_eq!(unkeyed.schema, schema::span_schema());
     }
 
     #[test]

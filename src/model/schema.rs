@@ -227,6 +227,26 @@ pub fn attributes_entries_field() -> Arc<Field> {
     ))
 }
 
+/// Fields of one entry of a keyed attribute map: the key as an index into a dictionary of key
+/// names, and the value.
+pub fn keyed_entries_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("keys", DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)), false),
+        Field::new("values", DataType::Utf8, true),
+    ])
+}
+
+/// The entries field of a keyed attribute map.
+pub fn keyed_entries_field() -> Arc<Field> {
+    Arc::new(Field::new("entries", DataType::Struct(keyed_entries_fields()), false))
+}
+
+/// The type of `attributes` in span batches whose maps give keys as indexes into the kept keys
+/// (`SpanBatchBuilder::with_keyed_attributes`): an attribute map whose keys are a dictionary.
+pub fn keyed_attributes_type() -> DataType {
+    DataType::Map(keyed_entries_field(), false)
+}
+
 /// Type of an attribute map column.
 pub fn attributes_type() -> DataType {
     DataType::Map(attributes_entries_field(), false)
@@ -322,16 +342,17 @@ pub fn shared_resource_attributes_type() -> DataType {
 }
 
 /// The schema of span batches: the span table's columns, or only those of `projection` (by
-/// index), with `resource_attributes` as [`shared_resource_attributes_type`] when `shared`.
-pub fn batch_schema(projection: Option<&[usize]>, shared: bool) -> SchemaRef {
+/// index), with `resource_attributes` as [`shared_resource_attributes_type`] when `shared` and
+/// `attributes` as [`keyed_attributes_type`] when `keyed`.
+pub fn batch_schema(projection: Option<&[usize]>, shared: bool, keyed: bool) -> SchemaRef {
     let full = span_schema();
-    let schema = if shared {
-        let fields = full.fields().iter().map(|f| {
-            if f.name() == RESOURCE_ATTRIBUTES {
+    let schema = if shared || keyed {
+        let fields = full.fields().iter().map(|f| match f.name().as_str() {
+            RESOURCE_ATTRIBUTES if shared => {
                 Arc::new(f.as_ref().clone().with_data_type(shared_resource_attributes_type()))
-            } else {
-                f.clone()
             }
+            ATTRIBUTES if keyed => Arc::new(f.as_ref().clone().with_data_type(keyed_attributes_type())),
+            _ => f.clone(),
         });
         Arc::new(Schema::new_with_metadata(fields.collect::<Vec<_>>(), full.metadata().clone()))
     } else {
