@@ -327,10 +327,10 @@ impl MapKeys {
     fn id(&self, j: usize) -> u8 {
         match self {
             MapKeys::Text(keys) => key_id(keys.is_valid(j).then(|| keys.value(j))),
-            MapKeys::Indexed { indexes, ids } => match indexes.is_valid(j) {
-                true => ids.get(indexes.value(j) as usize).copied().unwrap_or(u8::MAX),
-                false => u8::MAX,
-            },
+            MapKeys::Indexed { indexes, ids } if indexes.is_valid(j) => {
+                ids.get(indexes.value(j) as usize).copied().unwrap_or(u8::MAX)
+            }
+            MapKeys::Indexed { .. } => u8::MAX,
         }
     }
 
@@ -1321,8 +1321,11 @@ mod tests {
         b.finish().unwrap()
     }
 
-    #[test]
-    fn parts_of_any_size_come_out_in_full_batches_in_order() {
+    type Emit<'e> = dyn FnMut(RecordBatch) -> Result<()> + 'e;
+
+    /// The batches a deriver with default options emits while `feed` gives it input, and at its
+    /// finish.
+    fn emitted(feed: impl FnOnce(&mut SignalsDeriver<'_>, &mut Emit<'_>)) -> Vec<RecordBatch> {
         let opts = SignalOptions::default();
         let mut deriver = SignalsDeriver::new(&opts);
         let mut out = Vec::new();
@@ -1330,11 +1333,19 @@ mod tests {
             out.push(b);
             Ok(())
         };
-        let cuts = [0, 40_000, 80_000, 80_000, 150_000, 150_001, 160_000];
-        for w in cuts.windows(2) {
-            deriver.push(numbered(w[0], w[1]), &mut emit).unwrap();
-        }
+        feed(&mut deriver, &mut emit);
         deriver.finish(&mut emit).unwrap();
+        out
+    }
+
+    #[test]
+    fn parts_of_any_size_come_out_in_full_batches_in_order() {
+        let cuts = [0, 40_000, 80_000, 80_000, 150_000, 150_001, 160_000];
+        let out = emitted(|deriver, emit| {
+            for w in cuts.windows(2) {
+                deriver.push(numbered(w[0], w[1]), emit).unwrap();
+            }
+        });
         assert_eq!(
             out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(),
             vec![BATCH_ROWS, BATCH_ROWS, 160_000 - 2 * BATCH_ROWS]
@@ -1347,13 +1358,7 @@ mod tests {
         assert_eq!(all, arrow::compute::concat_batches(&signals_schema(), &[numbered(0, 160_000)]).unwrap());
 
         // No records at all: one empty batch.
-        let mut out = Vec::new();
-        SignalsDeriver::new(&opts)
-            .finish(&mut |b| {
-                out.push(b);
-                Ok(())
-            })
-            .unwrap();
+        let out = emitted(|_, _| {});
         assert_eq!(out.iter().map(RecordBatch::num_rows).collect::<Vec<_>>(), vec![0]);
     }
 
@@ -1394,15 +1399,7 @@ mod tests {
             }
             let batch = b.finish();
             assert_eq!(batch.schema(), span::batch_schema(None, compact, compact));
-            let opts = SignalOptions::default();
-            let mut deriver = SignalsDeriver::new(&opts);
-            let mut out = Vec::new();
-            let mut emit = |b: RecordBatch| {
-                out.push(b);
-                Ok(())
-            };
-            deriver.derive(&[batch], &mut emit).unwrap();
-            deriver.finish(&mut emit).unwrap();
+            let out = emitted(|deriver, emit| deriver.derive(&[batch], emit).unwrap());
             arrow::compute::concat_batches(&signals_schema(), &out).unwrap()
         };
         let (full, compact) = (derive(false), derive(true));

@@ -438,12 +438,13 @@ impl SharedResources {
         self.keys.extend(std::iter::repeat_n(key, n));
     }
 
-    /// The batch's column, leaving the builder empty for the next batch.
+    /// The batch's column, leaving the builder empty (with room for as many rows) for the next.
     fn finish(&mut self) -> ArrayRef {
         let values = self.maps.get_or_insert_with(map_builder).finish();
         self.key_of.clear();
         self.held.clear();
-        let keys = Int32Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(values.len())));
+        let rows = self.keys.len();
+        let keys = Int32Array::from(std::mem::replace(&mut self.keys, Vec::with_capacity(rows)));
         // Every key indexes a map appended with it.
         Arc::new(DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).expect("keys index the resources"))
     }
@@ -547,8 +548,10 @@ pub struct SpanBatchBuilder {
     scope_version: StringDictionaryBuilder<Int32Type>,
     scope_attributes: AttrMapBuilder,
     attributes: AttrMapBuilder,
-    /// Instead of `attributes`, when the maps' keys are indexes into the kept keys.
+    /// Instead of `attributes`, when the maps' keys are indexes into the kept keys: asked for
+    /// with `keyed`, made when there are kept keys.
     keyed_attributes: Option<KeyedMapBuilder>,
+    keyed: bool,
     dropped_attributes: UInt32Builder,
     events: EventBuilders,
     dropped_events: UInt32Builder,
@@ -639,6 +642,7 @@ impl SpanBatchBuilder {
             scope_attributes: map_builder(),
             attributes: map_builder(),
             keyed_attributes: None,
+            keyed: false,
             dropped_attributes: UInt32Builder::with_capacity(START),
             events: EventBuilders {
                 offsets: vec![0],
@@ -684,13 +688,18 @@ impl SpanBatchBuilder {
     pub fn with_projection(mut self, projection: Option<Arc<[usize]>>) -> Self {
         self.fill = projection.as_deref().map_or(Fill::ALL, Fill::of);
         self.projection = projection;
-        self.refresh_schema();
+        self.configure();
         self
     }
 
-    fn refresh_schema(&mut self) {
-        let (shared, keyed) = (self.shared_resources.is_some(), self.keyed_attributes.is_some());
-        self.schema = schema::batch_schema(self.projection.as_deref(), shared, keyed);
+    /// Make the keyed map builder when asked for and there are kept keys (drop it otherwise),
+    /// and work out the batches' schema.
+    fn configure(&mut self) {
+        let keyed = self.keyed && self.keep_keys.is_some();
+        if keyed != self.keyed_attributes.is_some() {
+            self.keyed_attributes = keyed.then(KeyedMapBuilder::new);
+        }
+        self.schema = schema::batch_schema(self.projection.as_deref(), self.shared_resources.is_some(), keyed);
     }
 
     /// Give `resource_attributes` as a dictionary over each batch's distinct resources
@@ -699,17 +708,18 @@ impl SpanBatchBuilder {
     /// resource are many, so this saves most of the column's memory and the time to fill it.
     pub fn with_shared_resources(mut self, shared: bool) -> Self {
         self.shared_resources = shared.then(SharedResources::default);
-        self.refresh_schema();
+        self.configure();
         self
     }
 
     /// Give the span `attributes` map's keys as indexes into the kept keys
     /// ([`with_attribute_keys`](Self::with_attribute_keys)), a dictionary over their names
     /// ([`schema::keyed_attributes_type`]), instead of each key's text in every entry: for a
-    /// consumer that looks keys up by index, such as the derivation. No effect without kept keys.
+    /// consumer that looks keys up by index, such as the derivation. No effect while no keys are
+    /// kept (every key is then kept, and has no index).
     pub fn with_keyed_attributes(mut self, keyed: bool) -> Self {
-        self.keyed_attributes = (keyed && self.keep_keys.is_some()).then(KeyedMapBuilder::new);
-        self.refresh_schema();
+        self.keyed = keyed;
+        self.configure();
         self
     }
 
@@ -717,9 +727,7 @@ impl SpanBatchBuilder {
     /// attribute). `None` keeps every attribute.
     pub fn with_attribute_keys(mut self, keys: Option<Arc<AttributeKeys>>) -> Self {
         self.keep_keys = keys;
-        if self.keep_keys.is_none() && self.keyed_attributes.take().is_some() {
-            self.refresh_schema();
-        }
+        self.configure();
         self
     }
 
@@ -879,19 +887,14 @@ impl SpanBatchBuilder {
             {
                 self.span_slots[col] = Some((prio, ai));
             }
-            if let Some(keyed) = &mut self.keyed_attributes {
+            if self.keyed_attributes.is_some() {
                 // Keyed maps are only made with kept keys.
                 let Some(index) = self.keep_keys.as_deref().and_then(|k| k.index(&kv.key)) else { continue };
-                let (value, cut) = match render_value(&kv.value) {
-                    Some(v) => {
-                        let (v, cut) = truncate(v, self.max_value_bytes);
-                        (Some(v), cut)
-                    }
-                    None => (None, false),
-                };
-                self.values_truncated += u64::from(cut);
-                keyed.keys.push(index);
-                keyed.values.append_option(value);
+                let value = render_value(&kv.value).map(|v| self.text(v));
+                if let Some(keyed) = &mut self.keyed_attributes {
+                    keyed.keys.push(index);
+                    keyed.values.append_option(value);
+                }
                 continue;
             }
             if !keeps(self.keep_keys.as_deref(), &kv.key) {
@@ -1340,6 +1343,13 @@ mod tests {
         let unkeyed = SpanBatchBuilder::new(16).with_keyed_attributes(true);
         assert!(unkeyed.keyed_attributes.is_none());
         assert_eq!(unkeyed.schema, schema::span_schema());
+        // Asked for before the keys are given: made with them, dropped without them again.
+        let later = unkeyed.with_attribute_keys(Some(Arc::clone(&keys)));
+        assert!(later.keyed_attributes.is_some());
+        assert_eq!(later.schema, schema::batch_schema(None, false, true));
+        let dropped = later.with_attribute_keys(None);
+        assert!(dropped.keyed_attributes.is_none());
+        assert_eq!(dropped.schema, schema::span_schema());
     }
 
     #[test]
