@@ -215,25 +215,21 @@ pub fn timestamp_ns() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
+/// Fields of one attribute map entry whose key is of type `key`: `keys` (not null) and `values`
+/// (`Utf8`, nullable).
+fn entries_fields(key: DataType) -> Fields {
+    Fields::from(vec![Field::new("keys", key, false), Field::new("values", DataType::Utf8, true)])
+}
+
 /// The entries field of an attribute map: `Map(Utf8 not null, Utf8 nullable)`.
 pub fn attributes_entries_field() -> Arc<Field> {
-    Arc::new(Field::new(
-        "entries",
-        DataType::Struct(Fields::from(vec![
-            Field::new("keys", DataType::Utf8, false),
-            Field::new("values", DataType::Utf8, true),
-        ])),
-        false,
-    ))
+    Arc::new(Field::new("entries", DataType::Struct(entries_fields(DataType::Utf8)), false))
 }
 
 /// Fields of one entry of a keyed attribute map: the key as an index into a dictionary of key
 /// names, and the value.
 pub fn keyed_entries_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("keys", DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)), false),
-        Field::new("values", DataType::Utf8, true),
-    ])
+    entries_fields(DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8)))
 }
 
 /// The entries field of a keyed attribute map.
