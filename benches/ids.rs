@@ -13,7 +13,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use parquet::arrow::ArrowWriter;
 use spanlens::model::builder::hex;
-use spanlens::report::parquet::{STORE_ZSTD_LEVEL, writer_properties};
+use spanlens::output::{STORE_ZSTD_LEVEL, writer_properties};
 use spanlens::testing::SplitMix;
 
 const ROWS: usize = 1_000_000;

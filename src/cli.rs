@@ -33,6 +33,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Generate a week of pet-clinic traces in memory and write its weekly report: the quickest
+    /// way to see what spanlens makes.
+    ///
+    /// Generates about 200 K spans of the pet-clinic workload (2026-11-16 to 2026-11-23, seed 1,
+    /// with its two scripted incidents), evaluates the bundled SLOs on them, writes
+    /// OUT/report.html with the metric and SLO tables as Parquet, and prints the Services and SLO
+    /// tables and the paths written. Rerunning replaces an earlier demo output; any other
+    /// non-empty directory needs --force.
+    ///
+    /// Example: spanlens demo --open
+    #[command(after_help = AFTER_HELP)]
+    Demo(DemoArgs),
+
     /// Decode OTLP trace exports into a Parquet span store.
     ///
     /// Writes OUT/spans/date=YYYY-MM-DD/part-NNNNN.parquet (Hive-partitioned by the UTC date of
@@ -51,13 +64,15 @@ pub enum Command {
     ///
     /// Derives one metric record per service and dependency span as Application Signals does
     /// (Service, Operation, Environment, RemoteService, ... with Error = 4xx and Fault = 5xx or
-    /// status ERROR), then writes OUT/service_metrics.parquet, operation_metrics.parquet,
-    /// dependency_metrics.parquet (dimension sets D1-D13), signals.parquet and run_info.parquet
-    /// (or only the tables --tables names), per time bucket and for the whole window, and prints
-    /// the Services table to stdout.
+    /// status ERROR), computes the metric tables per time bucket and for the whole window, and
+    /// prints the Services table to stdout. With --out it writes OUT/service_metrics.parquet,
+    /// operation_metrics.parquet, dependency_metrics.parquet (dimension sets D1-D13),
+    /// signals.parquet and run_info.parquet (or only the tables --tables names).
     ///
     /// INPUT is raw OTLP (files, directories, globs, -), one span store written by `ingest`, or
     /// one earlier `metrics` output, whose signals are queried again without deriving them.
+    ///
+    /// Example: spanlens metrics exports/
     ///
     /// Example: spanlens metrics store --out metrics --bucket 5m --from 2026-11-01
     #[command(after_help = AFTER_HELP)]
@@ -69,9 +84,9 @@ pub enum Command {
     /// (`aws application-signals create-service-level-objective --cli-input-json`): one object
     /// or an array of them, period-based (SliConfig) or request-based (RequestBasedSliConfig),
     /// on a service, an operation or a dependency, LATENCY or AVAILABILITY, with rolling or
-    /// calendar intervals and burn-rate windows. Writes OUT/slos.parquet (attainment, error
-    /// budget, status per SLO), slo_periods.parquet (each period's datapoint), slo_burn_rates.parquet
-    /// and run_info.parquet, and prints the SLO table to stdout.
+    /// calendar intervals and burn-rate windows. Prints the SLO table to stdout; with --out it
+    /// writes OUT/slos.parquet (attainment, error budget, status per SLO), slo_periods.parquet
+    /// (each period's datapoint), slo_burn_rates.parquet and run_info.parquet.
     ///
     /// INPUT is raw OTLP, a span store written by `ingest`, or an output directory of `metrics`
     /// (its signals.parquet is read, nothing is derived again).
@@ -126,6 +141,69 @@ pub enum Command {
     ///
     /// Example: spanlens schema > SCHEMA.md
     Schema,
+
+    /// Print a shell completion script.
+    ///
+    /// Example: spanlens completions bash > ~/.local/share/bash-completion/completions/spanlens
+    ///
+    /// Example: spanlens completions zsh > "${fpath[1]}/_spanlens"
+    Completions(CompletionsArgs),
+
+    /// Print the spanlens(1) man page, or write one page per command to a directory.
+    ///
+    /// Example: spanlens man | man -l -
+    ///
+    /// Example: spanlens man --out /usr/local/share/man/man1
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output directory of the demo report.
+    ///
+    /// Example: spanlens demo --out /tmp/demo
+    #[arg(short, long, value_name = "DIR", default_value = "spanlens-demo")]
+    pub out: PathBuf,
+
+    /// Replace the output directory even if it is not an earlier report.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Open report.html in the default browser when it is written.
+    #[arg(long)]
+    pub open: bool,
+
+    /// No progress bar, and no stderr summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write spanlens.1 and one page per command (spanlens-metrics.1, ...) to this directory
+    /// instead of printing spanlens.1.
+    ///
+    /// Example: spanlens man --out man/
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// How a command prints its table on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrintFormatArg {
+    /// Aligned columns for people.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of objects, one per row.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -162,8 +240,16 @@ pub struct DecodeArgs {
     /// one. Counts by reason go to run_info and stderr; the exit code stays 0.
     ///
     /// Example: spanlens ingest s3-sync/ --out store --keep-going
-    #[arg(short = 'k', long)]
+    #[arg(short = 'k', long, conflicts_with = "strict")]
     pub keep_going: bool,
+
+    /// Stop at a span that is well-formed OTLP but cannot be analysed (empty or all-zero trace
+    /// or span id, no start time, ending before it starts) instead of skipping it with a warning
+    /// and counting it by reason.
+    ///
+    /// Example: spanlens ingest exports/ --out store --strict
+    #[arg(long)]
+    pub strict: bool,
 
     /// Largest decompressed size of one input or frame; beyond it the input is an error
     /// (decompression bomb). Units: B, KiB, MiB, GiB, KB, MB, GB.
@@ -223,7 +309,10 @@ pub struct MetricsArgs {
     pub inputs: Vec<String>,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: OptionalOutputArgs,
+
+    #[command(flatten)]
+    pub print: PrintArgs,
 
     /// Time bucket of the per-bucket rows: a number and s, m, h or d (1m, 5m, 1h, 1d, ...).
     /// Buckets are aligned to the Unix epoch, on record end time.
@@ -285,7 +374,10 @@ pub struct SloArgs {
     pub slos: PathBuf,
 
     #[command(flatten)]
-    pub output: OutputArgs,
+    pub output: OptionalOutputArgs,
+
+    #[command(flatten)]
+    pub print: PrintArgs,
 
     /// The time the SLOs are evaluated at (RFC 3339 or YYYY-MM-DD, UTC): rolling intervals end
     /// here, calendar intervals are the one holding it. Default: the end time of the latest
@@ -499,4 +591,31 @@ pub struct OutputArgs {
     /// Example: spanlens ingest exports/ --out store --force
     #[arg(long)]
     pub force: bool,
+}
+
+/// Where a command that prints its result may also write it.
+#[derive(Debug, Args)]
+pub struct OptionalOutputArgs {
+    /// Output directory for the tables as Parquet (with run_info.parquet), built aside and
+    /// swapped in only when the run succeeds. Without it nothing is written: the table is
+    /// printed.
+    ///
+    /// Example: --out ./metrics
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace the output directory if it exists and is not empty. The old content stays in
+    /// place until the new output is complete.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+/// How the printed table is formatted.
+#[derive(Debug, Args)]
+pub struct PrintArgs {
+    /// Format of the table printed on stdout: aligned text, or CSV or JSON for scripts.
+    ///
+    /// Example: --format csv
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub format: PrintFormatArg,
 }

@@ -5,18 +5,21 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, ReportArgs, SloArgs, TableArg,
+    PlatformArg, PrintFormatArg, ReportArgs, SloArgs, TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
 use crate::ingest::DecodeOptions;
+use crate::ingest::files::Input;
 use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
+use crate::report::text::PrintFormat;
 use crate::signals::{RecordKinds, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
 use crate::store::StoreOptions;
 use crate::util::parse_size;
+use crate::util::time::{parse_bucket, parse_time};
 use crate::workload::{Compress, Format, GenPlan, Layout, Size};
 
 /// Everything `ingest` needs to run.
@@ -63,6 +66,7 @@ fn decode_options(args: &DecodeArgs) -> Result<DecodeOptions> {
     }
     Ok(DecodeOptions {
         keep_going: args.keep_going,
+        skip_invalid_spans: !args.strict,
         max_decompressed_bytes,
         max_value_bytes: usize::try_from(max_value_bytes).unwrap_or(usize::MAX),
         ..DecodeOptions::default()
@@ -73,7 +77,10 @@ fn decode_options(args: &DecodeArgs) -> Result<DecodeOptions> {
 #[derive(Debug, Clone)]
 pub struct MetricsPlan {
     pub inputs: Vec<String>,
-    pub out: PathBuf,
+    /// Where the tables are written; `None`: nothing is written, the table is printed.
+    pub out: Option<PathBuf>,
+    /// How the Services table is printed.
+    pub format: PrintFormat,
     pub force: bool,
     pub quiet: bool,
     pub decode: DecodeOptions,
@@ -100,6 +107,7 @@ impl MetricsPlan {
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
+            format: print_format(args.print.format),
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
@@ -107,6 +115,15 @@ impl MetricsPlan {
             write_signals: given(TableArg::Signals),
             command,
         })
+    }
+}
+
+/// The printed table's format from `--format`.
+fn print_format(arg: PrintFormatArg) -> PrintFormat {
+    match arg {
+        PrintFormatArg::Table => PrintFormat::Table,
+        PrintFormatArg::Csv => PrintFormat::Csv,
+        PrintFormatArg::Json => PrintFormat::Json,
     }
 }
 
@@ -171,7 +188,10 @@ fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions
 #[derive(Debug, Clone)]
 pub struct SloPlan {
     pub inputs: Vec<String>,
-    pub out: PathBuf,
+    /// Where the SLO tables are written; `None`: nothing is written, the table is printed.
+    pub out: Option<PathBuf>,
+    /// How the SLO table is printed.
+    pub format: PrintFormat,
     pub force: bool,
     pub quiet: bool,
     pub decode: DecodeOptions,
@@ -194,6 +214,7 @@ impl SloPlan {
         Ok(SloPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
+            format: print_format(args.print.format),
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
@@ -211,6 +232,8 @@ impl SloPlan {
 #[derive(Debug, Clone)]
 pub struct ReportPlan {
     pub inputs: Vec<String>,
+    /// Inputs in memory, read after the named ones (`demo`'s generated week).
+    pub memory: Vec<Input>,
     pub out: PathBuf,
     pub force: bool,
     pub quiet: bool,
@@ -241,6 +264,7 @@ impl ReportPlan {
         let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
         Ok(ReportPlan {
             inputs: args.inputs.clone(),
+            memory: Vec::new(),
             out: args.output.out.clone(),
             force: args.output.force,
             quiet: args.run.quiet,
@@ -306,57 +330,4 @@ pub fn gen_plan(args: &GenArgs) -> Result<GenPlan> {
         documents_per_file: args.documents_per_file.max(1),
         incidents: Default::default(),
     })
-}
-
-/// A bucket width: a positive integer and `s`, `m`, `h` or `d`; in nanoseconds.
-pub fn parse_bucket(text: &str) -> std::result::Result<i64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a number followed by s, m, h or d"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
-    };
-    if n == 0 {
-        return Err("the bucket must be longer than 0".into());
-    }
-    n.checked_mul(seconds * 1_000_000_000).ok_or_else(|| format!("{text:?} is too long"))
-}
-
-/// A point in time, RFC 3339 (`2026-11-01T12:00:00Z`) or a UTC date (`2026-11-01`); in ns
-/// since the Unix epoch.
-pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
-    let parsed =
-        chrono::DateTime::parse_from_rfc3339(text.trim()).map(|t| t.with_timezone(&chrono::Utc)).or_else(|_| {
-            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-        });
-    let t =
-        parsed.map_err(|_| format!("{text:?} is neither RFC 3339 (2026-11-01T12:00:00Z) nor a date (2026-11-01)"))?;
-    t.timestamp_nanos_opt().ok_or_else(|| format!("{text:?} is out of range"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buckets_and_times() {
-        assert_eq!(parse_bucket("1m"), Ok(60_000_000_000));
-        assert_eq!(parse_bucket("5m"), Ok(300_000_000_000));
-        assert_eq!(parse_bucket("1h"), Ok(3_600_000_000_000));
-        assert_eq!(parse_bucket("1d"), Ok(86_400_000_000_000));
-        assert!(parse_bucket("0m").is_err());
-        assert!(parse_bucket("5").is_err());
-        assert!(parse_bucket("m").is_err());
-        assert!(parse_bucket("1w").is_err());
-        assert_eq!(parse_time("1970-01-02"), Ok(86_400_000_000_000));
-        assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
-        assert_eq!(parse_time("1970-01-01T01:00:01+01:00"), Ok(1_000_000_000));
-        assert!(parse_time("yesterday").is_err());
-    }
 }

@@ -1,31 +1,34 @@
 //! spanlens: offline OpenTelemetry trace analytics.
 //!
-//! Stages and module map (dependencies point down this list only):
-//! * [`cli`] / [`config`]: command-line syntax and the validated run plan;
-//! * [`app`]: runs a command, the only module that knows the stage order;
-//! * [`ingest`]: inputs → decoded span batches (OTLP/JSON, OTLP/protobuf, gzip, zstd);
-//! * [`model`]: the span table schema and the builder that fills it;
-//! * [`derive`]: Application Signals rules (records, local service, ingress operation, remote names
-//!   and resources, error/fault, environment), pure;
-//! * [`s3`]: `s3://` locations and the S3 client (standard AWS configuration);
-//! * [`store`]: the Hive-partitioned Parquet span store;
-//! * [`spill`]: span columns held for the derivation, spilled to disk by trace id beyond a budget;
+//! Stages and module map, from the top down (a module uses only those below it):
+//! * [`cli`]: command-line syntax; [`commands`]: one file per command holding its whole flow,
+//!   and the dispatcher; [`config`]: the validated plan of each command;
+//! * [`report`]: what a run did as people and tools see it: `run_info`, the stderr summary,
+//!   text tables, `report.html`; [`outcome`]: what each command did, as `report` renders it;
+//! * [`metrics`]: signals → service, operation and dependency RED metric tables; [`slo`]: SLO
+//!   definitions (the Application Signals API's JSON) and their evaluation over signals;
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
-//! * [`queries`]: the embedded SQL of `queries/` and the functions it calls;
-//! * [`metrics`]: signals → service, operation and dependency RED metric tables;
-//! * [`slo`]: SLO definitions (the Application Signals API's JSON) and their evaluation over signals;
-//! * [`report`]: Parquet writing, `run_info`, the stderr summary, text tables, `report.html`;
-//! * [`workload`]: the deterministic pet-clinic workload generator (`spanlens gen`);
-//! * [`error`], [`util`]: the error type and exit codes, small shared helpers.
+//!   [`spill`]: span columns held for the derivation, spilled to disk by trace id beyond a budget;
+//! * [`ingest`]: inputs → decoded span batches (OTLP/JSON, OTLP/protobuf, gzip, zstd);
+//!   [`derive`]: the Application Signals rules, pure; [`queries`]: the embedded SQL of
+//!   `queries/` and the functions it calls; [`store`]: the Hive-partitioned Parquet span store;
+//!   [`workload`]: the deterministic pet-clinic workload generator; [`s3`]: `s3://` locations
+//!   and the S3 client;
+//! * [`output`]: Parquet writing, atomic files and output directories;
+//! * [`model`]: the span table schema, the builder that fills it, computed tables;
+//!   [`error`], [`util`]: the error type and exit codes, small shared helpers;
+//!   [`testing`]: encoders and synthetic traces for tests and benches.
 
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod derive;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod model;
+pub mod outcome;
+pub mod output;
 pub mod queries;
 pub mod report;
 pub mod s3;

@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let cli = spanlens::cli::Cli::parse();
-    match spanlens::app::run(cli, command_line) {
+    match spanlens::commands::run(cli, command_line) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

@@ -17,8 +17,9 @@ use parquet::file::metadata::KeyValue;
 
 use crate::error::{Error, Result};
 use crate::model::schema::span_schema;
+pub use crate::model::table::Table;
+use crate::output::{OUTPUT_ZSTD_LEVEL, ParallelWriter, with_key_values, writer_properties};
 use crate::queries::{self, register_functions};
-use crate::report::parquet::{OUTPUT_ZSTD_LEVEL, ParallelWriter, with_key_values, writer_properties};
 use crate::signals::{self, RecordKinds, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
 use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, has_span_files, spans_dir};
@@ -60,25 +61,6 @@ pub struct MetricsOptions {
     pub approx: bool,
     /// When the spans held for the derivation go to disk.
     pub spill: SpillOptions,
-}
-
-/// One computed table.
-#[derive(Debug, Clone)]
-pub struct Table {
-    pub name: &'static str,
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
-    /// Set when the rows were written to this Parquet file during the run instead of being
-    /// kept (`batches` is then empty), with their number.
-    pub written: Option<(PathBuf, usize)>,
-    /// Key-value pairs for the footer of the table's Parquet file, besides the schema version.
-    pub metadata: Vec<KeyValue>,
-}
-
-impl Table {
-    pub fn rows(&self) -> usize {
-        self.written.as_ref().map_or_else(|| self.batches.iter().map(RecordBatch::num_rows).sum(), |w| w.1)
-    }
 }
 
 /// Everything a metrics run computes.
@@ -356,29 +338,4 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
         false => None,
     };
     Ok((tables, services_page))
-}
-
-/// The services page as text: Service, Environment, Requests, Availability, Fault %, Error %,
-/// p99, one line per service; rates with two decimals, "–" when undefined.
-pub fn render_services_page(page: &Table) -> Result<String> {
-    use crate::report::text::{Columns, fixed};
-    let header = ["Service", "Environment", "Requests", "Availability %", "Fault %", "Error %", "p99 ms"];
-    let page = Columns::of(page)?;
-    let text = |name: &str| -> Vec<String> { page.text(name).into_iter().map(|v| v.unwrap_or("–".into())).collect() };
-    let number = |name: &str| -> Vec<String> { page.number(name).into_iter().map(|v| fixed(v, "")).collect() };
-    let cols = [
-        text("service"),
-        text("environment"),
-        text("requests"),
-        number("availability"),
-        number("fault_rate"),
-        number("error_rate"),
-        number("latency_p99_ms"),
-    ];
-    let rows: Vec<Vec<String>> = (0..page.len()).map(|r| cols.iter().map(|c| c[r].clone()).collect()).collect();
-    let mut out = crate::report::text::table(&header, &rows, &[0, 1]);
-    if rows.is_empty() {
-        out.push_str("(no service records in the window)\n");
-    }
-    Ok(out)
 }

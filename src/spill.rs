@@ -19,6 +19,7 @@ use arrow::ipc::writer::StreamWriter;
 
 use crate::error::{Error, Result};
 use crate::model::schema::TRACE_ID;
+use crate::util::leftovers;
 
 /// Partitions per split: one per hex digit of the trace id.
 const FANOUT: usize = 16;
@@ -43,6 +44,29 @@ impl Default for SpillOptions {
     fn default() -> Self {
         SpillOptions { threshold_bytes: 1 << 30, temp_dir: None }
     }
+}
+
+/// The name prefix of spill directories, followed by the process id.
+pub const SPILL_PREFIX: &str = "spanlens-spill-";
+
+/// The name prefix of the scratch directory of a run that writes no output.
+pub const SCRATCH_PREFIX: &str = ".spanlens-scratch-";
+
+/// Remove the spill and scratch directories in `temp_dir` (default: the system's) left by
+/// processes that no longer exist (a run killed with `kill -9`).
+pub fn remove_dead_leftovers(temp_dir: Option<&Path>) {
+    let parent = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    leftovers::remove_dead(&parent, |name| {
+        leftovers::leftover_pid(name, SPILL_PREFIX).or_else(|| leftovers::leftover_pid(name, SCRATCH_PREFIX))
+    });
+}
+
+/// A new directory `<prefix><pid>-<random>` in `temp_dir` (default: the system's), removed when
+/// dropped.
+pub fn scratch_dir(prefix: &str, temp_dir: Option<&Path>) -> Result<tempfile::TempDir> {
+    let parent = temp_dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let own = format!("{prefix}{}-", std::process::id());
+    tempfile::Builder::new().prefix(&own).tempdir_in(&parent).map_err(|e| Error::output(&parent, e))
 }
 
 /// What spilling did, for `run_info`.
@@ -174,7 +198,10 @@ pub struct SpanSpool {
 }
 
 impl SpanSpool {
+    /// A spool that spills beyond `opts.threshold_bytes`; what killed runs left in its temp
+    /// directory is removed first.
     pub fn new(opts: SpillOptions) -> Self {
+        remove_dead_leftovers(opts.temp_dir.as_deref());
         SpanSpool { opts, held: Vec::new(), held_bytes: 0, spill: None, stats: SpillStats::default() }
     }
 
@@ -200,12 +227,7 @@ impl SpanSpool {
     }
 
     fn start_spilling(&mut self) -> Result<()> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("spanlens-spill-");
-        let dir = match &self.opts.temp_dir {
-            Some(d) => builder.tempdir_in(d).map_err(|e| Error::output(d, e))?,
-            None => builder.tempdir().map_err(|e| Error::output(std::env::temp_dir(), e))?,
-        };
+        let dir = scratch_dir(SPILL_PREFIX, self.opts.temp_dir.as_deref())?;
         let mut splitter = Splitter::new(dir.path(), "p", 0);
         for batch in std::mem::take(&mut self.held) {
             splitter.push(&batch)?;

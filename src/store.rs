@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{self, span_schema};
-use crate::report::parquet::{STORE_ZSTD_LEVEL, write_parquet, writer_properties};
+use crate::output::{STORE_ZSTD_LEVEL, write_parquet, writer_properties};
 
 /// Sub-directory of an output directory holding the span table.
 pub const SPANS_DIR: &str = "spans";

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{gzip, sample, spanlens};
+use common::{fixture, gzip, sample, spanlens};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -31,9 +31,15 @@ fn good_span() -> String {
 
 /// Run `ingest FILE --out tmp/out` and check exit code 2 and that stderr names the file and says `needle`.
 fn assert_bad(file: &Path, needles: &[&str]) {
+    assert_bad_with(file, &[], needles);
+}
+
+/// [`assert_bad`] with more flags.
+fn assert_bad_with(file: &Path, flags: &[&str], needles: &[&str]) {
     let out = file.parent().unwrap().join("out");
     let name = file.display().to_string();
-    let mut assert = spanlens().args(["ingest", &name, "--out"]).arg(&out).assert().code(2).stderr(contains(&name));
+    let mut assert =
+        spanlens().args(["ingest", &name, "--out"]).arg(&out).args(flags).assert().code(2).stderr(contains(&name));
     for needle in needles {
         assert = assert.stderr(contains(*needle));
     }
@@ -90,21 +96,6 @@ fn bad_inputs_fail_with_clear_messages_and_exit_code_2() {
         ("empty.json", Vec::new(), vec!["empty input"]),
         ("blank.json", b"  \n\n".to_vec(), vec!["only whitespace"]),
         ("garbage.bin", b"\x07hello".to_vec(), vec!["unrecognised content", "07 68"]),
-        (
-            "negative.json",
-            span_json(T, S, "1700000000100000000", "1700000000000000000", "").into_bytes(),
-            vec!["ends 100.000 ms before it starts", "line 1"],
-        ),
-        (
-            "noids.json",
-            span_json("", "", "1700000000000000000", "1700000000100000000", "").into_bytes(),
-            vec!["empty or all-zero trace id"],
-        ),
-        (
-            "nospanid.json",
-            span_json(T, "", "1700000000000000000", "1700000000100000000", "").into_bytes(),
-            vec!["empty or all-zero span id"],
-        ),
         ("badid.json", span_json("xyz", S, "1", "2", "").into_bytes(), vec!["invalid 16-byte id \"xyz\""]),
         ("truncated.json", good_span().as_bytes()[..100].to_vec(), vec!["truncated JSON", "line 1"]),
         (
@@ -119,6 +110,72 @@ fn bad_inputs_fail_with_clear_messages_and_exit_code_2() {
         let file = write(&case_dir, name, &bytes);
         assert_bad(&file, &needles);
     }
+}
+
+/// Spans that are well-formed OTLP but cannot be analysed are skipped with a warning naming the
+/// file and position and counted by reason; `--strict` makes each an error (exit 2).
+#[test]
+fn unanalysable_spans_are_skipped_by_default_and_errors_with_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "negative.json",
+            span_json(T, S, "1700000000100000000", "1700000000000000000", ""),
+            "negative_duration",
+            vec!["ends 100.000 ms before it starts", "line 1"],
+        ),
+        (
+            "noids.json",
+            span_json("", "", "1700000000000000000", "1700000000100000000", ""),
+            "missing_trace_id",
+            vec!["empty or all-zero trace id"],
+        ),
+        (
+            "nospanid.json",
+            span_json(T, "", "1700000000000000000", "1700000000100000000", ""),
+            "missing_span_id",
+            vec!["empty or all-zero span id"],
+        ),
+        (
+            "nostart.json",
+            span_json(T, S, "0", "1700000000100000000", ""),
+            "missing_start_time",
+            vec!["has no start time"],
+        ),
+    ];
+    for (name, json, reason, needles) in cases {
+        let case_dir = dir.path().join(name.replace('.', "_"));
+        std::fs::create_dir(&case_dir).unwrap();
+        // One good span beside the bad one, on the next line.
+        let file = write(&case_dir, name, format!("{json}\n{}\n", good_span()).as_bytes());
+        assert_bad_with(&file, &["--strict"], &needles);
+        let out = case_dir.join("out");
+        let mut assert = spanlens()
+            .args(["ingest", "--quiet", "--out"])
+            .arg(&out)
+            .arg(&file)
+            .assert()
+            .success()
+            .stderr(contains("spans: 2 read, 1 written, 1 skipped"))
+            .stderr(contains(format!("spans skipped: {reason} 1")))
+            .stderr(contains(format!("warning: {}", file.display())));
+        for needle in &needles {
+            assert = assert.stderr(contains(*needle));
+        }
+        assert!(out.join("run_info.parquet").is_file());
+        // metrics skips them the same way, and says so even with --quiet.
+        spanlens()
+            .args(["metrics", "--quiet"])
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout(contains("svc"))
+            .stderr(contains(format!("spans skipped: {reason} 1")));
+    }
+    // A corrupt input still stops the run without --keep-going, and --strict conflicts with it.
+    let bad = write(dir.path(), "corrupt.json", b"{\"resourceSpans\":[oops]}");
+    assert_bad(&bad, &["invalid JSON"]);
+    spanlens().args(["ingest", "--strict", "--keep-going", "--out", "x"]).arg(&bad).assert().code(2);
 }
 
 #[test]
@@ -301,11 +358,23 @@ fn help_and_version() {
 }
 
 #[test]
-fn schema_command_prints_the_readme_schema() {
+fn schema_command_prints_the_documented_schema() {
     let printed = spanlens().arg("schema").assert().success().get_output().stdout.clone();
     let printed = String::from_utf8(printed).unwrap();
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    assert!(readme.contains(&printed), "README.md's schema section is out of date: paste `spanlens schema` output");
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema.md");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    if !text.contains(&printed) && std::env::var_os("SPANLENS_UPDATE_DOCS").is_some() {
+        // Regenerate: the table sits between the two markers.
+        let (begin, end) = ("<!-- schema:begin -->\n", "<!-- schema:end -->");
+        let (head, rest) = text.split_once(begin).expect("docs/schema.md has the begin marker");
+        let (_, tail) = rest.split_once(end).expect("docs/schema.md has the end marker");
+        std::fs::write(&doc, format!("{head}{begin}{printed}{end}{tail}")).unwrap();
+        return;
+    }
+    assert!(
+        text.contains(&printed),
+        "docs/schema.md is out of date: run `SPANLENS_UPDATE_DOCS=1 cargo test --test cli schema` to regenerate it"
+    );
 }
 
 #[test]
@@ -466,4 +535,139 @@ fn a_store_without_spans_gives_empty_tables() {
         .arg(dir.path().join("r"))
         .assert()
         .success();
+}
+
+/// Without `--out`, `metrics` and `slo` print their table and write nothing (their scratch
+/// directory is removed); `--format csv|json` prints the same rows for scripts.
+#[test]
+fn metrics_and_slo_print_without_out_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("tmp");
+    std::fs::create_dir(&scratch).unwrap();
+    let input = sample("ymtdzzz__otel-tui__test_data.json");
+    let metrics = |format: &str| -> String {
+        let out = spanlens()
+            .current_dir(dir.path())
+            .args(["metrics", "--quiet", "--format", format, "--temp-dir"])
+            .arg(&scratch)
+            .arg(&input)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let table = metrics("table");
+    let csv = metrics("csv");
+    let json = metrics("json");
+    // Nothing written, next to the run or in its temp directory.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("tmp")]);
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0, "the scratch directory is removed");
+
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let csv_lines: Vec<&str> = csv.lines().collect();
+    assert!(!rows.is_empty());
+    assert_eq!(csv_lines.len(), rows.len() + 1, "a header and one line per row");
+    let header: Vec<&str> = csv_lines[0].split(',').collect();
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(header.len(), keys.len());
+    for key in keys {
+        assert!(header.contains(&key.as_str()), "{key} in the CSV header");
+    }
+    // Every service of the table, in both formats.
+    for row in &rows {
+        let service = row["service"].as_str().or(row["Service"].as_str()).expect("a service column");
+        assert!(table.contains(service), "{service} in the table");
+        assert!(csv.contains(service), "{service} in the CSV");
+    }
+
+    // slo: the SLO table's rows as JSON, nothing written.
+    spanlens().args(["gen", "--spans", "5000", "--quiet", "--out"]).arg(dir.path().join("data")).assert().success();
+    let slos = fixture("slo").join("petclinic-slos.json");
+    let out = spanlens()
+        .args(["slo", "--quiet", "--format", "json", "--slos"])
+        .arg(&slos)
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["slo"].as_str().or(r["name"].as_str()).unwrap()).collect();
+    assert_eq!(
+        names,
+        ["frontend-availability", "billing-latency", "payment-availability-daily", "exchange-rate-api-latency"]
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "only tmp and data: {left:?}");
+    // --force without --out is refused.
+    spanlens().args(["metrics", "--force"]).arg(&input).assert().code(2).stderr(contains("--out"));
+}
+
+/// What a run killed with `kill -9` left behind (a staging directory beside the output, spill
+/// directories in the temp directory) is removed by the next run that writes there, when the
+/// process that made it no longer exists; the leftovers of a live process stay.
+#[test]
+fn leftovers_of_dead_processes_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let live = std::process::id();
+    let tmp = dir.path().join("tmp");
+    let leftovers = [
+        dir.path().join(format!(".m.spanlens-staging-{dead}")),
+        dir.path().join(format!(".other.spanlens-staging-{dead}")),
+        tmp.join(format!("spanlens-spill-{dead}-abc123")),
+        tmp.join(format!(".spanlens-scratch-{dead}-abc123")),
+    ];
+    let kept = [dir.path().join(format!(".m.spanlens-staging-{live}")), tmp.join(format!("spanlens-spill-{live}-x"))];
+    for d in leftovers.iter().chain(&kept) {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("part.arrow"), "x").unwrap();
+    }
+    spanlens()
+        .args(["metrics", "--quiet", "--temp-dir"])
+        .arg(&tmp)
+        .arg(sample("ymtdzzz__otel-tui__test_data.json"))
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .assert()
+        .success();
+    for d in &leftovers {
+        assert!(!d.exists(), "{} is removed", d.display());
+    }
+    for d in &kept {
+        assert!(d.exists(), "{} of a live process stays", d.display());
+    }
+}
+
+/// Completion scripts for each shell and the man pages come from the CLI's own definitions.
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, needle) in [
+        ("bash", "_spanlens()"),
+        ("zsh", "#compdef spanlens"),
+        ("fish", "complete -c spanlens"),
+        ("elvish", "spanlens"),
+        ("powershell", "spanlens"),
+    ] {
+        let out = spanlens().args(["completions", shell]).assert().success().get_output().stdout.clone();
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains(needle), "{shell}: {needle}");
+        for word in ["metrics", "demo", "keep-going"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+    }
+    spanlens().args(["completions", "tcsh"]).assert().code(2);
+    spanlens().arg("man").assert().success().stdout(contains(".TH spanlens 1").and(contains("demo")));
+    let dir = tempfile::tempdir().unwrap();
+    spanlens().args(["man", "--out"]).arg(dir.path()).assert().success();
+    for page in ["spanlens", "spanlens-demo", "spanlens-metrics", "spanlens-slo", "spanlens-ingest", "spanlens-man"] {
+        let text = std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap();
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}.1 is a man page");
+    }
+    let metrics = std::fs::read_to_string(dir.path().join("spanlens-metrics.1")).unwrap();
+    assert!(metrics.contains("spanlens\\-metrics") && metrics.contains("bucket"), "the metrics page has its flags");
 }

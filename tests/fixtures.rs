@@ -87,7 +87,7 @@ async fn sample_exports_give_their_measured_counts() {
     for e in EXPECTED {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("store");
-        let outcome = spanlens::app::ingest(&common::plan(&[&sample(e.file)], &out, false)).unwrap();
+        let outcome = spanlens::commands::ingest::ingest(&common::plan(&[&sample(e.file)], &out, false)).unwrap();
         assert_eq!(outcome.store.rows, e.spans, "{}: rows written", e.file);
         let ctx = store_context(&out).await;
         let totals =
@@ -106,7 +106,8 @@ async fn sample_exports_give_their_measured_counts() {
 async fn otel_demo_capture_details_survive_the_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("store");
-    spanlens::app::ingest(&common::plan(&[&sample("ymtdzzz__otel-tui__test_data.json")], &out, false)).unwrap();
+    spanlens::commands::ingest::ingest(&common::plan(&[&sample("ymtdzzz__otel-tui__test_data.json")], &out, false))
+        .unwrap();
     let ctx = store_context(&out).await;
     // Events and links (SOURCES.md: 139 events, 53 links).
     let nested = rows(&ctx, "SELECT sum(array_length(events)), sum(array_length(links)) FROM spans").await;
@@ -150,11 +151,11 @@ async fn spec_example_with_empty_ids_is_skipped_and_counted_with_keep_going() {
     let file = sample("open-telemetry__opentelemetry-specification__file-exporter-traces-example.jsonl");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("store");
-    let err = spanlens::app::ingest(&common::plan(&[&file], &out, false)).unwrap_err();
+    let err = spanlens::commands::ingest::ingest(&common::plan(&[&file], &out, false)).unwrap_err();
     assert!(err.to_string().contains("empty or all-zero trace id"), "{err}");
     assert!(!out.exists(), "a failed run leaves no output");
 
-    let outcome = spanlens::app::ingest(&common::plan(&[&file], &out, true)).unwrap();
+    let outcome = spanlens::commands::ingest::ingest(&common::plan(&[&file], &out, true)).unwrap();
     let s = &outcome.sources[0];
     assert_eq!((s.spans_read, s.spans_written), (8, 0));
     assert_eq!(s.spans_skipped.get("missing_trace_id"), Some(&8));
@@ -165,8 +166,12 @@ async fn ids_read_back_as_hex_and_filter_by_decoded_hex() {
     // The canonical spec example writes ids in uppercase hex.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("store");
-    spanlens::app::ingest(&common::plan(&[&sample("open-telemetry__opentelemetry-proto__trace.json")], &out, false))
-        .unwrap();
+    spanlens::commands::ingest::ingest(&common::plan(
+        &[&sample("open-telemetry__opentelemetry-proto__trace.json")],
+        &out,
+        false,
+    ))
+    .unwrap();
     let ctx = store_context(&out).await;
     let ids = rows(&ctx, "SELECT encode(trace_id, 'hex'), encode(span_id, 'hex') FROM spans").await;
     assert_eq!(ids, vec!["5b8efff798038103d269b633813fc60c|eee19b7ec3c1b174"]);
@@ -180,7 +185,8 @@ async fn ids_read_back_as_hex_and_filter_by_decoded_hex() {
 async fn readme_caller_callee_query_runs_on_the_demo_capture() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("store");
-    spanlens::app::ingest(&common::plan(&[&sample("ymtdzzz__otel-tui__test_data.json")], &out, false)).unwrap();
+    spanlens::commands::ingest::ingest(&common::plan(&[&sample("ymtdzzz__otel-tui__test_data.json")], &out, false))
+        .unwrap();
     let ctx = store_context(&out).await;
     let edges = rows(
         &ctx,

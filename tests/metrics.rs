@@ -24,7 +24,8 @@ use spanlens::signals::SignalOptions;
 fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
     MetricsPlan {
         inputs: inputs.iter().map(|p| p.display().to_string()).collect(),
-        out: out.to_path_buf(),
+        out: Some(out.to_path_buf()),
+        format: spanlens::report::text::PrintFormat::Table,
         force: true,
         quiet: true,
         decode: DecodeOptions::default(),
@@ -266,7 +267,7 @@ fn petclinic_records_follow_the_rules() {
     std::fs::write(&input, petclinic()).unwrap();
     let out = dir.path().join("out");
     let plan = plan(&[&input], &out, 60_000_000_000);
-    let outcome = spanlens::app::run_metrics(&plan).unwrap();
+    let outcome = spanlens::commands::metrics::run_metrics(&plan).unwrap();
     let stats = &outcome.input.derived.as_ref().unwrap().stats;
     assert_eq!(stats.dropped.get("imds_dependency"), Some(&1), "§9.3 IMDS dependency dropped");
     assert_eq!(stats.preannotated_spans, 3);
@@ -456,7 +457,7 @@ fn golden_otel_demo_service_metrics_match_an_independent_computation() {
     let out = dir.path().join("out");
     let input = sample("ymtdzzz__otel-tui__test_data.json");
     let plan = plan(&[&input], &out, 3_600_000_000_000);
-    spanlens::app::run_metrics(&plan).unwrap();
+    spanlens::commands::metrics::run_metrics(&plan).unwrap();
 
     let batches: Vec<RecordBatch> = block_on(async {
         let ctx = output_context(&out).await;
@@ -569,11 +570,11 @@ fn approx_percentiles_and_windows() {
         p.metrics.approx = approx;
         p.metrics.from = from;
         p.metrics.to = to;
-        spanlens::app::run_metrics(&p).unwrap()
+        spanlens::commands::metrics::run_metrics(&p).unwrap()
     };
     let (exact, approx, empty) =
         (run(false, None, None, "exact"), run(true, None, None, "approx"), run(false, Some(0), Some(1), "empty"));
-    let requests = |m: &spanlens::app::MetricsOutcome| m.tables[0].rows();
+    let requests = |m: &spanlens::outcome::MetricsOutcome| m.tables[0].rows();
     assert_eq!(requests(&exact), requests(&approx), "approx changes percentiles only");
     assert_eq!(requests(&empty), 0, "a window before every span");
     let count: HashMap<&str, usize> = exact.tables.iter().map(|t| (t.name, t.rows())).collect();
@@ -587,7 +588,7 @@ fn compat_python_reads_only_the_old_status_code_key() {
     std::fs::write(&input, petclinic()).unwrap();
     let mut p = plan(&[&input], &dir.path().join("py"), 60_000_000_000);
     p.metrics.signals.compat = spanlens::derive::Compat::Python;
-    spanlens::app::run_metrics(&p).unwrap();
+    spanlens::commands::metrics::run_metrics(&p).unwrap();
     let got = block_on(async {
         let ctx = output_context(&dir.path().join("py")).await;
         rows(&ctx, "SELECT service, remote_service, operation, error, fault FROM signals WHERE service <> 'billing'")
@@ -626,7 +627,7 @@ fn each_resource_keeps_its_own_environment_and_identity() {
     let input = dir.path().join("cart.json");
     std::fs::write(&input, doc.to_string()).unwrap();
     let out = dir.path().join("out");
-    spanlens::app::run_metrics(&plan(&[&input], &out, 60_000_000_000)).unwrap();
+    spanlens::commands::metrics::run_metrics(&plan(&[&input], &out, 60_000_000_000)).unwrap();
     let got = block_on(async {
         let ctx = output_context(&out).await;
         rows(&ctx, "SELECT encode(trace_id, 'hex'), environment, operation FROM signals ORDER BY trace_id").await
@@ -969,14 +970,14 @@ fn service_records_alone_need_only_the_service_keys() {
             let full = dir.path().join(format!("full-{n}-{k}"));
             let mut all = plan(&[source], &full, 60_000_000_000);
             all.decode.keep_going = true;
-            spanlens::app::run_metrics(&all).unwrap();
+            spanlens::commands::metrics::run_metrics(&all).unwrap();
             let service = dir.path().join(format!("service-{n}-{k}"));
             let mut only = plan(&[source], &service, 60_000_000_000);
             only.decode.keep_going = true;
             only.metrics.tables = vec!["service_metrics", "operation_metrics"];
             only.metrics.signals.records = spanlens::metrics::record_kinds(&only.metrics.tables);
             assert!(!only.metrics.signals.records.dependency);
-            let outcome = spanlens::app::run_metrics(&only).unwrap();
+            let outcome = spanlens::commands::metrics::run_metrics(&only).unwrap();
             assert_eq!(outcome.input.derived.as_ref().unwrap().stats.dependency_records, 0);
             for table in ["service_metrics", "operation_metrics"] {
                 let file = format!("{table}.parquet");

@@ -5,40 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
-
-use common::spanlens;
+use common::{headless, spanlens};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
-
-/// Debian's Chromium (or SPANLENS_CHROMIUM).
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("SPANLENS_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(path.is_file(), "{} not found: `bash .ci/setup` installs Debian's chromium", path.display());
-    path
-}
-
-/// Run headless Chromium on `page` with `args` (a new profile, no network of its own).
-fn headless(page: &Path, args: &[&str]) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    Process::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs")
-}
 
 #[test]
 fn the_report_renders_in_chromium_with_every_section() {

@@ -38,6 +38,10 @@ type At<'a> = &'a mut dyn FnMut() -> Position;
 pub struct DecodeOptions {
     /// Skip and count bad spans, records and inputs instead of failing.
     pub keep_going: bool,
+    /// Skip and count spans that are well-formed OTLP but cannot be analysed (no ids, no start
+    /// time, ending before they start) even without `keep_going`, which still fails on a
+    /// corrupt input.
+    pub skip_invalid_spans: bool,
     /// Cap on the decompressed size of one input or frame.
     pub max_decompressed_bytes: u64,
     /// Attribute values and messages longer than this are truncated (and counted).
@@ -64,6 +68,7 @@ impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             keep_going: false,
+            skip_invalid_spans: false,
             max_decompressed_bytes: 4 << 30,
             max_value_bytes: 1 << 20,
             batch_rows: 16 * 1024,
@@ -231,7 +236,7 @@ impl<'o, 'b> Sink<'o, 'b> {
                 Err(reject) => {
                     let position = position();
                     let message = format!("resourceSpans[{ri}].scopeSpans[{si}].spans[{pi}]: {}", reject.message);
-                    if !self.opts.keep_going {
+                    if !self.opts.keep_going && !self.opts.skip_invalid_spans {
                         return Err(DecodeError::new(self.source, Some(position), reject.reason, message));
                     }
                     let source = self.source;

@@ -13,6 +13,12 @@ use crate::error::{Error, Result};
 pub enum Input {
     File(PathBuf),
     Stdin,
+    /// Bytes made by spanlens itself (`demo` generates its week in memory), with a name for
+    /// messages and `run_info`.
+    Memory {
+        name: String,
+        bytes: std::sync::Arc<[u8]>,
+    },
 }
 
 impl Input {
@@ -21,6 +27,7 @@ impl Input {
         match self {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "-".to_string(),
+            Input::Memory { name, .. } => name.clone(),
         }
     }
 
@@ -29,6 +36,7 @@ impl Input {
         match self {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
+            Input::Memory { bytes, .. } => Some(bytes.len() as u64),
         }
     }
 
@@ -40,6 +48,7 @@ impl Input {
                 Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
             }
             Input::Stdin => Ok(Box::new(std::io::stdin())),
+            Input::Memory { bytes, .. } => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
         }
     }
 
@@ -59,6 +68,7 @@ impl Input {
             Input::Stdin => {
                 std::io::stdin().lock().read_to_end(buf).map_err(failed)?;
             }
+            Input::Memory { bytes, .. } => buf.extend_from_slice(bytes),
         }
         Ok(())
     }

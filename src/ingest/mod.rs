@@ -4,7 +4,8 @@
 //! its fast path [`otlp_json_fast`]) and [`otlp_proto`] decode the two encodings into the model's
 //! neutral view, and [`decode`] drives a
 //! whole input through them into a [`crate::model::builder::SpanBatchBuilder`]; [`coalesce`] merges
-//! the small batches of small inputs. Nothing here writes output.
+//! the small batches of small inputs; [`read`] runs a command's inputs through all of this in
+//! parallel, in order, into a consumer. Nothing here writes output.
 
 pub mod coalesce;
 pub mod compression;
@@ -13,6 +14,7 @@ pub mod files;
 pub mod otlp_json;
 pub mod otlp_json_fast;
 pub mod otlp_proto;
+pub mod read;
 pub mod stats;
 pub mod stream;
 

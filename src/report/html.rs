@@ -10,11 +10,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::app::SignalsInput;
 use crate::error::Result;
-use crate::metrics::Table;
-use crate::report::text::{Columns, fixed, plain};
-use crate::slo::{SloReport, burn_rates_by_slo, sli_descriptions};
+use crate::model::table::Columns;
+use crate::model::table::Table;
+use crate::outcome::SignalsInput;
+use crate::report::slo_table::{burn_rates_by_slo, sli_descriptions};
+use crate::report::text::{fixed, plain};
+use crate::slo::SloReport;
 use crate::util::thousands;
 
 /// The file name of the page in an output directory.

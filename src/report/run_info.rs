@@ -10,11 +10,11 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::app::SignalsInput;
 use crate::error::Result;
 use crate::ingest::SourceStats;
-use crate::metrics::Table;
 use crate::model::schema::SCHEMA_VERSION;
+use crate::model::table::Table;
+use crate::outcome::SignalsInput;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;

@@ -1,9 +1,9 @@
 //! The human summary printed to stderr after a run: what was read, written and skipped, with
 //! reasons. Data never goes to stderr and this never goes to stdout.
 
-use crate::app::{IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
 use crate::ingest::SourceStats;
-use crate::metrics::Table;
+use crate::model::table::Table;
+use crate::outcome::{IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
@@ -41,6 +41,21 @@ fn push_skips(out: &mut String, t: &SourceStats) {
     }
 }
 
+/// The first skip messages of the inputs, one `warning:` line each, and how many more
+/// `run_info` holds.
+fn push_warnings(out: &mut String, sources: &[SourceStats]) {
+    let messages: Vec<&String> = sources.iter().flat_map(|s| &s.messages).collect();
+    for m in messages.iter().take(MAX_WARNINGS) {
+        out.push_str(&format!("  warning: {m}\n"));
+    }
+    if messages.len() > MAX_WARNINGS {
+        out.push_str(&format!(
+            "  ... {} more warnings in run_info (key = 'message')\n",
+            thousands((messages.len() - MAX_WARNINGS) as u64)
+        ));
+    }
+}
+
 /// The summary text of an ingest run.
 pub fn ingest_summary(outcome: &IngestOutcome) -> String {
     let t = SourceStats::total(&outcome.sources);
@@ -64,16 +79,7 @@ pub fn ingest_summary(outcome: &IngestOutcome) -> String {
     if t.values_truncated > 0 {
         out.push_str(&format!("  values truncated to --max-value-bytes: {}\n", thousands(t.values_truncated)));
     }
-    let messages: Vec<&String> = outcome.sources.iter().flat_map(|s| &s.messages).collect();
-    for m in messages.iter().take(MAX_WARNINGS) {
-        out.push_str(&format!("  warning: {m}\n"));
-    }
-    if messages.len() > MAX_WARNINGS {
-        out.push_str(&format!(
-            "  ... {} more warnings in run_info (key = 'message')\n",
-            thousands((messages.len() - MAX_WARNINGS) as u64)
-        ));
-    }
+    push_warnings(&mut out, &outcome.sources);
     let rate = if outcome.seconds > 0.0 { t.spans_read as f64 / outcome.seconds } else { 0.0 };
     out.push_str(&format!(
         "wrote {} ({} partition{}, {} file{}, {}) in {:.2} s, {} spans/s\n",
@@ -109,7 +115,7 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
         (None, true) => copied = Some(format!("{}.parquet copied", crate::signals::TABLE)),
         (_, false) => {}
     }
-    push_wrote(&mut out, &outcome.out, &written, copied, outcome.phases.total());
+    push_wrote(&mut out, outcome.out.as_deref(), &written, copied, outcome.phases.total());
     out
 }
 
@@ -129,6 +135,7 @@ fn push_inputs(out: &mut String, sources: &[SourceStats], store: Option<&std::pa
                 thousands(t.spans_skipped_total())
             ));
             push_skips(out, &t);
+            push_warnings(out, sources);
         }
     }
 }
@@ -191,11 +198,26 @@ fn table_rows<'a>(tables: impl Iterator<Item = &'a Table>) -> Vec<String> {
 }
 
 /// `wrote DIR (a 1, b 2 rows; <copied>) in S s`: the tables written with their rows, and a file
-/// copied as it is, if any.
-fn push_wrote(out: &mut String, dir: &std::path::Path, tables: &[String], copied: Option<String>, seconds: f64) {
+/// copied as it is, if any; without a directory, `computed (a 1, b 2 rows) in S s, nothing
+/// written (no --out)`.
+fn push_wrote(
+    out: &mut String,
+    dir: Option<&std::path::Path>,
+    tables: &[String],
+    copied: Option<String>,
+    seconds: f64,
+) {
     let rows = (!tables.is_empty()).then(|| format!("{} rows", tables.join(", ")));
-    let parts: Vec<String> = rows.into_iter().chain(copied).collect();
-    out.push_str(&format!("wrote {} ({}) in {seconds:.2} s\n", dir.display(), parts.join("; ")));
+    match dir {
+        Some(dir) => {
+            let parts: Vec<String> = rows.into_iter().chain(copied).collect();
+            out.push_str(&format!("wrote {} ({}) in {seconds:.2} s\n", dir.display(), parts.join("; ")));
+        }
+        None => out.push_str(&format!(
+            "computed ({}) in {seconds:.2} s, nothing written (no --out)\n",
+            rows.unwrap_or_default()
+        )),
+    }
 }
 
 /// The human summary of an SLO run.
@@ -203,7 +225,13 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
     let mut out = String::new();
     push_signals_input(&mut out, &outcome.input);
     push_slos(&mut out, &outcome.report);
-    push_wrote(&mut out, &outcome.out, &table_rows(outcome.report.tables.iter()), None, outcome.phases.total());
+    push_wrote(
+        &mut out,
+        outcome.out.as_deref(),
+        &table_rows(outcome.report.tables.iter()),
+        None,
+        outcome.phases.total(),
+    );
     out
 }
 
@@ -217,7 +245,7 @@ pub fn report_summary(outcome: &ReportOutcome) -> String {
     }
     let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
     let tables = table_rows(outcome.tables.iter().chain(slo_tables));
-    push_wrote(&mut out, &outcome.out, &tables, None, outcome.phases.total());
+    push_wrote(&mut out, Some(&outcome.out), &tables, None, outcome.phases.total());
     out
 }
 

@@ -1,57 +1,100 @@
-//! Plain-text tables for stdout (columns padded to their widest cell, left-aligned text
-//! columns, right-aligned numbers, no trailing blanks), and [`Columns`], the by-name view of a
-//! computed table that the text and HTML renderers read.
+//! Tables as text on stdout: aligned columns for people (padded to their widest cell,
+//! left-aligned text, right-aligned numbers, no trailing blanks), the Services table, and
+//! [`render_rows`], a table as CSV or JSON for scripts.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 
 use crate::error::Result;
-use crate::metrics::Table;
+use crate::model::table::{Columns, Table};
 
-/// A computed table's rows in one batch, read column by column by name. A missing column reads
-/// as all NULL, so a renderer shows "–" rather than failing on a table it did not expect.
-pub struct Columns(RecordBatch);
+/// How a command prints a table on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrintFormat {
+    /// Aligned text columns, formatted for people.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of objects, one per row, NULL values as `null`.
+    Json,
+}
 
-impl Columns {
-    pub fn of(table: &Table) -> Result<Self> {
-        Ok(Columns(arrow::compute::concat_batches(&table.schema, &table.batches)?))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.num_rows()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn cast(&self, name: &str, to: &DataType) -> Option<arrow::array::ArrayRef> {
-        self.0.column_by_name(name).and_then(|c| arrow::compute::cast(c, to).ok())
-    }
-
-    /// The column as text (numbers and times as Arrow displays them: `300.0`, ISO 8601).
-    pub fn text(&self, name: &str) -> Vec<Option<String>> {
-        match self.cast(name, &DataType::Utf8) {
-            Some(c) => c.as_string::<i32>().iter().map(|v| v.map(String::from)).collect(),
-            None => vec![None; self.len()],
+/// `table`'s rows as CSV (with a header) or a JSON array, every column as computed: numbers
+/// unrounded, times in RFC 3339, binary ids as lowercase hex. `Table` is not a format of rows
+/// (each table has its own text layout): it gives the CSV.
+pub fn render_rows(table: &Table, format: PrintFormat) -> Result<String> {
+    let batch = hex_ids(&arrow::compute::concat_batches(&table.schema, &table.batches)?)?;
+    let mut out = Vec::new();
+    match format {
+        PrintFormat::Json => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(&mut out);
+            writer.write(&batch)?;
+            writer.finish()?;
+            drop(writer);
+            if out.is_empty() {
+                out.extend_from_slice(b"[]");
+            }
+            out.push(b'\n');
+        }
+        PrintFormat::Csv | PrintFormat::Table => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            writer.write(&batch)?;
         }
     }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
 
-    /// The column as f64.
-    pub fn number(&self, name: &str) -> Vec<Option<f64>> {
-        match self.cast(name, &DataType::Float64) {
-            Some(c) => c.as_primitive::<Float64Type>().iter().collect(),
-            None => vec![None; self.len()],
+/// `batch` with its binary columns (trace and span ids) as lowercase hex strings.
+fn hex_ids(batch: &RecordBatch) -> Result<RecordBatch> {
+    use std::sync::Arc;
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let text: Option<arrow::array::StringArray> = match column.data_type() {
+            DataType::Binary => Some(column.as_binary::<i32>().iter().map(|v| v.map(hex)).collect()),
+            DataType::LargeBinary => Some(column.as_binary::<i64>().iter().map(|v| v.map(hex)).collect()),
+            DataType::FixedSizeBinary(_) => Some(column.as_fixed_size_binary().iter().map(|v| v.map(hex)).collect()),
+            _ => None,
+        };
+        match text {
+            Some(text) => {
+                fields.push(Arc::new(arrow::datatypes::Field::new(field.name(), DataType::Utf8, field.is_nullable())));
+                columns.push(Arc::new(text) as arrow::array::ArrayRef);
+            }
+            None => {
+                fields.push(field.clone());
+                columns.push(column.clone());
+            }
         }
     }
+    Ok(RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)?)
+}
 
-    /// The column as i64 (timestamps as ns since the epoch).
-    pub fn int(&self, name: &str) -> Vec<Option<i64>> {
-        match self.cast(name, &DataType::Int64) {
-            Some(c) => (0..c.len()).map(|i| c.is_valid(i).then(|| c.as_primitive::<Int64Type>().value(i))).collect(),
-            None => vec![None; self.len()],
-        }
+/// The services page as text: Service, Environment, Requests, Availability, Fault %, Error %,
+/// p99, one line per service; rates with two decimals, "–" when undefined.
+pub fn render_services_page(page: &Table) -> Result<String> {
+    let header = ["Service", "Environment", "Requests", "Availability %", "Fault %", "Error %", "p99 ms"];
+    let page = Columns::of(page)?;
+    let text = |name: &str| -> Vec<String> { page.text(name).into_iter().map(|v| v.unwrap_or("–".into())).collect() };
+    let number = |name: &str| -> Vec<String> { page.number(name).into_iter().map(|v| fixed(v, "")).collect() };
+    let cols = [
+        text("service"),
+        text("environment"),
+        text("requests"),
+        number("availability"),
+        number("fault_rate"),
+        number("error_rate"),
+        number("latency_p99_ms"),
+    ];
+    let rows: Vec<Vec<String>> = (0..page.len()).map(|r| cols.iter().map(|c| c[r].clone()).collect()).collect();
+    let mut out = table(&header, &rows, &[0, 1]);
+    if rows.is_empty() {
+        out.push_str("(no service records in the window)\n");
     }
+    Ok(out)
 }
 
 /// A number as written (`300`, `99.9`), "–" for none.

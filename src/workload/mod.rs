@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::encode::{encode_json, encode_proto, frame};
-use crate::report::parquet::OutputDir;
+use crate::output::OutputDir;
 use crate::s3::{self, S3Location};
 use crate::util::SplitMix;
 use petclinic::{Incidents, Moment};
@@ -86,6 +86,9 @@ pub struct GenStats {
     pub files: u64,
     pub bytes: u64,
 }
+
+/// A generated file: its relative path and bytes.
+pub type GeneratedFile = (PathBuf, Vec<u8>);
 
 /// A file ready to write: relative path, bytes, spans and documents in it.
 type BuiltFile = (PathBuf, Vec<u8>, u64, u64);
@@ -163,6 +166,29 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
     if plan.from_ns >= plan.to_ns {
         return Err(Error::Config("--from must be before --to".into()));
     }
+    let out = Target::open(&plan.out, plan.force)?;
+    let stats = build_files(plan, |files| out.write(files))?;
+    out.commit()?;
+    Ok(stats)
+}
+
+/// Generate the plan's traces as the files it would write, kept in memory with their relative
+/// paths, in order (`plan.out` and `plan.force` are not used).
+pub fn generate_in_memory(plan: &GenPlan) -> Result<(Vec<GeneratedFile>, GenStats)> {
+    let mut all = Vec::new();
+    let stats = build_files(plan, |files| {
+        all.extend(files);
+        Ok(())
+    })?;
+    Ok((all, stats))
+}
+
+/// Generate the plan's files, a few per thread at a time, and hand each window of them, in
+/// order, to `sink`.
+fn build_files(plan: &GenPlan, mut sink: impl FnMut(Vec<GeneratedFile>) -> Result<()>) -> Result<GenStats> {
+    if plan.from_ns >= plan.to_ns {
+        return Err(Error::Config("--from must be before --to".into()));
+    }
     let traces = trace_count(plan);
     let starts = petclinic::start_times(plan.seed, traces, plan.from_ns, plan.to_ns);
     let range = (plan.to_ns - plan.from_ns) as f64;
@@ -179,7 +205,6 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
         .map(|(index, docs)| FileJob { index, documents: docs.to_vec() })
         .collect();
 
-    let out = Target::open(&plan.out, plan.force)?;
     let mut stats = GenStats { traces, ..Default::default() };
     let window = rayon::current_num_threads().max(1) * 2;
     let mut doc_index = 0usize;
@@ -232,10 +257,9 @@ pub fn generate(plan: &GenPlan) -> Result<GenStats> {
             stats.bytes += bytes.len() as u64;
             files.push((path, bytes));
         }
-        out.write(files)?;
+        sink(files)?;
         doc_index += batch.iter().map(|j| j.documents.len()).sum::<usize>();
     }
-    out.commit()?;
     Ok(stats)
 }
 

@@ -82,3 +82,31 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
 }
+
+/// Debian's Chromium (or SPANLENS_CHROMIUM).
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("SPANLENS_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(path.is_file(), "{} not found: `bash .ci/setup` installs Debian's chromium", path.display());
+    path
+}
+
+/// Run headless Chromium on `page` with `args` (a new profile, no network of its own).
+pub fn headless(page: &Path, args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs")
+}

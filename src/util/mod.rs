@@ -1,5 +1,9 @@
 //! Small helpers shared by several stages: byte-size parsing, human-readable formatting and
-//! phase timing. No I/O.
+//! phase timing, points in time ([`time`]); and [`leftovers`], the tidying of what killed runs
+//! left behind, the only part that touches the file system.
+
+pub mod leftovers;
+pub mod time;
 
 use std::time::Instant;
 

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::util::leftovers;
 
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
@@ -185,6 +186,20 @@ fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
     parent.join(format!(".{name}.spanlens-{tag}-{}", std::process::id()))
 }
 
+/// Remove what killed runs left beside `target`: staging directories and temporary files
+/// (`.NAME.spanlens-staging-PID`, `.NAME.spanlens-tmp-PID`) of processes that no longer exist,
+/// and their set-aside old outputs (`.NAME.spanlens-old-PID`) where `NAME` is in place again
+/// (otherwise the old output is the only copy left, and stays).
+fn remove_dead_siblings(target: &Path) {
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    leftovers::remove_dead(parent, |name| {
+        let rest = name.strip_prefix('.')?;
+        let (output, tail) = rest.split_once(".spanlens-")?;
+        let pid = leftovers::leftover_pid(tail, "staging-").or_else(|| leftovers::leftover_pid(tail, "tmp-"));
+        pid.or_else(|| leftovers::leftover_pid(tail, "old-").filter(|_| parent.join(output).exists()))
+    });
+}
+
 /// An output directory built aside and swapped in by [`OutputDir::commit`]. Dropped without a
 /// commit, it removes what it wrote: an existing output is never left half-overwritten.
 pub struct OutputDir {
@@ -208,6 +223,7 @@ impl OutputDir {
                 )));
             }
         }
+        remove_dead_siblings(target);
         let staging = temp_sibling(target, "staging");
         if staging.exists() {
             std::fs::remove_dir_all(&staging).map_err(|e| Error::output(&staging, e))?;

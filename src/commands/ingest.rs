@@ -1,0 +1,45 @@
+//! `spanlens ingest`: raw OTLP inputs decoded in parallel and written, sorted, into a
+//! partitioned Parquet span store, with `run_info` and a summary on stderr.
+
+use std::time::Instant;
+
+use crate::cli::IngestArgs;
+use crate::commands::pipeline::write_tables;
+use crate::config::IngestPlan;
+use crate::error::Result;
+use crate::ingest::files;
+use crate::ingest::read::decode_into;
+use crate::outcome::IngestOutcome;
+use crate::output::OutputDir;
+use crate::report::run_info::ingest_run_info;
+use crate::report::summary;
+use crate::store::SpanStoreWriter;
+
+/// Run `ingest` as the command line gives it.
+pub fn run(args: &IngestArgs, command_line: String) -> Result<u8> {
+    let plan = IngestPlan::from_args(args, command_line)?;
+    let outcome = ingest(&plan)?;
+    summary::print_ingest(&outcome, plan.quiet);
+    Ok(0)
+}
+
+/// Ingest the plan's inputs into its output directory.
+pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
+    let started = Instant::now();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
+    let (store_stats, sources) = decode_into(files::expand(&plan.inputs)?, &plan.decode, plan.quiet, move |rx| {
+        for batches in rx {
+            for batch in batches {
+                store.write(batch)?;
+            }
+        }
+        store.finish()
+    })?;
+
+    let run_info = ingest_run_info(&plan.command, &sources, Some(&store_stats))?;
+    write_tables(out.path(), std::iter::empty(), run_info)?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
+}

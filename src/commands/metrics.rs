@@ -1,0 +1,85 @@
+//! `spanlens metrics`: signals derived from the input (or read from an earlier output), the
+//! service, operation and dependency RED metric tables computed from them, the Services table
+//! printed, and the tables written when `--out` is given.
+
+use crate::cli::MetricsArgs;
+use crate::commands::pipeline::{SignalsRequest, Workspace, load_signals, query_session, write_tables};
+use crate::commands::{print_timings, write_stdout};
+use crate::config::MetricsPlan;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::outcome::MetricsOutcome;
+use crate::report::run_info::metrics_run_info;
+use crate::report::summary;
+use crate::report::text::render_services_page;
+use crate::report::text::{PrintFormat, render_rows};
+use crate::signals;
+use crate::util::Phases;
+
+/// Run `metrics` as the command line gives it.
+pub fn run(args: &MetricsArgs, command_line: String, timings: bool) -> Result<u8> {
+    let plan = MetricsPlan::from_args(args, command_line)?;
+    let outcome = run_metrics(&plan)?;
+    if let Some(page) = &outcome.services_page {
+        let text = match plan.format {
+            PrintFormat::Table => render_services_page(page)?,
+            format => render_rows(page, format)?,
+        };
+        write_stdout(text.as_bytes())?;
+    }
+    summary::print_metrics(&outcome, plan.quiet);
+    print_timings(timings, &outcome.phases);
+    Ok(0)
+}
+
+/// Compute RED metrics for the plan and write them to its output directory, if it has one. The
+/// input is raw OTLP, a span store, or an earlier `metrics` output, whose signals are queried
+/// again (for another window, bucket or `--approx`) without deriving them, and copied to the
+/// new output. Only the plan's tables are computed and written, from the records they need.
+pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
+    let mut phases = Phases::start();
+    let m = &plan.metrics;
+    let work = Workspace::create(plan.out.as_deref(), plan.force, m.spill.temp_dir.as_deref())?;
+    let write_signals = plan.write_signals && work.writes();
+    let (ctx, runtime) = query_session()?;
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        memory: &[],
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &m.signals,
+        spill: &m.spill,
+        window: (m.from, m.to),
+        metric_queries: true,
+        // A signals file copied as it is, with no metric table, needs nothing of it.
+        needs: if m.tables.is_empty() { signals::RecordKinds::NONE } else { m.signals.records },
+    };
+    // Spilled signals are written straight to their place in the output (or to a scratch file
+    // there when they are not an output).
+    let signals_file = work.path().join(format!("{}.parquet", signals::TABLE));
+    let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
+    let spilled_to = if write_signals { &signals_file } else { &scratch };
+    let input = load_signals(&ctx, &runtime, &req, spilled_to, &mut phases)?;
+    let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
+    let _ = std::fs::remove_file(&scratch);
+    phases.mark("query");
+
+    if work.writes() {
+        let signals_table = match (&input.signals_file, &input.derived) {
+            _ if !write_signals => None,
+            (Some(file), _) => {
+                std::fs::copy(file, &signals_file).map_err(|e| Error::output(&signals_file, e))?;
+                None
+            }
+            (None, Some(d)) if d.signals.written.is_none() => Some(&d.signals),
+            _ => None,
+        };
+        let run_info = metrics_run_info(&plan.command, &input, &tables, write_signals)?;
+        write_tables(work.path(), tables.iter().chain(signals_table), run_info)?;
+    }
+    let out = work.commit()?;
+    if out.is_some() {
+        phases.mark("write");
+    }
+    Ok(MetricsOutcome { input, tables, services_page, signals_written: write_signals, out, phases })
+}

@@ -1,0 +1,208 @@
+//! The steps `metrics`, `slo`, `report` and `demo` share: a query session, the `signals` table
+//! loaded from whatever the input is (raw OTLP, a span store, a `metrics` output), and the
+//! output tables written with `run_info`.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+
+use crate::error::{Error, Result};
+use crate::ingest::files::{self, Input};
+use crate::ingest::read::decode_into;
+use crate::ingest::{DecodeOptions, SourceStats};
+use crate::metrics;
+use crate::model::table::Table;
+use crate::outcome::SignalsInput;
+use crate::output::{OUTPUT_ZSTD_LEVEL, OutputDir, with_key_values, write_parquet, writer_properties};
+use crate::report::run_info::run_info_schema;
+use crate::signals;
+use crate::slo;
+use crate::spill::{SCRATCH_PREFIX, SpanSpool, SpillOptions, scratch_dir};
+use crate::store::RUN_INFO_FILE;
+use crate::util::Phases;
+
+/// What a run derives its signals from, and how.
+pub struct SignalsRequest<'a> {
+    pub inputs: &'a [String],
+    /// Inputs in memory, read after the named ones (`demo`'s generated week).
+    pub memory: &'a [Input],
+    pub decode: &'a DecodeOptions,
+    pub quiet: bool,
+    pub signals: &'a signals::SignalOptions,
+    pub spill: &'a SpillOptions,
+    /// Record end times the run reads, when known: a span store is read only in the date
+    /// partitions that can hold them.
+    pub window: (Option<i64>, Option<i64>),
+    /// The metric queries will run: a signals file is then queried with one partition, which
+    /// bounds the memory of their exact percentiles (the SLO queries alone run faster on all).
+    pub metric_queries: bool,
+    /// The kinds of records the run reads: a signals file that lacks one is refused.
+    pub needs: signals::RecordKinds,
+}
+
+/// The span store directory among `inputs`: a single directory holding `spans/` and
+/// `run_info.parquet`, as `ingest` writes it.
+fn span_store(inputs: &[String]) -> Option<PathBuf> {
+    let [only] = inputs else { return None };
+    let dir = Path::new(only);
+    (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())
+}
+
+/// The spans a derivation reads, put in a spool: decoded from raw inputs (only the columns and
+/// attribute keys the rules read), or read from a span store in the date partitions that can
+/// hold records of the `[from, to)` window. Returns the spool, the decoded inputs' stats and the
+/// store read, if the input was one.
+fn spool_inputs(
+    ctx: &SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    req: &SignalsRequest,
+) -> Result<(SpanSpool, Vec<SourceStats>, Option<PathBuf>)> {
+    if let Some(dir) = span_store(req.inputs) {
+        let spool = runtime.block_on(async {
+            metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
+            let mut spool = SpanSpool::new(req.spill.clone());
+            metrics::spool_spans(ctx, &mut spool, req.signals.records).await?;
+            Ok::<_, Error>(spool)
+        })?;
+        return Ok((spool, Vec::new(), Some(dir)));
+    }
+    let decode = DecodeOptions {
+        projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
+        attribute_keys: Some(signals::rule_keys(req.signals.records)),
+        // The derivation reads each resource once, and attribute keys by index.
+        compact_maps: true,
+        ..req.decode.clone()
+    };
+    let mut inputs = files::expand(req.inputs)?;
+    inputs.extend(req.memory.iter().cloned());
+    let (spool, sources) = decode_into(inputs, &decode, req.quiet, |rx| {
+        let mut spool = SpanSpool::new(req.spill.clone());
+        for batch in rx.into_iter().flatten() {
+            spool.push(batch)?;
+        }
+        Ok(spool)
+    })?;
+    Ok((spool, sources, None))
+}
+
+/// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
+/// or a span store. Signals of spilled spans are written to `scratch`, which the caller
+/// removes once it has queried them. A file that lacks a kind of records the request needs (it
+/// was written for fewer tables) is an error, not empty tables.
+pub fn load_signals(
+    ctx: &SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    req: &SignalsRequest,
+    scratch: &Path,
+    phases: &mut Phases,
+) -> Result<SignalsInput> {
+    if let Some(file) = metrics::metrics_output(req.inputs) {
+        let held = metrics::check_signals_file(&file)?;
+        let needed = req.needs;
+        if !held.covers(needed) {
+            return Err(Error::Config(format!(
+                "{} holds only {} records (it was written for fewer tables), but this run needs {} records",
+                file.display(),
+                held.text(),
+                needed.text()
+            )));
+        }
+        if req.metric_queries {
+            runtime.block_on(metrics::register_signals_file(ctx, &file))?;
+        } else {
+            let read = datafusion::prelude::ParquetReadOptions::default();
+            runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
+        }
+        phases.mark("read");
+        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
+    }
+    let (spool, sources, store) = spool_inputs(ctx, runtime, req)?;
+    phases.mark("read");
+    let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
+    phases.mark("derive");
+    Ok(SignalsInput { sources, store, signals_file: None, records: req.signals.records, derived: Some(derived) })
+}
+
+/// `--at`, or the end of the latest record rounded up to a minute.
+pub fn evaluation_time(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, at: Option<i64>) -> Result<i64> {
+    match at {
+        Some(at) => Ok(at),
+        None => runtime.block_on(slo::default_evaluation_time(ctx))?.ok_or_else(|| {
+            Error::Config("the input holds no metric records: give --at to set the evaluation time".into())
+        }),
+    }
+}
+
+/// A session and the multi-threaded runtime its queries run on, one partition per thread.
+pub fn query_session() -> Result<(SessionContext, tokio::runtime::Runtime)> {
+    use datafusion::prelude::SessionConfig;
+    let threads = rayon::current_num_threads().max(1);
+    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
+    Ok((ctx, runtime))
+}
+
+/// Write each table as `dir/<name>.parquet`, then `run_info` as `dir/run_info.parquet`.
+pub fn write_tables<'t>(dir: &Path, tables: impl Iterator<Item = &'t Table>, run_info: RecordBatch) -> Result<()> {
+    let props = || writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);
+    for table in tables {
+        let props = with_key_values(props(), &table.metadata);
+        write_parquet(&dir.join(format!("{}.parquet", table.name)), table.schema.clone(), &table.batches, props)?;
+    }
+    write_parquet(&dir.join(RUN_INFO_FILE), run_info_schema(), &[run_info], props())?;
+    Ok(())
+}
+
+/// Where a run stages what it writes: its output directory, built aside and swapped in at the
+/// end, or, when the run writes nothing (no `--out`), a scratch directory for spilled signals,
+/// removed when the run ends.
+pub enum Workspace {
+    Output(OutputDir),
+    Scratch(tempfile::TempDir),
+}
+
+impl Workspace {
+    /// The output directory `out` (an existing non-empty one needs `force`), or a scratch
+    /// directory in `temp_dir` (default: the system's).
+    pub fn create(out: Option<&Path>, force: bool, temp_dir: Option<&Path>) -> Result<Self> {
+        if let Some(out) = out {
+            return Ok(Workspace::Output(OutputDir::create(out, force)?));
+        }
+        Ok(Workspace::Scratch(scratch_dir(SCRATCH_PREFIX, temp_dir)?))
+    }
+
+    /// Where files are staged.
+    pub fn path(&self) -> &Path {
+        match self {
+            Workspace::Output(out) => out.path(),
+            Workspace::Scratch(dir) => dir.path(),
+        }
+    }
+
+    /// Whether the run writes an output.
+    pub fn writes(&self) -> bool {
+        matches!(self, Workspace::Output(_))
+    }
+
+    /// Put the output in place (or remove the scratch directory); the directory written, if
+    /// any.
+    pub fn commit(self) -> Result<Option<PathBuf>> {
+        match self {
+            Workspace::Output(out) => {
+                let target = out.target().to_path_buf();
+                out.commit()?;
+                Ok(Some(target))
+            }
+            Workspace::Scratch(dir) => {
+                let path = dir.path().to_path_buf();
+                dir.close().map_err(|e| Error::output(path, e))?;
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `spanlens report`: the report of one window (a week by default): the metric tables of the
+//! window, the SLOs evaluated at its end, `report.html` and the tables as Parquet; the Services
+//! and SLO tables printed.
+
+use crate::cli::ReportArgs;
+use crate::commands::pipeline::{SignalsRequest, evaluation_time, load_signals, query_session, write_tables};
+use crate::commands::{print_timings, write_stdout};
+use crate::config::ReportPlan;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::outcome::ReportOutcome;
+use crate::output::{OutputDir, write_atomic};
+use crate::report::html;
+use crate::report::run_info::slo_run_info;
+use crate::report::summary;
+use crate::report::text::render_services_page;
+use crate::signals;
+use crate::slo;
+use crate::util::Phases;
+
+/// Run `report` as the command line gives it.
+pub fn run(args: &ReportArgs, command_line: String, timings: bool) -> Result<u8> {
+    let plan = ReportPlan::from_args(args, command_line)?;
+    let outcome = run_report(&plan)?;
+    write_stdout(report_text(&outcome)?.as_bytes())?;
+    summary::print_report(&outcome, plan.quiet);
+    print_timings(timings, &outcome.phases);
+    Ok(0)
+}
+
+/// The Services table, then the SLO table if SLOs were evaluated: what `report` prints.
+pub fn report_text(outcome: &ReportOutcome) -> Result<String> {
+    let mut text = render_services_page(&outcome.services_page)?;
+    if let Some(slos) = &outcome.slos {
+        text.push('\n');
+        text.push_str(&crate::report::slo_table::render_slos(slos)?);
+    }
+    Ok(text)
+}
+
+/// Compute the plan's report: metrics of the window, SLOs at its end, `report.html`.
+pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
+    let mut phases = Phases::start();
+    let out = OutputDir::create(&plan.out, plan.force)?;
+    let (ctx, runtime) = query_session()?;
+    // A span store is read in the window when it is known before the derivation.
+    let known = match (plan.from, plan.to) {
+        (Some(from), Some(to)) => (Some(from), Some(to)),
+        (None, Some(to)) => (Some(to - plan.length_ns), Some(to)),
+        _ => (None, None),
+    };
+    let slo_window = match known.1 {
+        Some(to) if !plan.slos.is_empty() => Some(slo::records_window(&plan.slos, to)?),
+        _ => None,
+    };
+    let window = match (known, slo_window) {
+        ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
+        (known, _) => known,
+    };
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        memory: &plan.memory,
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &plan.metrics.signals,
+        spill: &plan.metrics.spill,
+        window,
+        metric_queries: true,
+        needs: plan.metrics.signals.records,
+    };
+    let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
+    let to = evaluation_time(&ctx, &runtime, plan.to)?;
+    let from = plan.from.unwrap_or(to - plan.length_ns);
+    let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
+    let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
+    let services_page = services_page
+        .ok_or_else(|| Error::Config("a report computes every metric table, the services page too".into()))?;
+    phases.mark("query");
+    let slos = match plan.slos.is_empty() {
+        true => None,
+        false => Some(runtime.block_on(slo::evaluate(&ctx, &plan.slos, to, plan.no_data_bad))?),
+    };
+    let _ = std::fs::remove_file(&scratch);
+    if slos.is_some() {
+        phases.mark("evaluate");
+    }
+
+    let html = html::render(&html::Page {
+        window: (from, to),
+        input: &input,
+        tables: &tables,
+        services_page: &services_page,
+        slos: slos.as_ref(),
+        bucket_ns: plan.metrics.bucket_ns,
+    })?;
+    write_atomic(&out.path().join(html::FILE), html.as_bytes())?;
+    let run_info = slo_run_info(&plan.command, &input, slos.as_ref(), &tables)?;
+    write_tables(out.path(), tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())), run_info)?;
+    let target = out.target().to_path_buf();
+    out.commit()?;
+    phases.mark("write");
+    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, phases })
+}

@@ -1,0 +1,73 @@
+//! `spanlens slo`: SLO definitions evaluated over the signals of the input at an evaluation
+//! time; the SLO table printed, the SLO tables written when `--out` is given, and exit code 1
+//! when an SLO is breached.
+
+use crate::cli::SloArgs;
+use crate::commands::pipeline::{
+    SignalsRequest, Workspace, evaluation_time, load_signals, query_session, write_tables,
+};
+use crate::commands::{print_timings, write_stdout};
+use crate::config::SloPlan;
+use crate::error::{EXIT_BREACHED, Error, Result};
+use crate::outcome::SloOutcome;
+use crate::report::run_info::slo_run_info;
+use crate::report::summary;
+use crate::report::text::{PrintFormat, render_rows};
+use crate::signals;
+use crate::slo;
+use crate::util::Phases;
+
+/// Run `slo` as the command line gives it.
+pub fn run(args: &SloArgs, command_line: String, timings: bool) -> Result<u8> {
+    let plan = SloPlan::from_args(args, command_line)?;
+    let outcome = run_slo(&plan)?;
+    let text = match plan.format {
+        PrintFormat::Table => crate::report::slo_table::render_slos(&outcome.report)?,
+        format => {
+            let slos = outcome.report.tables.iter().find(|t| t.name == slo::SLO_TABLES[0]);
+            render_rows(slos.ok_or_else(|| Error::Config("the SLO evaluation gave no slos table".into()))?, format)?
+        }
+    };
+    write_stdout(text.as_bytes())?;
+    summary::print_slo(&outcome, plan.quiet);
+    print_timings(timings, &outcome.phases);
+    Ok(if outcome.report.breached() > 0 { EXIT_BREACHED } else { 0 })
+}
+
+/// Evaluate the plan's SLOs and write the SLO tables to its output directory, if it has one.
+pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
+    let mut phases = Phases::start();
+    let work = Workspace::create(plan.out.as_deref(), plan.force, plan.spill.temp_dir.as_deref())?;
+    let (ctx, runtime) = query_session()?;
+    let window = match plan.at {
+        Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
+        None => (None, None),
+    };
+    let req = SignalsRequest {
+        inputs: &plan.inputs,
+        memory: &[],
+        decode: &plan.decode,
+        quiet: plan.quiet,
+        signals: &plan.signals,
+        spill: &plan.spill,
+        window,
+        metric_queries: false,
+        needs: plan.signals.records,
+    };
+    let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
+    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
+    let at = evaluation_time(&ctx, &runtime, plan.at)?;
+    let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
+    let _ = std::fs::remove_file(&scratch);
+    phases.mark("evaluate");
+
+    if work.writes() {
+        let run_info = slo_run_info(&plan.command, &input, Some(&report), &[])?;
+        write_tables(work.path(), report.tables.iter(), run_info)?;
+    }
+    let out = work.commit()?;
+    if out.is_some() {
+        phases.mark("write");
+    }
+    Ok(SloOutcome { input, report, out, phases })
+}

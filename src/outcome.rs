@@ -1,0 +1,81 @@
+//! What each command did, as the output stage renders it (the stderr summary, `run_info`, the
+//! HTML report): below both the commands that fill these and the reporting that reads them.
+
+use std::path::PathBuf;
+
+use crate::ingest::SourceStats;
+use crate::metrics::Derived;
+use crate::model::table::Table;
+use crate::signals::RecordKinds;
+use crate::slo::SloReport;
+use crate::store::StoreStats;
+use crate::util::Phases;
+
+/// What an ingest run did.
+#[derive(Debug)]
+pub struct IngestOutcome {
+    pub sources: Vec<SourceStats>,
+    pub store: StoreStats,
+    pub out: PathBuf,
+    pub seconds: f64,
+}
+
+/// What a metrics run did.
+#[derive(Debug)]
+pub struct MetricsOutcome {
+    /// Where the signals came from: derived from decoded inputs or a span store, or the
+    /// signals file of an earlier `metrics` output.
+    pub input: SignalsInput,
+    /// The plan's metric tables, in order.
+    pub tables: Vec<Table>,
+    /// The services page, when the service table was computed.
+    pub services_page: Option<Table>,
+    /// `signals.parquet` was written (derived, or copied from the input).
+    pub signals_written: bool,
+    /// The output directory written; `None` when nothing was written (no `--out`).
+    pub out: Option<PathBuf>,
+    /// Wall time per phase (`--timings`); their sum is the run's.
+    pub phases: Phases,
+}
+
+/// Where a run's `signals` table came from.
+#[derive(Debug, Default)]
+pub struct SignalsInput {
+    /// Decoded inputs (empty when the input was a span store or a metrics output).
+    pub sources: Vec<SourceStats>,
+    /// The span store read, if the input was one.
+    pub store: Option<PathBuf>,
+    /// The signals file of a `metrics` output, if the input was one.
+    pub signals_file: Option<PathBuf>,
+    /// The kinds of records the signals hold: those derived, or those the file holds.
+    pub records: RecordKinds,
+    /// The derivation, when signals were derived from spans.
+    pub derived: Option<Derived>,
+}
+
+/// What an SLO run did.
+#[derive(Debug)]
+pub struct SloOutcome {
+    pub input: SignalsInput,
+    pub report: SloReport,
+    /// The output directory written; `None` when nothing was written (no `--out`).
+    pub out: Option<PathBuf>,
+    /// Wall time per phase (`--timings`); their sum is the run's.
+    pub phases: Phases,
+}
+
+/// What a report run did.
+#[derive(Debug)]
+pub struct ReportOutcome {
+    pub input: SignalsInput,
+    /// The window `[from, to)`, ns.
+    pub window: (i64, i64),
+    /// [`crate::metrics::METRIC_TABLES`], in order.
+    pub tables: Vec<Table>,
+    pub services_page: Table,
+    /// The SLOs evaluated at the window's end, if any were given.
+    pub slos: Option<SloReport>,
+    pub out: PathBuf,
+    /// Wall time per phase (`--timings`); their sum is the run's.
+    pub phases: Phases,
+}
