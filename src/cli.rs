@@ -264,6 +264,68 @@ pub struct DecodeArgs {
     /// Example: --max-value-bytes 64KiB
     #[arg(long, value_name = "SIZE", default_value = "1MiB")]
     pub max_value_bytes: String,
+
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// How `s3://` inputs are reached and read (shared by every command that reads spans).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "S3 inputs")]
+pub struct S3Args {
+    /// A named profile of the shared AWS config and credentials files (as AWS_PROFILE).
+    ///
+    /// Example: --profile traces-readonly
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// The AWS region of the bucket (default: the standard AWS configuration, else us-east-1).
+    ///
+    /// Example: --region eu-west-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// An S3-compatible endpoint (MinIO, Ceph, moto, ...), addressed path-style; also
+    /// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL.
+    ///
+    /// Example: --endpoint-url http://127.0.0.1:9000
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Send requests unsigned, without credentials: for public buckets.
+    #[arg(long)]
+    pub no_sign_request: bool,
+
+    /// Accept the charges of a requester-pays bucket (the only value is requester).
+    ///
+    /// Example: --request-payer requester
+    #[arg(long, value_name = "PAYER", value_parser = ["requester"])]
+    pub request_payer: Option<String>,
+
+    /// GET requests in flight at once; objects are fetched ahead of the decoder.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub s3_concurrency: usize,
+
+    /// Bytes of objects fetched ahead of the decoder, at most (a larger object is streamed).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB")]
+    pub s3_max_in_flight: String,
+
+    /// The exporter's s3_partition_format (strftime: %Y %m %d %H %M): with --from/--to (or a
+    /// report's window), only the partitions that can hold the window are listed and read.
+    #[arg(long, value_name = "FORMAT", default_value = "year=%Y/month=%m/day=%d/hour=%H/minute=%M")]
+    pub s3_partition_format: String,
+
+    /// The exporter's s3_partition_timezone, an IANA name (older collectors partition in their
+    /// own local time zone).
+    ///
+    /// Example: --s3-partition-timezone Europe/Berlin
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub s3_partition_timezone: String,
+
+    /// Partitions this far outside the window are still read: the exporter partitions by
+    /// upload time, after the spans of an object ended (s, m, h or d).
+    #[arg(long, value_name = "WIDTH", default_value = "1h")]
+    pub s3_partition_slack: String,
 }
 
 /// Which SDK's rules to follow where the ADOT SDKs differ.

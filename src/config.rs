@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, PrintFormatArg, ReportArgs, SloArgs, TableArg,
+    PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -14,6 +14,8 @@ use crate::ingest::DecodeOptions;
 use crate::ingest::files::Input;
 use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
 use crate::report::text::PrintFormat;
+use crate::s3::S3Options;
+use crate::s3::partition::{PartitionFormat, parse_timezone};
 use crate::signals::{RecordKinds, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
@@ -67,9 +69,36 @@ fn decode_options(args: &DecodeArgs) -> Result<DecodeOptions> {
     Ok(DecodeOptions {
         keep_going: args.keep_going,
         skip_invalid_spans: !args.strict,
+        s3: s3_options(&args.s3)?,
         max_decompressed_bytes,
         max_value_bytes: usize::try_from(max_value_bytes).unwrap_or(usize::MAX),
         ..DecodeOptions::default()
+    })
+}
+
+/// The S3 options from the shared S3 flags.
+fn s3_options(args: &S3Args) -> Result<S3Options> {
+    let config = |flag: &str, e: String| Error::Config(format!("{flag}: {e}"));
+    if args.s3_concurrency == 0 {
+        return Err(Error::Config("--s3-concurrency must be at least 1".into()));
+    }
+    let max_in_flight = parse_size(&args.s3_max_in_flight).map_err(|e| config("--s3-max-in-flight", e))?;
+    if max_in_flight == 0 {
+        return Err(Error::Config("--s3-max-in-flight must be more than 0".into()));
+    }
+    Ok(S3Options {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        no_sign_request: args.no_sign_request,
+        request_payer: args.request_payer.is_some(),
+        concurrency: args.s3_concurrency,
+        max_in_flight_bytes: max_in_flight,
+        partition_format: PartitionFormat::parse(&args.s3_partition_format)
+            .map_err(|e| config("--s3-partition-format", e))?,
+        partition_timezone: parse_timezone(&args.s3_partition_timezone)
+            .map_err(|e| config("--s3-partition-timezone", e))?,
+        partition_slack_ns: parse_bucket(&args.s3_partition_slack).map_err(|e| config("--s3-partition-slack", e))?,
     })
 }
 

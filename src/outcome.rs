@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::ingest::SourceStats;
 use crate::metrics::Derived;
 use crate::model::table::Table;
+use crate::s3::list::ListStats;
 use crate::signals::RecordKinds;
 use crate::slo::SloReport;
 use crate::store::StoreStats;
@@ -15,6 +16,8 @@ use crate::util::Phases;
 #[derive(Debug)]
 pub struct IngestOutcome {
     pub sources: Vec<SourceStats>,
+    /// What listing the `s3://` inputs found.
+    pub s3: ListStats,
     pub store: StoreStats,
     pub out: PathBuf,
     pub seconds: f64,
@@ -43,6 +46,8 @@ pub struct MetricsOutcome {
 pub struct SignalsInput {
     /// Decoded inputs (empty when the input was a span store or a metrics output).
     pub sources: Vec<SourceStats>,
+    /// What listing the `s3://` inputs found.
+    pub s3: ListStats,
     /// The span store read, if the input was one.
     pub store: Option<PathBuf>,
     /// The signals file of a `metrics` output, if the input was one.

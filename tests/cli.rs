@@ -348,13 +348,6 @@ fn help_and_version() {
         .success()
         .stdout(contains("--keep-going").and(contains("Example:")).and(contains("--max-decompressed-size")));
     spanlens().args(["ingest"]).assert().code(2).stderr(contains("--out"));
-    let dir = tempfile::tempdir().unwrap();
-    spanlens()
-        .args(["ingest", "s3://bucket/prefix/", "--out"])
-        .arg(dir.path().join("out"))
-        .assert()
-        .code(2)
-        .stderr(contains("s3:// inputs are not supported"));
 }
 
 #[test]

@@ -141,3 +141,374 @@ fn a_missing_bucket_is_an_error_naming_it() {
         .code(2)
         .stderr(contains("s3://no-such-bucket/x").and(contains("NoSuchBucket")));
 }
+
+/// Every `.parquet` file of a metrics output but run_info (which names the inputs), by name.
+fn tables(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files(dir).into_iter().filter(|(name, _)| name.ends_with(".parquet") && name != "run_info.parquet").collect()
+}
+
+/// A count of `run_info.parquet` of an output, by key, read with DataFusion.
+fn run_info_count(dir: &Path, key: &str) -> u64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let file = dir.join("run_info.parquet").display().to_string();
+        ctx.register_parquet("r", &file, Default::default()).await.unwrap();
+        let sql = format!("SELECT value FROM r WHERE source = '' AND key = '{key}' AND reason IS NULL");
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let column = batches[0].column(0);
+        let value = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(column.as_ref()).value(0);
+        u64::try_from(value).unwrap()
+    })
+}
+
+/// Generate the same pet-clinic objects into `s3://traces/<prefix>` and the local `dir`.
+fn gen_both(moto: &Moto, prefix: &str, dir: &Path, flags: &[&str]) {
+    moto.spanlens()
+        .args(["gen", "--quiet", "--layout", "s3exporter"])
+        .args(flags)
+        .args(["--out", &format!("s3://traces/{prefix}")])
+        .assert()
+        .success();
+    moto.spanlens()
+        .args(["gen", "--quiet", "--layout", "s3exporter"])
+        .args(flags)
+        .arg("--out")
+        .arg(dir)
+        .assert()
+        .success();
+}
+
+/// `s3://` inputs of every format and compression give the tables (and the span store) of the
+/// same objects on disk, byte for byte; mixed with local inputs; `run_info` counts what was
+/// listed and read.
+#[test]
+fn s3_inputs_give_the_tables_of_the_same_objects_on_disk() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(moto.client().create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let shapes: [(&str, &[&str]); 4] = [
+        ("gz", &["--format", "json", "--compress", "gzip", "--traces", "600"]),
+        ("zst", &["--format", "json", "--compress", "zstd", "--traces", "300", "--seed", "2"]),
+        ("plain", &["--format", "json", "--traces", "300", "--seed", "3"]),
+        ("proto", &["--format", "proto", "--traces", "300", "--seed", "4"]),
+    ];
+    for (name, flags) in shapes {
+        gen_both(&moto, &format!("otel/{name}"), &p("local").join(name), flags);
+    }
+    moto.spanlens().args(["metrics", "--quiet", "s3://traces/otel", "--out"]).arg(p("m-s3")).assert().success();
+    moto.spanlens().args(["metrics", "--quiet"]).arg(p("local")).arg("--out").arg(p("m-local")).assert().success();
+    let (from_s3, local) = (tables(&p("m-s3")), tables(&p("m-local")));
+    assert_eq!(from_s3.len(), 4);
+    assert!(from_s3 == local, "the tables of s3:// inputs are those of the same objects on disk");
+    let objects = files(&p("local")).len() as u64;
+    assert_eq!(run_info_count(&p("m-s3"), "s3_objects_read"), objects);
+    assert_eq!(run_info_count(&p("m-s3"), "s3_objects_listed"), objects);
+
+    // ingest: the same span store; inputs mixed with local ones.
+    moto.spanlens().args(["ingest", "--quiet", "s3://traces/otel", "--out"]).arg(p("store-s3")).assert().success();
+    moto.spanlens().args(["ingest", "--quiet"]).arg(p("local")).arg("--out").arg(p("store-local")).assert().success();
+    assert!(files(&p("store-s3").join("spans")) == files(&p("store-local").join("spans")), "the same store");
+    moto.spanlens()
+        .args(["metrics", "--quiet", "s3://traces/otel/gz", "s3://traces/otel/zst"])
+        .arg(p("local").join("plain"))
+        .arg(p("local").join("proto"))
+        .arg("--out")
+        .arg(p("m-mixed"))
+        .assert()
+        .success();
+    assert!(tables(&p("m-mixed")) == local, "s3:// and local inputs mixed");
+
+    // A trailing glob filters keys as local globs filter paths.
+    moto.spanlens()
+        .args(["metrics", "s3://traces/otel/**/*.json.gz", "--out"])
+        .arg(p("m-glob"))
+        .assert()
+        .success()
+        .stderr(contains("not matching the glob"));
+    moto.spanlens()
+        .args(["metrics", "--quiet"])
+        .arg(p("local").join("gz"))
+        .arg("--out")
+        .arg(p("m-gz"))
+        .assert()
+        .success();
+    assert!(tables(&p("m-glob")) == tables(&p("m-gz")), "the glob keeps the gzip JSON objects only");
+}
+
+/// With a window, only the partitions that can hold it (with the slack) are listed and read;
+/// the tables equal those of the same window over the objects on disk.
+#[test]
+fn a_window_reads_only_the_partitions_that_can_hold_it() {
+    let moto = Moto::start();
+    let client = moto.client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(client.create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    gen_both(
+        &moto,
+        "otel",
+        &p("local"),
+        &["--format", "json", "--compress", "gzip", "--traces", "2000", "--traces-per-document", "4"],
+    );
+    let window = ["--from", "2026-11-18T06:00:00Z", "--to", "2026-11-18T12:00:00Z"];
+    moto.spanlens()
+        .args(["metrics", "s3://traces/otel"])
+        .args(window)
+        .arg("--out")
+        .arg(p("m-s3"))
+        .assert()
+        .success()
+        .stderr(contains("s3: listed").and(contains("pruned by partition time")));
+    moto.spanlens()
+        .args(["metrics", "--quiet"])
+        .arg(p("local"))
+        .args(window)
+        .arg("--out")
+        .arg(p("m-local"))
+        .assert()
+        .success();
+    // The metric tables of the window are the same; signals.parquet holds the records of the
+    // spans read, fewer when objects are pruned.
+    let metric_tables = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        tables(dir).into_iter().filter(|(name, _)| name != "signals.parquet").collect()
+    };
+    assert_eq!(metric_tables(&p("m-s3")).len(), 3);
+    assert!(metric_tables(&p("m-s3")) == metric_tables(&p("m-local")), "the same metric tables for the window");
+
+    // Exactly the objects whose minute partition overlaps [05:00, 13:00) are read.
+    let keys = rt.block_on(objects(&client, "traces", "otel/"));
+    let minute = |key: &str| -> String {
+        let f: Vec<&str> = key.split('/').map(|s| s.split('=').nth(1).unwrap_or("")).collect();
+        format!("{}-{}-{}T{}:{}", f[0], f[1], f[2], f[3], f[4])
+    };
+    let expected =
+        keys.iter().filter(|(k, _)| ("2026-11-18T05:00".."2026-11-18T13:00").contains(&minute(k).as_str())).count()
+            as u64;
+    assert!(expected > 0 && expected < keys.len() as u64 / 4, "{expected} of {}", keys.len());
+    assert_eq!(run_info_count(&p("m-s3"), "s3_objects_read"), expected);
+    assert_eq!(run_info_count(&p("m-s3"), "s3_prefixes_listed"), 8, "one prefix per hour of the widened window");
+}
+
+/// More than 1,000 objects under a prefix: every page of the listing is read.
+#[test]
+fn listings_are_read_past_one_page() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(moto.client().create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    gen_both(
+        &moto,
+        "many",
+        &dir.path().join("local"),
+        &["--format", "json", "--traces", "1100", "--traces-per-document", "1"],
+    );
+    let out = dir.path().join("store");
+    moto.spanlens()
+        .args(["ingest", "s3://traces/many/", "--out"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(contains("read 1,100 inputs").and(contains("s3: listed 1,100 objects")));
+}
+
+/// A missing bucket, denied access and an endpoint nobody answers are errors (exit 2) that say
+/// what to check; unsigned requests reach a public bucket.
+#[test]
+fn s3_input_errors_say_what_to_check() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(
+        moto.client().create_bucket().bucket("traces").acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead).send(),
+    )
+    .unwrap();
+    moto.spanlens()
+        .args(["metrics", "s3://no-such-bucket/otel"])
+        .assert()
+        .code(2)
+        .stderr(contains("s3://no-such-bucket").and(contains("does not exist")).and(contains("--endpoint-url")));
+    moto.spanlens()
+        .args(["metrics", "s3://traces/empty/"])
+        .assert()
+        .code(2)
+        .stderr(contains("no objects under s3://traces/empty/"));
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    moto.spanlens()
+        .args(["metrics", "s3://traces/otel", "--endpoint-url", &format!("http://127.0.0.1:{closed}")])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(2)
+        .stderr(contains("listing failed").and(contains("--endpoint-url")));
+    moto.spanlens().args(["gen", "--quiet", "--traces", "20", "--out", "s3://traces/public"]).assert().success();
+    moto.spanlens()
+        .args(["metrics", "--quiet", "--no-sign-request", "s3://traces/public"])
+        .assert()
+        .success()
+        .stdout(contains("frontend-api"));
+    moto.spanlens()
+        .args(["metrics", "--s3-partition-format", "%Y/%j", "s3://traces/public"])
+        .assert()
+        .code(2)
+        .stderr(contains("%j is not supported"));
+}
+
+/// A loopback HTTP proxy between spanlens and moto that fails requests in turn: a 500, a 503
+/// SlowDown, a connection closed before any response, and a body cut short; the other six of
+/// every ten go through.
+struct FaultProxy {
+    port: u16,
+    counts: std::sync::Arc<std::sync::Mutex<[u64; 5]>>,
+}
+
+impl FaultProxy {
+    fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let counts = std::sync::Arc::new(std::sync::Mutex::new([0u64; 5]));
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let shared = counts.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (upstream, counts, next) = (upstream.clone(), shared.clone(), next.clone());
+                std::thread::spawn(move || {
+                    let _ = FaultProxy::serve(conn, &upstream, &counts, &next);
+                });
+            }
+        });
+        FaultProxy { port, counts }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One request per connection, answered with `Connection: close`.
+    fn serve(
+        mut conn: TcpStream,
+        upstream: &str,
+        counts: &std::sync::Mutex<[u64; 5]>,
+        next: &std::sync::atomic::AtomicU64,
+    ) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut request = Vec::new();
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            request.extend_from_slice(&buf[..n]);
+            if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0);
+        while request.len() < head_end + length {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let kind = (next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10) as usize;
+        let kind = kind.min(4);
+        counts.lock().unwrap()[kind] += 1;
+        let error = |status: &str, code: &str| {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
+            );
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        match kind {
+            0 => return conn.write_all(error("500 Internal Server Error", "InternalError").as_bytes()),
+            1 => return conn.write_all(error("503 Slow Down", "SlowDown").as_bytes()),
+            2 => return conn.shutdown(std::net::Shutdown::Both),
+            _ => {}
+        }
+        // Forward with Connection: close, and read the whole answer.
+        let mut forwarded: Vec<u8> = head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+            .flat_map(|l| [l.as_bytes(), b"\r\n"].concat())
+            .collect();
+        forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+        forwarded.extend_from_slice(&request[head_end..]);
+        let mut up = TcpStream::connect(upstream)?;
+        up.write_all(&forwarded)?;
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer)?;
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |at| at + 4);
+        let (answer_head, body) = answer.split_at(split);
+        let answer_head: String = String::from_utf8_lossy(answer_head)
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("connection:") && !l.is_empty())
+            .map(|l| format!("{l}\r\n"))
+            .collect::<String>()
+            + "Connection: close\r\n\r\n";
+        conn.write_all(answer_head.as_bytes())?;
+        if kind == 3 && body.len() > 1 {
+            // The body cut short: half of it, then the connection closes.
+            conn.write_all(&body[..body.len() / 2])?;
+            return conn.shutdown(std::net::Shutdown::Both);
+        }
+        conn.write_all(body)
+    }
+}
+
+/// Through a proxy failing four requests in ten (500, 503 SlowDown, a reset before the answer,
+/// a body cut short), the tables are those of the fault-free run, and nothing is left behind.
+#[test]
+fn faults_on_the_way_change_nothing_in_the_output() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(moto.client().create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    moto.spanlens()
+        .args(["gen", "--quiet", "--layout", "s3exporter", "--format", "json", "--compress", "gzip", "--traces", "800"])
+        .args(["--traces-per-document", "8", "--out", "s3://traces/otel"])
+        .assert()
+        .success();
+    moto.spanlens().args(["metrics", "--quiet", "s3://traces/otel", "--out"]).arg(p("clean")).assert().success();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    moto.spanlens()
+        .args([
+            "metrics",
+            "--quiet",
+            "s3://traces/otel",
+            "--s3-concurrency",
+            "8",
+            "--endpoint-url",
+            &proxy.endpoint(),
+            "--out",
+        ])
+        .arg(p("faulty"))
+        .timeout(Duration::from_secs(300))
+        .assert()
+        .success();
+    assert!(tables(&p("faulty")) == tables(&p("clean")), "the same tables through the faults");
+    let counts = *proxy.counts.lock().unwrap();
+    let total: u64 = counts.iter().sum();
+    assert!(total > 100, "{total} requests");
+    for (kind, n) in ["500", "503 SlowDown", "reset", "body cut short"].iter().zip(counts) {
+        assert!(n * 10 >= total - 10, "{kind}: {n} of {total}");
+    }
+    let left: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(left, ["clean", "faulty"], "no staging or temporary files");
+}

@@ -28,7 +28,8 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     let started = Instant::now();
     let out = OutputDir::create(&plan.out, plan.force)?;
     let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
-    let (store_stats, sources) = decode_into(files::expand(&plan.inputs)?, &plan.decode, plan.quiet, move |rx| {
+    let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, None)?;
+    let (store_stats, sources) = decode_into(inputs, &plan.decode, plan.quiet, move |rx| {
         for batches in rx {
             for batch in batches {
                 store.write(batch)?;
@@ -37,9 +38,9 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
         store.finish()
     })?;
 
-    let run_info = ingest_run_info(&plan.command, &sources, Some(&store_stats))?;
+    let run_info = ingest_run_info(&plan.command, &sources, Some(&s3), Some(&store_stats))?;
     write_tables(out.path(), std::iter::empty(), run_info)?;
     let target = out.target().to_path_buf();
     out.commit()?;
-    Ok(IngestOutcome { sources, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
+    Ok(IngestOutcome { sources, s3, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
 }

@@ -16,6 +16,7 @@ use crate::model::table::Table;
 use crate::outcome::SignalsInput;
 use crate::output::{OUTPUT_ZSTD_LEVEL, OutputDir, with_key_values, write_parquet, writer_properties};
 use crate::report::run_info::run_info_schema;
+use crate::s3::list::ListStats;
 use crate::signals;
 use crate::slo;
 use crate::spill::{SCRATCH_PREFIX, SpanSpool, SpillOptions, scratch_dir};
@@ -57,7 +58,7 @@ fn spool_inputs(
     ctx: &SessionContext,
     runtime: &tokio::runtime::Runtime,
     req: &SignalsRequest,
-) -> Result<(SpanSpool, Vec<SourceStats>, Option<PathBuf>)> {
+) -> Result<(SpanSpool, Vec<SourceStats>, Option<PathBuf>, ListStats)> {
     if let Some(dir) = span_store(req.inputs) {
         let spool = runtime.block_on(async {
             metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
@@ -65,7 +66,7 @@ fn spool_inputs(
             metrics::spool_spans(ctx, &mut spool, req.signals.records).await?;
             Ok::<_, Error>(spool)
         })?;
-        return Ok((spool, Vec::new(), Some(dir)));
+        return Ok((spool, Vec::new(), Some(dir), ListStats::default()));
     }
     let decode = DecodeOptions {
         projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
@@ -74,7 +75,13 @@ fn spool_inputs(
         compact_maps: true,
         ..req.decode.clone()
     };
-    let mut inputs = files::expand(req.inputs)?;
+    // s3:// inputs are listed only under the partitions that can hold the window, when it is
+    // known at both ends.
+    let window = match req.window {
+        (Some(from), Some(to)) => Some((from, to)),
+        _ => None,
+    };
+    let (mut inputs, s3) = files::expand_with(req.inputs, &req.decode.s3, window)?;
     inputs.extend(req.memory.iter().cloned());
     let (spool, sources) = decode_into(inputs, &decode, req.quiet, |rx| {
         let mut spool = SpanSpool::new(req.spill.clone());
@@ -83,7 +90,7 @@ fn spool_inputs(
         }
         Ok(spool)
     })?;
-    Ok((spool, sources, None))
+    Ok((spool, sources, None, s3))
 }
 
 /// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
@@ -117,11 +124,11 @@ pub fn load_signals(
         phases.mark("read");
         return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
     }
-    let (spool, sources, store) = spool_inputs(ctx, runtime, req)?;
+    let (spool, sources, store, s3) = spool_inputs(ctx, runtime, req)?;
     phases.mark("read");
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
     phases.mark("derive");
-    Ok(SignalsInput { sources, store, signals_file: None, records: req.signals.records, derived: Some(derived) })
+    Ok(SignalsInput { sources, s3, store, signals_file: None, records: req.signals.records, derived: Some(derived) })
 }
 
 /// `--at`, or the end of the latest record rounded up to a minute.

@@ -62,6 +62,8 @@ pub struct DecodeOptions {
     /// `attribute_keys`, the keys of `attributes` as indexes into them
     /// ([`SpanBatchBuilder::with_keyed_attributes`]).
     pub compact_maps: bool,
+    /// How `s3://` inputs are listed and read.
+    pub s3: crate::s3::S3Options,
 }
 
 impl Default for DecodeOptions {
@@ -77,6 +79,7 @@ impl Default for DecodeOptions {
             projection: None,
             attribute_keys: None,
             compact_maps: false,
+            s3: crate::s3::S3Options::default(),
         }
     }
 }

@@ -6,7 +6,12 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::s3::S3Options;
+use crate::s3::list::{ListStats, list_input};
+use crate::s3::read::{S3Object, S3Source};
 
 /// One input to decode.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17,8 +22,10 @@ pub enum Input {
     /// messages and `run_info`.
     Memory {
         name: String,
-        bytes: std::sync::Arc<[u8]>,
+        bytes: Arc<[u8]>,
     },
+    /// An object of an `s3://` input.
+    S3(Arc<S3Object>),
 }
 
 impl Input {
@@ -28,6 +35,7 @@ impl Input {
             Input::File(p) => p.display().to_string(),
             Input::Stdin => "-".to_string(),
             Input::Memory { name, .. } => name.clone(),
+            Input::S3(object) => object.url(),
         }
     }
 
@@ -37,6 +45,7 @@ impl Input {
             Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
             Input::Stdin => None,
             Input::Memory { bytes, .. } => Some(bytes.len() as u64),
+            Input::S3(object) => Some(object.size),
         }
     }
 
@@ -49,6 +58,7 @@ impl Input {
             }
             Input::Stdin => Ok(Box::new(std::io::stdin())),
             Input::Memory { bytes, .. } => Ok(Box::new(std::io::Cursor::new(bytes.clone()))),
+            Input::S3(object) => object.open(),
         }
     }
 
@@ -69,6 +79,7 @@ impl Input {
                 std::io::stdin().lock().read_to_end(buf).map_err(failed)?;
             }
             Input::Memory { bytes, .. } => buf.extend_from_slice(bytes),
+            Input::S3(object) => object.read_into(buf)?,
         }
         Ok(())
     }
@@ -82,8 +93,25 @@ fn hidden(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
 }
 
-/// Expand the user's input arguments, in the order given; duplicates are read once.
+/// Expand the user's input arguments, in the order given; duplicates are read once. `s3://`
+/// inputs are refused here: [`expand_with`] lists them.
 pub fn expand(args: &[String]) -> Result<Vec<Input>> {
+    if let Some(arg) = args.iter().find(|a| a.starts_with("s3://")) {
+        return Err(Error::Config(format!("{arg}: this command does not read s3:// inputs")));
+    }
+    Ok(expand_with(args, &S3Options::default(), None)?.0)
+}
+
+/// Expand the user's input arguments, in the order given, listing `s3://` inputs with `s3`
+/// (only under the partitions that can hold spans of `window`, when it is given); duplicates
+/// are read once. Also what the listings found.
+#[expect(
+    clippy::mutable_key_type,
+    reason = "an S3 object's hash and equality are its bucket and key, which never change"
+)]
+pub fn expand_with(args: &[String], s3: &S3Options, window: Option<(i64, i64)>) -> Result<(Vec<Input>, ListStats)> {
+    let mut stats = ListStats::default();
+    let mut source: Option<Arc<S3Source>> = None;
     let mut out: Vec<Input> = Vec::new();
     // Tens of thousands of objects are common (one per exporter batch): dedupe by hash.
     let mut seen: HashSet<Input> = HashSet::new();
@@ -98,9 +126,15 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>> {
             continue;
         }
         if arg.starts_with("s3://") {
-            return Err(Error::Config(format!(
-                "{arg}: s3:// inputs are not supported by this version; copy the objects locally first (aws s3 sync)"
-            )));
+            let source = match &source {
+                Some(source) => source.clone(),
+                None => source.insert(S3Source::new(s3)?).clone(),
+            };
+            let objects = source.block_on(list_input(&source, arg, window, &mut stats))?;
+            for object in objects {
+                push(Input::S3(object), &mut out);
+            }
+            continue;
         }
         let path = PathBuf::from(arg);
         if !path.exists() && is_glob(arg) {
@@ -136,7 +170,7 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>> {
             push(Input::File(path), &mut out);
         }
     }
-    Ok(out)
+    Ok((out, stats))
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -208,6 +208,12 @@ pub fn decode_into<T: Send>(
     consume: impl FnOnce(mpsc::Receiver<Vec<RecordBatch>>) -> Result<T> + Send,
 ) -> Result<(T, Vec<SourceStats>)> {
     let total: u64 = inputs.iter().filter_map(Input::size_hint).sum();
+    // Objects of s3:// inputs are fetched ahead, many at a time, while earlier inputs decode.
+    let objects: Vec<_> =
+        inputs.iter().filter_map(|i| if let Input::S3(o) = i { Some(o.clone()) } else { None }).collect();
+    if let Some(first) = objects.first() {
+        first.source.prefetch(&objects, decode.stream_threshold_bytes);
+    }
     let bar = progress_bar(total, quiet);
     let (tx, rx) = mpsc::sync_channel::<Vec<RecordBatch>>(2);
     let result = std::thread::scope(|scope| -> Result<(T, Vec<SourceStats>)> {

@@ -15,6 +15,7 @@ use crate::ingest::SourceStats;
 use crate::model::schema::SCHEMA_VERSION;
 use crate::model::table::Table;
 use crate::outcome::SignalsInput;
+use crate::s3::list::ListStats;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
@@ -70,9 +71,17 @@ impl Rows {
 }
 
 /// Build the `run_info` batch for an ingest run.
-pub fn ingest_run_info(command: &str, sources: &[SourceStats], store: Option<&StoreStats>) -> Result<RecordBatch> {
+pub fn ingest_run_info(
+    command: &str,
+    sources: &[SourceStats],
+    s3: Option<&ListStats>,
+    store: Option<&StoreStats>,
+) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, sources, store);
+    if let Some(s3) = s3 {
+        s3_rows(&mut r, s3, sources);
+    }
     r.finish()
 }
 
@@ -87,6 +96,7 @@ pub fn metrics_run_info(
 ) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, &input.sources, None);
+    s3_rows(&mut r, &input.s3, &input.sources);
     signals_input_rows(&mut r, input);
     let signals = input.derived.iter().map(|d| &d.signals).filter(|_| signals_written);
     table_rows(&mut r, tables.iter().chain(signals));
@@ -104,6 +114,7 @@ pub fn slo_run_info(
 ) -> Result<RecordBatch> {
     let mut r = Rows::default();
     ingest_rows(&mut r, command, &input.sources, None);
+    s3_rows(&mut r, &input.s3, &input.sources);
     signals_input_rows(&mut r, input);
     if let Some(d) = &input.derived {
         r.push("", "table_rows", None, Some(d.signals.rows() as u64), Some(d.signals.name));
@@ -150,6 +161,21 @@ fn table_rows<'a>(r: &mut Rows, tables: impl Iterator<Item = &'a Table>) {
     for t in tables {
         r.push("", "table_rows", None, Some(t.rows() as u64), Some(t.name));
     }
+}
+
+/// What listing and reading `s3://` inputs did, when there were any: prefixes listed, objects
+/// listed, pruned by partition time, not matching a glob, and read, with their bytes.
+fn s3_rows(r: &mut Rows, s3: &ListStats, sources: &[SourceStats]) {
+    if s3.prefixes == 0 {
+        return;
+    }
+    let read: Vec<&SourceStats> = sources.iter().filter(|s| s.source.starts_with("s3://")).collect();
+    r.count("", "s3_prefixes_listed", s3.prefixes);
+    r.count("", "s3_objects_listed", s3.listed);
+    r.count("", "s3_objects_pruned", s3.pruned);
+    r.count("", "s3_objects_unmatched", s3.unmatched);
+    r.count("", "s3_objects_read", read.len() as u64);
+    r.count("", "s3_bytes_read", read.iter().map(|s| s.bytes_read).sum());
 }
 
 fn ingest_rows(r: &mut Rows, command: &str, sources: &[SourceStats], store: Option<&StoreStats>) {

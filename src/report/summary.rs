@@ -4,6 +4,7 @@
 use crate::ingest::SourceStats;
 use crate::model::table::Table;
 use crate::outcome::{IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
+use crate::s3::list::ListStats;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
@@ -80,6 +81,7 @@ pub fn ingest_summary(outcome: &IngestOutcome) -> String {
         out.push_str(&format!("  values truncated to --max-value-bytes: {}\n", thousands(t.values_truncated)));
     }
     push_warnings(&mut out, &outcome.sources);
+    push_s3(&mut out, &outcome.s3, &outcome.sources);
     let rate = if outcome.seconds > 0.0 { t.spans_read as f64 / outcome.seconds } else { 0.0 };
     out.push_str(&format!(
         "wrote {} ({} partition{}, {} file{}, {}) in {:.2} s, {} spans/s\n",
@@ -117,6 +119,30 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     }
     push_wrote(&mut out, outcome.out.as_deref(), &written, copied, outcome.phases.total());
     out
+}
+
+/// `s3: listed N objects under M prefixes (K pruned by partition time, U not matching the
+/// glob), read R objects (B)`, when there were `s3://` inputs.
+fn push_s3(out: &mut String, s3: &ListStats, sources: &[SourceStats]) {
+    if s3.prefixes == 0 {
+        return;
+    }
+    let read: Vec<&SourceStats> = sources.iter().filter(|s| s.source.starts_with("s3://")).collect();
+    let mut skipped = vec![format!("{} pruned by partition time", thousands(s3.pruned))];
+    if s3.unmatched > 0 {
+        skipped.push(format!("{} not matching the glob", thousands(s3.unmatched)));
+    }
+    out.push_str(&format!(
+        "s3: listed {} object{} under {} prefix{} ({}), read {} object{} ({})\n",
+        thousands(s3.listed),
+        if s3.listed == 1 { "" } else { "s" },
+        thousands(s3.prefixes),
+        if s3.prefixes == 1 { "" } else { "es" },
+        skipped.join(", "),
+        thousands(read.len() as u64),
+        if read.len() == 1 { "" } else { "s" },
+        human_bytes(read.iter().map(|s| s.bytes_read).sum()),
+    ));
 }
 
 /// What was read: the span store, or the decoded inputs with their skips.
@@ -175,6 +201,7 @@ fn push_signals_input(out: &mut String, input: &SignalsInput) {
     match (&input.signals_file, &input.derived) {
         (Some(file), _) => out.push_str(&format!("read signals {}\n", file.display())),
         (None, Some(d)) => {
+            push_s3(out, &input.s3, &input.sources);
             push_inputs(out, &input.sources, input.store.as_deref());
             push_signals(out, &d.stats, &d.spill);
         }
@@ -296,7 +323,13 @@ mod tests {
                 s
             })
             .collect();
-        let outcome = IngestOutcome { sources, store: StoreStats::default(), out: "out".into(), seconds: 1.0 };
+        let outcome = IngestOutcome {
+            sources,
+            s3: Default::default(),
+            store: StoreStats::default(),
+            out: "out".into(),
+            seconds: 1.0,
+        };
         let text = ingest_summary(&outcome);
         assert!(text.contains("spans: 30 read, 15 written, 15 skipped"), "{text}");
         assert!(text.contains("spans skipped: negative_duration 15"), "{text}");

@@ -1,10 +1,20 @@
-//! S3 locations (`s3://bucket/prefix`) and the client that reads and writes them.
+//! S3 locations (`s3://bucket/prefix`) and the client that reads and writes them; [`list`]
+//! finds the objects of an `s3://` input (pruned by the exporter's time partitions, see
+//! [`partition`]) and [`read`] fetches them, many at a time, resuming bodies that break off.
+//! The only part of spanlens that knows AWS.
 //!
 //! Region, credentials and endpoint come from the standard AWS configuration: environment
 //! (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...), shared config and credentials
-//! files, SSO, instance and container roles. `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` points
-//! it at an S3-compatible server (MinIO, moto, s3s, Ceph), which is then addressed path-style.
-//! Without a configured region, `us-east-1` is used.
+//! files, SSO, instance and container roles, and the flags of [`S3Options`] over them.
+//! `--endpoint-url`, `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` points it at an S3-compatible
+//! server (MinIO, moto, s3s, Ceph), which is then addressed path-style. Without a configured
+//! region, `us-east-1` is used.
+
+pub mod list;
+pub mod partition;
+pub mod read;
+
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
@@ -52,23 +62,103 @@ impl std::fmt::Display for S3Location {
     }
 }
 
+/// How `s3://` inputs are reached and read (the flags of every command that reads spans).
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    /// A named profile of the shared AWS config and credentials files.
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Anonymous requests, for public buckets.
+    pub no_sign_request: bool,
+    /// Accept the charges of a requester-pays bucket.
+    pub request_payer: bool,
+    /// GET requests in flight at once.
+    pub concurrency: usize,
+    /// Bytes of objects fetched ahead of decoding, at most.
+    pub max_in_flight_bytes: u64,
+    /// The exporter's `s3_partition_format`.
+    pub partition_format: partition::PartitionFormat,
+    /// The exporter's `s3_partition_timezone`.
+    pub partition_timezone: chrono_tz::Tz,
+    /// How far outside a run's window partitions are still read, ns: the exporter partitions
+    /// by upload time, after the spans of an object ended.
+    pub partition_slack_ns: i64,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            profile: None,
+            region: None,
+            endpoint_url: None,
+            no_sign_request: false,
+            request_payer: false,
+            concurrency: 32,
+            max_in_flight_bytes: 256 << 20,
+            partition_format: partition::PartitionFormat::parse(partition::DEFAULT_FORMAT)
+                .unwrap_or_else(|e| unreachable!("the default partition format parses: {e}")),
+            partition_timezone: chrono_tz::Tz::UTC,
+            partition_slack_ns: 3_600_000_000_000,
+        }
+    }
+}
+
 /// A client configured from the environment (see the module documentation).
 pub async fn client() -> Client {
-    let region = RegionProviderChain::default_provider().or_else(Region::new("us-east-1"));
-    let shared = aws_config::defaults(BehaviorVersion::latest()).region(region).load().await;
+    client_with(&S3Options::default()).await
+}
+
+/// A client configured from the environment and `opts`. Requests that fail with a throttling
+/// or server error, or whose connection fails, are retried with backoff (up to ten attempts,
+/// from a retry budget of their own, so that a flaky network does not end a long run).
+pub async fn client_with(opts: &S3Options) -> Client {
+    use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(profile) = &opts.profile {
+        loader = loader.profile_name(profile);
+    }
+    loader = match &opts.region {
+        Some(region) => loader.region(Region::new(region.clone())),
+        None => loader.region(RegionProviderChain::default_provider().or_else(Region::new("us-east-1"))),
+    };
+    if let Some(url) = &opts.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if opts.no_sign_request {
+        loader = loader.no_credentials();
+    }
+    let shared = loader.load().await;
     let custom_endpoint = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(custom_endpoint).build();
+    let retry = RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2));
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(custom_endpoint)
+        .retry_config(retry)
+        .retry_partition(RetryPartition::custom("spanlens").token_bucket(TokenBucket::unlimited()).build())
+        .build();
     Client::from_conf(config)
 }
 
 /// An S3 call that failed: the service's error code and message when it answered, else the
 /// SDK's error chain (connection refused, timeout, credentials).
-fn failed<E, R>(what: &str, url: String, e: SdkError<E, R>) -> Error
+pub(crate) fn failed<E, R>(what: &str, url: String, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let detail = match e.code() {
+    Error::output(url, std::io::Error::other(format!("{what}: {}", error_text(&e))))
+}
+
+/// The service's error code and message, or the SDK's error chain.
+pub(crate) fn error_text<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match e.code() {
         Some(code) => format!("{code}: {}", e.message().unwrap_or("(no message)")),
         None => {
             let mut parts = vec![e.to_string()];
@@ -82,8 +172,7 @@ where
             }
             parts.join(": ")
         }
-    };
-    Error::output(url, std::io::Error::other(format!("{what}: {detail}")))
+    }
 }
 
 /// Whether any object exists under the location's prefix.
