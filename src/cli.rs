@@ -131,6 +131,28 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Gen(GenArgs),
 
+    /// Run SQL over spans, signals and metric tables: statements, files, or an interactive shell.
+    ///
+    /// Registers tables by what INPUT is: raw OTLP (files, directories, globs, -) or a span store
+    /// gives `spans` (the span table; a store adds its `date` partition column), and on demand,
+    /// only when a statement names them, `signals`, `service_metrics`, `operation_metrics`,
+    /// `dependency_metrics` (derived as `metrics` derives them, with its derivation and window
+    /// flags) and, with --slos, the SLO tables; a `metrics`, `slo` or `report` output gives its
+    /// tables as they are. Every embedded query (`spanlens queries list`) is a view of its name;
+    /// --table NAME=PATH registers any other Parquet, CSV, JSON Lines or Arrow file or directory.
+    ///
+    /// Statements come from -e and -f (the files first, then each -e, in the order given), from
+    /// stdin when it is not a terminal, or else from an interactive shell (\d lists the tables,
+    /// help the commands). Read-only unless --allow-write: DDL, DML, COPY and SET are refused.
+    /// Results print as a table on a terminal and as CSV otherwise (--format); --out writes them
+    /// to a file. A failing statement stops the run with its position and exit code 2.
+    ///
+    /// Example: spanlens sql store -e "SELECT service_name, count(*) FROM spans GROUP BY 1"
+    ///
+    /// Example: spanlens sql exports/ --param service=frontend -f slowest.sql --format json
+    #[command(after_help = AFTER_HELP)]
+    Sql(SqlArgs),
+
     /// List the SQL queries spanlens runs, or print one.
     ///
     /// Example: spanlens queries show service_metrics
@@ -551,6 +573,131 @@ pub struct DeriveArgs {
     /// system temp directory ($TMPDIR or /tmp). Where /tmp is a tmpfs (memory), give a disk.
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
+}
+
+/// How `sql` prints or writes results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormatArg {
+    /// Aligned columns for people: ids as hex, long values cut with …, at most --max-rows rows.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// Tab-separated values with a header line.
+    Tsv,
+    /// A JSON array of objects, one per row.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A Parquet file (needs --out).
+    Parquet,
+    /// An Arrow IPC file (needs --out).
+    Arrow,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Raw OTLP inputs (files, directories, globs, - for stdin), one span store written by
+    /// `ingest`, or one output directory of `metrics`, `slo` or `report`. None: only --table
+    /// files.
+    ///
+    /// Example: spanlens sql store -e "SELECT count(*) FROM spans"
+    #[arg(value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// SQL to run: one statement or several separated by ;. Repeatable; run after the -f
+    /// files, in the order given.
+    ///
+    /// Example: -e "SELECT name, ns_to_ms(duration_ns) AS ms FROM spans ORDER BY ms DESC LIMIT 5"
+    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    pub execute: Vec<String>,
+
+    /// A file of SQL statements separated by ;. Repeatable; run in the order given.
+    ///
+    /// Example: -f queries/slowest.sql
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Output format: table (default on a terminal), csv (default otherwise), tsv, json,
+    /// ndjson, or parquet and arrow (with --out). Binary ids print as lowercase hex in every
+    /// text format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<SqlFormatArg>,
+
+    /// Write the results to FILE instead of stdout, atomically once every statement has run;
+    /// Parquet and Arrow hold the last statement's result.
+    ///
+    /// Example: --format parquet --out slow.parquet
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Replace --out if it exists.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+
+    /// Run statements that define or change tables, write files or set options (CREATE, INSERT,
+    /// COPY, SET, ...), which are refused without it.
+    #[arg(long)]
+    pub allow_write: bool,
+
+    /// A parameter, $NAME in the SQL, bound as a typed literal (never spliced into the text):
+    /// an integer, a decimal number, true or false, else text; NAME:TYPE=VALUE forces int,
+    /// float, bool or text. Repeatable.
+    ///
+    /// Example: --param service=frontend --param min_ms=250
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+
+    /// Register a Parquet, CSV, JSON Lines (.json, .jsonl, .ndjson) or Arrow IPC file, or a
+    /// directory of them, as table NAME. Repeatable.
+    ///
+    /// Example: --table deploys=deploys.csv
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    pub tables: Vec<String>,
+
+    /// Rows shown by the table format (0: all); the count of all rows follows the table.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub max_rows: usize,
+
+    /// Memory for query operators (sorts, aggregates, joins); beyond it they spill to
+    /// --temp-dir. Units as for --max-decompressed-size.
+    ///
+    /// Example: --memory-limit 512MiB
+    #[arg(long, value_name = "SIZE", default_value = "1GiB")]
+    pub memory_limit: String,
+
+    /// Bucket width of the metric tables computed on demand (default 1h), as for `metrics`.
+    #[arg(long, value_name = "WIDTH")]
+    pub bucket: Option<String>,
+
+    /// Start of the metric tables' window (inclusive, on record end time), as for `metrics`.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// End of the metric tables' window (exclusive), as for `metrics`.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Approximate (t-digest) percentiles in the metric tables and latency_percentiles.
+    #[arg(long)]
+    pub approx: bool,
+
+    /// SLO definitions (as for `spanlens slo`): the SLO tables (slos, slo_periods,
+    /// slo_burn_rates, slo_records) are then computed on demand.
+    ///
+    /// Example: --slos slos.json
+    #[arg(long, value_name = "FILE")]
+    pub slos: Option<PathBuf>,
+
+    /// The SLOs' evaluation time (default: the end of the latest record, rounded up to a minute).
+    #[arg(long, value_name = "TIME", requires = "slos")]
+    pub at: Option<String>,
+
+    /// How a period without any record counts in a period-based SLO.
+    #[arg(long, value_enum, default_value = "good")]
+    pub no_data: NoDataArg,
+
+    #[command(flatten)]
+    pub run: SignalsArgs,
 }
 
 #[derive(Debug, Subcommand)]

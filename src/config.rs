@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, TableArg,
+    PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, SqlArgs, SqlFormatArg, TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -19,6 +19,8 @@ use crate::s3::partition::{PartitionFormat, parse_timezone};
 use crate::signals::{RecordKinds, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
+use crate::sql::output::Format as SqlFormat;
+use crate::sql::{EngineOptions, Param};
 use crate::store::StoreOptions;
 use crate::util::parse_size;
 use crate::util::time::{parse_bucket, parse_time};
@@ -315,6 +317,148 @@ impl ReportPlan {
             command,
         })
     }
+}
+
+/// Everything `sql` needs to run.
+#[derive(Debug, Clone)]
+pub struct SqlPlan {
+    pub inputs: Vec<String>,
+    /// `--table NAME=PATH`, in order.
+    pub tables: Vec<(String, PathBuf)>,
+    /// `-f` files, then `-e` statements, run in this order.
+    pub files: Vec<PathBuf>,
+    pub execute: Vec<String>,
+    /// `None`: table on a terminal, CSV otherwise.
+    pub format: Option<SqlFormat>,
+    pub out: Option<PathBuf>,
+    pub force: bool,
+    pub max_rows: usize,
+    pub engine: EngineOptions,
+    pub quiet: bool,
+    pub decode: DecodeOptions,
+    /// How signals and metric tables are made on demand (every table, all records).
+    pub metrics: MetricsOptions,
+    /// --bucket, --from, --to or --approx was given: an output's metric tables are computed
+    /// again from its signals rather than read as written.
+    pub window_given: bool,
+    pub slos: Vec<SloDefinition>,
+    pub at: Option<i64>,
+    pub no_data_bad: bool,
+}
+
+impl SqlPlan {
+    pub fn from_args(args: &SqlArgs) -> Result<Self> {
+        let bucket_ns = bucket_flag(args.bucket.as_deref().unwrap_or("1h"))?;
+        let (from, to) = (time_flag("--from", &args.from)?, time_flag("--to", &args.to)?);
+        check_window(from, to)?;
+        let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
+        let format = args.format.map(|f| match f {
+            SqlFormatArg::Table => SqlFormat::Table,
+            SqlFormatArg::Csv => SqlFormat::Csv,
+            SqlFormatArg::Tsv => SqlFormat::Tsv,
+            SqlFormatArg::Json => SqlFormat::Json,
+            SqlFormatArg::Ndjson => SqlFormat::Ndjson,
+            SqlFormatArg::Parquet => SqlFormat::Parquet,
+            SqlFormatArg::Arrow => SqlFormat::Arrow,
+        });
+        if format.is_some_and(SqlFormat::is_binary) && args.out.is_none() {
+            return Err(Error::Config("--format parquet and arrow write a file: give --out FILE".into()));
+        }
+        if let Some(out) = &args.out {
+            if out.is_dir() {
+                return Err(Error::Config(format!("--out {} is a directory; name a file", out.display())));
+            }
+            if out.exists() && !args.force {
+                return Err(Error::Config(format!(
+                    "--out {} already exists; pass --force to replace it",
+                    out.display()
+                )));
+            }
+        }
+        let memory = parse_size(&args.memory_limit).map_err(|e| Error::Config(format!("--memory-limit: {e}")))?;
+        if memory == 0 {
+            return Err(Error::Config("--memory-limit must be more than 0".into()));
+        }
+        let mut params: Vec<(String, Param)> = Vec::new();
+        for text in &args.params {
+            let (name, value) = parse_param(text)?;
+            if params.iter().any(|(n, _)| *n == name) {
+                return Err(Error::Config(format!("--param {name} is given twice")));
+            }
+            params.push((name, value));
+        }
+        let mut tables: Vec<(String, PathBuf)> = Vec::new();
+        for text in &args.tables {
+            let (name, path) =
+                text.split_once('=').filter(|(n, p)| is_sql_name(n) && !p.is_empty()).ok_or_else(|| {
+                    Error::Config(format!(
+                        "--table {text:?}: expected NAME=PATH, NAME a letter or _ then letters, digits, _"
+                    ))
+                })?;
+            if tables.iter().any(|(n, _)| n == name) {
+                return Err(Error::Config(format!("--table {name} is given twice")));
+            }
+            tables.push((name.to_string(), PathBuf::from(path)));
+        }
+        let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
+        Ok(SqlPlan {
+            inputs: args.inputs.clone(),
+            tables,
+            files: args.files.clone(),
+            execute: args.execute.clone(),
+            format,
+            out: args.out.clone(),
+            force: args.force,
+            max_rows: args.max_rows,
+            engine: EngineOptions {
+                memory_limit: usize::try_from(memory).unwrap_or(usize::MAX),
+                temp_dir: spill.temp_dir.clone(),
+                allow_write: args.allow_write,
+                params,
+                approx: args.approx,
+            },
+            quiet: args.run.quiet,
+            decode: decode_options(&args.run.decode)?,
+            metrics: MetricsOptions {
+                signals,
+                tables: METRIC_TABLES.to_vec(),
+                bucket_ns,
+                from,
+                to,
+                approx: args.approx,
+                spill,
+            },
+            window_given: args.bucket.is_some() || from.is_some() || to.is_some() || args.approx,
+            slos,
+            at: time_flag("--at", &args.at)?,
+            no_data_bad: args.no_data == NoDataArg::Bad,
+        })
+    }
+}
+
+/// A name SQL can use unquoted: a letter or `_`, then letters, digits or `_`.
+fn is_sql_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `--param NAME=VALUE` or `NAME:TYPE=VALUE`.
+fn parse_param(text: &str) -> Result<(String, Param)> {
+    let bad = |why: String| Error::Config(format!("--param {text:?}: {why}"));
+    let (key, value) = text.split_once('=').ok_or_else(|| bad("expected NAME=VALUE or NAME:TYPE=VALUE".into()))?;
+    let (name, ty) = match key.split_once(':') {
+        Some((name, ty)) => (name, Some(ty)),
+        None => (key, None),
+    };
+    if !is_sql_name(name) {
+        return Err(bad(format!("{name:?} is not a name (a letter or _, then letters, digits or _)")));
+    }
+    let value = match ty {
+        Some(ty) => Param::typed(ty, value).map_err(bad)?,
+        None => Param::infer(value),
+    };
+    Ok((name.to_string(), value))
 }
 
 /// The generator plan from `gen` flags.

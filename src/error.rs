@@ -96,6 +96,10 @@ pub enum Error {
     #[error("query failed")]
     Query(#[from] datafusion::error::DataFusionError),
 
+    /// A statement of `spanlens sql` failed: which statement, where in it, and why (one line).
+    #[error("{0}")]
+    Sql(String),
+
     /// Building an Arrow batch failed: a bug, since the schema is ours.
     #[error("internal error building Arrow data")]
     Arrow(#[from] arrow::error::ArrowError),

@@ -5,6 +5,8 @@
 //!   and the dispatcher; [`config`]: the validated plan of each command;
 //! * [`report`]: what a run did as people and tools see it: `run_info`, the stderr summary,
 //!   text tables, `report.html`; [`outcome`]: what each command did, as `report` renders it;
+//! * [`sql`]: the session of `spanlens sql`: tables by input kind, on-demand views, the functions
+//!   span SQL needs, output formats, the interactive shell;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables; [`slo`]: SLO
 //!   definitions (the Application Signals API's JSON) and their evaluation over signals;
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
@@ -35,6 +37,7 @@ pub mod s3;
 pub mod signals;
 pub mod slo;
 pub mod spill;
+pub mod sql;
 pub mod store;
 pub mod testing;
 pub mod util;

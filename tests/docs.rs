@@ -115,7 +115,7 @@ fn every_documented_command_and_flag_exists() {
                     for flag in flags(&piece) {
                         flags_seen += 1;
                         let known = top.contains(&flag)
-                            || ["demo", "ingest", "metrics", "slo", "report", "gen", "completions", "man"]
+                            || ["demo", "ingest", "metrics", "slo", "report", "gen", "sql", "completions", "man"]
                                 .iter()
                                 .any(|c| help_of(c).is_some_and(|h| h.contains(&flag)));
                         if !known {

@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod queries;
 pub mod report;
 pub mod slo;
+pub mod sql;
 
 use std::io::Write;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Slo(args) => slo::run(args, command_line, cli.timings),
         Command::Report(args) => report::run(args, command_line, cli.timings),
         Command::Gen(args) => generate::run(args),
+        Command::Sql(args) => sql::run(args, cli.timings),
         Command::Queries(command) => queries::run(command),
         Command::Schema => queries::schema(),
         Command::Completions(args) => completions::completions(args),
