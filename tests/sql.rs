@@ -278,7 +278,7 @@ fn statements_that_write_are_refused_without_allow_write() {
         "DROP VIEW IF EXISTS spans".to_string(),
         format!("COPY (SELECT name FROM spans) TO '{}' STORED AS CSV", path(&target)),
         format!("COPY spans TO '{}' STORED AS PARQUET", path(&target)),
-        format!("INSERT INTO spans SELECT * FROM spans"),
+        "INSERT INTO spans SELECT * FROM spans".to_string(),
         "SET datafusion.execution.batch_size = 10".to_string(),
         format!("EXPLAIN ANALYZE COPY (SELECT 1) TO '{}' STORED AS CSV", path(&target)),
         "CREATE SCHEMA s".to_string(),

@@ -209,7 +209,7 @@ impl Engine {
                 .with_recursion_limit(recursion_limit)
                 .build()
                 .and_then(|mut p| p.parse_statements());
-            let mut statements = parsed.map_err(|e| sql_error(&label, e.into()))?;
+            let mut statements = parsed.map_err(|e| sql_error(&label, e))?;
             match (statements.pop_front(), statements.is_empty()) {
                 (Some(statement), true) => out.push(Parsed { label, statement }),
                 _ => return Err(Error::Sql(format!("{label}: not one statement"))),
