@@ -70,21 +70,32 @@ while IFS='|' read -r NAME OURS THEIRS; do
     "$(sed -n 2p "$WORK/$NAME.csv")" "$THEIRS" >> "$RESULTS"
 done < "$QUERIES"
 
-python3 - "$STORE" "$THREADS" "$RUNS" "$RESULTS" "$SPANS" <<'PY'
-import csv, io, statistics, sys, time, duckdb
-store, threads, runs, results, spans = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+python3 - "$STORE" "$THREADS" "$RUNS" "$RESULTS" <<'PY'
+import csv, datetime, io, statistics, sys, time, duckdb
+store, threads, runs, results = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 con.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet('{store}/spans/*/*.parquet', hive_partitioning = true)")
 n = con.execute("SELECT count(*) FROM spans").fetchone()[0]
 print(f"store: {n:,} spans; duckdb {duckdb.__version__}, {threads} threads, median of {runs} runs")
-print(f"{'query':<22} {'spanlens ms':>12} {'duckdb ms':>10} {'ratio':>7} {'spanlens wall s':>16} {'peak MiB':>9}  agree")
+print(f"{'query':<22} {'spanlens ms':>12} {'duckdb ms':>10} {'duckdb/spanlens':>16} {'spanlens wall s':>16} {'peak MiB':>9}  agree")
+
+def norm(v):
+    """A cell as comparable text: numbers to 6 significant digits, times in UTC, NULL as empty."""
+    if v is None:
+        return ""
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%dT%H:%M:%S")
+    text = str(v)
+    try:
+        return f"{float(text):.6g}"
+    except ValueError:
+        return text.rstrip("Z").replace(" ", "T") if text[:4].isdigit() and "-" in text[:8] else text
+
 ours_total = theirs_total = 0.0
 ok_all = True
-def text(v):
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "" if v is None else str(v)
 for line in open(results):
     head, rows, first, theirs = line.rstrip("\n").split("|", 3)
     name, ms, wall, kb = head.split()
@@ -94,16 +105,15 @@ for line in open(results):
         got = con.execute(theirs).fetchall()
         times.append((time.perf_counter() - t0) * 1e3)
     duck_ms = statistics.median(times)
-    ours_first = next(csv.reader(io.StringIO(first)), [])
-    duck_first = [text(v) for v in got[0]] if got else []
-    same_first = [c if not c.replace('.', '', 1).replace('e', '', 1).replace('-', '').isdigit() else f"{float(c):.6g}" for c in ours_first] == [
-        c if not isinstance(v, (int, float)) or isinstance(v, bool) else f"{float(v):.6g}" for c, v in zip(duck_first, got[0] if got else [])]
-    agree = int(rows) == len(got) and same_first
+    ours_first = [norm(c) for c in next(csv.reader(io.StringIO(first)), [])]
+    duck_first = [norm(v) for v in got[0]] if got else []
+    agree = int(rows) == len(got) and ours_first == duck_first
     ok_all &= agree
     ours_total += float(ms)
     theirs_total += duck_ms
-    print(f"{name:<22} {float(ms):>12.1f} {duck_ms:>10.1f} {duck_ms / float(ms):>6.2f}x {float(wall):>16.2f} {int(kb) / 1024:>9.0f}  "
-          f"{'yes' if agree else 'NO: ' + str(rows) + ' vs ' + str(len(got)) + ' rows; ' + str(ours_first) + ' vs ' + str(duck_first)}")
-print(f"{'all queries':<22} {ours_total:>12.1f} {theirs_total:>10.1f} {theirs_total / ours_total:>6.2f}x")
+    verdict = "yes" if agree else f"NO: {rows} vs {len(got)} rows; {ours_first} vs {duck_first}"
+    print(f"{name:<22} {float(ms):>12.1f} {duck_ms:>10.1f} {duck_ms / float(ms):>15.2f}x {float(wall):>16.2f} "
+          f"{int(kb) / 1024:>9.0f}  {verdict}")
+print(f"{'all ten':<22} {ours_total:>12.1f} {theirs_total:>10.1f} {theirs_total / ours_total:>15.2f}x")
 sys.exit(0 if ok_all else 1)
 PY
