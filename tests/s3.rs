@@ -236,6 +236,19 @@ fn s3_inputs_give_the_tables_of_the_same_objects_on_disk() {
         .assert()
         .success();
     assert!(tables(&p("m-glob")) == tables(&p("m-gz")), "the glob keeps the gzip JSON objects only");
+
+    // sql: the spans and the tables made on demand of s3:// inputs are those of the objects on disk.
+    let query = "SELECT service_name, kind, count(*) AS n, sum(duration_ns) AS d FROM spans GROUP BY 1, 2 ORDER BY 1, 2; \
+                 SELECT * FROM service_metrics ORDER BY 1, 2, 3, 4";
+    let sql = |input: &std::ffi::OsStr| {
+        let out = moto.spanlens().args(["sql", "--format", "csv", "-e", query]).arg(input).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout, String::from_utf8(out.stderr).unwrap())
+    };
+    let (s3_rows, s3_err) = sql("s3://traces/otel".as_ref());
+    let (local_rows, _) = sql(p("local").as_os_str());
+    assert!(s3_rows.len() > 200 && s3_rows == local_rows, "sql over s3:// equals sql over the same files");
+    assert!(s3_err.contains(&format!("s3: listed {objects} objects")), "{s3_err}");
 }
 
 /// With a window, only the partitions that can hold it (with the slack) are listed and read;

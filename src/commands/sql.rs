@@ -18,6 +18,7 @@ use crate::ingest::SourceStats;
 use crate::ingest::files;
 use crate::ingest::read::decode_into;
 use crate::metrics::{self, METRIC_TABLES, MetricsOptions};
+use crate::s3::list::ListStats;
 use crate::signals::{self, RecordKinds};
 use crate::slo;
 use crate::spill::{SCRATCH_PREFIX, SpanSpool, scratch_dir};
@@ -158,11 +159,14 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     match &kind {
         InputKind::None => {}
         InputKind::Raw => {
-            let inputs = files::expand(&plan.inputs)?;
+            // s3:// inputs are listed only under the partitions that can hold the window, when
+            // it is known at both ends, as `metrics` lists them.
+            let window = plan.metrics.from.zip(plan.metrics.to);
+            let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, window)?;
             let (batches, sources) = decode_into(inputs, &plan.decode, plan.quiet, |rx| {
                 Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect::<Vec<RecordBatch>>())
             })?;
-            summarize(&sources, plan.quiet, interactive);
+            summarize(&sources, &s3, plan.quiet, interactive);
             tables::register_spans(ctx, batches.clone())?;
             spans = Some(batches);
             has_signals = true;
@@ -239,9 +243,12 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
 
 /// What was read and skipped, on stderr: in the shell (unless `quiet`), and whenever invalid
 /// spans were skipped.
-fn summarize(sources: &[SourceStats], quiet: bool, interactive: bool) {
+fn summarize(sources: &[SourceStats], s3: &ListStats, quiet: bool, interactive: bool) {
     let t = SourceStats::total(sources);
     let invalid = t.spans_skipped_total();
+    if !quiet && s3.prefixes > 0 {
+        eprint!("{}", crate::report::summary::s3_line(s3, sources));
+    }
     if !(invalid > 0 || (interactive && !quiet)) {
         return;
     }

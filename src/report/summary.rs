@@ -124,15 +124,19 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
 /// `s3: listed N objects under M prefixes (K pruned by partition time, U not matching the
 /// glob), read R objects (B)`, when there were `s3://` inputs.
 fn push_s3(out: &mut String, s3: &ListStats, sources: &[SourceStats]) {
-    if s3.prefixes == 0 {
-        return;
+    if s3.prefixes > 0 {
+        out.push_str(&s3_line(s3, sources));
     }
+}
+
+/// The `s3: listed ...` line of [`push_s3`], with its line break.
+pub fn s3_line(s3: &ListStats, sources: &[SourceStats]) -> String {
     let read: Vec<&SourceStats> = sources.iter().filter(|s| s.source.starts_with("s3://")).collect();
     let mut skipped = vec![format!("{} pruned by partition time", thousands(s3.pruned))];
     if s3.unmatched > 0 {
         skipped.push(format!("{} not matching the glob", thousands(s3.unmatched)));
     }
-    out.push_str(&format!(
+    format!(
         "s3: listed {} object{} under {} prefix{} ({}), read {} object{} ({})\n",
         thousands(s3.listed),
         if s3.listed == 1 { "" } else { "s" },
@@ -142,7 +146,7 @@ fn push_s3(out: &mut String, s3: &ListStats, sources: &[SourceStats]) {
         thousands(read.len() as u64),
         if read.len() == 1 { "" } else { "s" },
         human_bytes(read.iter().map(|s| s.bytes_read).sum()),
-    ));
+    )
 }
 
 /// What was read: the span store, or the decoded inputs with their skips.
