@@ -153,6 +153,24 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Sql(SqlArgs),
 
+    /// The trace-stitched service graph: who calls whom, with requests, faults and latency.
+    ///
+    /// Pairs each SERVER or CONSUMER span with its parent CLIENT or PRODUCER span of another
+    /// service (a CONSUMER whose parent is absent with the PRODUCER it links to) over the whole
+    /// input, with no time limit and no loss. An unpaired CLIENT span calls a virtual node named
+    /// by its peer.service, db.name, db.system, messaging.destination or server.address; a
+    /// SERVER span whose parent is not in the input is called by the virtual node `user`.
+    /// Prints the edges (--format table), or the graph as DOT, Mermaid or JSON; with --out it
+    /// writes OUT/service_graph.parquet (per edge, per bucket and for the window: requests,
+    /// errors and faults and exact latency percentiles of each side, network time),
+    /// service_graph_nodes.parquet and run_info.parquet.
+    ///
+    /// INPUT is raw OTLP (files, directories, globs, -, s3://) or one span store.
+    ///
+    /// Example: spanlens graph exports/ --format dot | dot -Tsvg > graph.svg
+    #[command(after_help = AFTER_HELP)]
+    Graph(GraphArgs),
+
     /// List the SQL queries spanlens runs, or print one.
     ///
     /// Example: spanlens queries show service_metrics
@@ -432,6 +450,66 @@ pub struct MetricsArgs {
 
     #[command(flatten)]
     pub run: SignalsArgs,
+}
+
+/// How `graph` prints the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormatArg {
+    /// The edges as aligned columns.
+    Table,
+    /// Graphviz's DOT language (dot -Tsvg renders it).
+    Dot,
+    /// A Mermaid flowchart, for Markdown.
+    Mermaid,
+    /// {"nodes": [...], "edges": [...]}.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Raw OTLP inputs (files, directories, globs, - for stdin, s3://bucket/prefix) or one span
+    /// store directory written by `spanlens ingest`.
+    ///
+    /// Example: spanlens graph store --format mermaid
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    #[command(flatten)]
+    pub output: OptionalOutputArgs,
+
+    /// How the graph is printed on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub format: GraphFormatArg,
+
+    /// Time bucket of the per-bucket rows of service_graph: a number and s, m, h or d.
+    ///
+    /// Example: --bucket 5m
+    #[arg(long, value_name = "WIDTH", default_value = "1h")]
+    pub bucket: String,
+
+    /// Start of the window (inclusive), on a request's time (its client span's end, else its
+    /// server span's): RFC 3339 or YYYY-MM-DD (UTC). Spans are paired over the whole input.
+    ///
+    /// Example: --from 2026-11-01
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// End of the window (exclusive): RFC 3339 or YYYY-MM-DD (UTC).
+    ///
+    /// Example: --to 2026-11-08
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Approximate percentiles (t-digest) instead of exact ones.
+    #[arg(long)]
+    pub approx: bool,
+
+    /// Print nothing on stderr but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub decode: DecodeArgs,
 }
 
 /// Whether a period without any record counts against a period-based SLO.

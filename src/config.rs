@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use crate::cli::{
-    CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, IngestArgs, LayoutArg, MetricsArgs, NoDataArg,
-    PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, SqlArgs, SqlFormatArg, TableArg,
+    CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, GraphArgs, GraphFormatArg, IngestArgs,
+    LayoutArg, MetricsArgs, NoDataArg, PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, SqlArgs, SqlFormatArg,
+    TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -144,6 +145,38 @@ impl MetricsPlan {
             decode: decode_options(&args.run.decode)?,
             metrics: MetricsOptions { signals, tables, bucket_ns, from, to, approx: args.approx, spill },
             write_signals: given(TableArg::Signals),
+            command,
+        })
+    }
+}
+
+/// Everything `graph` needs to run.
+#[derive(Debug, Clone)]
+pub struct GraphPlan {
+    pub inputs: Vec<String>,
+    /// Where the tables are written; `None`: nothing is written.
+    pub out: Option<PathBuf>,
+    pub force: bool,
+    pub format: GraphFormatArg,
+    pub quiet: bool,
+    pub decode: DecodeOptions,
+    pub graph: crate::graph::GraphOptions,
+    /// The command line as given, for run_info.
+    pub command: String,
+}
+
+impl GraphPlan {
+    pub fn from_args(args: &GraphArgs, command: String) -> Result<Self> {
+        let (from, to) = (time_flag("--from", &args.from)?, time_flag("--to", &args.to)?);
+        check_window(from, to)?;
+        Ok(GraphPlan {
+            inputs: args.inputs.clone(),
+            out: args.output.out.clone(),
+            force: args.output.force,
+            format: args.format,
+            quiet: args.quiet,
+            decode: decode_options(&args.decode)?,
+            graph: crate::graph::GraphOptions { bucket_ns: bucket_flag(&args.bucket)?, from, to, approx: args.approx },
             command,
         })
     }

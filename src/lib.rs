@@ -26,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod derive;
 pub mod error;
+pub mod graph;
 pub mod ingest;
 pub mod metrics;
 pub mod model;

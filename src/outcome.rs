@@ -23,6 +23,23 @@ pub struct IngestOutcome {
     pub seconds: f64,
 }
 
+/// What a graph run did.
+#[derive(Debug)]
+pub struct GraphOutcome {
+    /// Decoded inputs (empty when the input was a span store).
+    pub sources: Vec<SourceStats>,
+    /// What listing the `s3://` inputs found.
+    pub s3: ListStats,
+    /// The span store read, if the input was one.
+    pub store: Option<PathBuf>,
+    /// `service_graph` and `service_graph_nodes`.
+    pub tables: Vec<Table>,
+    /// The output directory written; `None` when nothing was written (no `--out`).
+    pub out: Option<PathBuf>,
+    /// Wall time per phase (`--timings`); their sum is the run's.
+    pub phases: Phases,
+}
+
 /// What a metrics run did.
 #[derive(Debug)]
 pub struct MetricsOutcome {

@@ -538,6 +538,10 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     // The same session evaluates again (another time) and replaces its SLO tables.
     let again = spanlens::slo::evaluate(&ctx, &defs, 7_200_000_000_000, true).await.unwrap();
     assert_eq!(again.statuses, report.statuses);
+    // The service graph over no spans: no edges, no nodes; its tables are registered.
+    let opts = spanlens::graph::GraphOptions { bucket_ns: 60_000_000_000, from: None, to: None, approx: false };
+    let graph = spanlens::graph::compute(&ctx, &opts).await.unwrap();
+    assert_eq!(graph.iter().map(|t| t.rows()).sum::<usize>(), 0);
     // Every registered query, by name, now plans against the registered (empty) tables.
     for q in QUERIES {
         let df = ctx.sql(q.sql).await;
@@ -546,7 +550,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
                 datafusion::common::ScalarValue::Utf8(Some("2026-11-01".into())),
                 datafusion::common::ScalarValue::Utf8(Some("2026-11-02".into())),
             ]),
-            ("windowed_signals", Ok(df)) => df.with_param_values(vec![
+            ("windowed_signals" | "service_graph", Ok(df)) => df.with_param_values(vec![
                 datafusion::common::ScalarValue::Int64(Some(1)),
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(0), Some("UTC".into())),
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(1), Some("UTC".into())),

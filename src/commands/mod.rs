@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod demo;
 pub mod generate;
+pub mod graph;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
@@ -36,6 +37,7 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Report(args) => report::run(args, command_line, cli.timings),
         Command::Gen(args) => generate::run(args),
         Command::Sql(args) => sql::run(args, cli.timings),
+        Command::Graph(args) => graph::run(args, command_line, cli.timings),
         Command::Queries(command) => queries::run(command),
         Command::Schema => queries::schema(),
         Command::Completions(args) => completions::completions(args),

@@ -44,7 +44,7 @@ pub struct SignalsRequest<'a> {
 
 /// The span store directory among `inputs`: a single directory holding `spans/` and
 /// `run_info.parquet`, as `ingest` writes it.
-fn span_store(inputs: &[String]) -> Option<PathBuf> {
+pub(crate) fn span_store(inputs: &[String]) -> Option<PathBuf> {
     let [only] = inputs else { return None };
     let dir = Path::new(only);
     (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())

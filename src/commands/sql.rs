@@ -14,6 +14,7 @@ use crate::cli::SqlArgs;
 use crate::commands::pipeline::{SignalsRequest, evaluation_time, load_signals};
 use crate::config::SqlPlan;
 use crate::error::{Error, Result};
+use crate::graph::{self, GraphOptions};
 use crate::ingest::SourceStats;
 use crate::ingest::files;
 use crate::ingest::read::decode_into;
@@ -223,6 +224,11 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     if matches!(kind, InputKind::Store(_)) {
         add("store_spans", "view: the embedded query store_spans (every date)");
     }
+    if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
+        add("service_graph_calls", "view: one row per request on a trace-stitched edge");
+        add("service_graph", "the trace-stitched service graph per edge, per bucket and for the window");
+        add("service_graph_nodes", "the nodes of the service graph");
+    }
     if has_signals {
         add("signals", "the Application Signals metric records, derived as metrics derives them");
         add("windowed_signals", "view: signals in the --from/--to window with their --bucket start");
@@ -332,6 +338,12 @@ impl OnDemand for Made {
             "store_spans" => {
                 let all = vec![utf8("0000-01-01"), utf8("9999-12-31")];
                 return engine.runtime.block_on(tables::register_query_view(ctx, name, all));
+            }
+            name if name == graph::CALLS_VIEW || graph::GRAPH_TABLES.contains(&name) => {
+                let m = &self.plan.metrics;
+                let opts = GraphOptions { bucket_ns: m.bucket_ns, from: m.from, to: m.to, approx: m.approx };
+                engine.runtime.block_on(graph::compute(ctx, &opts))?;
+                return Ok(());
             }
             "services_page" => {
                 engine.make("service_metrics", self)?;

@@ -103,6 +103,25 @@ pub fn metrics_run_info(
     r.finish()
 }
 
+/// Build the `run_info` batch for a graph run: the ingest counters (when raw inputs were
+/// decoded), the store read, and the rows of each table written.
+pub fn graph_run_info(
+    command: &str,
+    sources: &[SourceStats],
+    s3: &ListStats,
+    store: Option<&std::path::Path>,
+    tables: &[Table],
+) -> Result<RecordBatch> {
+    let mut r = Rows::default();
+    ingest_rows(&mut r, command, sources, None);
+    s3_rows(&mut r, s3, sources);
+    if let Some(store) = store {
+        r.push("", "span_store", None, None, Some(&store.display().to_string()));
+    }
+    table_rows(&mut r, tables.iter());
+    r.finish()
+}
+
 /// Build the `run_info` batch for an SLO or report run: the ingest and derivation counters
 /// when signals were derived (or the signals file read), the evaluation time and the SLOs per
 /// status (when SLOs were evaluated), and the rows of each table written.

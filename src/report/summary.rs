@@ -3,7 +3,7 @@
 
 use crate::ingest::SourceStats;
 use crate::model::table::Table;
-use crate::outcome::{IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
+use crate::outcome::{GraphOutcome, IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
 use crate::s3::list::ListStats;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
@@ -285,6 +285,24 @@ fn lost(input: &SignalsInput) -> bool {
     let t = SourceStats::total(&input.sources);
     let dropped = input.derived.as_ref().is_some_and(|d| !d.stats.dropped.is_empty());
     t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() || dropped
+}
+
+/// The human summary of a graph run.
+pub fn graph_summary(outcome: &GraphOutcome) -> String {
+    let mut out = String::new();
+    push_s3(&mut out, &outcome.s3, &outcome.sources);
+    push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
+    let written = table_rows(outcome.tables.iter());
+    push_wrote(&mut out, outcome.out.as_deref(), &written, None, outcome.phases.total());
+    out
+}
+
+/// Print the graph summary, unless `quiet` and nothing was skipped.
+pub fn print_graph(outcome: &GraphOutcome, quiet: bool) {
+    let t = SourceStats::total(&outcome.sources);
+    if !quiet || t.spans_skipped_total() > 0 || !t.records_skipped.is_empty() {
+        eprint!("{}", graph_summary(outcome));
+    }
 }
 
 /// Print the metrics summary, unless `quiet` and nothing was skipped or dropped.

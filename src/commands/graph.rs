@@ -1,0 +1,92 @@
+//! `spanlens graph`: the spans of raw OTLP (decoded with only the columns the pairing reads)
+//! or of a span store, the service graph tables computed over them, the graph printed in the
+//! asked format, and the tables written when `--out` is given.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+
+use crate::cli::{GraphArgs, GraphFormatArg};
+use crate::commands::pipeline::{Workspace, query_session, span_store, write_tables};
+use crate::commands::{print_timings, write_stdout};
+use crate::config::GraphPlan;
+use crate::error::{Error, Result};
+use crate::graph;
+use crate::ingest::decode::DecodeOptions;
+use crate::ingest::files;
+use crate::ingest::read::decode_into;
+use crate::metrics;
+use crate::outcome::GraphOutcome;
+use crate::report::graph::{edges, nodes, render_dot, render_json, render_mermaid, render_table};
+use crate::report::run_info::graph_run_info;
+use crate::report::summary;
+use crate::s3::list::ListStats;
+use crate::util::Phases;
+
+/// Run `graph` as the command line gives it.
+pub fn run(args: &GraphArgs, command_line: String, timings: bool) -> Result<u8> {
+    let plan = GraphPlan::from_args(args, command_line)?;
+    let outcome = run_graph(&plan)?;
+    let [edge_table, node_table] = &outcome.tables[..] else {
+        return Err(Error::Config("the service graph gave no tables".into()));
+    };
+    let (edges, nodes) = (edges(edge_table)?, nodes(node_table)?);
+    let text = match plan.format {
+        GraphFormatArg::Table => render_table(&edges),
+        GraphFormatArg::Dot => render_dot(&nodes, &edges),
+        GraphFormatArg::Mermaid => render_mermaid(&nodes, &edges),
+        GraphFormatArg::Json => render_json(&nodes, &edges)?,
+    };
+    write_stdout(text.as_bytes())?;
+    summary::print_graph(&outcome, plan.quiet);
+    print_timings(timings, &outcome.phases);
+    Ok(0)
+}
+
+/// Compute the service graph of the plan's input, and write its tables to the plan's output
+/// directory, if it has one.
+pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
+    let mut phases = Phases::start();
+    let g = &plan.graph;
+    if metrics::metrics_output(&plan.inputs).is_some() {
+        return Err(Error::Config(
+            "the service graph pairs spans: give raw OTLP or a span store, not a metrics output".into(),
+        ));
+    }
+    let work = Workspace::create(plan.out.as_deref(), plan.force, None)?;
+    let (ctx, runtime) = query_session()?;
+    let store = span_store(&plan.inputs);
+    let (sources, s3) = match &store {
+        // Spans of the day before the window are read too: a request's parent may start earlier.
+        Some(dir) => {
+            runtime.block_on(metrics::register_store(&ctx, dir, g.from, g.to))?;
+            (Vec::new(), ListStats::default())
+        }
+        None => {
+            let decode = DecodeOptions {
+                projection: Some(Arc::from(runtime.block_on(graph::graph_columns())?)),
+                ..plan.decode.clone()
+            };
+            let window = g.from.zip(g.to);
+            let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, window)?;
+            let (batches, sources) = decode_into(inputs, &decode, plan.quiet, |rx| {
+                Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect::<Vec<RecordBatch>>())
+            })?;
+            let partitions = ctx.copied_config().target_partitions();
+            metrics::register_spans(&ctx, batches, partitions)?;
+            (sources, s3)
+        }
+    };
+    phases.mark("read");
+    let tables = runtime.block_on(graph::compute(&ctx, g))?;
+    phases.mark("query");
+    if work.writes() {
+        let run_info = graph_run_info(&plan.command, &sources, &s3, store.as_deref(), &tables)?;
+        write_tables(work.path(), tables.iter(), run_info)?;
+    }
+    let out = work.commit()?;
+    if out.is_some() {
+        phases.mark("write");
+    }
+    Ok(GraphOutcome { sources, s3, store, tables, out, phases })
+}

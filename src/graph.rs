@@ -1,0 +1,79 @@
+//! The trace-stitched service graph: client and server spans paired by parent id (and a
+//! consumer linked to its producer when its parent is not in the input), over the whole input
+//! with no time-to-live, the unpaired halves turned into edges to and from virtual nodes as
+//! the collector's `servicegraph` connector makes them, and the edges' requests, errors,
+//! faults and latencies per bucket and for the window. The pairing and the tables are the SQL
+//! of `queries/` (`service_graph_calls`, `service_graph`, `service_graph_nodes`) over the
+//! `spans` table; `report::graph` draws them as text, DOT, Mermaid or JSON.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+
+use crate::error::Result;
+use crate::metrics::run_and_register;
+use crate::model::schema::span_schema;
+use crate::model::table::Table;
+use crate::queries::{self, register_functions};
+
+/// The tables of the service graph, in the order they are computed and written.
+pub const GRAPH_TABLES: [&str; 2] = ["service_graph", "service_graph_nodes"];
+
+/// The view of one row per request that the graph tables aggregate.
+pub const CALLS_VIEW: &str = "service_graph_calls";
+
+/// Which part of the input the graph covers.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphOptions {
+    /// Bucket width in nanoseconds.
+    pub bucket_ns: i64,
+    /// Half-open window on a request's time (its client span's end, else its server span's),
+    /// ns since the epoch; `None` is unbounded. Pairs are made over the whole input first.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// t-digest percentiles instead of exact ones.
+    pub approx: bool,
+}
+
+/// The indices of the span-table columns the pairing reads, as `service_graph_calls` scans
+/// them (planned against the span schema, so the SQL stays the one definition). Decoded spans
+/// can be cut down to these.
+pub async fn graph_columns() -> Result<Vec<usize>> {
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
+    let plan = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_optimized_plan()?;
+    let mut names = BTreeSet::new();
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            names.extend(scan.projected_schema.fields().iter().map(|f| f.name().clone()));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let schema = span_schema();
+    let mut columns = names.iter().map(|n| Ok(schema.index_of(n)?)).collect::<Result<Vec<usize>>>()?;
+    columns.sort_unstable();
+    Ok(columns)
+}
+
+/// Register `service_graph_calls` as a view of the `spans` table registered in `ctx`, then
+/// compute the graph tables from it (each also registered under its name).
+pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
+    register_functions(ctx, opts.approx);
+    let calls = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
+    ctx.deregister_table(CALLS_VIEW)?;
+    ctx.register_table(CALLS_VIEW, calls.into_view())?;
+    let ts =
+        |v: Option<i64>, default: i64| ScalarValue::TimestampNanosecond(Some(v.unwrap_or(default)), Some("UTC".into()));
+    let params = vec![ScalarValue::Int64(Some(opts.bucket_ns)), ts(opts.from, i64::MIN), ts(opts.to, i64::MAX)];
+    for name in GRAPH_TABLES {
+        ctx.deregister_table(name)?;
+    }
+    let edges = run_and_register(ctx, "service_graph", params).await?;
+    let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
+    Ok(vec![edges, nodes])
+}
