@@ -324,13 +324,20 @@ pub struct S3Args {
     #[arg(long, value_name = "PAYER", value_parser = ["requester"])]
     pub request_payer: Option<String>,
 
-    /// GET requests in flight at once; objects are fetched ahead of the decoder.
+    /// GET requests in flight at once; objects are fetched ahead of the decoder. Also the
+    /// uploads in flight at once of an --out s3:// output.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub s3_concurrency: usize,
 
-    /// Bytes of objects fetched ahead of the decoder, at most (a larger object is streamed).
+    /// Bytes of objects fetched ahead of the decoder, at most (a larger object is streamed);
+    /// also the bytes of files held for uploads at once.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub s3_max_in_flight: String,
+
+    /// Files of an --out s3:// output larger than this are uploaded in parts of this size
+    /// (multipart upload; 5MiB to 5GiB).
+    #[arg(long, value_name = "SIZE", default_value = "16MiB")]
+    pub s3_part_size: String,
 
     /// The exporter's s3_partition_format (strftime: %Y %m %d %H %M): with --from/--to (or a
     /// report's window), only the partitions that can hold the window are listed and read.
