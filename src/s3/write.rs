@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, RequestPayer};
 use futures::StreamExt;
@@ -20,14 +21,40 @@ use tokio::sync::Semaphore;
 
 use super::manifest::{MANIFEST, Manifest, ManifestEntry, sha256_hex};
 use super::read::S3Source;
-use super::{S3Location, S3Options, error_text, failed};
+use super::{S3Location, S3Options, failed};
 use crate::error::{Error, Result};
 
 /// Keys per DeleteObjects request (S3's limit).
 const DELETE_BATCH: usize = 1000;
 
-/// Attempts at a request whose answer's body can break off (beyond the SDK's own retries).
+/// Attempts at a request (each with the SDK's own retries): the SDK does not retry an answer
+/// whose body breaks off.
 const ATTEMPTS: u32 = 3;
+
+/// Send a request (`send` makes it anew) until it succeeds, fails with a client error (4xx),
+/// or [`ATTEMPTS`] attempts failed.
+async fn again<T, E, R, Fut>(mut send: impl FnMut() -> Fut) -> std::result::Result<T, SdkError<E, R>>
+where
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, R>>>,
+    R: std::fmt::Debug,
+{
+    let mut attempt = 1;
+    loop {
+        match send().await {
+            Ok(answer) => return Ok(answer),
+            Err(e)
+                if attempt >= ATTEMPTS
+                    || e.raw_response().is_some_and(|r| (400..500).contains(&r.status().as_u16())) =>
+            {
+                return Err(e);
+            }
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
 
 /// What uploading an output did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,7 +81,11 @@ impl S3Output {
     /// `force`.
     pub fn create(at: S3Location, force: bool, opts: &S3Options, staging: tempfile::TempDir) -> Result<Self> {
         let source = S3Source::new(opts)?;
-        let existing = source.block_on(super::has_objects(source.client(), &at))?;
+        let client = source.client();
+        let listed = source
+            .block_on(again(|| client.list_objects_v2().bucket(&at.bucket).prefix(&at.prefix).max_keys(1).send()));
+        let listed = listed.map_err(|e| failed("listing failed", at.to_string(), e))?;
+        let existing = listed.key_count().unwrap_or(0) > 0 || !listed.contents().is_empty();
         if existing && !force {
             return Err(Error::Config(format!(
                 "output {at} already holds objects; pass --force to replace them (keys the new output does not \
@@ -113,11 +144,10 @@ async fn upload(source: &S3Source, at: &S3Location, dir: &Path, command: &str, r
     if replace {
         // From here until the new manifest is written, the prefix reads as incomplete.
         let key = at.key(MANIFEST);
-        let mut request = client.delete_object().bucket(&at.bucket).key(&key);
-        if payer {
-            request = request.request_payer(RequestPayer::Requester);
-        }
-        request.send().await.map_err(|e| failed("deleting the old manifest failed", at.url(&key), e))?;
+        let payer = payer.then_some(RequestPayer::Requester);
+        again(|| client.delete_object().bucket(&at.bucket).key(&key).set_request_payer(payer.clone()).send())
+            .await
+            .map_err(|e| failed("deleting the old manifest failed", at.url(&key), e))?;
     }
 
     // Bytes of files held in memory at once, in MiB; each upload holds at most one part (of
@@ -177,12 +207,21 @@ async fn upload(source: &S3Source, at: &S3Location, dir: &Path, command: &str, r
 
 /// Put `bytes` at `key`.
 async fn put(source: &S3Source, at: &S3Location, key: &str, bytes: Vec<u8>) -> Result<()> {
-    let mut request =
-        source.client().put_object().bucket(&at.bucket).key(key).content_length(bytes.len() as i64).body(bytes.into());
-    if source.options().request_payer {
-        request = request.request_payer(RequestPayer::Requester);
-    }
-    request.send().await.map_err(|e| failed("upload failed", at.url(key), e))?;
+    let bytes = bytes::Bytes::from(bytes);
+    let payer = source.options().request_payer.then_some(RequestPayer::Requester);
+    again(|| {
+        source
+            .client()
+            .put_object()
+            .bucket(&at.bucket)
+            .key(key)
+            .content_length(bytes.len() as i64)
+            .body(ByteStream::from(bytes.clone()))
+            .set_request_payer(payer.clone())
+            .send()
+    })
+    .await
+    .map_err(|e| failed("upload failed", at.url(key), e))?;
     Ok(())
 }
 
@@ -213,14 +252,10 @@ async fn upload_parts(
     let client = source.client();
     let url = at.url(key);
     let payer = source.options().request_payer.then_some(RequestPayer::Requester);
-    let created = client
-        .create_multipart_upload()
-        .bucket(&at.bucket)
-        .key(key)
-        .set_request_payer(payer.clone())
-        .send()
-        .await
-        .map_err(|e| failed("upload failed", url.clone(), e))?;
+    let created =
+        again(|| client.create_multipart_upload().bucket(&at.bucket).key(key).set_request_payer(payer.clone()).send())
+            .await
+            .map_err(|e| failed("upload failed", url.clone(), e))?;
     let upload_id =
         created.upload_id().ok_or_else(|| Error::output(&url, std::io::Error::other("no upload id")))?.to_string();
     let parts = async {
@@ -236,18 +271,21 @@ async fn upload_parts(
             }
             hasher.update(&part);
             sent += part.len() as u64;
-            let uploaded = client
-                .upload_part()
-                .bucket(&at.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .part_number(number)
-                .content_length(part.len() as i64)
-                .body(ByteStream::from(part))
-                .set_request_payer(payer.clone())
-                .send()
-                .await
-                .map_err(|e| failed(&format!("upload of part {number} failed"), url.clone(), e))?;
+            let part = bytes::Bytes::from(part);
+            let uploaded = again(|| {
+                client
+                    .upload_part()
+                    .bucket(&at.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .content_length(part.len() as i64)
+                    .body(ByteStream::from(part.clone()))
+                    .set_request_payer(payer.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| failed(&format!("upload of part {number} failed"), url.clone(), e))?;
             parts.push(
                 CompletedPart::builder().part_number(number).set_e_tag(uploaded.e_tag().map(String::from)).build(),
             );
@@ -260,15 +298,18 @@ async fn upload_parts(
     .await;
     let completed = match parts {
         Ok((parts, sha256)) => {
-            let done = client
-                .complete_multipart_upload()
-                .bucket(&at.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                .set_request_payer(payer.clone())
-                .send()
-                .await;
+            let parts = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+            let done = again(|| {
+                client
+                    .complete_multipart_upload()
+                    .bucket(&at.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(parts.clone())
+                    .set_request_payer(payer.clone())
+                    .send()
+            })
+            .await;
             match done {
                 Ok(_) => Ok(sha256),
                 // An answer lost after the upload completed: the object is there, whole.
@@ -280,21 +321,23 @@ async fn upload_parts(
         Err(e) => Err(e),
     };
     if completed.is_err() {
-        let _ = client
-            .abort_multipart_upload()
-            .bucket(&at.bucket)
-            .key(key)
-            .upload_id(&upload_id)
-            .set_request_payer(payer)
-            .send()
-            .await;
+        let _ = again(|| {
+            client
+                .abort_multipart_upload()
+                .bucket(&at.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .set_request_payer(payer.clone())
+                .send()
+        })
+        .await;
     }
     completed
 }
 
 /// The size of the object at `key`, if it exists.
 async fn stored_size(source: &S3Source, at: &S3Location, key: &str) -> Option<u64> {
-    let head = source.client().head_object().bucket(&at.bucket).key(key).send().await.ok()?;
+    let head = again(|| source.client().head_object().bucket(&at.bucket).key(key).send()).await.ok()?;
     head.content_length().and_then(|n| u64::try_from(n).ok())
 }
 
@@ -308,33 +351,23 @@ async fn delete(source: &S3Source, at: &S3Location, keys: &[String]) -> Result<(
             .quiet(true)
             .build()
             .map_err(|e| Error::output(at.to_string(), e))?;
-        let mut last = String::new();
-        let mut done = false;
-        for _ in 0..ATTEMPTS {
-            let mut request = source.client().delete_objects().bucket(&at.bucket).delete(delete.clone());
-            if source.options().request_payer {
-                request = request.request_payer(RequestPayer::Requester);
-            }
-            match request.send().await {
-                Ok(answer) => {
-                    if let Some(e) = answer.errors().first() {
-                        let key = e.key().unwrap_or_default();
-                        let why = format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("(no message)"));
-                        return Err(Error::output(
-                            at.url(key),
-                            std::io::Error::other(format!("deleting a key of the replaced output failed: {why}")),
-                        ));
-                    }
-                    done = true;
-                    break;
-                }
-                Err(e) => last = error_text(&e),
-            }
-        }
-        if !done {
+        let payer = source.options().request_payer.then_some(RequestPayer::Requester);
+        let answer = again(|| {
+            source
+                .client()
+                .delete_objects()
+                .bucket(&at.bucket)
+                .delete(delete.clone())
+                .set_request_payer(payer.clone())
+                .send()
+        })
+        .await
+        .map_err(|e| failed("deleting keys of the replaced output failed", at.to_string(), e))?;
+        if let Some(e) = answer.errors().first() {
+            let why = format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or("(no message)"));
             return Err(Error::output(
-                at.to_string(),
-                std::io::Error::other(format!("deleting keys of the replaced output failed: {last}")),
+                at.url(e.key().unwrap_or_default()),
+                std::io::Error::other(format!("deleting a key of the replaced output failed: {why}")),
             ));
         }
     }
