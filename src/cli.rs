@@ -56,6 +56,10 @@ pub enum Command {
     /// arrays, glued documents, BOM), OTLP/protobuf (one message or the fileexporter's
     /// length-prefixed stream, with per-message zstd), each plain, gzip or zstd.
     ///
+    /// With --out s3://bucket/prefix the store is built in a scratch directory and uploaded
+    /// under the prefix when the run succeeds, the manifest _SPANLENS_MANIFEST.json last; with
+    /// --force, keys of an earlier output that the new one does not have are then deleted.
+    ///
     /// Example: spanlens ingest exports/ traces.jsonl.zst --out store
     #[command(after_help = AFTER_HELP)]
     Ingest(IngestArgs),
@@ -70,7 +74,8 @@ pub enum Command {
     /// signals.parquet and run_info.parquet (or only the tables --tables names).
     ///
     /// INPUT is raw OTLP (files, directories, globs, -), one span store written by `ingest`, or
-    /// one earlier `metrics` output, whose signals are queried again without deriving them.
+    /// one earlier `metrics` output, whose signals are queried again without deriving them; a
+    /// store or output may be an s3://bucket/prefix that spanlens wrote (it has a manifest).
     ///
     /// Example: spanlens metrics exports/
     ///
@@ -108,7 +113,9 @@ pub enum Command {
     ///
     /// The window ends at --at (default: the end of the latest record, rounded up to a minute)
     /// and spans --days before it; --from/--to set it instead. INPUT is raw OTLP, a span store
-    /// or a `metrics` output directory.
+    /// or a `metrics` output directory (either may be an s3://bucket/prefix spanlens wrote).
+    /// --out s3://bucket/prefix uploads the report when the run succeeds, with the manifest
+    /// _SPANLENS_MANIFEST.json last.
     ///
     /// Example: spanlens report exports/ --slos slos.json --out weekly
     #[command(after_help = AFTER_HELP)]
@@ -342,13 +349,20 @@ pub struct S3Args {
     #[arg(long, value_name = "PAYER", value_parser = ["requester"])]
     pub request_payer: Option<String>,
 
-    /// GET requests in flight at once; objects are fetched ahead of the decoder.
+    /// GET requests in flight at once; objects are fetched ahead of the decoder. Also the
+    /// uploads in flight at once of an --out s3:// output.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub s3_concurrency: usize,
 
-    /// Bytes of objects fetched ahead of the decoder, at most (a larger object is streamed).
+    /// Bytes of objects fetched ahead of the decoder, at most (a larger object is streamed);
+    /// also the bytes of files held for uploads at once.
     #[arg(long, value_name = "SIZE", default_value = "256MiB")]
     pub s3_max_in_flight: String,
+
+    /// Files of an --out s3:// output larger than this are uploaded in parts of this size
+    /// (multipart upload; 5MiB to 5GiB).
+    #[arg(long, value_name = "SIZE", default_value = "16MiB")]
+    pub s3_part_size: String,
 
     /// The exporter's s3_partition_format (strftime: %Y %m %d %H %M): with --from/--to (or a
     /// report's window), only the partitions that can hold the window are listed and read.
@@ -866,14 +880,15 @@ pub struct GenArgs {
 /// Where a command writes (shared by every command that writes a directory).
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Output directory. It is built aside and swapped in only when the run succeeds.
+    /// Output directory, built aside and swapped in only when the run succeeds, or
+    /// s3://bucket/prefix.
     ///
     /// Example: --out ./store
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Replace the output directory if it exists and is not empty. The old content stays in
-    /// place until the new output is complete.
+    /// Replace the output if the directory is not empty or the prefix holds objects. The old
+    /// directory stays in place until the new output is complete.
     ///
     /// Example: spanlens ingest exports/ --out store --force
     #[arg(long)]
@@ -884,15 +899,17 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 pub struct OptionalOutputArgs {
     /// Output directory for the tables as Parquet (with run_info.parquet), built aside and
-    /// swapped in only when the run succeeds. Without it nothing is written: the table is
-    /// printed.
+    /// swapped in only when the run succeeds, or s3://bucket/prefix (uploaded when the run
+    /// succeeds, the manifest _SPANLENS_MANIFEST.json last). Without it nothing is written:
+    /// the table is printed.
     ///
     /// Example: --out ./metrics
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Replace the output directory if it exists and is not empty. The old content stays in
-    /// place until the new output is complete.
+    /// Replace the output if the directory is not empty or the prefix holds objects. The old
+    /// directory stays in place until the new output is complete; on S3, keys the new output
+    /// does not have are deleted after its manifest is written.
     #[arg(long, requires = "out")]
     pub force: bool,
 }

@@ -89,6 +89,10 @@ fn s3_options(args: &S3Args) -> Result<S3Options> {
     if max_in_flight == 0 {
         return Err(Error::Config("--s3-max-in-flight must be more than 0".into()));
     }
+    let part_bytes = parse_size(&args.s3_part_size).map_err(|e| config("--s3-part-size", e))?;
+    if !(5 << 20..=5 << 30).contains(&part_bytes) {
+        return Err(Error::Config("--s3-part-size must be from 5MiB to 5GiB (S3's limits on a part)".into()));
+    }
     Ok(S3Options {
         profile: args.profile.clone(),
         region: args.region.clone(),
@@ -97,6 +101,7 @@ fn s3_options(args: &S3Args) -> Result<S3Options> {
         request_payer: args.request_payer.is_some(),
         concurrency: args.s3_concurrency,
         max_in_flight_bytes: max_in_flight,
+        part_bytes,
         partition_format: PartitionFormat::parse(&args.s3_partition_format)
             .map_err(|e| config("--s3-partition-format", e))?,
         partition_timezone: parse_timezone(&args.s3_partition_timezone)

@@ -22,7 +22,7 @@ use crate::output::{OUTPUT_ZSTD_LEVEL, ParallelWriter, with_key_values, writer_p
 use crate::queries::{self, register_functions};
 use crate::signals::{self, RecordKinds, SignalOptions, SignalStats, SignalsDeriver, signals_schema};
 use crate::spill::{SpanSpool, SpillOptions, SpillStats};
-use crate::store::{NANOS_PER_DAY, PARTITION_COLUMN, date_of_day, has_span_files, spans_dir};
+use crate::store::{PARTITION_COLUMN, has_span_files, spans_dir};
 
 /// The metric tables a run writes, in this order.
 pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "dependency_metrics"];
@@ -171,8 +171,7 @@ pub async fn register_store(ctx: &SessionContext, dir: &Path, from: Option<i64>,
         let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])?;
         ctx.register_table("store_partitions", Arc::new(empty))?;
     }
-    let first = from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
-    let last = to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
+    let (first, last) = crate::store::window_dates(from, to);
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
     let df = ctx.sql(queries::get("store_spans")?.sql).await?.with_param_values(vec![utf8(first), utf8(last)])?;
     ctx.register_table("spans", df.into_view())?;

@@ -1,12 +1,13 @@
 //! What each command did, as the output stage renders it (the stderr summary, `run_info`, the
 //! HTML report): below both the commands that fill these and the reporting that reads them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::ingest::SourceStats;
 use crate::metrics::Derived;
 use crate::model::table::Table;
 use crate::s3::list::ListStats;
+use crate::s3::write::UploadStats;
 use crate::signals::RecordKinds;
 use crate::slo::SloReport;
 use crate::store::StoreStats;
@@ -20,6 +21,8 @@ pub struct IngestOutcome {
     pub s3: ListStats,
     pub store: StoreStats,
     pub out: PathBuf,
+    /// What uploading the output did, when it went to S3.
+    pub upload: Option<UploadStats>,
     pub seconds: f64,
 }
 
@@ -54,6 +57,8 @@ pub struct MetricsOutcome {
     pub signals_written: bool,
     /// The output directory written; `None` when nothing was written (no `--out`).
     pub out: Option<PathBuf>,
+    /// What uploading the output did, when it went to S3.
+    pub upload: Option<UploadStats>,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }
@@ -73,6 +78,40 @@ pub struct SignalsInput {
     pub records: RecordKinds,
     /// The derivation, when signals were derived from spans.
     pub derived: Option<Derived>,
+    /// The `s3://` output the store or signals file was downloaded from, if it was.
+    pub origin: Option<Origin>,
+}
+
+impl SignalsInput {
+    /// `path` as the user knows it: under the `s3://` output it was downloaded from, if it was.
+    pub fn shown(&self, path: &Path) -> String {
+        match &self.origin {
+            Some(origin) => origin.shown(path),
+            None => path.display().to_string(),
+        }
+    }
+}
+
+/// A local copy of an output on S3: the directory it was downloaded into and its URL.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub local: PathBuf,
+    /// `s3://bucket/prefix/`.
+    pub url: String,
+}
+
+impl Origin {
+    /// `path` under the URL when it is under the local copy, else as it is.
+    pub fn shown(&self, path: &Path) -> String {
+        match path.strip_prefix(&self.local) {
+            Ok(relative) => {
+                let parts: Vec<String> =
+                    relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                format!("{}{}", self.url, parts.join("/"))
+            }
+            Err(_) => path.display().to_string(),
+        }
+    }
 }
 
 /// What an SLO run did.
@@ -82,6 +121,8 @@ pub struct SloOutcome {
     pub report: SloReport,
     /// The output directory written; `None` when nothing was written (no `--out`).
     pub out: Option<PathBuf>,
+    /// What uploading the output did, when it went to S3.
+    pub upload: Option<UploadStats>,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }
@@ -98,6 +139,8 @@ pub struct ReportOutcome {
     /// The SLOs evaluated at the window's end, if any were given.
     pub slos: Option<SloReport>,
     pub out: PathBuf,
+    /// What uploading the output did, when it went to S3.
+    pub upload: Option<UploadStats>,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
 }

@@ -1,7 +1,8 @@
 //! Parquet output: the one set of writer properties spanlens uses, [`ParallelWriter`], which
 //! encodes the columns of a row group on all cores, a helper that writes batches to a file
-//! atomically (temp file + rename), and [`OutputDir`], which builds a whole output directory
-//! aside and swaps it in only when the run succeeded.
+//! atomically (temp file + rename), [`OutputDir`], which builds a whole output directory
+//! aside and swaps it in only when the run succeeded, and [`Output`], a command's output: such
+//! a directory, or an `s3://` prefix uploaded from a local staging directory.
 
 use std::fs::File;
 use std::io::Write;
@@ -21,6 +22,9 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::model::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::s3::write::{S3Output, UploadStats};
+use crate::s3::{S3Location, S3Options};
+use crate::spill::{SCRATCH_PREFIX, scratch_dir};
 use crate::util::leftovers;
 
 /// Rows per Parquet row group.
@@ -267,6 +271,55 @@ impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Where a command writes its output: a local directory built aside, or an `s3://` prefix,
+/// staged in a scratch directory and uploaded when the run succeeded. Either way the files are
+/// written into [`Output::path`] and put in place by [`Output::commit`].
+pub enum Output {
+    Dir(OutputDir),
+    S3(S3Output),
+}
+
+impl Output {
+    /// Prepare to (re)place `target`, a directory or an `s3://bucket/prefix` URL; an existing
+    /// non-empty directory or a prefix holding objects needs `force`. An S3 output is staged
+    /// in `temp_dir` (default: the system's temporary directory) and written with `s3`.
+    pub fn create(target: &Path, force: bool, s3: &S3Options, temp_dir: Option<&Path>) -> Result<Self> {
+        match S3Location::parse(&target.to_string_lossy()) {
+            None => Ok(Output::Dir(OutputDir::create(target, force)?)),
+            Some(at) => {
+                let at = at?;
+                let staging = scratch_dir(SCRATCH_PREFIX, temp_dir)?;
+                Ok(Output::S3(S3Output::create(at, force, s3, staging)?))
+            }
+        }
+    }
+
+    /// Where to write the content until the commit.
+    pub fn path(&self) -> &Path {
+        match self {
+            Output::Dir(out) => out.path(),
+            Output::S3(out) => out.path(),
+        }
+    }
+
+    /// The final location: the directory, or the `s3://` URL of the prefix.
+    pub fn target(&self) -> PathBuf {
+        match self {
+            Output::Dir(out) => out.target().to_path_buf(),
+            Output::S3(out) => PathBuf::from(out.location().to_string()),
+        }
+    }
+
+    /// Put the output in place: swap the directory in, or upload the staged files and the
+    /// manifest naming `command` (what the upload did, for an S3 output).
+    pub fn commit(self, command: &str) -> Result<Option<UploadStats>> {
+        match self {
+            Output::Dir(out) => out.commit().map(|()| None),
+            Output::S3(out) => out.commit(command).map(Some),
         }
     }
 }

@@ -83,6 +83,14 @@ pub fn date_of_day(day: i64) -> String {
     }
 }
 
+/// The first and last date partitions (`YYYY-MM-DD`) that can hold records ending in
+/// `[from, to)`: a span is in the partition of its start, which may be the day before.
+pub fn window_dates(from: Option<i64>, to: Option<i64>) -> (String, String) {
+    let first = from.map_or("0000-01-01".into(), |f| date_of_day(f.div_euclid(NANOS_PER_DAY) - 1));
+    let last = to.map_or("9999-12-31".into(), |t| date_of_day((t - 1).div_euclid(NANOS_PER_DAY)));
+    (first, last)
+}
+
 impl SpanStoreWriter {
     pub fn new(root: &Path, options: StoreOptions) -> Result<Self> {
         let spans_dir = root.join(SPANS_DIR);

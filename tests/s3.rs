@@ -374,6 +374,8 @@ fn s3_input_errors_say_what_to_check() {
 struct FaultProxy {
     port: u16,
     counts: std::sync::Arc<std::sync::Mutex<[u64; 5]>>,
+    /// The request line of every request, in the order they came.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -383,17 +385,19 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let counts = std::sync::Arc::new(std::sync::Mutex::new([0u64; 5]));
         let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let shared = counts.clone();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (shared, shared_log) = (counts.clone(), log.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (upstream, counts, next) = (upstream.clone(), shared.clone(), next.clone());
+                let (upstream, counts, next, log) =
+                    (upstream.clone(), shared.clone(), next.clone(), shared_log.clone());
                 std::thread::spawn(move || {
-                    let _ = FaultProxy::serve(conn, &upstream, &counts, &next);
+                    let _ = FaultProxy::serve(conn, &upstream, &counts, &next, &log);
                 });
             }
         });
-        FaultProxy { port, counts }
+        FaultProxy { port, counts, log }
     }
 
     fn endpoint(&self) -> String {
@@ -406,6 +410,7 @@ impl FaultProxy {
         upstream: &str,
         counts: &std::sync::Mutex<[u64; 5]>,
         next: &std::sync::atomic::AtomicU64,
+        log: &std::sync::Mutex<Vec<String>>,
     ) -> std::io::Result<()> {
         use std::io::{Read, Write};
         conn.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -433,6 +438,7 @@ impl FaultProxy {
             }
             request.extend_from_slice(&buf[..n]);
         }
+        log.lock().unwrap().push(head.lines().next().unwrap_or_default().to_string());
         let kind = (next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 10) as usize;
         let kind = kind.min(4);
         counts.lock().unwrap()[kind] += 1;
@@ -524,4 +530,268 @@ fn faults_on_the_way_change_nothing_in_the_output() {
     let mut left = left;
     left.sort();
     assert_eq!(left, ["clean", "faulty"], "no staging or temporary files");
+}
+
+/// The manifest under `prefix`, parsed.
+async fn manifest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> serde_json::Value {
+    let key = format!("{prefix}_SPANLENS_MANIFEST.json");
+    let body = client.get_object().bucket(bucket).key(&key).send().await.unwrap().body;
+    serde_json::from_slice(&body.collect().await.unwrap().into_bytes()).unwrap()
+}
+
+/// Check that the manifest of the objects under `prefix` lists every other object with its
+/// size and SHA-256, and nothing else.
+fn check_manifest(manifest: &serde_json::Value, objects: &[(String, Vec<u8>)], command: &str) {
+    use sha2::Digest;
+    let listed: Vec<(String, u64, String)> = manifest["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["key"].as_str().unwrap().into(), o["size"].as_u64().unwrap(), o["sha256"].as_str().unwrap().into()))
+        .collect();
+    let actual: Vec<(String, u64, String)> = objects
+        .iter()
+        .filter(|(key, _)| key != "_SPANLENS_MANIFEST.json")
+        .map(|(key, bytes)| {
+            let sha: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+            (key.clone(), bytes.len() as u64, sha)
+        })
+        .collect();
+    assert!(!actual.is_empty());
+    assert_eq!(listed, actual, "the manifest lists every object, its size and SHA-256");
+    assert!(manifest["command"].as_str().unwrap().contains(command), "{}", manifest["command"]);
+    assert_eq!(manifest["spanlens_version"], env!("CARGO_PKG_VERSION"));
+}
+
+/// `objects` without the manifest and run_info.parquet (which names the command line).
+fn without_run_info(objects: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> {
+    objects.into_iter().filter(|(k, _)| k != "_SPANLENS_MANIFEST.json" && k != "run_info.parquet").collect()
+}
+
+/// `ingest` and `metrics` with `--out s3://` write the files of a local output, byte for byte,
+/// and the manifest listing them; the store and the metrics output on S3 read back as their
+/// local twins do (`metrics`, `slo`, `sql`).
+#[test]
+fn outputs_on_s3_are_the_local_outputs_with_a_manifest() {
+    let moto = Moto::start();
+    let client = moto.client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(client.create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    gen_both(&moto, "otel", &p("local"), &["--format", "json", "--compress", "gzip", "--traces", "600"]);
+
+    // ingest: the store's objects are the local store's files.
+    moto.spanlens()
+        .args(["ingest", "s3://traces/otel", "--out", "s3://traces/out/store"])
+        .assert()
+        .success()
+        .stderr(contains("wrote s3://traces/out/store/").and(contains("_SPANLENS_MANIFEST.json last")));
+    moto.spanlens().args(["ingest", "--quiet"]).arg(p("local")).arg("--out").arg(p("store")).assert().success();
+    let store = rt.block_on(objects(&client, "traces", "out/store/"));
+    check_manifest(&rt.block_on(manifest(&client, "traces", "out/store/")), &store, "--out s3://traces/out/store");
+    assert!(store.iter().any(|(k, _)| k == "run_info.parquet"));
+    assert!(store.iter().filter(|(k, _)| k.starts_with("spans/date=")).count() >= 7);
+    assert!(without_run_info(store) == without_run_info(files(&p("store"))), "the local store, byte for byte");
+
+    // metrics of the store on S3: the tables of the local store.
+    moto.spanlens()
+        .args(["metrics", "s3://traces/out/store", "--out"])
+        .arg(p("m-from-s3"))
+        .assert()
+        .success()
+        .stderr(contains("read span store s3://traces/out/store/"));
+    moto.spanlens().args(["metrics", "--quiet"]).arg(p("store")).arg("--out").arg(p("m-local")).assert().success();
+    assert_eq!(tables(&p("m-local")).len(), 4);
+    assert!(tables(&p("m-from-s3")) == tables(&p("m-local")), "a store on S3 reads as the local store");
+    // With a window, only the date partitions that can hold it are fetched; the tables are the same.
+    let window = ["--from", "2026-11-18", "--to", "2026-11-19"];
+    moto.spanlens()
+        .args(["metrics", "--quiet", "s3://traces/out/store"])
+        .args(window)
+        .arg("--out")
+        .arg(p("w-s3"))
+        .assert()
+        .success();
+    moto.spanlens()
+        .args(["metrics", "--quiet"])
+        .arg(p("store"))
+        .args(window)
+        .arg("--out")
+        .arg(p("w-local"))
+        .assert()
+        .success();
+    let metric_tables = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        tables(dir).into_iter().filter(|(name, _)| name != "signals.parquet").collect()
+    };
+    assert!(metric_tables(&p("w-s3")) == metric_tables(&p("w-local")), "the window's tables");
+
+    // metrics --out s3://: the objects are the local output's files; read back for another
+    // bucket, its signals give the local output's tables.
+    moto.spanlens()
+        .args(["metrics", "--quiet"])
+        .arg(p("store"))
+        .args(["--out", "s3://traces/out/metrics"])
+        .assert()
+        .success();
+    let metrics = rt.block_on(objects(&client, "traces", "out/metrics/"));
+    check_manifest(&rt.block_on(manifest(&client, "traces", "out/metrics/")), &metrics, "s3://traces/out/metrics");
+    assert!(without_run_info(metrics) == without_run_info(files(&p("m-local"))), "the local output, byte for byte");
+    moto.spanlens()
+        .args(["metrics", "s3://traces/out/metrics", "--bucket", "1h", "--out"])
+        .arg(p("again-s3"))
+        .assert()
+        .success()
+        .stderr(contains("read signals s3://traces/out/metrics/signals.parquet"));
+    moto.spanlens()
+        .args(["metrics", "--quiet"])
+        .arg(p("m-local"))
+        .args(["--bucket", "1h", "--out"])
+        .arg(p("again-local"))
+        .assert()
+        .success();
+    assert!(tables(&p("again-s3")) == tables(&p("again-local")), "a metrics output on S3 reads as the local one");
+
+    // slo and sql over the store on S3 print what they print over the local store.
+    let slo = |input: &std::ffi::OsStr| {
+        let out = moto
+            .spanlens()
+            .args([
+                "slo",
+                "--quiet",
+                "--format",
+                "csv",
+                "--at",
+                "2026-11-23",
+                "--slos",
+                "fixtures/slo/petclinic-slos.json",
+            ])
+            .arg(input)
+            .output()
+            .unwrap();
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let slos = slo(p("store").as_os_str());
+    assert!(slos.len() > 100 && slo("s3://traces/out/store".as_ref()) == slos, "slo over the store on S3");
+    let query = "SELECT service_name, count(*) AS n, sum(duration_ns) AS d FROM spans GROUP BY 1 ORDER BY 1; \
+                 SELECT count(*) > 0 FROM run_info";
+    let sql = |input: &std::ffi::OsStr| {
+        let out = moto.spanlens().args(["sql", "--format", "csv", "-e", query]).arg(input).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let rows = sql(p("store").as_os_str());
+    assert!(rows.len() > 200 && sql("s3://traces/out/store".as_ref()) == rows, "sql over the store on S3");
+}
+
+/// An existing output needs --force and is replaced with it, keys it no longer has deleted; a
+/// prefix holding Parquet but no manifest is an incomplete output, refused (exit 2).
+#[test]
+fn s3_outputs_are_replaced_with_force_and_incomplete_ones_refused() {
+    let moto = Moto::start();
+    let client = moto.client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(client.create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    moto.spanlens().args(["gen", "--quiet", "--traces", "300", "--out"]).arg(p("data")).assert().success();
+    let metrics = |flags: &[&str], out: &str| {
+        moto.spanlens().args(["metrics", "--quiet"]).arg(p("data")).args(flags).args(["--out", out]).assert()
+    };
+    metrics(&[], "s3://traces/m").success();
+    let all = rt.block_on(objects(&client, "traces", "m/"));
+    assert_eq!(all.len(), 6, "4 tables, run_info and the manifest");
+
+    metrics(&["--tables", "service"], "s3://traces/m")
+        .code(2)
+        .stderr(contains("output s3://traces/m/ already holds objects").and(contains("--force")));
+    assert!(rt.block_on(objects(&client, "traces", "m/")) == all, "nothing changed");
+
+    metrics(&["--tables", "service", "--force"], "s3://traces/m").success();
+    metrics(&["--tables", "service"], &p("m-local").display().to_string()).success();
+    let replaced = rt.block_on(objects(&client, "traces", "m/"));
+    let keys: Vec<&str> = replaced.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["_SPANLENS_MANIFEST.json", "run_info.parquet", "service_metrics.parquet"], "stale keys deleted");
+    check_manifest(&rt.block_on(manifest(&client, "traces", "m/")), &replaced, "--tables service");
+    assert!(without_run_info(replaced) == without_run_info(files(&p("m-local"))));
+
+    // The same output without its manifest reads as incomplete, and is not taken for raw OTLP.
+    rt.block_on(client.delete_object().bucket("traces").key("m/_SPANLENS_MANIFEST.json").send()).unwrap();
+    for command in ["metrics", "sql"] {
+        moto.spanlens()
+            .args([command, "s3://traces/m"])
+            .args(if command == "sql" { &["-e", "SELECT 1"][..] } else { &[][..] })
+            .assert()
+            .code(2)
+            .stderr(contains("s3://traces/m/ is an incomplete output: no manifest"));
+    }
+}
+
+/// Outputs written to S3 through the faulty proxy (files large enough to go in parts among
+/// them) are the objects of a fault-free run; every object is uploaded before the manifest;
+/// nothing is left: no staging directory, no unfinished multipart upload.
+#[test]
+fn faults_on_the_way_change_nothing_in_an_s3_output() {
+    let moto = Moto::start();
+    let client = moto.client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(client.create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    moto.spanlens()
+        .args(["gen", "--quiet", "--spans", "130000", "--from", "2026-11-18", "--to", "2026-11-19", "--out"])
+        .arg(p("data"))
+        .assert()
+        .success();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let flags = ["--quiet", "--s3-part-size", "5MiB", "--s3-concurrency", "4"];
+    for (command, faulty) in [("ingest", false), ("ingest", true), ("metrics", false), ("metrics", true)] {
+        let out = format!("s3://traces/{command}-{}", if faulty { "faulty" } else { "clean" });
+        let mut cmd = moto.spanlens();
+        cmd.env("TMPDIR", tmp.path()).arg(command).args(flags).arg(p("data")).args(["--out", &out]);
+        if faulty {
+            cmd.args(["--endpoint-url", &proxy.endpoint()]);
+        }
+        cmd.timeout(Duration::from_secs(300)).assert().success();
+    }
+    for command in ["ingest", "metrics"] {
+        let clean = rt.block_on(objects(&client, "traces", &format!("{command}-clean/")));
+        let faulty = rt.block_on(objects(&client, "traces", &format!("{command}-faulty/")));
+        check_manifest(&rt.block_on(manifest(&client, "traces", &format!("{command}-faulty/"))), &faulty, command);
+        assert!(without_run_info(faulty) == without_run_info(clean), "{command}: the objects of the fault-free run");
+    }
+    // One day of 130,000 spans: a store file of more than one part.
+    let largest = rt.block_on(objects(&client, "traces", "ingest-clean/")).into_iter().map(|(_, b)| b.len()).max();
+    assert!(largest.unwrap() > 5 << 20, "a file in parts: {largest:?} bytes");
+
+    // Every upload of an output came before its manifest's.
+    let log = proxy.log.lock().unwrap().clone();
+    for command in ["ingest", "metrics"] {
+        let prefix = format!("/traces/{command}-faulty/");
+        let puts: Vec<&String> = log.iter().filter(|l| l.starts_with("PUT ") && l.contains(&prefix)).collect();
+        let first_manifest = puts.iter().position(|l| l.contains("_SPANLENS_MANIFEST.json")).unwrap();
+        assert!(
+            puts.len() > 3 && puts[first_manifest..].iter().all(|l| l.contains("_SPANLENS_MANIFEST.json")),
+            "{puts:#?}"
+        );
+    }
+    assert!(log.iter().any(|l| l.contains("uploadId=")), "multipart uploads went through the proxy");
+    let counts = *proxy.counts.lock().unwrap();
+    assert!(counts[..4].iter().all(|n| *n > 0), "every fault happened: {counts:?}");
+    let pending = rt.block_on(client.list_multipart_uploads().bucket("traces").send()).unwrap();
+    assert!(pending.uploads().is_empty(), "no unfinished multipart upload");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging directory left");
+
+    // An upload that fails (a missing bucket) names the URL, leaves no manifest and no staging.
+    moto.spanlens()
+        .env("TMPDIR", tmp.path())
+        .args(["metrics", "--quiet"])
+        .arg(p("data"))
+        .args(["--out", "s3://no-such-bucket/m"])
+        .assert()
+        .code(2)
+        .stderr(contains("s3://no-such-bucket/m"));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no staging directory left");
 }

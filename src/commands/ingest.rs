@@ -1,5 +1,6 @@
 //! `spanlens ingest`: raw OTLP inputs decoded in parallel and written, sorted, into a
-//! partitioned Parquet span store, with `run_info` and a summary on stderr.
+//! partitioned Parquet span store (a directory, or an `s3://` prefix), with `run_info` and a
+//! summary on stderr.
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use crate::error::Result;
 use crate::ingest::files;
 use crate::ingest::read::decode_into;
 use crate::outcome::IngestOutcome;
-use crate::output::OutputDir;
+use crate::output::Output;
 use crate::report::run_info::ingest_run_info;
 use crate::report::summary;
 use crate::store::SpanStoreWriter;
@@ -26,7 +27,7 @@ pub fn run(args: &IngestArgs, command_line: String) -> Result<u8> {
 /// Ingest the plan's inputs into its output directory.
 pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     let started = Instant::now();
-    let out = OutputDir::create(&plan.out, plan.force)?;
+    let out = Output::create(&plan.out, plan.force, &plan.decode.s3, None)?;
     let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
     let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, None)?;
     let (store_stats, sources) = decode_into(inputs, &plan.decode, plan.quiet, move |rx| {
@@ -40,7 +41,7 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
 
     let run_info = ingest_run_info(&plan.command, &sources, Some(&s3), Some(&store_stats))?;
     write_tables(out.path(), std::iter::empty(), run_info)?;
-    let target = out.target().to_path_buf();
-    out.commit()?;
-    Ok(IngestOutcome { sources, s3, store: store_stats, out: target, seconds: started.elapsed().as_secs_f64() })
+    let target = out.target();
+    let upload = out.commit(&plan.command)?;
+    Ok(IngestOutcome { sources, s3, store: store_stats, out: target, upload, seconds: started.elapsed().as_secs_f64() })
 }

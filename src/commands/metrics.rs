@@ -3,7 +3,7 @@
 //! printed, and the tables written when `--out` is given.
 
 use crate::cli::MetricsArgs;
-use crate::commands::pipeline::{SignalsRequest, Workspace, load_signals, query_session, write_tables};
+use crate::commands::pipeline::{Inputs, SignalsRequest, Workspace, load_signals, query_session, write_tables};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::MetricsPlan;
 use crate::error::{Error, Result};
@@ -39,11 +39,13 @@ pub fn run(args: &MetricsArgs, command_line: String, timings: bool) -> Result<u8
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let mut phases = Phases::start();
     let m = &plan.metrics;
-    let work = Workspace::create(plan.out.as_deref(), plan.force, m.spill.temp_dir.as_deref())?;
+    let temp_dir = m.spill.temp_dir.as_deref();
+    let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
+    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
     let write_signals = plan.write_signals && work.writes();
     let (ctx, runtime) = query_session()?;
     let req = SignalsRequest {
-        inputs: &plan.inputs,
+        inputs: inputs.names(),
         memory: &[],
         decode: &plan.decode,
         quiet: plan.quiet,
@@ -53,6 +55,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         metric_queries: true,
         // A signals file copied as it is, with no metric table, needs nothing of it.
         needs: if m.tables.is_empty() { signals::RecordKinds::NONE } else { m.signals.records },
+        origin: inputs.origin(),
     };
     // Spilled signals are written straight to their place in the output (or to a scratch file
     // there when they are not an output).
@@ -77,9 +80,9 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         let run_info = metrics_run_info(&plan.command, &input, &tables, write_signals)?;
         write_tables(work.path(), tables.iter().chain(signals_table), run_info)?;
     }
-    let out = work.commit()?;
+    let (out, upload) = work.commit(&plan.command)?;
     if out.is_some() {
         phases.mark("write");
     }
-    Ok(MetricsOutcome { input, tables, services_page, signals_written: write_signals, out, phases })
+    Ok(MetricsOutcome { input, tables, services_page, signals_written: write_signals, out, upload, phases })
 }

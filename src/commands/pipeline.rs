@@ -1,6 +1,6 @@
 //! The steps `metrics`, `slo`, `report` and `demo` share: a query session, the `signals` table
-//! loaded from whatever the input is (raw OTLP, a span store, a `metrics` output), and the
-//! output tables written with `run_info`.
+//! loaded from whatever the input is (raw OTLP, a span store, a `metrics` output, either of
+//! them on S3), and the output tables written with `run_info`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,14 +13,68 @@ use crate::ingest::read::decode_into;
 use crate::ingest::{DecodeOptions, SourceStats};
 use crate::metrics;
 use crate::model::table::Table;
-use crate::outcome::SignalsInput;
-use crate::output::{OUTPUT_ZSTD_LEVEL, OutputDir, with_key_values, write_parquet, writer_properties};
+use crate::outcome::{Origin, SignalsInput};
+use crate::output::{OUTPUT_ZSTD_LEVEL, Output, with_key_values, write_parquet, writer_properties};
 use crate::report::run_info::run_info_schema;
 use crate::s3::list::ListStats;
+use crate::s3::manifest::{self, Found};
+use crate::s3::read::S3Source;
+use crate::s3::write::UploadStats;
+use crate::s3::{S3Location, S3Options, fetch};
 use crate::signals;
 use crate::slo;
 use crate::spill::{SCRATCH_PREFIX, SpanSpool, SpillOptions, scratch_dir};
-use crate::store::RUN_INFO_FILE;
+use crate::store::{self, PARTITION_COLUMN, RUN_INFO_FILE, SPANS_DIR};
+
+/// The inputs a run reads: as given, or, when they are one `s3://` prefix holding a spanlens
+/// output (a span store, or the output of `metrics`, `slo` or `report`, known by its
+/// manifest), a local copy of that output, in a scratch directory removed when this is
+/// dropped. A prefix holding Parquet but no manifest is refused as an incomplete output.
+pub struct Inputs {
+    names: Vec<String>,
+    copy: Option<(tempfile::TempDir, Origin)>,
+}
+
+impl Inputs {
+    /// Resolve `inputs`; a span store on S3 is downloaded only in the date partitions that can
+    /// hold records ending in `window`.
+    pub fn resolve(
+        inputs: &[String],
+        s3: &S3Options,
+        temp_dir: Option<&Path>,
+        window: (Option<i64>, Option<i64>),
+    ) -> Result<Self> {
+        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None });
+        let [only] = inputs else { return as_given() };
+        let Some(at) = S3Location::parse(only) else { return as_given() };
+        if only.contains(['*', '?', '[']) {
+            return as_given();
+        }
+        let at = at?;
+        let source = S3Source::new(s3)?;
+        let Found::Output(manifest) = manifest::find(&source, &at)? else { return as_given() };
+        let dir = scratch_dir(SCRATCH_PREFIX, temp_dir)?;
+        let (first, last) = store::window_dates(window.0, window.1);
+        let partitions = format!("{SPANS_DIR}/{PARTITION_COLUMN}=");
+        let keep = |key: &str| match key.strip_prefix(&partitions).and_then(|rest| rest.split('/').next()) {
+            Some(date) if date.len() == first.len() => (first.as_str()..=last.as_str()).contains(&date),
+            _ => true,
+        };
+        fetch::download(&source, &at, &manifest, dir.path(), keep)?;
+        let origin = Origin { local: dir.path().to_path_buf(), url: at.to_string() };
+        Ok(Inputs { names: vec![dir.path().display().to_string()], copy: Some((dir, origin)) })
+    }
+
+    /// The inputs to read.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The output on S3 the inputs are a copy of, if they are.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.copy.as_ref().map(|(_, origin)| origin)
+    }
+}
 use crate::util::Phases;
 
 /// What a run derives its signals from, and how.
@@ -40,6 +94,8 @@ pub struct SignalsRequest<'a> {
     pub metric_queries: bool,
     /// The kinds of records the run reads: a signals file that lacks one is refused.
     pub needs: signals::RecordKinds,
+    /// The output on S3 the inputs are a local copy of, if they are (see [`Inputs`]).
+    pub origin: Option<&'a Origin>,
 }
 
 /// The span store directory among `inputs`: a single directory holding `spans/` and
@@ -122,13 +178,26 @@ pub fn load_signals(
             runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
         }
         phases.mark("read");
-        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
+        return Ok(SignalsInput {
+            signals_file: Some(file),
+            records: held,
+            origin: req.origin.cloned(),
+            ..SignalsInput::default()
+        });
     }
     let (spool, sources, store, s3) = spool_inputs(ctx, runtime, req)?;
     phases.mark("read");
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
     phases.mark("derive");
-    Ok(SignalsInput { sources, s3, store, signals_file: None, records: req.signals.records, derived: Some(derived) })
+    Ok(SignalsInput {
+        sources,
+        s3,
+        store,
+        signals_file: None,
+        records: req.signals.records,
+        derived: Some(derived),
+        origin: req.origin.cloned(),
+    })
 }
 
 /// `--at`, or the end of the latest record rounded up to a minute.
@@ -165,20 +234,20 @@ pub fn write_tables<'t>(dir: &Path, tables: impl Iterator<Item = &'t Table>, run
     Ok(())
 }
 
-/// Where a run stages what it writes: its output directory, built aside and swapped in at the
-/// end, or, when the run writes nothing (no `--out`), a scratch directory for spilled signals,
-/// removed when the run ends.
+/// Where a run stages what it writes: its output (a directory built aside and swapped in at
+/// the end, or an S3 prefix uploaded at the end), or, when the run writes nothing (no
+/// `--out`), a scratch directory for spilled signals, removed when the run ends.
 pub enum Workspace {
-    Output(OutputDir),
+    Output(Output),
     Scratch(tempfile::TempDir),
 }
 
 impl Workspace {
-    /// The output directory `out` (an existing non-empty one needs `force`), or a scratch
-    /// directory in `temp_dir` (default: the system's).
-    pub fn create(out: Option<&Path>, force: bool, temp_dir: Option<&Path>) -> Result<Self> {
+    /// The output `out`, a directory or an `s3://` prefix (an existing non-empty one needs
+    /// `force`), or a scratch directory in `temp_dir` (default: the system's).
+    pub fn create(out: Option<&Path>, force: bool, s3: &S3Options, temp_dir: Option<&Path>) -> Result<Self> {
         if let Some(out) = out {
-            return Ok(Workspace::Output(OutputDir::create(out, force)?));
+            return Ok(Workspace::Output(Output::create(out, force, s3, temp_dir)?));
         }
         Ok(Workspace::Scratch(scratch_dir(SCRATCH_PREFIX, temp_dir)?))
     }
@@ -196,19 +265,19 @@ impl Workspace {
         matches!(self, Workspace::Output(_))
     }
 
-    /// Put the output in place (or remove the scratch directory); the directory written, if
-    /// any.
-    pub fn commit(self) -> Result<Option<PathBuf>> {
+    /// Put the output in place (or remove the scratch directory), its manifest naming
+    /// `command` when it goes to S3; where it was written, if anywhere, and what its upload did.
+    pub fn commit(self, command: &str) -> Result<(Option<PathBuf>, Option<UploadStats>)> {
         match self {
             Workspace::Output(out) => {
-                let target = out.target().to_path_buf();
-                out.commit()?;
-                Ok(Some(target))
+                let target = out.target();
+                let upload = out.commit(command)?;
+                Ok((Some(target), upload))
             }
             Workspace::Scratch(dir) => {
                 let path = dir.path().to_path_buf();
                 dir.close().map_err(|e| Error::output(path, e))?;
-                Ok(None)
+                Ok((None, None))
             }
         }
     }

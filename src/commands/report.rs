@@ -3,13 +3,13 @@
 //! and SLO tables printed.
 
 use crate::cli::ReportArgs;
-use crate::commands::pipeline::{SignalsRequest, evaluation_time, load_signals, query_session, write_tables};
+use crate::commands::pipeline::{Inputs, SignalsRequest, evaluation_time, load_signals, query_session, write_tables};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::ReportPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::outcome::ReportOutcome;
-use crate::output::{OutputDir, write_atomic};
+use crate::output::{Output, write_atomic};
 use crate::report::html;
 use crate::report::run_info::slo_run_info;
 use crate::report::summary;
@@ -41,7 +41,8 @@ pub fn report_text(outcome: &ReportOutcome) -> Result<String> {
 /// Compute the plan's report: metrics of the window, SLOs at its end, `report.html`.
 pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let mut phases = Phases::start();
-    let out = OutputDir::create(&plan.out, plan.force)?;
+    let temp_dir = plan.metrics.spill.temp_dir.as_deref();
+    let out = Output::create(&plan.out, plan.force, &plan.decode.s3, temp_dir)?;
     let (ctx, runtime) = query_session()?;
     // A span store is read in the window when it is known before the derivation.
     let known = match (plan.from, plan.to) {
@@ -57,8 +58,9 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
         (known, _) => known,
     };
+    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
     let req = SignalsRequest {
-        inputs: &plan.inputs,
+        inputs: inputs.names(),
         memory: &plan.memory,
         decode: &plan.decode,
         quiet: plan.quiet,
@@ -67,6 +69,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         window,
         metric_queries: true,
         needs: plan.metrics.signals.records,
+        origin: inputs.origin(),
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
@@ -97,8 +100,8 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     write_atomic(&out.path().join(html::FILE), html.as_bytes())?;
     let run_info = slo_run_info(&plan.command, &input, slos.as_ref(), &tables)?;
     write_tables(out.path(), tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())), run_info)?;
-    let target = out.target().to_path_buf();
-    out.commit()?;
+    let target = out.target();
+    let upload = out.commit(&plan.command)?;
     phases.mark("write");
-    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, phases })
+    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, upload, phases })
 }

@@ -4,7 +4,7 @@
 
 use crate::cli::SloArgs;
 use crate::commands::pipeline::{
-    SignalsRequest, Workspace, evaluation_time, load_signals, query_session, write_tables,
+    Inputs, SignalsRequest, Workspace, evaluation_time, load_signals, query_session, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::SloPlan;
@@ -37,14 +37,16 @@ pub fn run(args: &SloArgs, command_line: String, timings: bool) -> Result<u8> {
 /// Evaluate the plan's SLOs and write the SLO tables to its output directory, if it has one.
 pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
     let mut phases = Phases::start();
-    let work = Workspace::create(plan.out.as_deref(), plan.force, plan.spill.temp_dir.as_deref())?;
+    let temp_dir = plan.spill.temp_dir.as_deref();
+    let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
     let (ctx, runtime) = query_session()?;
     let window = match plan.at {
         Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
         None => (None, None),
     };
+    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
     let req = SignalsRequest {
-        inputs: &plan.inputs,
+        inputs: inputs.names(),
         memory: &[],
         decode: &plan.decode,
         quiet: plan.quiet,
@@ -53,6 +55,7 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         window,
         metric_queries: false,
         needs: plan.signals.records,
+        origin: inputs.origin(),
     };
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
@@ -65,9 +68,9 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         let run_info = slo_run_info(&plan.command, &input, Some(&report), &[])?;
         write_tables(work.path(), report.tables.iter(), run_info)?;
     }
-    let out = work.commit()?;
+    let (out, upload) = work.commit(&plan.command)?;
     if out.is_some() {
         phases.mark("write");
     }
-    Ok(SloOutcome { input, report, out, phases })
+    Ok(SloOutcome { input, report, out, upload, phases })
 }

@@ -11,7 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
 use crate::cli::SqlArgs;
-use crate::commands::pipeline::{SignalsRequest, evaluation_time, load_signals};
+use crate::commands::pipeline::{Inputs, SignalsRequest, evaluation_time, load_signals};
 use crate::config::SqlPlan;
 use crate::error::{Error, Result};
 use crate::graph::{self, GraphOptions};
@@ -54,6 +54,9 @@ pub fn run(args: &SqlArgs, timings: bool) -> Result<u8> {
         }
         None => None,
     };
+    // A span store or an output on S3 is read from a local copy, as a directory is.
+    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, plan.metrics.spill.temp_dir.as_deref(), (None, None))?;
+    let plan = SqlPlan { inputs: inputs.names().to_vec(), ..plan };
     let mut made = register_inputs(&engine, &plan, statements.is_none())?;
     let printer = Printer { format, style: TableStyle { max_rows: plan.max_rows, max_width: 48 } };
     match statements {
@@ -62,6 +65,7 @@ pub fn run(args: &SqlArgs, timings: bool) -> Result<u8> {
     }
     drop(made);
     engine.shutdown();
+    drop(inputs);
     Ok(0)
 }
 
@@ -314,6 +318,7 @@ impl Made {
                         window: (m.from, m.to),
                         metric_queries: true,
                         needs: RecordKinds::NONE,
+                        origin: None,
                     };
                     load_signals(&side, &engine.runtime, &req, &file, &mut Phases::start())?;
                 }

@@ -608,7 +608,7 @@ fn dependencies_section(out: &mut String, page: &Page) -> Result<()> {
 
 fn footer(out: &mut String, page: &Page) {
     let source = match (&page.input.signals_file, &page.input.derived) {
-        (Some(file), _) => format!("the metric records of {}", file.display()),
+        (Some(file), _) => format!("the metric records of {}", page.input.shown(file)),
         (None, Some(d)) => format!(
             "{} spans in {} traces ({} service and {} dependency records)",
             thousands(d.stats.spans),

@@ -156,7 +156,7 @@ fn signals_input_rows(r: &mut Rows, input: &SignalsInput) {
         signal_rows(r, &d.stats, &d.spill);
     }
     if let Some(file) = &input.signals_file {
-        r.push("", "signals_input", None, None, Some(&file.display().to_string()));
+        r.push("", "signals_input", None, None, Some(&input.shown(file)));
     }
     r.push("", "signals_records", None, None, Some(&input.records.text()));
 }

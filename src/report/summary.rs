@@ -5,6 +5,8 @@ use crate::ingest::SourceStats;
 use crate::model::table::Table;
 use crate::outcome::{GraphOutcome, IngestOutcome, MetricsOutcome, ReportOutcome, SignalsInput, SloOutcome};
 use crate::s3::list::ListStats;
+use crate::s3::manifest::MANIFEST;
+use crate::s3::write::UploadStats;
 use crate::signals::SignalStats;
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
@@ -94,6 +96,7 @@ pub fn ingest_summary(outcome: &IngestOutcome) -> String {
         outcome.seconds,
         thousands(rate as u64)
     ));
+    push_upload(&mut out, outcome.upload.as_ref());
     out
 }
 
@@ -118,6 +121,7 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
         (_, false) => {}
     }
     push_wrote(&mut out, outcome.out.as_deref(), &written, copied, outcome.phases.total());
+    push_upload(&mut out, outcome.upload.as_ref());
     out
 }
 
@@ -150,9 +154,9 @@ pub fn s3_line(s3: &ListStats, sources: &[SourceStats]) -> String {
 }
 
 /// What was read: the span store, or the decoded inputs with their skips.
-fn push_inputs(out: &mut String, sources: &[SourceStats], store: Option<&std::path::Path>) {
+fn push_inputs(out: &mut String, sources: &[SourceStats], store: Option<String>) {
     match store {
-        Some(store) => out.push_str(&format!("read span store {}\n", store.display())),
+        Some(store) => out.push_str(&format!("read span store {store}\n")),
         None => {
             let t = SourceStats::total(sources);
             out.push_str(&format!(
@@ -203,10 +207,10 @@ fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
 /// Where the signals came from and what their derivation did.
 fn push_signals_input(out: &mut String, input: &SignalsInput) {
     match (&input.signals_file, &input.derived) {
-        (Some(file), _) => out.push_str(&format!("read signals {}\n", file.display())),
+        (Some(file), _) => out.push_str(&format!("read signals {}\n", input.shown(file))),
         (None, Some(d)) => {
             push_s3(out, &input.s3, &input.sources);
-            push_inputs(out, &input.sources, input.store.as_deref());
+            push_inputs(out, &input.sources, input.store.as_deref().map(|s| input.shown(s)));
             push_signals(out, &d.stats, &d.spill);
         }
         (None, None) => {}
@@ -263,6 +267,7 @@ pub fn slo_summary(outcome: &SloOutcome) -> String {
         None,
         outcome.phases.total(),
     );
+    push_upload(&mut out, outcome.upload.as_ref());
     out
 }
 
@@ -277,7 +282,29 @@ pub fn report_summary(outcome: &ReportOutcome) -> String {
     let slo_tables = outcome.slos.iter().flat_map(|r| r.tables.iter());
     let tables = table_rows(outcome.tables.iter().chain(slo_tables));
     push_wrote(&mut out, Some(&outcome.out), &tables, None, outcome.phases.total());
+    push_upload(&mut out, outcome.upload.as_ref());
     out
+}
+
+/// `s3: uploaded N objects (B), the manifest last; deleted K keys of the replaced output`, when
+/// the output went to S3.
+fn push_upload(out: &mut String, upload: Option<&UploadStats>) {
+    let Some(u) = upload else { return };
+    out.push_str(&format!(
+        "s3: uploaded {} object{} ({}), {} last",
+        thousands(u.objects),
+        if u.objects == 1 { "" } else { "s" },
+        human_bytes(u.bytes),
+        MANIFEST
+    ));
+    if u.deleted > 0 {
+        out.push_str(&format!(
+            "; deleted {} key{} of the replaced output",
+            thousands(u.deleted),
+            if u.deleted == 1 { "" } else { "s" }
+        ));
+    }
+    out.push('\n');
 }
 
 /// Whether a run lost data the user should hear about even with `--quiet`.
@@ -350,6 +377,7 @@ mod tests {
             s3: Default::default(),
             store: StoreStats::default(),
             out: "out".into(),
+            upload: None,
             seconds: 1.0,
         };
         let text = ingest_summary(&outcome);

@@ -45,7 +45,7 @@ impl ListStats {
 const LIST_ATTEMPTS: u32 = 3;
 
 /// The keys (with sizes) under `prefix`, in key order, all pages.
-async fn list_prefix(source: &S3Source, bucket: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
+pub(super) async fn list_prefix(source: &S3Source, bucket: &str, prefix: &str) -> Result<Vec<(String, u64)>> {
     let mut last = None;
     for attempt in 0..LIST_ATTEMPTS {
         if attempt > 0 {

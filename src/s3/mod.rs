@@ -1,7 +1,8 @@
 //! S3 locations (`s3://bucket/prefix`) and the client that reads and writes them; [`list`]
 //! finds the objects of an `s3://` input (pruned by the exporter's time partitions, see
-//! [`partition`]) and [`read`] fetches them, many at a time, resuming bodies that break off.
-//! The only part of spanlens that knows AWS.
+//! [`partition`]) and [`read`] fetches them, many at a time, resuming bodies that break off;
+//! [`write`] uploads an output staged in a local directory, with its [`manifest`] last, and
+//! [`fetch`] downloads such an output back. The only part of spanlens that knows AWS.
 //!
 //! Region, credentials and endpoint come from the standard AWS configuration: environment
 //! (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, ...), shared config and credentials
@@ -10,9 +11,12 @@
 //! server (MinIO, moto, s3s, Ceph), which is then addressed path-style. Without a configured
 //! region, `us-east-1` is used.
 
+pub mod fetch;
 pub mod list;
+pub mod manifest;
 pub mod partition;
 pub mod read;
+pub mod write;
 
 use std::time::Duration;
 
@@ -75,8 +79,10 @@ pub struct S3Options {
     pub request_payer: bool,
     /// GET requests in flight at once.
     pub concurrency: usize,
-    /// Bytes of objects fetched ahead of decoding, at most.
+    /// Bytes of objects fetched ahead of decoding, at most; also of files held for uploads.
     pub max_in_flight_bytes: u64,
+    /// Files of an output larger than this are uploaded in parts of this size.
+    pub part_bytes: u64,
     /// The exporter's `s3_partition_format`.
     pub partition_format: partition::PartitionFormat,
     /// The exporter's `s3_partition_timezone`.
@@ -96,6 +102,7 @@ impl Default for S3Options {
             request_payer: false,
             concurrency: 32,
             max_in_flight_bytes: 256 << 20,
+            part_bytes: 16 << 20,
             partition_format: partition::PartitionFormat::parse(partition::DEFAULT_FORMAT)
                 .unwrap_or_else(|e| unreachable!("the default partition format parses: {e}")),
             partition_timezone: chrono_tz::Tz::UTC,
