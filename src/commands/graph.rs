@@ -53,7 +53,7 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
             "the service graph pairs spans: give raw OTLP or a span store, not a metrics output".into(),
         ));
     }
-    let work = Workspace::create(plan.out.as_deref(), plan.force, None)?;
+    let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, None)?;
     let (ctx, runtime) = query_session()?;
     let store = span_store(&plan.inputs);
     let (sources, s3) = match &store {
@@ -84,7 +84,7 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
         let run_info = graph_run_info(&plan.command, &sources, &s3, store.as_deref(), &tables)?;
         write_tables(work.path(), tables.iter(), run_info)?;
     }
-    let out = work.commit()?;
+    let (out, _upload) = work.commit(&plan.command)?;
     if out.is_some() {
         phases.mark("write");
     }

@@ -318,7 +318,7 @@ fn lost(input: &SignalsInput) -> bool {
 pub fn graph_summary(outcome: &GraphOutcome) -> String {
     let mut out = String::new();
     push_s3(&mut out, &outcome.s3, &outcome.sources);
-    push_inputs(&mut out, &outcome.sources, outcome.store.as_deref());
+    push_inputs(&mut out, &outcome.sources, outcome.store.as_ref().map(|p| p.display().to_string()));
     let written = table_rows(outcome.tables.iter());
     push_wrote(&mut out, outcome.out.as_deref(), &written, None, outcome.phases.total());
     out

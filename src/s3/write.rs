@@ -22,6 +22,8 @@ use tokio::sync::Semaphore;
 use super::manifest::{MANIFEST, Manifest, ManifestEntry, sha256_hex};
 use super::read::S3Source;
 use super::{S3Location, S3Options, failed};
+use aws_sdk_s3::config::http::HttpResponse;
+
 use crate::error::{Error, Result};
 
 /// Keys per DeleteObjects request (S3's limit).
@@ -33,10 +35,9 @@ const ATTEMPTS: u32 = 3;
 
 /// Send a request (`send` makes it anew) until it succeeds, fails with a client error (4xx),
 /// or [`ATTEMPTS`] attempts failed.
-async fn again<T, E, R, Fut>(mut send: impl FnMut() -> Fut) -> std::result::Result<T, SdkError<E, R>>
+async fn again<T, E, Fut>(mut send: impl FnMut() -> Fut) -> std::result::Result<T, SdkError<E, HttpResponse>>
 where
-    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, R>>>,
-    R: std::fmt::Debug,
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
 {
     let mut attempt = 1;
     loop {
