@@ -604,6 +604,15 @@ fn outputs_on_s3_are_the_local_outputs_with_a_manifest() {
     moto.spanlens().args(["metrics", "--quiet"]).arg(p("store")).arg("--out").arg(p("m-local")).assert().success();
     assert_eq!(tables(&p("m-local")).len(), 4);
     assert!(tables(&p("m-from-s3")) == tables(&p("m-local")), "a store on S3 reads as the local store");
+    // graph of the store on S3: the local store's graph.
+    let graph = |input: &std::ffi::OsStr| {
+        let out = moto.spanlens().args(["graph", "--format", "json"]).arg(input).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout, String::from_utf8(out.stderr).unwrap())
+    };
+    let (from_s3, said) = graph("s3://traces/out/store".as_ref());
+    assert!(from_s3.len() > 100 && from_s3 == graph(p("store").as_os_str()).0, "graph of a store on S3");
+    assert!(said.contains("read span store s3://traces/out/store"), "{said}");
     // With a window, only the date partitions that can hold it are fetched; the tables are the same.
     let window = ["--from", "2026-11-18", "--to", "2026-11-19"];
     moto.spanlens()

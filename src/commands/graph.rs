@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 
 use crate::cli::{GraphArgs, GraphFormatArg};
-use crate::commands::pipeline::{Workspace, query_session, span_store, write_tables};
+use crate::commands::pipeline::{Inputs, Workspace, query_session, span_store, write_tables};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::GraphPlan;
 use crate::error::{Error, Result};
@@ -48,14 +48,17 @@ pub fn run(args: &GraphArgs, command_line: String, timings: bool) -> Result<u8> 
 pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
     let mut phases = Phases::start();
     let g = &plan.graph;
-    if metrics::metrics_output(&plan.inputs).is_some() {
+    // A span store on S3 is read from a local copy of the partitions the window needs.
+    let resolved = Inputs::resolve(&plan.inputs, &plan.decode.s3, None, (g.from, g.to))?;
+    let inputs = resolved.names();
+    if metrics::metrics_output(inputs).is_some() {
         return Err(Error::Config(
             "the service graph pairs spans: give raw OTLP or a span store, not a metrics output".into(),
         ));
     }
     let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, None)?;
     let (ctx, runtime) = query_session()?;
-    let store = span_store(&plan.inputs);
+    let store = span_store(inputs);
     let (sources, s3) = match &store {
         // Spans of the day before the window are read too: a request's parent may start earlier.
         Some(dir) => {
@@ -68,7 +71,7 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
                 ..plan.decode.clone()
             };
             let window = g.from.zip(g.to);
-            let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, window)?;
+            let (inputs, s3) = files::expand_with(inputs, &plan.decode.s3, window)?;
             let (batches, sources) = decode_into(inputs, &decode, plan.quiet, |rx| {
                 Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect::<Vec<RecordBatch>>())
             })?;
@@ -78,6 +81,8 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
         }
     };
     phases.mark("read");
+    // A copy of a store on S3 is named by its URL.
+    let store = store.map(|dir| resolved.origin().map_or(dir, |o| std::path::PathBuf::from(&o.url)));
     let tables = runtime.block_on(graph::compute(&ctx, g))?;
     phases.mark("query");
     if work.writes() {

@@ -25,6 +25,7 @@ use crate::signals;
 use crate::slo;
 use crate::spill::{SCRATCH_PREFIX, SpanSpool, SpillOptions, scratch_dir};
 use crate::store::{self, PARTITION_COLUMN, RUN_INFO_FILE, SPANS_DIR};
+use crate::util::Phases;
 
 /// The inputs a run reads: as given, or, when they are one `s3://` prefix holding a spanlens
 /// output (a span store, or the output of `metrics`, `slo` or `report`, known by its
@@ -75,7 +76,6 @@ impl Inputs {
         self.copy.as_ref().map(|(_, origin)| origin)
     }
 }
-use crate::util::Phases;
 
 /// What a run derives its signals from, and how.
 pub struct SignalsRequest<'a> {
