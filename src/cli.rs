@@ -170,7 +170,8 @@ pub enum Command {
     /// Prints the edges (--format table), or the graph as DOT, Mermaid or JSON; with --out it
     /// writes OUT/service_graph.parquet (per edge, per bucket and for the window: requests,
     /// errors and faults and exact latency percentiles of each side, network time),
-    /// service_graph_nodes.parquet and run_info.parquet.
+    /// service_graph_nodes.parquet, data_quality.parquet (orphans, duplicates, unpaired halves,
+    /// clock skew, ...; what it finds is also summed up on stderr) and run_info.parquet.
     ///
     /// INPUT is raw OTLP (files, directories, globs, -, s3://) or one span store.
     ///

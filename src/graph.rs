@@ -4,7 +4,8 @@
 //! the collector's `servicegraph` connector makes them, and the edges' requests, errors,
 //! faults and latencies per bucket and for the window. The pairing and the tables are the SQL
 //! of `queries/` (`service_graph_calls`, `service_graph`, `service_graph_nodes`) over the
-//! `spans` table; `report::graph` draws them as text, DOT, Mermaid or JSON.
+//! `spans` table, with `data_quality`: what in the input keeps traces from being stitched.
+//! `report::graph` draws them as text, DOT, Mermaid or JSON.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,7 +23,11 @@ use crate::model::table::Table;
 use crate::queries::{self, register_functions};
 
 /// The tables of the service graph, in the order they are computed and written.
-pub const GRAPH_TABLES: [&str; 2] = ["service_graph", "service_graph_nodes"];
+pub const GRAPH_TABLES: [&str; 3] = ["service_graph", "service_graph_nodes", "data_quality"];
+
+/// How far a paired server span may start before its client span, or end after it, before the
+/// pair counts as clock skew in `data_quality`: 1 ms, about what NTP keeps hosts within.
+pub const SKEW_TOLERANCE_NS: i64 = 1_000_000;
 
 /// The view of one row per request that the graph tables aggregate.
 pub const CALLS_VIEW: &str = "service_graph_calls";
@@ -40,20 +45,26 @@ pub struct GraphOptions {
     pub approx: bool,
 }
 
-/// The indices of the span-table columns the pairing reads, as `service_graph_calls` scans
-/// them (planned against the span schema, so the SQL stays the one definition). Decoded spans
+/// The indices of the span-table columns the pairing and the data-quality checks read, as
+/// `service_graph_calls` and `data_quality` scan them (planned against the span schema, so the SQL stays the one definition). Decoded spans
 /// can be cut down to these.
 pub async fn graph_columns() -> Result<Vec<usize>> {
     let ctx = SessionContext::new();
     ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
-    let plan = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_optimized_plan()?;
+    let calls = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
+    ctx.register_table(CALLS_VIEW, calls.clone().into_view())?;
+    let quality = ctx.sql(queries::get("data_quality")?.sql).await?;
     let mut names = BTreeSet::new();
-    plan.apply(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            names.extend(scan.projected_schema.fields().iter().map(|f| f.name().clone()));
-        }
-        Ok(TreeNodeRecursion::Continue)
-    })?;
+    for plan in [calls.into_optimized_plan()?, quality.into_optimized_plan()?] {
+        plan.apply(|node| {
+            if let LogicalPlan::TableScan(scan) = node
+                && scan.table_name.table() == "spans"
+            {
+                names.extend(scan.projected_schema.fields().iter().map(|f| f.name().clone()));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+    }
     let schema = span_schema();
     let mut columns = names.iter().map(|n| Ok(schema.index_of(n)?)).collect::<Result<Vec<usize>>>()?;
     columns.sort_unstable();
@@ -75,5 +86,6 @@ pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Ta
     }
     let edges = run_and_register(ctx, "service_graph", params).await?;
     let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
-    Ok(vec![edges, nodes])
+    let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
+    Ok(vec![edges, nodes, quality])
 }

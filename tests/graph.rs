@@ -331,7 +331,7 @@ fn raw_input_and_its_span_store_give_the_same_tables() {
     let (raw, stored) = (dir.path().join("raw"), dir.path().join("stored"));
     graph(&[input.to_str().unwrap(), "--out", raw.to_str().unwrap(), "--quiet", "--bucket", "5m"]);
     graph(&[store.to_str().unwrap(), "--out", stored.to_str().unwrap(), "--quiet", "--bucket", "5m"]);
-    for table in ["service_graph.parquet", "service_graph_nodes.parquet"] {
+    for table in ["service_graph.parquet", "service_graph_nodes.parquet", "data_quality.parquet"] {
         assert!(std::fs::read(raw.join(table)).unwrap() == std::fs::read(stored.join(table)).unwrap(), "{table}");
     }
     // A metrics output has no spans to pair.
@@ -362,4 +362,81 @@ fn sql_makes_the_graph_tables_on_demand() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let paired: u64 = independent_edges(&input).iter().filter(|(k, _)| k.2.is_none()).map(|(_, n)| n).sum();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("n\n{paired}\n"));
+}
+
+/// check, detail, unit, count, total, the example trace ids' last two hex digits.
+type QualityRow = (String, Option<String>, String, i64, i64, Vec<String>);
+
+#[test]
+fn every_data_quality_check_counts_exactly() {
+    let root = |trace: u8, id: u8, kind: i64| span(trace, id, None, kind, 0, 10, json!([]));
+    let mut error = root(0xd, 1, 1);
+    error["status"] = json!({"code": 2});
+    let mut dropped = root(0xe, 1, 1);
+    dropped["droppedAttributesCount"] = json!(3);
+    let input = json!({"resourceSpans": [
+        resource("a", vec![
+            span(0xa, 1, None, SERVER, 0, 100, json!([])),   // unpaired server (a root: from user)
+            span(0xa, 2, Some(1), CLIENT, 10, 90, json!([])),
+            root(0xb, 1, 1), root(0xb, 1, 1),                  // a duplicate span id
+            error,                                            // ERROR without a message
+            dropped,                                          // attributes dropped
+            span(0xf, 1, Some(0x77), 1, 0, 10, json!([])),    // orphan; trace f has no root
+            root(0x9, 1, 1),
+            span(0x9, 2, Some(1), CLIENT, 1, 5, json!([])),   // unpaired client
+        ]),
+        resource("b", vec![
+            span(0xa, 3, Some(2), SERVER, 5, 80, json!([])),  // starts 5 ms before its client
+        ]),
+        json!({"resource": {"attributes": []}, "scopeSpans": [{"spans": [root(0xc, 1, 1)]}]}),
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quality.json");
+    std::fs::write(&file, serde_json::to_vec(&input).unwrap()).unwrap();
+    let out = dir.path().join("g");
+    let run = spanlens().arg("graph").arg(&file).arg("--out").arg(&out).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let said = String::from_utf8(run.stderr).unwrap();
+    assert!(said.contains("data quality") && said.contains("  clock_skew a -> b: 1 (9.09% of spans)"), "{said}");
+    let b = read_parquet(&out.join("data_quality.parquet"));
+    let got: Vec<QualityRow> = (0..b.num_rows())
+        .map(|r| {
+            let examples = b.column_by_name("example_trace_ids").unwrap().as_list::<i32>();
+            let ids: Vec<String> = if examples.is_valid(r) {
+                examples.value(r).as_string::<i32>().iter().map(|v| v.unwrap()[30..].to_string()).collect()
+            } else {
+                Vec::new()
+            };
+            (
+                text(&b, "check", r).unwrap(),
+                text(&b, "detail", r),
+                text(&b, "unit", r).unwrap(),
+                int(&b, "count", r).unwrap(),
+                int(&b, "total", r).unwrap(),
+                ids,
+            )
+        })
+        .collect();
+    let row = |check: &str, detail: Option<&str>, unit: &str, count: i64, total: i64, ids: &[&str]| {
+        (
+            check.to_string(),
+            detail.map(String::from),
+            unit.to_string(),
+            count,
+            total,
+            ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    let want = vec![
+        row("clock_skew", Some("a -> b"), "spans", 1, 11, &["0a"]),
+        row("dropped_attributes", None, "spans", 1, 11, &["0e"]),
+        row("duplicate_span_ids", None, "spans", 1, 11, &["0b"]),
+        row("error_without_message", None, "spans", 1, 11, &["0d"]),
+        row("missing_service_name", None, "spans", 1, 11, &["0c"]),
+        row("orphan_spans", None, "spans", 1, 11, &["0f"]),
+        row("traces_without_root", None, "traces", 1, 7, &["0f"]),
+        row("unpaired_client_spans", None, "spans", 1, 11, &["09"]),
+        row("unpaired_server_spans", None, "spans", 1, 11, &["0a"]),
+    ];
+    assert_eq!(got, want);
 }

@@ -17,7 +17,7 @@ use crate::ingest::files;
 use crate::ingest::read::decode_into;
 use crate::metrics;
 use crate::outcome::GraphOutcome;
-use crate::report::graph::{edges, nodes, render_dot, render_json, render_mermaid, render_table};
+use crate::report::graph::{edges, nodes, quality_summary, render_dot, render_json, render_mermaid, render_table};
 use crate::report::run_info::graph_run_info;
 use crate::report::summary;
 use crate::s3::list::ListStats;
@@ -27,7 +27,7 @@ use crate::util::Phases;
 pub fn run(args: &GraphArgs, command_line: String, timings: bool) -> Result<u8> {
     let plan = GraphPlan::from_args(args, command_line)?;
     let outcome = run_graph(&plan)?;
-    let [edge_table, node_table] = &outcome.tables[..] else {
+    let [edge_table, node_table, quality] = &outcome.tables[..] else {
         return Err(Error::Config("the service graph gave no tables".into()));
     };
     let (edges, nodes) = (edges(edge_table)?, nodes(node_table)?);
@@ -39,6 +39,11 @@ pub fn run(args: &GraphArgs, command_line: String, timings: bool) -> Result<u8> 
     };
     write_stdout(text.as_bytes())?;
     summary::print_graph(&outcome, plan.quiet);
+    if !plan.quiet
+        && let Some(text) = quality_summary(quality)?
+    {
+        eprint!("{text}");
+    }
     print_timings(timings, &outcome.phases);
     Ok(0)
 }

@@ -232,6 +232,7 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         add("service_graph_calls", "view: one row per request on a trace-stitched edge");
         add("service_graph", "the trace-stitched service graph per edge, per bucket and for the window");
         add("service_graph_nodes", "the nodes of the service graph");
+        add("data_quality", "orphans, duplicates, unpaired halves, clock skew, ... per check");
     }
     if has_signals {
         add("signals", "the Application Signals metric records, derived as metrics derives them");

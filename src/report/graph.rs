@@ -2,7 +2,8 @@
 //! Markdown, and JSON nodes and edges for other tools. Every form draws the whole-window rows
 //! of `service_graph` and the nodes of `service_graph_nodes`: a node is labelled with its
 //! service name, an edge with its requests, fault rate and p99 latency, as its client saw them
-//! (its server, when the client is the virtual `user` node).
+//! (its server, when the client is the virtual `user` node). And the data-quality findings as
+//! a few lines for stderr.
 
 use serde_json::json;
 
@@ -114,6 +115,31 @@ pub fn render_table(edges: &[Edge]) -> String {
         out.push_str("(no edges in the window)\n");
     }
     out
+}
+
+/// `data quality: orphan_spans 12 (2.19% of spans), ...`: the checks of a `data_quality`
+/// table that found something, with the first example trace of each; `None` when none did.
+pub fn quality_summary(quality: &Table) -> Result<Option<String>> {
+    let c = Columns::of(quality)?;
+    let (check, detail, unit, count, share) =
+        (c.text("check"), c.text("detail"), c.text("unit"), c.int("count"), c.number("share"));
+    let mut lines = Vec::new();
+    for r in (0..c.len()).filter(|&r| count[r].unwrap_or(0) > 0) {
+        let what = match &detail[r] {
+            Some(d) => format!("{} {d}", check[r].as_deref().unwrap_or("")),
+            None => check[r].clone().unwrap_or_default(),
+        };
+        lines.push(format!(
+            "  {what}: {} ({} of {})\n",
+            count[r].unwrap_or(0),
+            fixed(share[r], "%"),
+            unit[r].as_deref().unwrap_or("spans")
+        ));
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!("data quality (see data_quality for example traces):\n{}", lines.concat())))
 }
 
 /// A DOT string literal: quotes and backslashes escaped, line breaks as `\n`.
