@@ -21,6 +21,7 @@ use crate::signals::{RecordKinds, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
 use crate::sql::output::Format as SqlFormat;
+use crate::sql::tables::is_identifier;
 use crate::sql::{EngineOptions, Param};
 use crate::store::StoreOptions;
 use crate::util::parse_size;
@@ -428,7 +429,7 @@ impl SqlPlan {
         let mut tables: Vec<(String, PathBuf)> = Vec::new();
         for text in &args.tables {
             let (name, path) =
-                text.split_once('=').filter(|(n, p)| is_sql_name(n) && !p.is_empty()).ok_or_else(|| {
+                text.split_once('=').filter(|(n, p)| is_identifier(n) && !p.is_empty()).ok_or_else(|| {
                     Error::Config(format!(
                         "--table {text:?}: expected NAME=PATH, NAME a letter or _ then letters, digits, _"
                     ))
@@ -474,13 +475,6 @@ impl SqlPlan {
     }
 }
 
-/// A name SQL can use unquoted: a letter or `_`, then letters, digits or `_`.
-fn is_sql_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// `--param NAME=VALUE` or `NAME:TYPE=VALUE`.
 fn parse_param(text: &str) -> Result<(String, Param)> {
     let bad = |why: String| Error::Config(format!("--param {text:?}: {why}"));
@@ -489,7 +483,7 @@ fn parse_param(text: &str) -> Result<(String, Param)> {
         Some((name, ty)) => (name, Some(ty)),
         None => (key, None),
     };
-    if !is_sql_name(name) {
+    if !is_identifier(name) {
         return Err(bad(format!("{name:?} is not a name (a letter or _, then letters, digits or _)")));
     }
     let value = match ty {

@@ -17,7 +17,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::metrics::run_and_register;
+use crate::metrics::{run_and_register, window_params};
 use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
@@ -78,9 +78,7 @@ pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Ta
     let calls = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
     ctx.deregister_table(CALLS_VIEW)?;
     ctx.register_table(CALLS_VIEW, calls.into_view())?;
-    let ts =
-        |v: Option<i64>, default: i64| ScalarValue::TimestampNanosecond(Some(v.unwrap_or(default)), Some("UTC".into()));
-    let params = vec![ScalarValue::Int64(Some(opts.bucket_ns)), ts(opts.from, i64::MIN), ts(opts.to, i64::MAX)];
+    let params = window_params(opts.bucket_ns, opts.from, opts.to);
     for name in GRAPH_TABLES {
         ctx.deregister_table(name)?;
     }

@@ -196,15 +196,21 @@ pub fn register_spans(ctx: &SessionContext, batches: Vec<RecordBatch>, partition
     register(ctx, "spans", schema, batches, partitions)
 }
 
-/// Register the `windowed_signals` view of `signals` for the options' bucket and window.
-pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Result<()> {
+/// The `$1` bucket width and `$2`/`$3` window bounds of the windowed queries
+/// (`windowed_signals`, `service_graph`): an open end is the earliest or latest instant.
+pub(crate) fn window_params(bucket_ns: i64, from: Option<i64>, to: Option<i64>) -> Vec<ScalarValue> {
     let ts =
         |v: Option<i64>, default: i64| ScalarValue::TimestampNanosecond(Some(v.unwrap_or(default)), Some("UTC".into()));
-    let df = ctx.sql(queries::get("windowed_signals")?.sql).await?.with_param_values(vec![
-        ScalarValue::Int64(Some(opts.bucket_ns)),
-        ts(opts.from, i64::MIN),
-        ts(opts.to, i64::MAX),
-    ])?;
+    vec![ScalarValue::Int64(Some(bucket_ns)), ts(from, i64::MIN), ts(to, i64::MAX)]
+}
+
+/// Register the `windowed_signals` view of `signals` for the options' bucket and window.
+pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Result<()> {
+    let df = ctx.sql(queries::get("windowed_signals")?.sql).await?.with_param_values(window_params(
+        opts.bucket_ns,
+        opts.from,
+        opts.to,
+    ))?;
     ctx.register_table("windowed_signals", df.into_view())?;
     Ok(())
 }

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-
 use crate::cli::{GraphArgs, GraphFormatArg};
 use crate::commands::pipeline::{Inputs, Workspace, query_session, span_store, write_tables};
 use crate::commands::{print_timings, write_stdout};
@@ -14,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph;
 use crate::ingest::decode::DecodeOptions;
 use crate::ingest::files;
-use crate::ingest::read::decode_into;
+use crate::ingest::read::decode_to_memory;
 use crate::metrics;
 use crate::outcome::GraphOutcome;
 use crate::report::graph::{edges, nodes, quality_summary, render_dot, render_json, render_mermaid, render_table};
@@ -77,9 +75,7 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
             };
             let window = g.from.zip(g.to);
             let (inputs, s3) = files::expand_with(inputs, &plan.decode.s3, window)?;
-            let (batches, sources) = decode_into(inputs, &decode, plan.quiet, |rx| {
-                Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect::<Vec<RecordBatch>>())
-            })?;
+            let (batches, sources) = decode_to_memory(inputs, &decode, plan.quiet)?;
             let partitions = ctx.copied_config().target_partitions();
             metrics::register_spans(&ctx, batches, partitions)?;
             (sources, s3)

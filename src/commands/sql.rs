@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::graph::{self, GraphOptions};
 use crate::ingest::SourceStats;
 use crate::ingest::files;
-use crate::ingest::read::decode_into;
+use crate::ingest::read::decode_to_memory;
 use crate::metrics::{self, METRIC_TABLES, MetricsOptions};
 use crate::s3::list::ListStats;
 use crate::signals::{self, RecordKinds};
@@ -168,9 +168,7 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
             // it is known at both ends, as `metrics` lists them.
             let window = plan.metrics.from.zip(plan.metrics.to);
             let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, window)?;
-            let (batches, sources) = decode_into(inputs, &plan.decode, plan.quiet, |rx| {
-                Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect::<Vec<RecordBatch>>())
-            })?;
+            let (batches, sources) = decode_to_memory(inputs, &plan.decode, plan.quiet)?;
             summarize(&sources, &s3, plan.quiet, interactive);
             tables::register_spans(ctx, batches.clone())?;
             spans = Some(batches);

@@ -198,6 +198,16 @@ fn split_by_bytes<T>(items: &[(T, u64)], parts: usize) -> Vec<&[(T, u64)]> {
     runs
 }
 
+/// Decode `inputs` whole into memory: their non-empty batches in input order, and what each
+/// input gave (the `sql` and `graph` commands' raw inputs).
+pub fn decode_to_memory(
+    inputs: Vec<Input>,
+    decode: &DecodeOptions,
+    quiet: bool,
+) -> Result<(Vec<RecordBatch>, Vec<SourceStats>)> {
+    decode_into(inputs, decode, quiet, |rx| Ok(rx.into_iter().flatten().filter(|b| b.num_rows() > 0).collect()))
+}
+
 /// Decode `inputs` (as [`files::expand`] gives them) on this thread, in parallel windows, while
 /// `consume` takes their batches, in input order, on another: the stages of `ingest` and
 /// `metrics` share this.
