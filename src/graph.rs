@@ -71,17 +71,16 @@ pub async fn graph_columns() -> Result<Vec<usize>> {
     Ok(columns)
 }
 
-/// Register `service_graph_calls` as a view of the `spans` table registered in `ctx`, then
-/// compute the graph tables from it (each also registered under its name).
+/// Pair the spans of the `spans` table registered in `ctx` once, registering the calls as
+/// `service_graph_calls` (read by both `service_graph` and `data_quality`), then compute the
+/// graph tables from them (each also registered under its name).
 pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
     register_functions(ctx, opts.approx);
-    let calls = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
-    ctx.deregister_table(CALLS_VIEW)?;
-    ctx.register_table(CALLS_VIEW, calls.into_view())?;
-    let params = window_params(opts.bucket_ns, opts.from, opts.to);
-    for name in GRAPH_TABLES {
+    for name in [CALLS_VIEW].into_iter().chain(GRAPH_TABLES) {
         ctx.deregister_table(name)?;
     }
+    run_and_register(ctx, CALLS_VIEW, vec![]).await?;
+    let params = window_params(opts.bucket_ns, opts.from, opts.to);
     let edges = run_and_register(ctx, "service_graph", params).await?;
     let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
     let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
