@@ -402,11 +402,19 @@ pub enum TableArg {
     Dependency,
     /// signals.parquet, the derived records
     Signals,
+    /// service_graph.parquet, service_graph_nodes.parquet and service_graph_reconciliation.parquet:
+    /// the trace-stitched service graph and how it compares with the dependency map
+    Graph,
+    /// data_quality.parquet: what keeps traces from being stitched or counted right
+    Quality,
 }
 
 /// The CloudWatch agent platform whose Environment rules apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlatformArg {
+    /// Each resource's own, from its cloud.platform, k8s.* and aws.ecs.* attributes.
+    Auto,
+    /// No platform: deployment.environment, else generic:default.
     Generic,
     Ec2,
     Ecs,
@@ -645,8 +653,10 @@ pub struct DeriveArgs {
     #[arg(long, value_enum)]
     pub compat: Option<CompatArg>,
 
-    /// Platform whose Environment rules apply (Lambda functions are recognised by resource);
-    /// default generic.
+    /// Platform whose Environment rules apply. Default auto: each resource's own, as the agent on
+    /// its host would detect it (cloud.platform aws_eks, aws_ecs, aws_ec2, aws_lambda; a
+    /// k8s.cluster.name or namespace; an ECS cluster; cloud.provider aws), else generic. Lambda
+    /// functions are recognised by resource whatever the platform.
     #[arg(long, value_enum)]
     pub platform: Option<PlatformArg>,
 

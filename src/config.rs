@@ -237,7 +237,8 @@ fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions
         CompatArg::Python => Compat::Python,
         CompatArg::Js => Compat::Js,
     };
-    let platform = match args.platform.unwrap_or(PlatformArg::Generic) {
+    let platform = match args.platform.unwrap_or(PlatformArg::Auto) {
+        PlatformArg::Auto => Platform::Auto,
         PlatformArg::Generic => Platform::Generic,
         PlatformArg::Ec2 => Platform::Ec2,
         PlatformArg::Ecs => Platform::Ecs,

@@ -2,10 +2,12 @@
 
 use super::{present, truncate_chars};
 
-/// The platform the CloudWatch agent would resolve for (its "platform mode").
+/// The platform the CloudWatch agent would resolve for (its "platform mode"), or `Auto`: each
+/// resource's own, as the agent on its host would detect it ([`detect`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Platform {
     #[default]
+    Auto,
     Generic,
     Ec2,
     Ecs,
@@ -29,13 +31,54 @@ pub struct EnvironmentResource<'a> {
     pub k8s_cluster: Option<&'a str>,
     /// `k8s.namespace.name`.
     pub k8s_namespace: Option<&'a str>,
+    /// `cloud.platform` (`aws_eks`, `aws_ecs`, `aws_ec2`, ...), read by [`Platform::Auto`].
+    pub cloud_platform: Option<&'a str>,
+    /// `cloud.provider` (`aws`, `gcp`, `azure`), read by [`Platform::Auto`].
+    pub cloud_provider: Option<&'a str>,
+}
+
+/// The platform mode the CloudWatch agent on a resource's host would run in, from what the
+/// resource says of itself: its `cloud.platform` (`aws_lambda`, `aws_eks`, `aws_ecs`, `aws_ec2`
+/// or `aws_elastic_beanstalk`, which runs on EC2; a Kubernetes or OpenShift platform of another
+/// kind is K8s), else a
+/// Kubernetes cluster or namespace (EKS on AWS, K8s elsewhere), else an ECS cluster, else an
+/// AWS `cloud.provider` (EC2), else generic.
+pub fn detect(r: &EnvironmentResource<'_>) -> Platform {
+    let aws = present(r.cloud_provider) == Some("aws");
+    match present(r.cloud_platform) {
+        Some("aws_lambda") => return Platform::Lambda,
+        Some("aws_eks") => return Platform::Eks,
+        Some("aws_ecs") => return Platform::Ecs,
+        Some("aws_ec2" | "aws_elastic_beanstalk") => return Platform::Ec2,
+        Some(
+            "gcp_kubernetes_engine"
+            | "azure_aks"
+            | "aws_openshift"
+            | "gcp_openshift"
+            | "azure_openshift"
+            | "ibm_cloud_openshift"
+            | "alibaba_cloud_openshift"
+            | "oracle_cloud_oke"
+            | "tencent_cloud_eks",
+        ) => return Platform::K8s,
+        _ => {}
+    }
+    if present(r.k8s_cluster).is_some() || present(r.k8s_namespace).is_some() {
+        return if aws { Platform::Eks } else { Platform::K8s };
+    }
+    if present(r.ecs_cluster).is_some() {
+        return Platform::Ecs;
+    }
+    if aws { Platform::Ec2 } else { Platform::Generic }
 }
 
 /// §11: the environment of a service on `platform`; truncated to 259 characters.
 pub fn environment(r: &EnvironmentResource<'_>, platform: Platform) -> String {
     let owned = |v: Option<&str>| present(v).map(str::to_string);
     let explicit = owned(r.deployment_environment);
+    let platform = if platform == Platform::Auto { detect(r) } else { platform };
     let value = match platform {
+        Platform::Auto => unreachable!("detect gives a platform"),
         Platform::Lambda => "lambda:default".to_string(),
         Platform::Generic => explicit.or(owned(r.hosted_in)).unwrap_or_else(|| "generic:default".into()),
         Platform::Ec2 => explicit
@@ -88,6 +131,33 @@ mod tests {
         ];
         for (resource, platform, want) in cases {
             assert_eq!(environment(&resource, platform), want, "{platform:?} {resource:?}");
+        }
+        // Auto: each resource's own platform.
+        let eks = EnvironmentResource { cloud_platform: Some("aws_eks"), cloud_provider: Some("aws"), ..k8s };
+        let gke = EnvironmentResource { cloud_platform: Some("gcp_kubernetes_engine"), ..k8s };
+        let aws_k8s = EnvironmentResource { cloud_provider: Some("aws"), ..k8s };
+        let ecs_auto = EnvironmentResource { cloud_platform: Some("aws_ecs"), ..ecs };
+        let ec2_auto = EnvironmentResource { cloud_platform: Some("aws_ec2"), ..asg };
+        let beanstalk = EnvironmentResource { cloud_platform: Some("aws_elastic_beanstalk"), ..none };
+        let aws_only = EnvironmentResource { cloud_provider: Some("aws"), ..none };
+        let lambda = EnvironmentResource { cloud_platform: Some("aws_lambda"), ..none };
+        let auto_cases = [
+            (eks, "eks:demo/pets"),
+            (EnvironmentResource { deployment_environment: Some("prod"), ..eks }, "prod"),
+            (gke, "k8s:demo/pets"),
+            (k8s, "k8s:demo/pets"),
+            (aws_k8s, "eks:demo/pets"),
+            (ecs_auto, "ecs:main"),
+            (ecs, "ecs:main"),
+            (ec2_auto, "ec2:web-asg"),
+            (beanstalk, "ec2:default"),
+            (aws_only, "ec2:default"),
+            (lambda, "lambda:default"),
+            (hosted, "staging"),
+            (none, "generic:default"),
+        ];
+        for (resource, want) in auto_cases {
+            assert_eq!(environment(&resource, Auto), want, "auto {resource:?}");
         }
         let long = "e".repeat(400);
         let r = EnvironmentResource { deployment_environment: Some(&long), ..none };

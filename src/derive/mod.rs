@@ -77,6 +77,7 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "service.instance.id",
     "faas.name",
     "cloud.platform",
+    "cloud.provider",
     "deployment.environment.name",
     "deployment.environment",
     "aws.hostedin.environment",
@@ -148,7 +149,7 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
 ];
 
 /// How many of the first [`ATTRIBUTE_KEYS`] Service records read.
-pub const SERVICE_KEYS: usize = 26;
+pub const SERVICE_KEYS: usize = 27;
 
 /// A rule key as its index in [`ATTRIBUTE_KEYS`], so that looking an attribute up compares a
 /// byte instead of a string. Written [`key!`]`("http.method")`, it is resolved at compile time,

@@ -345,6 +345,8 @@ pub(crate) fn resource_environment(resource: &Attrs<'_>, lambda: bool, opts: &Si
         ecs_cluster,
         k8s_cluster: resource.text(key!("k8s.cluster.name")).or(opts.cluster.as_deref()),
         k8s_namespace: resource.text(key!("k8s.namespace.name")),
+        cloud_platform: resource.text(key!("cloud.platform")),
+        cloud_provider: resource.text(key!("cloud.provider")),
     };
     environment(&r, if lambda { Platform::Lambda } else { opts.platform })
 }
