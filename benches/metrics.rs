@@ -41,6 +41,7 @@ fn bench_metrics(c: &mut Criterion) {
     let opts = MetricsOptions {
         signals: SignalOptions::default(),
         tables: METRIC_TABLES.to_vec(),
+        graph_tables: Vec::new(),
         bucket_ns: 3_600_000_000_000,
         from: None,
         to: None,

@@ -2,7 +2,7 @@
 -- Input: spans. Output: client, server, connection_type, virtual, then each side's span (NULL on a virtual side): its
 -- start and end, duration (ns), error and fault (Application Signals: error = HTTP 4xx; fault = HTTP 5xx, or status
 -- ERROR without a 4xx code), and "time", the instant the request is bucketed by (the client span's end, else the
--- server span's end), with the trace id.
+-- server span's end), with the trace id and each side's span id (NULL on a virtual side).
 -- Pairs: a SERVER or CONSUMER span whose parent is a CLIENT or PRODUCER span of another service; a CONSUMER whose
 -- parent is not in the input, linked to a PRODUCER span of another service (one request per such link).
 -- Virtual nodes: a CLIENT or PRODUCER span with no SERVER or CONSUMER child and no consumer linked to it calls a node
@@ -57,7 +57,8 @@ linked AS (
 ),
 pairs AS (
   SELECT c.service AS client, v.service AS server, c.connection_type, arrow_cast(NULL, 'Utf8') AS virtual,
-         c.trace_id, c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
+         c.trace_id, c.span_id AS client_span_id, v.span_id AS server_span_id,
+         c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
          c.error AS client_error, c.fault AS client_fault,
          v.start_time AS server_start, v.end_time AS server_end, v.duration_ns AS server_duration_ns,
          v.error AS server_error, v.fault AS server_fault
@@ -66,7 +67,7 @@ pairs AS (
   WHERE c.service <> v.service
   UNION ALL
   SELECT c.service, v.service, c.connection_type, arrow_cast(NULL, 'Utf8'),
-         v.trace_id, c.start_time, c.end_time, c.duration_ns, c.error, c.fault,
+         v.trace_id, c.span_id, v.span_id, c.start_time, c.end_time, c.duration_ns, c.error, c.fault,
          v.start_time, v.end_time, v.duration_ns, v.error, v.fault
   FROM linked l
   JOIN clients c ON c.trace_id = l.client_trace_id AND c.span_id = l.client_span_id
@@ -75,7 +76,8 @@ pairs AS (
 ),
 to_virtual AS (
   SELECT c.service AS client, COALESCE(c.peer, 'unknown') AS server, c.connection_type, 'server' AS virtual,
-         c.trace_id, c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
+         c.trace_id, c.span_id AS client_span_id, arrow_cast(NULL, 'FixedSizeBinary(8)') AS server_span_id,
+         c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
          c.error AS client_error, c.fault AS client_fault,
          arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS server_start,
          arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS server_end,
@@ -88,7 +90,7 @@ to_virtual AS (
 ),
 from_user AS (
   SELECT 'user' AS client, o.service AS server, o.connection_type, 'client' AS virtual,
-         o.trace_id,
+         o.trace_id, arrow_cast(NULL, 'FixedSizeBinary(8)') AS client_span_id, o.span_id AS server_span_id,
          arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS client_start,
          arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS client_end,
          arrow_cast(NULL, 'Int64') AS client_duration_ns,
@@ -105,7 +107,7 @@ calls AS (
   UNION ALL
   SELECT * FROM from_user
 )
-SELECT client, server, connection_type, virtual, trace_id,
+SELECT client, server, connection_type, virtual, trace_id, client_span_id, server_span_id,
        COALESCE(client_end, server_end) AS "time",
        client_start, client_end, client_duration_ns, client_error, client_fault,
        server_start, server_end, server_duration_ns, server_error, server_fault

@@ -1,7 +1,7 @@
 -- windowed_signals: signal records whose end time is in [$2, $3), with the start of their time bucket.
 -- Input: signals; $1 bucket width in ns (BIGINT), $2/$3 window bounds (timestamps, UTC).
 -- Output: the signals columns the metric queries read, dimensions as plain strings (grouping on them is
--- vectorised), plus bucket_start (UTC), the bucket's first instant: floor(end / width) * width.
+-- vectorised), the trace and span ids of the span a record comes from, plus bucket_start (UTC), the bucket's first instant: floor(end / width) * width.
 SELECT record_type,
        arrow_cast(environment, 'Utf8') AS environment,
        arrow_cast(service, 'Utf8') AS service,
@@ -15,6 +15,8 @@ SELECT record_type,
        duration_ns,
        error,
        fault,
+       trace_id,
+       span_id,
        arrow_cast(CAST("timestamp" AS BIGINT) - CAST("timestamp" AS BIGINT) % $1,
                   'Timestamp(Nanosecond, Some("UTC"))') AS bucket_start
 FROM signals

@@ -11,6 +11,7 @@ use crate::cli::{
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
+use crate::graph::METRICS_GRAPH_TABLES;
 use crate::ingest::DecodeOptions;
 use crate::ingest::files::Input;
 use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
@@ -125,6 +126,9 @@ pub struct MetricsPlan {
     pub metrics: MetricsOptions,
     /// Write `signals.parquet`.
     pub write_signals: bool,
+    /// `--tables` named graph or quality: an input they cannot be computed from (a metrics
+    /// output, which holds no spans) is then an error, not a note.
+    pub graph_asked: bool,
     /// The command line as given, for run_info.
     pub command: String,
 }
@@ -141,7 +145,19 @@ impl MetricsPlan {
             .zip(METRIC_TABLES)
             .filter_map(|(t, name)| given(t).then_some(name))
             .collect();
-        let signals = SignalOptions { records: record_kinds(&tables), ..signals };
+        // The graph tables are written with the others; printing the Services table needs none.
+        let graph_tables: Vec<&'static str> = [TableArg::Graph, TableArg::Graph, TableArg::Graph, TableArg::Quality]
+            .into_iter()
+            .zip(METRICS_GRAPH_TABLES)
+            .filter_map(|(t, name)| (given(t) && args.output.out.is_some()).then_some(name))
+            .collect();
+        if args.output.out.is_none() && args.tables.iter().any(|t| matches!(t, TableArg::Graph | TableArg::Quality)) {
+            return Err(Error::Config(
+                "--tables graph and quality are written to --out; without it, `spanlens graph` prints the graph".into(),
+            ));
+        }
+        let all: Vec<&str> = tables.iter().chain(&graph_tables).copied().collect();
+        let signals = SignalOptions { records: record_kinds(&all), ..signals };
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
             out: args.output.out.clone(),
@@ -149,8 +165,9 @@ impl MetricsPlan {
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
-            metrics: MetricsOptions { signals, tables, bucket_ns, from, to, approx: args.approx, spill },
+            metrics: MetricsOptions { signals, tables, graph_tables, bucket_ns, from, to, approx: args.approx, spill },
             write_signals: given(TableArg::Signals),
+            graph_asked: args.tables.iter().any(|t| matches!(t, TableArg::Graph | TableArg::Quality)),
             command,
         })
     }
@@ -343,6 +360,7 @@ impl ReportPlan {
             metrics: MetricsOptions {
                 signals,
                 tables: METRIC_TABLES.to_vec(),
+                graph_tables: METRICS_GRAPH_TABLES.to_vec(),
                 bucket_ns,
                 from: None,
                 to: None,
@@ -462,6 +480,8 @@ impl SqlPlan {
             metrics: MetricsOptions {
                 signals,
                 tables: METRIC_TABLES.to_vec(),
+                // Made on demand when a statement names them.
+                graph_tables: Vec::new(),
                 bucket_ns,
                 from,
                 to,

@@ -5,19 +5,26 @@
 //! faults and latencies per bucket and for the window. The pairing and the tables are the SQL
 //! of `queries/` (`service_graph_calls`, `service_graph`, `service_graph_nodes`) over the
 //! `spans` table, with `data_quality`: what in the input keeps traces from being stitched.
-//! `report::graph` draws them as text, DOT, Mermaid or JSON.
+//! `service_graph_reconciliation` sets the stitched edges beside Application Signals'
+//! client-side dependency map, once the signals are derived. `report::graph` draws them as
+//! text, DOT, Mermaid or JSON.
 
 use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use arrow::array::RecordBatch;
 
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use parquet::arrow::ArrowWriter;
 
-use crate::error::Result;
-use crate::metrics::{run_and_register, window_params};
+use crate::error::{Error, Result};
+use crate::metrics::{register_spans, run_and_register, window_params};
 use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
@@ -31,6 +38,14 @@ pub const SKEW_TOLERANCE_NS: i64 = 1_000_000;
 
 /// The view of one row per request that the graph tables aggregate.
 pub const CALLS_VIEW: &str = "service_graph_calls";
+
+/// The table that sets the stitched edges beside Application Signals' dependency map. It reads
+/// the graph tables and the dependency records of `windowed_signals`.
+pub const RECONCILIATION: &str = "service_graph_reconciliation";
+
+/// The graph tables `metrics` and `report` write, in order: the graph, its nodes and the
+/// reconciliation (`--tables graph`), then the data-quality checks (`--tables quality`).
+pub const METRICS_GRAPH_TABLES: [&str; 4] = ["service_graph", "service_graph_nodes", RECONCILIATION, "data_quality"];
 
 /// Which part of the input the graph covers.
 #[derive(Debug, Clone, Copy)]
@@ -85,4 +100,64 @@ pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Ta
     let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
     let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
     Ok(vec![edges, nodes, quality])
+}
+
+/// Set the graph tables beside Application Signals' dependency map: `service_graph_reconciliation`
+/// over the graph tables [`compute`] registered in `ctx` and its `windowed_signals` (the same
+/// window), registered under its name.
+pub async fn reconcile(ctx: &SessionContext) -> Result<Table> {
+    ctx.deregister_table(RECONCILIATION)?;
+    run_and_register(ctx, RECONCILIATION, vec![]).await
+}
+
+/// The spans the pairing reads (the [`graph_columns`] of decoded batches), gathered while a
+/// run decodes its inputs for the derivation: held in memory up to a budget, then written to a
+/// Parquet scratch file, so that the decoding stays within the memory it has without the graph.
+pub struct GraphSpool {
+    path: PathBuf,
+    budget: usize,
+    held: Vec<RecordBatch>,
+    held_bytes: usize,
+    writer: Option<ArrowWriter<File>>,
+}
+
+impl GraphSpool {
+    /// A spool that writes to `path` beyond `budget` bytes.
+    pub fn new(path: &Path, budget: usize) -> Self {
+        GraphSpool { path: path.to_path_buf(), budget, held: Vec::new(), held_bytes: 0, writer: None }
+    }
+
+    /// Add a batch of spans.
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if let Some(writer) = &mut self.writer {
+            return writer.write(&batch).map_err(|e| Error::output(&self.path, e));
+        }
+        self.held_bytes += batch.get_array_memory_size();
+        self.held.push(batch);
+        if self.held_bytes > self.budget {
+            let file = File::create(&self.path).map_err(|e| Error::output(&self.path, e))?;
+            let mut writer =
+                ArrowWriter::try_new(file, self.held[0].schema(), None).map_err(|e| Error::output(&self.path, e))?;
+            for b in std::mem::take(&mut self.held) {
+                writer.write(&b).map_err(|e| Error::output(&self.path, e))?;
+            }
+            self.held_bytes = 0;
+            self.writer = Some(writer);
+        }
+        Ok(())
+    }
+
+    /// Register the spans as `spans` in `ctx`, spread over `partitions` when held in memory.
+    /// Spans written to the file are read from it; the caller removes it when done.
+    pub async fn register(self, ctx: &SessionContext, partitions: usize) -> Result<()> {
+        let Some(writer) = self.writer else {
+            return register_spans(ctx, self.held, partitions);
+        };
+        writer.close().map_err(|e| Error::output(&self.path, e))?;
+        ctx.register_parquet("spans", &self.path.display().to_string(), ParquetReadOptions::default()).await?;
+        Ok(())
+    }
 }

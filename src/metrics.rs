@@ -32,12 +32,12 @@ pub const METRIC_TABLES: [&str; 3] = ["service_metrics", "operation_metrics", "d
 pub const METRIC_QUERIES: [&str; 4] =
     ["service_metrics", "operation_metrics", "dependency_groups", "dependency_metrics"];
 
-/// The kinds of records the metric tables `tables` are computed from: Service records for the
-/// service and operation tables, dependency records for the dependency table; both when no
-/// metric table is asked for (the signals alone).
+/// The kinds of records the tables `tables` are computed from: Service records for the
+/// service and operation tables, dependency records for the dependency table and the service
+/// graph's reconciliation with them; both when no such table is asked for (the signals alone).
 pub fn record_kinds(tables: &[&str]) -> RecordKinds {
     let service = tables.iter().any(|t| matches!(*t, "service_metrics" | "operation_metrics"));
-    let dependency = tables.contains(&"dependency_metrics");
+    let dependency = tables.iter().any(|t| matches!(*t, "dependency_metrics" | "service_graph_reconciliation"));
     match service || dependency {
         true => RecordKinds { service, dependency },
         false => RecordKinds::ALL,
@@ -52,6 +52,9 @@ pub struct MetricsOptions {
     pub signals: SignalOptions,
     /// The metric tables to compute: [`METRIC_TABLES`] or some of them, in that order.
     pub tables: Vec<&'static str>,
+    /// The service graph tables to compute from the same spans (`graph::METRICS_GRAPH_TABLES`
+    /// or some of them, in that order): none when the run writes no output.
+    pub graph_tables: Vec<&'static str>,
     /// Bucket width in nanoseconds.
     pub bucket_ns: i64,
     /// Half-open window on record end time, ns since the epoch; `None` is unbounded.

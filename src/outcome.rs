@@ -55,6 +55,8 @@ pub struct MetricsOutcome {
     pub services_page: Option<Table>,
     /// `signals.parquet` was written (derived, or copied from the input).
     pub signals_written: bool,
+    /// Why the graph tables the run would write were not computed, if they were not.
+    pub graph_note: Option<&'static str>,
     /// The output directory written; `None` when nothing was written (no `--out`).
     pub out: Option<PathBuf>,
     /// What uploading the output did, when it went to S3.

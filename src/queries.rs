@@ -53,6 +53,7 @@ pub const QUERIES: &[Query] = &[
     query!("service_graph_calls"),
     query!("service_graph"),
     query!("service_graph_nodes"),
+    query!("service_graph_reconciliation"),
     query!("data_quality"),
     query!("slo_records"),
     query!("slo_periods"),

@@ -440,3 +440,149 @@ fn every_data_quality_check_counts_exactly() {
     ];
     assert_eq!(got, want);
 }
+
+/// `metrics OUT_ARGS...` over `input`; it must succeed. Its stdout.
+fn metrics(input: &Path, args: &[&str]) -> String {
+    let out = spanlens().arg("metrics").arg(input).args(args).output().unwrap();
+    assert!(out.status.success(), "spanlens metrics {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn metrics_writes_the_graph_tables_from_raw_spans_a_store_or_spilled_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    spanlens().args(["gen", "--quiet", "--traces", "600", "--out"]).arg(p("data")).assert().success();
+    spanlens().args(["ingest", "--quiet"]).arg(p("data")).arg("--out").arg(p("store")).assert().success();
+    let out = |name: &str| p(name).display().to_string();
+    let stdout = metrics(&p("data"), &["--quiet", "--out", &out("m-raw")]);
+    metrics(&p("store"), &["--quiet", "--out", &out("m-store")]);
+    // Spans beyond the spill threshold: the graph's columns go to a scratch Parquet file.
+    metrics(&p("data"), &["--quiet", "--spill-threshold", "64KiB", "--out", &out("m-spill")]);
+    graph(&[&out("data"), "--quiet", "--out", &out("g")]);
+    for table in spanlens::graph::METRICS_GRAPH_TABLES {
+        let file = format!("{table}.parquet");
+        let raw = std::fs::read(p("m-raw").join(&file)).unwrap();
+        assert!(raw == std::fs::read(p("m-store").join(&file)).unwrap(), "{file}: raw and store");
+        assert!(raw == std::fs::read(p("m-spill").join(&file)).unwrap(), "{file}: in memory and spilled");
+        if table != spanlens::graph::RECONCILIATION {
+            assert!(raw == std::fs::read(p("g").join(&file)).unwrap(), "{file}: metrics and graph");
+        }
+    }
+    assert!(!p("m-spill").join(".graph_spans.parquet").exists(), "the scratch file is removed");
+    // --tables picks them; a metrics output cannot give them (it holds no spans).
+    metrics(&p("data"), &["--quiet", "--tables", "quality", "--out", &out("q")]);
+    let mut names: Vec<String> =
+        std::fs::read_dir(p("q")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["data_quality.parquet", "run_info.parquet"]);
+    let again = spanlens().arg("metrics").arg(p("m-raw")).arg("--out").arg(p("again")).assert().success();
+    let stderr = String::from_utf8(again.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("note: the service graph and data-quality tables were not computed"), "{stderr}");
+    assert!(!p("again").join("service_graph.parquet").exists());
+    spanlens()
+        .arg("metrics")
+        .arg(p("m-raw"))
+        .args(["--tables", "graph", "--out"])
+        .arg(p("again2"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("pair spans"));
+    spanlens()
+        .arg("metrics")
+        .arg(p("data"))
+        .args(["--tables", "graph"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("written to --out"));
+    // --platform auto (the default): each resource's own platform, as the agent on its host
+    // would see it; --platform generic: one for all.
+    assert!(stdout.contains("eks:pet-clinic/pet-clinic") && stdout.contains("lambda:default"), "{stdout}");
+    assert!(!stdout.contains("generic:default"), "{stdout}");
+    let generic = metrics(&p("data"), &["--platform", "generic"]);
+    assert!(generic.contains("generic:default") && !generic.contains("eks:"), "{generic}");
+}
+
+#[test]
+fn the_reconciliation_names_what_each_view_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    spanlens().args(["gen", "--quiet", "--traces", "800", "--out"]).arg(p("data")).assert().success();
+    metrics(&p("data"), &["--quiet", "--tables", "graph", "--out", &p("m").display().to_string()]);
+    let b = read_parquet(&p("m").join("service_graph_reconciliation.parquet"));
+    // (client, server) → (seen_by, trace requests, signals requests, difference, reason, other name).
+    type Row = (String, i64, i64, i64, Option<String>, Option<String>);
+    let rows: BTreeMap<(String, String), Row> = (0..b.num_rows())
+        .map(|r| {
+            let key = (text(&b, "client", r).unwrap(), text(&b, "server", r).unwrap());
+            let row = (
+                text(&b, "seen_by", r).unwrap(),
+                int(&b, "trace_requests", r).unwrap(),
+                int(&b, "signals_requests", r).unwrap(),
+                int(&b, "difference", r).unwrap(),
+                text(&b, "reason", r),
+                text(&b, "other_name", r),
+            );
+            (key, row)
+        })
+        .collect();
+    let row = |client: &str, server: &str| {
+        rows.get(&(client.to_string(), server.to_string()))
+            .unwrap_or_else(|| panic!("no row {client} -> {server}: {rows:#?}"))
+            .clone()
+    };
+    let s = |v: &str| Some(v.to_string());
+    // Every edge is an edge of either view, its difference the two counts'.
+    for (key, (seen_by, trace, signals, difference, ..)) in &rows {
+        assert_eq!(*difference, trace - signals, "{key:?}");
+        let want = match (trace > &0, signals > &0) {
+            (true, true) => "both",
+            (true, false) => "trace_only",
+            (false, true) => "client_only",
+            (false, false) => panic!("an edge of neither view: {key:?}"),
+        };
+        assert_eq!(seen_by, want, "{key:?}");
+    }
+    // The stitched calls, counted independently from the raw JSON.
+    let mut independent: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for entry in std::fs::read_dir(p("data")).unwrap() {
+        for ((client, server, _), n) in independent_edges(&entry.unwrap().path()) {
+            *independent.entry((client, server)).or_default() += n;
+        }
+    }
+    let calls = |client: &str, server: &str| independent[&(client.to_string(), server.to_string())] as i64;
+    // host:port: Application Signals names the callee as its clients address it.
+    let named = row("frontend-api", "billing-service:8080");
+    let n = calls("frontend-api", "billing-service");
+    assert!(n > 0);
+    assert_eq!(named, ("client_only".into(), 0, n, -n, s("remote_named_by_address"), s("billing-service")));
+    assert_eq!(
+        row("frontend-api", "billing-service"),
+        ("trace_only".into(), n, 0, n, s("remote_named_by_address"), s("billing-service:8080"))
+    );
+    // SQS: the producer's record names the queue's service; the traces show the consumer.
+    let n = calls("customers-service", "visits-service");
+    assert!(n > 0);
+    assert_eq!(
+        row("customers-service", "AWS::SQS"),
+        ("client_only".into(), 0, n, -n, s("remote_named_differently"), s("visits-service"))
+    );
+    assert_eq!(
+        row("customers-service", "visits-service"),
+        ("trace_only".into(), n, 0, n, s("remote_named_differently"), s("AWS::SQS"))
+    );
+    // The consumer's own record of the queue comes from the server side of that call.
+    let (seen_by, _, _, _, reason, other) = row("visits-service", "AmazonSQS");
+    assert_eq!(
+        (seen_by.as_str(), reason, other),
+        ("client_only", s("recorded_on_server_side"), s("customers-service"))
+    );
+    // Every trace starts at frontend-api, called from outside the traces.
+    assert_eq!(row("user", "frontend-api"), ("trace_only".into(), 800, 0, 800, s("uninstrumented_client"), None));
+    // Databases and the exchange-rate API answer without spans.
+    let (_, _, _, _, reason, _) = row("billing-service", "api.exchangerate.example.com");
+    assert_eq!(reason, s("uninstrumented_server"));
+    // The one edge both views name alike.
+    let n = calls("frontend-api", "pet-clinic-audit");
+    assert_eq!(row("frontend-api", "pet-clinic-audit"), ("both".into(), n, n, 0, None, None));
+}

@@ -32,6 +32,7 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
         metrics: MetricsOptions {
             signals: SignalOptions::default(),
             tables: METRIC_TABLES.to_vec(),
+            graph_tables: Vec::new(),
             bucket_ns,
             from: None,
             to: None,
@@ -39,6 +40,7 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
             spill: Default::default(),
         },
         write_signals: true,
+        graph_asked: false,
         command: "spanlens metrics (test)".into(),
     }
 }
@@ -514,6 +516,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     let opts = MetricsOptions {
         signals: SignalOptions::default(),
         tables: METRIC_TABLES.to_vec(),
+        graph_tables: Vec::new(),
         bucket_ns: 60_000_000_000,
         from: None,
         to: None,

@@ -40,7 +40,7 @@ fn the_report_renders_in_chromium_with_every_section() {
     let dom = headless(&page, &["--dump-dom"]);
     assert!(dom.status.success(), "chromium --dump-dom failed: {}", String::from_utf8_lossy(&dom.stderr));
     let dom = String::from_utf8(dom.stdout).unwrap();
-    for id in ["summary", "slos", "services", "operations", "map", "dependencies"] {
+    for id in ["summary", "slos", "services", "operations", "map", "dependencies", "data-quality"] {
         assert!(dom.contains(&format!("<section id=\"{id}\"")), "section {id} in the DOM");
     }
     let section = |id: &str| -> String {
@@ -72,14 +72,30 @@ fn the_report_renders_in_chromium_with_every_section() {
     assert!(rows.iter().all(|r| r.matches("<svg class=\"spark\"").count() == 2));
     assert!(rows[0].contains("<td>payment-service</td>"), "worst fault rate first: {}", rows[0]);
     assert!(section("dependencies").contains("<td>api.exchangerate.example.com:443</td>"));
-    // The service map: one node per service and per other dependency; `host:port` names of
-    // services resolve to the service's node; AWS services have their own class.
+    // The service map is the trace-stitched graph: a node per service, virtual callees (an AWS
+    // service when Application Signals names it so), and `user`; the edges Application Signals'
+    // map names otherwise are dashed, and listed with why below the map.
     let map = section("map");
-    assert!(map.contains("<svg id=\"service-map\""));
-    assert_eq!(map.matches("<g class=\"node service\">").count(), 9, "the nine services");
-    assert_eq!(map.matches("<g class=\"node aws\">").count(), 2, "AWS::DynamoDB and AWS::SQS");
-    assert!(!map.contains(":8080"), "billing-service:8080 and its kind resolve to services");
-    assert!(map.contains("<title>frontend-api → billing-service: "), "a call edge with its numbers");
+    let svg = &map[..map.find("</svg>").unwrap()];
+    assert!(svg.contains("<svg id=\"service-map\""));
+    assert_eq!(svg.matches("<g class=\"node service\">").count(), 9, "the nine services");
+    assert_eq!(svg.matches("<g class=\"node aws\">").count(), 1, "DynamoDB, as its clients name its host");
+    assert!(svg.contains("<title>user</title>"), "the callers outside the traces");
+    let nodes: Vec<&str> = svg.split("<g class=\"node").skip(1).collect();
+    assert!(!nodes.iter().any(|n| n.contains(":8080")), "billing-service:8080 is the service the traces show");
+    let edge = svg.split("<path ").find(|p| p.contains("<title>frontend-api → billing-service: ")).unwrap();
+    assert!(edge.contains("class=\"edge differs\"") && edge.contains("stroke-dasharray"), "{edge}");
+    assert!(edge.contains("which names it billing-service:8080 (remote named by address)"), "{edge}");
+    let differences = &map[map.find("<table id=\"map-differences\"").unwrap()..];
+    let row = differences
+        .split("<tr>")
+        .find(|r| r.starts_with("<td>frontend-api</td><td>billing-service:8080</td>"))
+        .unwrap();
+    assert!(row.contains("<td>client only</td><td>remote named by address</td><td>billing-service</td>"), "{row}");
+    // The data-quality checks that found something, with example traces.
+    let quality = section("data-quality");
+    assert!(quality.contains("<td>unpaired client spans</td>"), "{quality}");
+    assert!(!quality.contains("<td>orphan spans</td>"), "the generator writes whole traces: {quality}");
 
     // A screenshot: Chromium lays the page out and paints it.
     let png = p("report.png");
@@ -89,7 +105,7 @@ fn the_report_renders_in_chromium_with_every_section() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 50_000, "a painted page, not a blank one: {} bytes", bytes.len());
 
-    // The metric tables are those of `metrics` over the same window and bucket.
+    // The metric and graph tables are those of `metrics` over the same window and bucket.
     spanlens()
         .arg("metrics")
         .arg(p("data"))
@@ -97,7 +113,7 @@ fn the_report_renders_in_chromium_with_every_section() {
         .arg(p("m"))
         .assert()
         .success();
-    for table in ["service_metrics", "operation_metrics", "dependency_metrics"] {
+    for table in spanlens::metrics::METRIC_TABLES.into_iter().chain(spanlens::graph::METRICS_GRAPH_TABLES) {
         let a = std::fs::read(p("r1").join(format!("{table}.parquet"))).unwrap();
         let b = std::fs::read(p("m").join(format!("{table}.parquet"))).unwrap();
         assert!(a == b, "{table}.parquet differs from `metrics` over the same window");

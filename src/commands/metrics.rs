@@ -3,12 +3,15 @@
 //! printed, and the tables written when `--out` is given.
 
 use crate::cli::MetricsArgs;
-use crate::commands::pipeline::{Inputs, SignalsRequest, Workspace, load_signals, query_session, write_tables};
+use crate::commands::pipeline::{
+    Inputs, SignalsRequest, Workspace, compute_graph_tables, load_signals, query_session, write_tables,
+};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::MetricsPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::outcome::MetricsOutcome;
+use crate::report::graph::quality_summary;
 use crate::report::run_info::metrics_run_info;
 use crate::report::summary;
 use crate::report::text::render_services_page;
@@ -28,6 +31,12 @@ pub fn run(args: &MetricsArgs, command_line: String, timings: bool) -> Result<u8
         write_stdout(text.as_bytes())?;
     }
     summary::print_metrics(&outcome, plan.quiet);
+    if !plan.quiet
+        && let Some(quality) = outcome.tables.iter().find(|t| t.name == "data_quality")
+        && let Some(text) = quality_summary(quality)?
+    {
+        eprint!("{text}");
+    }
     print_timings(timings, &outcome.phases);
     Ok(0)
 }
@@ -43,6 +52,22 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
     let write_signals = plan.write_signals && work.writes();
+    // The graph pairs spans: a metrics output holds none.
+    let from_output = metrics::metrics_output(inputs.names()).is_some();
+    let graph_note = match (from_output, m.graph_tables.is_empty()) {
+        (true, false) if plan.graph_asked => {
+            return Err(Error::Config(
+                "the service graph and data-quality tables pair spans: give raw OTLP or a span store, not a metrics output"
+                    .into(),
+            ));
+        }
+        (true, false) => {
+            Some("the service graph and data-quality tables were not computed: a metrics output holds no spans")
+        }
+        _ => None,
+    };
+    let graph_tables = if from_output { Vec::new() } else { m.graph_tables.clone() };
+    let graph_spans = work.path().join(".graph_spans.parquet");
     let (ctx, runtime) = query_session()?;
     let req = SignalsRequest {
         inputs: inputs.names(),
@@ -56,6 +81,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         // A signals file copied as it is, with no metric table, needs nothing of it.
         needs: if m.tables.is_empty() { signals::RecordKinds::NONE } else { m.signals.records },
         origin: inputs.origin(),
+        graph_spans: (!graph_tables.is_empty()).then_some(graph_spans.as_path()),
     };
     // Spilled signals are written straight to their place in the output (or to a scratch file
     // there when they are not an output).
@@ -63,8 +89,10 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
     let spilled_to = if write_signals { &signals_file } else { &scratch };
     let input = load_signals(&ctx, &runtime, &req, spilled_to, &mut phases)?;
-    let (tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
+    let (mut tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
+    tables.extend(compute_graph_tables(&ctx, &runtime, m, &graph_tables)?);
     let _ = std::fs::remove_file(&scratch);
+    let _ = std::fs::remove_file(&graph_spans);
     phases.mark("query");
 
     if work.writes() {
@@ -84,5 +112,5 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
     if out.is_some() {
         phases.mark("write");
     }
-    Ok(MetricsOutcome { input, tables, services_page, signals_written: write_signals, out, upload, phases })
+    Ok(MetricsOutcome { input, tables, services_page, signals_written: write_signals, graph_note, out, upload, phases })
 }

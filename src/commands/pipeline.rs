@@ -8,6 +8,7 @@ use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::graph::{self, GraphSpool};
 use crate::ingest::files::{self, Input};
 use crate::ingest::read::decode_into;
 use crate::ingest::{DecodeOptions, SourceStats};
@@ -96,6 +97,10 @@ pub struct SignalsRequest<'a> {
     pub needs: signals::RecordKinds,
     /// The output on S3 the inputs are a local copy of, if they are (see [`Inputs`]).
     pub origin: Option<&'a Origin>,
+    /// The service graph is computed too: raw spans keep the columns the pairing reads, and
+    /// are registered as `spans` (held in memory, or beyond half the spill threshold written
+    /// to this Parquet file, which the caller removes). A span store is `spans` already.
+    pub graph_spans: Option<&'a Path>,
 }
 
 /// The span store directory among `inputs`: a single directory holding `spans/` and
@@ -124,8 +129,20 @@ fn spool_inputs(
         })?;
         return Ok((spool, Vec::new(), Some(dir), ListStats::default()));
     }
+    // With the graph, the columns of both; each decoded batch is then split in two.
+    let derivation = runtime.block_on(metrics::derivation_columns())?;
+    let graph_columns = match req.graph_spans {
+        Some(_) => runtime.block_on(graph::graph_columns())?,
+        None => Vec::new(),
+    };
+    let mut decoded = derivation.clone();
+    decoded.extend(graph_columns.iter().filter(|c| !derivation.contains(c)));
+    let position = |columns: &[usize]| -> Vec<usize> {
+        columns.iter().map(|c| decoded.iter().position(|d| d == c).expect("a decoded column")).collect()
+    };
+    let (to_spool, to_graph) = (position(&derivation), position(&graph_columns));
     let decode = DecodeOptions {
-        projection: Some(runtime.block_on(metrics::derivation_columns())?.into()),
+        projection: Some(decoded.clone().into()),
         attribute_keys: Some(signals::rule_keys(req.signals.records)),
         // The derivation reads each resource once, and attribute keys by index.
         compact_maps: true,
@@ -141,11 +158,23 @@ fn spool_inputs(
     inputs.extend(req.memory.iter().cloned());
     let (spool, sources) = decode_into(inputs, &decode, req.quiet, |rx| {
         let mut spool = SpanSpool::new(req.spill.clone());
+        let mut graph = req.graph_spans.map(|path| GraphSpool::new(path, req.spill.threshold_bytes / 2));
         for batch in rx.into_iter().flatten() {
-            spool.push(batch)?;
+            match &mut graph {
+                Some(graph) => {
+                    graph.push(batch.project(&to_graph)?)?;
+                    spool.push(batch.project(&to_spool)?)?;
+                }
+                None => spool.push(batch)?,
+            }
         }
-        Ok(spool)
+        Ok((spool, graph))
     })?;
+    let (spool, graph) = spool;
+    if let Some(graph) = graph {
+        let partitions = ctx.copied_config().target_partitions();
+        runtime.block_on(graph.register(ctx, partitions))?;
+    }
     Ok((spool, sources, None, s3))
 }
 
@@ -281,4 +310,30 @@ impl Workspace {
             }
         }
     }
+}
+
+/// The service graph tables `names` (some of [`graph::METRICS_GRAPH_TABLES`], in that order)
+/// over the `spans` registered in `ctx` (a span store's, or the raw spans [`load_signals`] kept
+/// for them), for the window and bucket of `opts`. The reconciliation reads the
+/// `windowed_signals` the metric queries registered for that window.
+pub fn compute_graph_tables(
+    ctx: &SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    opts: &metrics::MetricsOptions,
+    names: &[&'static str],
+) -> Result<Vec<Table>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let g = graph::GraphOptions { bucket_ns: opts.bucket_ns, from: opts.from, to: opts.to, approx: opts.approx };
+    let mut computed = runtime.block_on(graph::compute(ctx, &g))?;
+    if names.contains(&graph::RECONCILIATION) {
+        computed.push(runtime.block_on(graph::reconcile(ctx))?);
+    }
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        let at = computed.iter().position(|t| t.name == *name);
+        tables.push(computed.swap_remove(at.ok_or_else(|| Error::Config(format!("no graph table {name}")))?));
+    }
+    Ok(tables)
 }

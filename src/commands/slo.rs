@@ -56,6 +56,7 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         metric_queries: false,
         needs: plan.signals.records,
         origin: inputs.origin(),
+        graph_spans: None,
     };
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
     let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;

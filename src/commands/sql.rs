@@ -240,6 +240,9 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         add("dependency_groups", "the first stage of dependency_metrics");
         add("dependency_metrics", "RED metrics of dependency calls (D1-D13)");
         add("services_page", "view: the Services table");
+        if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
+            add(graph::RECONCILIATION, "the service graph beside the dependency map: seen_by, counts, reasons");
+        }
         if !plan.slos.is_empty() {
             add("slo_records", "the records each SLO reads");
             add("slo_periods", "each period's datapoint per SLO");
@@ -318,6 +321,7 @@ impl Made {
                         metric_queries: true,
                         needs: RecordKinds::NONE,
                         origin: None,
+                        graph_spans: None,
                     };
                     load_signals(&side, &engine.runtime, &req, &file, &mut Phases::start())?;
                 }
@@ -347,6 +351,12 @@ impl OnDemand for Made {
                 let m = &self.plan.metrics;
                 let opts = GraphOptions { bucket_ns: m.bucket_ns, from: m.from, to: m.to, approx: m.approx };
                 engine.runtime.block_on(graph::compute(ctx, &opts))?;
+                return Ok(());
+            }
+            graph::RECONCILIATION => {
+                engine.make("service_graph", self)?;
+                engine.make("windowed_signals", self)?;
+                engine.runtime.block_on(graph::reconcile(ctx))?;
                 return Ok(());
             }
             "services_page" => {

@@ -2,15 +2,19 @@
 //! script, no external resource, so it opens from a mail attachment or an S3 bucket alike.
 //! Sections: a summary, the SLOs (attainment, error budget bar, status, burn rates), the
 //! services (with sparklines of p99 latency and fault rate per bucket), each service's slowest
-//! operations, the service map (services and what they call, by call depth) and the
-//! dependencies (dimension set D10). Everything in it comes from the
+//! operations, the service map (the trace-stitched service graph by call depth, and where
+//! Application Signals' map differs from it), the dependencies (dimension set D10) and the
+//! data-quality checks that found something. Everything in it comes from the
 //! tables the run writes as Parquet; nothing time- or host-dependent goes in, so the same
 //! input gives the same bytes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use arrow::array::{Array, AsArray};
+
 use crate::error::Result;
+use crate::graph::RECONCILIATION;
 use crate::model::table::Columns;
 use crate::model::table::Table;
 use crate::outcome::SignalsInput;
@@ -37,7 +41,8 @@ pub struct Page<'a> {
     /// The report window `[from, to)`, ns.
     pub window: (i64, i64),
     pub input: &'a SignalsInput,
-    /// `service_metrics`, `operation_metrics`, `dependency_metrics`.
+    /// `service_metrics`, `operation_metrics`, `dependency_metrics`, and the graph tables when
+    /// the input had spans.
     pub tables: &'a [Table],
     pub services_page: &'a Table,
     pub slos: Option<&'a SloReport>,
@@ -384,12 +389,16 @@ enum MapNode {
     Service(String, String),
     AwsService(String),
     Remote(String),
+    /// A virtual node of the stitched graph: `user`, or a callee no server span answered for.
+    Virtual(String),
 }
 
 impl MapNode {
     fn label(&self) -> &str {
         match self {
-            MapNode::Service(_, name) | MapNode::AwsService(name) | MapNode::Remote(name) => name,
+            MapNode::Service(_, name) | MapNode::AwsService(name) | MapNode::Remote(name) | MapNode::Virtual(name) => {
+                name
+            }
         }
     }
 
@@ -398,11 +407,13 @@ impl MapNode {
             MapNode::Service(..) => "service",
             MapNode::AwsService(_) => "aws",
             MapNode::Remote(_) => "remote",
+            MapNode::Virtual(_) => "virtual",
         }
     }
 }
 
-/// One call edge of the map: the D6 rows (Environment, Service, RemoteService) between two nodes.
+/// One call edge of the map: the stitched edges between two nodes, or the D6 rows
+/// (Environment, Service, RemoteService) between them.
 struct MapEdge {
     from: usize,
     to: usize,
@@ -410,6 +421,8 @@ struct MapEdge {
     faults: i64,
     /// The largest p99 of the rows merged into the edge.
     p99: Option<f64>,
+    /// Not on Application Signals' map: drawn dashed, with why in its title.
+    differs: Option<String>,
 }
 
 /// The service a RemoteService names, if it names one: itself, or the host of `host:port` or
@@ -423,18 +436,121 @@ fn named_service<'n>(remote: &str, services: impl Iterator<Item = &'n str> + Clo
     [remote, host, first_label].into_iter().find_map(|name| services.clone().find(|s| *s == name))
 }
 
-/// The Application Map (spec §13.3) as an inline SVG: services and the dependencies they call,
-/// laid out left to right by call depth. A RemoteService that names a discovered service (also
+/// The table called `name` among the page's tables, if the run computed it.
+fn table<'t>(page: &Page<'t>, name: &str) -> Option<&'t Table> {
+    page.tables.iter().find(|t| t.name == name)
+}
+
+/// The service map: the trace-stitched service graph when the run computed it (its edges that
+/// Application Signals' map lacks drawn dashed, and the edges where the two disagree listed
+/// below it), else the Application Map drawn from the dependency records.
+fn service_map(out: &mut String, page: &Page) -> Result<()> {
+    let (graph, graph_nodes) = (table(page, "service_graph"), table(page, "service_graph_nodes"));
+    let reconciliation = table(page, RECONCILIATION);
+    let (nodes, edges, caption) = match (graph, graph_nodes) {
+        (Some(graph), Some(graph_nodes)) => {
+            let (nodes, edges) = stitched_map(graph, graph_nodes, reconciliation)?;
+            (nodes, edges, STITCHED_CAPTION)
+        }
+        _ => {
+            let (nodes, edges) = dependency_map(page)?;
+            (nodes, edges, DEPENDENCY_CAPTION)
+        }
+    };
+    draw_map(out, &nodes, &edges, caption);
+    if let Some(reconciliation) = reconciliation {
+        differences_section(out, reconciliation)?;
+    }
+    out.push_str("</section>");
+    Ok(())
+}
+
+const STITCHED_CAPTION: &str = "The services as the traces connect them (client spans paired with the server spans \
+     they caused), by call depth; grey nodes are virtual: <code>user</code> for callers outside the traces, or a \
+     callee that answered with no span (orange when Application Signals names it as an AWS service). Dashed edges are missing from Application Signals' map (which names callees \
+     as the client saw them); edges in red have a fault rate of 1 % or more, wider ones carry more calls.";
+
+const DEPENDENCY_CAPTION: &str = "Services (blue), AWS services (orange) and other dependencies (grey), by call \
+     depth; edges in red have a fault rate of 1 % or more, wider ones carry more calls.";
+
+/// The stitched graph's nodes and whole-window edges (merged over connection types); an edge
+/// the reconciliation saw only in the traces carries why.
+fn stitched_map(
+    graph: &Table,
+    graph_nodes: &Table,
+    reconciliation: Option<&Table>,
+) -> Result<(Vec<MapNode>, Vec<MapEdge>)> {
+    let mut trace_only: BTreeMap<(String, String), String> = BTreeMap::new();
+    // Virtual callees Application Signals names as an AWS service (AWS::DynamoDB, ...).
+    let mut aws: Vec<String> = Vec::new();
+    if let Some(table) = reconciliation {
+        let c = Columns::of(table)?;
+        let (client, server, seen_by) = (c.text("client"), c.text("server"), c.text("seen_by"));
+        let (reason, other) = (c.text("reason"), c.text("other_name"));
+        for r in (0..c.len()).filter(|&r| seen_by[r].as_deref() == Some("trace_only")) {
+            let mut why = "not on Application Signals' map".to_string();
+            if let Some(other) = &other[r] {
+                let _ = write!(why, ", which names it {other}");
+                if other.starts_with("AWS::") {
+                    aws.push(opt(&server[r]).to_string());
+                }
+            }
+            if let Some(reason) = &reason[r] {
+                let _ = write!(why, " ({})", reason.replace('_', " "));
+            }
+            trace_only.insert((opt(&client[r]).to_string(), opt(&server[r]).to_string()), why);
+        }
+    }
+    let mut nodes: Vec<MapNode> = crate::report::graph::nodes(graph_nodes)?
+        .into_iter()
+        .map(|n| match n.virtual_node {
+            false => MapNode::Service(String::new(), n.name),
+            true if aws.contains(&n.name) => MapNode::AwsService(n.name),
+            true => MapNode::Virtual(n.name),
+        })
+        .collect();
+    let mut index = |name: &str| match nodes.iter().position(|n| n.label() == name) {
+        Some(i) => i,
+        None => {
+            nodes.push(MapNode::Virtual(name.to_string()));
+            nodes.len() - 1
+        }
+    };
+    let mut edges: Vec<MapEdge> = Vec::new();
+    for e in crate::report::graph::edges(graph)? {
+        let (from, to) = (index(&e.client), index(&e.server));
+        match edges.iter_mut().find(|x| x.from == from && x.to == to) {
+            Some(edge) => {
+                edge.requests += e.requests;
+                edge.faults += e.faults;
+                edge.p99 = edge.p99.into_iter().chain(e.p99_ms).reduce(f64::max);
+            }
+            None => edges.push(MapEdge {
+                from,
+                to,
+                requests: e.requests,
+                faults: e.faults,
+                p99: e.p99_ms,
+                differs: trace_only.get(&(e.client.clone(), e.server.clone())).cloned(),
+            }),
+        }
+    }
+    Ok((nodes, edges))
+}
+
+/// The Application Map (spec §13.3) from the dependency records: services and the dependencies
+/// they call. A RemoteService that names a discovered service (also
 /// as `host:port` or a DNS name whose first label is the service, which the CloudWatch agent
 /// resolves on Kubernetes and the offline records cannot) is that service's node, in the caller's
 /// environment when the service runs there; `AWS::` names are AWS service nodes; anything else
 /// (a database, an external API) is a remote node of its own.
-fn service_map(out: &mut String, page: &Page) -> Result<()> {
+fn dependency_map(page: &Page) -> Result<(Vec<MapNode>, Vec<MapEdge>)> {
     let services = Columns::of(page.services_page)?;
     let (names, envs) = (services.text("service"), services.text("environment"));
     let mut nodes: Vec<MapNode> =
         (0..services.len()).map(|r| MapNode::Service(opt(&envs[r]).to_string(), opt(&names[r]).to_string())).collect();
-    let deps = Columns::of(&page.tables[2])?;
+    let Some(dependencies) = table(page, "dependency_metrics") else { return Ok((nodes, Vec::new())) };
+    let deps = Columns::of(dependencies)?;
     let (set, start) = (deps.text("dimension_set"), deps.int("bucket_start"));
     let (env, svc, remote) = (deps.text("environment"), deps.text("service"), deps.text("remote_service"));
     let (requests, faults, p99) = (deps.int("requests"), deps.int("faults"), deps.number("latency_p99_ms"));
@@ -471,14 +587,20 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
                 edge.faults += f;
                 edge.p99 = edge.p99.into_iter().chain(p99[r]).reduce(f64::max);
             }
-            None => edges.push(MapEdge { from, to, requests: n, faults: f, p99: p99[r] }),
+            None => edges.push(MapEdge { from, to, requests: n, faults: f, p99: p99[r], differs: None }),
         }
     }
+    Ok((nodes, edges))
+}
+
+/// Draw `nodes` and `edges` as an inline SVG laid out left to right by call depth, under
+/// `caption`, opening the map's section.
+fn draw_map(out: &mut String, nodes: &[MapNode], edges: &[MapEdge], caption: &str) {
     // Depth: the longest call chain from a node nobody calls (cycles stop at the node count).
     let mut depth = vec![0usize; nodes.len()];
     for _ in 0..nodes.len() {
         let mut changed = false;
-        for e in &edges {
+        for e in edges {
             if e.from != e.to && depth[e.to] < depth[e.from] + 1 && depth[e.from] + 1 < nodes.len() {
                 depth[e.to] = depth[e.from] + 1;
                 changed = true;
@@ -505,12 +627,10 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
     let height = 16.0 + rows.iter().max().copied().unwrap_or(0).saturating_sub(1) as f64 * ROW_H + NODE_H;
     let _ = write!(
         out,
-        "<section id=\"map\"><h2>Service map</h2><p class=\"muted\">Services (blue), AWS services (orange) and \
-         other dependencies (grey), by call depth; edges in red have a fault rate of 1 % or more, wider ones \
-         carry more calls.</p><svg id=\"service-map\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 \
-         {width:.0} {height:.0}\" role=\"img\">"
+        "<section id=\"map\"><h2>Service map</h2><p class=\"muted\">{caption}</p><svg id=\"service-map\" \
+         width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\">"
     );
-    for e in &edges {
+    for e in edges {
         let (x1, y1) = (position[e.from].0 + NODE_W, position[e.from].1 + NODE_H / 2.0);
         let (x2, y2) = (position[e.to].0, position[e.to].1 + NODE_H / 2.0);
         let bend = ((x2 - x1).abs() / 2.0).max(40.0);
@@ -518,11 +638,15 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
         let faulty = fault_rate.is_some_and(|f| f >= 1.0);
         let stroke = if faulty { "#d2372b" } else { "#8a94a6" };
         let stroke_width = 1.0 + (e.requests.max(1) as f64).log10() / 2.0;
+        let (class, dash, differs) = match &e.differs {
+            Some(why) => ("edge differs", " stroke-dasharray=\"6 4\"", format!("; {why}")),
+            None => ("edge", "", String::new()),
+        };
         let _ = write!(
             out,
-            "<path class=\"edge\" d=\"M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}\" fill=\"none\" \
-             stroke=\"{stroke}\" stroke-width=\"{stroke_width:.1}\"><title>{} → {}: {} calls, fault rate {}, p99 \
-             {} ms</title></path>",
+            "<path class=\"{class}\" d=\"M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}\" fill=\"none\" \
+             stroke=\"{stroke}\" stroke-width=\"{stroke_width:.1}\"{dash}><title>{} → {}: {} calls, fault rate {}, p99 \
+             {} ms{}</title></path>",
             x1 + bend,
             x2 - bend,
             escape(nodes[e.from].label()),
@@ -530,6 +654,7 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
             thousands(e.requests.max(0) as u64),
             fixed(fault_rate, " %"),
             fixed(e.p99, ""),
+            escape(&differs),
         );
     }
     for (n, node) in nodes.iter().enumerate() {
@@ -543,10 +668,10 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
         let (fill, border) = match node {
             MapNode::Service(..) => ("#e8f0fd", "#2f6fdb"),
             MapNode::AwsService(_) => ("#fff1e0", "#d9822b"),
-            MapNode::Remote(_) => ("#f1f3f6", "#8a94a6"),
+            MapNode::Remote(_) | MapNode::Virtual(_) => ("#f1f3f6", "#8a94a6"),
         };
         let title = match node {
-            MapNode::Service(env, name) => format!("{name} ({env})"),
+            MapNode::Service(env, name) if !env.is_empty() => format!("{name} ({env})"),
             other => other.label().to_string(),
         };
         let _ = write!(
@@ -561,7 +686,104 @@ fn service_map(out: &mut String, page: &Page) -> Result<()> {
             escape(&short),
         );
     }
-    out.push_str("</svg></section>");
+    out.push_str("</svg>");
+}
+
+/// The edges where the stitched graph and Application Signals' map disagree or are limited, from
+/// `service_graph_reconciliation`: every row but those both views see alike.
+fn differences_section(out: &mut String, reconciliation: &Table) -> Result<()> {
+    let c = Columns::of(reconciliation)?;
+    let (client, server, seen_by) = (c.text("client"), c.text("server"), c.text("seen_by"));
+    let (trace, signals, difference) = (c.int("trace_requests"), c.int("signals_requests"), c.int("difference"));
+    let (reason, other) = (c.text("reason"), c.text("other_name"));
+    let shown: Vec<usize> = (0..c.len())
+        .filter(|&r| seen_by[r].as_deref() != Some("both") || difference[r] != Some(0) || reason[r].is_some())
+        .collect();
+    if shown.is_empty() {
+        out.push_str("<p class=\"muted\">The traces and Application Signals' map agree on every edge.</p>");
+        return Ok(());
+    }
+    let _ = write!(
+        out,
+        "<h3>Where the traces and Application Signals' map differ</h3><p class=\"muted\">Each edge of either view \
+         (service_graph_reconciliation): seen in both, only in the traces, or only in the dependency records of the \
+         client spans; <i>other name</i> is what the other view calls the same calls.</p><table id=\"map-differences\">\
+         {}<tbody>",
+        header(
+            &[
+                "Client",
+                "Server",
+                "Seen by",
+                "Reason",
+                "Other name",
+                "Trace requests",
+                "Signals requests",
+                "Difference"
+            ],
+            5
+        )
+    );
+    for r in shown {
+        let _ = write!(
+            out,
+            "<tr>{}{}{}{}{}{}{}{}</tr>",
+            cell(opt(&client[r])),
+            cell(opt(&server[r])),
+            cell(&opt(&seen_by[r]).replace('_', " ")),
+            cell(&reason[r].as_deref().map_or_else(|| "–".into(), |r| r.replace('_', " "))),
+            cell(other[r].as_deref().unwrap_or("–")),
+            number_cell(&count(trace[r])),
+            number_cell(&count(signals[r])),
+            number_cell(&difference[r].map_or_else(|| "–".into(), |d| format!("{d:+}"))),
+        );
+    }
+    out.push_str("</tbody></table>");
+    Ok(())
+}
+
+/// The data-quality checks that found something, with up to three example traces each.
+fn quality_section(out: &mut String, quality: &Table) -> Result<()> {
+    let batch = arrow::compute::concat_batches(&quality.schema, &quality.batches)?;
+    let c = Columns::of(quality)?;
+    let (check, detail, unit, found, share) =
+        (c.text("check"), c.text("detail"), c.text("unit"), c.int("count"), c.number("share"));
+    let examples = batch.column_by_name("example_trace_ids").and_then(|a| a.as_list_opt::<i32>().cloned());
+    let rows: Vec<usize> = (0..c.len()).filter(|&r| found[r].unwrap_or(0) > 0).collect();
+    out.push_str("<section id=\"data-quality\"><h2>Data quality</h2>");
+    if rows.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">No check found anything: every trace has a root, every span a service \
+             name, every client span its server span.</p></section>",
+        );
+        return Ok(());
+    }
+    let _ = write!(
+        out,
+        "<p class=\"muted\">What in the input keeps traces from being stitched or counted right (data_quality); \
+         look an example up with <code>spanlens sql</code>.</p><table id=\"quality\">{}<tbody>",
+        header(&["Check", "Detail", "Example traces", "Count", "Share"], 3)
+    );
+    for r in rows {
+        let ids: Vec<String> = examples
+            .as_ref()
+            .filter(|l| l.is_valid(r))
+            .map(|l| {
+                let values = l.value(r);
+                let values = values.as_string::<i32>();
+                values.iter().flatten().take(3).map(String::from).collect()
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr>{}{}<td><code>{}</code></td>{}{}</tr>",
+            cell(&opt(&check[r]).replace('_', " ")),
+            cell(detail[r].as_deref().unwrap_or("–")),
+            escape(&ids.join(" ")),
+            number_cell(&format!("{} {}", count(found[r]), opt(&unit[r]))),
+            number_cell(&fixed(share[r], " %")),
+        );
+    }
+    out.push_str("</tbody></table></section>");
     Ok(())
 }
 
@@ -647,6 +869,9 @@ pub fn render(page: &Page) -> Result<String> {
     operations_section(&mut out, page)?;
     service_map(&mut out, page)?;
     dependencies_section(&mut out, page)?;
+    if let Some(quality) = table(page, "data_quality") {
+        quality_section(&mut out, quality)?;
+    }
     footer(&mut out, page);
     out.push_str("</body></html>\n");
     Ok(out)

@@ -122,6 +122,9 @@ pub fn metrics_summary(outcome: &MetricsOutcome) -> String {
     }
     push_wrote(&mut out, outcome.out.as_deref(), &written, copied, outcome.phases.total());
     push_upload(&mut out, outcome.upload.as_ref());
+    if let Some(note) = outcome.graph_note {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out
 }
 
