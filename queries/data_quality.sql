@@ -1,6 +1,7 @@
 -- data_quality: what in the input keeps traces from being stitched or counted right, one row per check (and per
 -- client and server service for clock skew).
--- Input: spans, service_graph_calls; $1 the clock-skew tolerance in ns (BIGINT).
+-- Input: data_quality_spans (the checks of spans alone, per part of the input), service_graph_calls; $1 the
+-- clock-skew tolerance in ns (BIGINT).
 -- Output: "check", detail (the service pair of a clock-skew row, else NULL), unit (spans or traces), count, total (of
 -- that unit in the input), share (percent of total) and up to five example trace ids (lowercase hex, the least;
 -- NULL when the count is 0).
@@ -12,54 +13,51 @@
 -- error_without_message (status ERROR, no status message), dropped_attributes (the producer dropped span or resource
 -- attributes, events or links).
 WITH totals AS (
-  SELECT COUNT(*) AS spans, COUNT(DISTINCT trace_id) AS traces FROM spans
+  SELECT COALESCE(SUM(CASE WHEN "check" = 'spans_total' THEN count ELSE 0 END), 0) AS spans,
+         COALESCE(SUM(CASE WHEN "check" = 'traces_total' THEN count ELSE 0 END), 0) AS traces
+  FROM data_quality_spans
 ),
-duplicates AS (
-  SELECT trace_id, COUNT(*) - 1 AS extra FROM spans GROUP BY trace_id, span_id HAVING COUNT(*) > 1
-),
-roots AS (
-  SELECT trace_id FROM spans GROUP BY trace_id HAVING bool_or(parent_span_id IS NULL) = false
-),
-found AS (
-  SELECT 'orphan_spans' AS "check", arrow_cast(NULL, 'Utf8') AS detail, 'spans' AS unit,
-         COUNT(*) AS count, array_agg(DISTINCT encode(trace_id, 'hex')) AS examples
-  FROM spans s
-  WHERE s.parent_span_id IS NOT NULL
-    AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
-  UNION ALL
-  SELECT 'duplicate_span_ids', NULL, 'spans', COALESCE(SUM(extra), 0), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM duplicates
-  UNION ALL
-  SELECT 'missing_service_name', NULL, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM spans
-  WHERE service_name IS NULL OR starts_with(arrow_cast(service_name, 'Utf8'), 'unknown_service')
-  UNION ALL
-  SELECT 'traces_without_root', NULL, 'traces', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM roots
-  UNION ALL
-  SELECT 'unpaired_client_spans', NULL, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
+-- The checks of the requests: one row per request found, with its trace.
+calls_checks AS (
+  SELECT CASE virtual WHEN 'server' THEN 'unpaired_client_spans' ELSE 'unpaired_server_spans' END AS "check",
+         arrow_cast(NULL, 'Utf8') AS detail, trace_id
   FROM service_graph_calls
-  WHERE virtual = 'server'
+  WHERE virtual IS NOT NULL
   UNION ALL
-  SELECT 'unpaired_server_spans', NULL, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM service_graph_calls
-  WHERE virtual = 'client'
-  UNION ALL
-  SELECT 'error_without_message', NULL, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM spans
-  WHERE arrow_cast(status_code, 'Utf8') = 'ERROR' AND status_message IS NULL
-  UNION ALL
-  SELECT 'dropped_attributes', NULL, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
-  FROM spans
-  WHERE dropped_attributes_count > 0 OR resource_dropped_attributes_count > 0 OR dropped_events_count > 0
-     OR dropped_links_count > 0
-  UNION ALL
-  SELECT 'clock_skew', client || ' -> ' || server, 'spans', COUNT(*), array_agg(DISTINCT encode(trace_id, 'hex'))
+  SELECT 'clock_skew', client || ' -> ' || server, trace_id
   FROM service_graph_calls
   WHERE virtual IS NULL
     AND (CAST(client_start AS BIGINT) - CAST(server_start AS BIGINT) > $1
          OR CAST(server_end AS BIGINT) - CAST(client_end AS BIGINT) > $1)
-  GROUP BY client, server
+),
+-- Their five least traces, found without gathering every trace id of a check as text.
+calls_examples AS (
+  SELECT "check", detail, array_agg(encode(trace_id, 'hex') ORDER BY trace_id) AS examples
+  FROM (SELECT "check", detail, trace_id,
+               ROW_NUMBER() OVER (PARTITION BY "check", detail ORDER BY trace_id
+                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
+        FROM (SELECT DISTINCT "check", detail, trace_id FROM calls_checks))
+  WHERE n <= 5
+  GROUP BY "check", detail
+),
+calls_found AS (
+  SELECT k."check", k.detail, 'spans' AS unit, k.count, e.examples
+  FROM (SELECT "check", detail, COUNT(*) AS count FROM calls_checks GROUP BY "check", detail) k
+  JOIN calls_examples e ON e."check" = k."check" AND e.detail IS NOT DISTINCT FROM k.detail
+  UNION ALL
+  -- The unpaired checks have a row when nothing is found.
+  SELECT c, NULL, 'spans', 0, arrow_cast(NULL, 'List(Utf8)')
+  FROM (VALUES ('unpaired_client_spans'), ('unpaired_server_spans')) AS t(c)
+  WHERE NOT EXISTS (SELECT 1 FROM calls_checks k WHERE k."check" = t.c)
+),
+found AS (
+  SELECT "check", detail, unit, COALESCE(SUM(count), 0) AS count,
+         flatten(array_agg(examples) FILTER (WHERE examples IS NOT NULL)) AS examples
+  FROM data_quality_spans
+  WHERE "check" NOT IN ('spans_total', 'traces_total')
+  GROUP BY "check", detail, unit
+  UNION ALL
+  SELECT "check", detail, unit, count, examples FROM calls_found
 )
 SELECT "check",
        detail,
@@ -68,6 +66,6 @@ SELECT "check",
        CASE unit WHEN 'traces' THEN totals.traces ELSE totals.spans END AS total,
        CASE WHEN (CASE unit WHEN 'traces' THEN totals.traces ELSE totals.spans END) > 0
             THEN 100.0 * count / (CASE unit WHEN 'traces' THEN totals.traces ELSE totals.spans END) END AS share,
-       array_slice(array_sort(examples), 1, 5) AS example_trace_ids
+       array_slice(array_sort(array_distinct(examples)), 1, 5) AS example_trace_ids
 FROM found CROSS JOIN totals
 ORDER BY "check", detail NULLS FIRST

@@ -1,13 +1,14 @@
 -- service_graph_reconciliation: the trace-stitched service graph next to Application Signals' dependency map (Service ->
 -- RemoteService, as the client spans name the callee: dimension sets D3 and D6), one row per edge of either, over
 -- the whole window.
--- Input: service_graph (its rows with bucket_start NULL), service_graph_nodes, service_graph_calls, windowed_signals
--- (its dependency records). Output: client, server (the edge's ends: the stitched client and server, or Service and
--- RemoteService), seen_by (both, trace_only, client_only), trace_requests (requests on the stitched edge),
+-- Input: service_graph (its rows with bucket_start NULL), service_graph_nodes, windowed_signals (its dependency
+-- records), service_graph_matches (of every range of trace ids). Output: client, server (the edge's ends: the
+-- stitched client and server, or Service and RemoteService), seen_by (both, trace_only, client_only), trace_requests
+-- (requests on the stitched edge),
 -- signals_requests (dependency records), difference (trace minus signals), unpaired_requests (stitched requests to a
 -- virtual node: no server span), reason and other_name (NULL when the views agree).
--- Each dependency record is matched to the stitched request of its client span, so the server a RemoteService's
--- calls reach is known. Reasons, first that applies: missing_service_name (an end is UnknownService: no service.name
+-- Each dependency record is matched to the stitched request of its span (service_graph_matches), so the server a
+-- RemoteService's calls reach is known. Reasons, first that applies: missing_service_name (an end is UnknownService: no service.name
 -- or an SDK's unknown_service*); uninstrumented_client (the caller is `user`: the server span's parent is not in the
 -- input, so there is no client span to name the call); recorded_on_server_side (the records come from the server
 -- side of stitched calls, as a consumer's record of the queue it reads: other_name is their client); sampling (no server span answered any of the calls, and the
@@ -35,19 +36,12 @@ signals_edges AS (
   FROM records
   GROUP BY service, remote_service
 ),
--- Each dependency record with the stitched request of its client span (several for a span with several servers).
-matched AS (
-  SELECT r.service, r.remote_service, c.server, c.virtual
-  FROM records r
-  JOIN service_graph_calls c ON c.trace_id = r.trace_id AND c.client_span_id = r.span_id
-),
 -- Where the views name one callee differently: per name pair, how many calls, and whether they reached a server span.
 renamed AS (
-  SELECT service AS client, remote_service, server, COUNT(*) AS calls,
-         bool_and(virtual IS NOT DISTINCT FROM 'server') AS to_virtual
-  FROM matched
-  WHERE server <> remote_service
-  GROUP BY service, remote_service, server
+  SELECT service AS client, remote_service, peer AS server, SUM(calls) AS calls, bool_and(to_virtual) AS to_virtual
+  FROM service_graph_matches
+  WHERE side = 'client' AND peer <> remote_service
+  GROUP BY service, remote_service, peer
 ),
 -- For a RemoteService, the stitched server most of its calls reach (the least name on a tie).
 resolves_to AS (
@@ -68,10 +62,10 @@ named_as AS (
 server_side AS (
   SELECT client, remote_service, caller
   FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY client, remote_service ORDER BY calls DESC, caller) AS n
-        FROM (SELECT r.service AS client, r.remote_service, c.client AS caller, COUNT(*) AS calls
-              FROM records r
-              JOIN service_graph_calls c ON c.trace_id = r.trace_id AND c.server_span_id = r.span_id
-              GROUP BY r.service, r.remote_service, c.client))
+        FROM (SELECT service AS client, remote_service, peer AS caller, SUM(calls) AS calls
+              FROM service_graph_matches
+              WHERE side = 'server'
+              GROUP BY service, remote_service, peer))
   WHERE n = 1
 ),
 -- Clients whose dependency records were matched: their stitched calls without a record are told apart.

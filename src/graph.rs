@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 
 use datafusion::common::ScalarValue;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -24,10 +25,11 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
-use crate::metrics::{register_spans, run_and_register, window_params};
+use crate::metrics::{register, register_spans, run_and_register, run_query, window_params};
 use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
+use crate::spill::SpanSpool;
 
 /// The tables of the service graph, in the order they are computed and written.
 pub const GRAPH_TABLES: [&str; 3] = ["service_graph", "service_graph_nodes", "data_quality"];
@@ -60,17 +62,24 @@ pub struct GraphOptions {
     pub approx: bool,
 }
 
-/// The indices of the span-table columns the pairing and the data-quality checks read, as
-/// `service_graph_calls` and `data_quality` scan them (planned against the span schema, so the SQL stays the one definition). Decoded spans
-/// can be cut down to these.
+/// The view of the spans the pairing reads, one part of the input at a time.
+pub const SPANS_VIEW: &str = "service_graph_spans";
+
+/// The queries run over each part of the input (whole traces), whose rows are gathered over
+/// every part: the requests paired within the part, the ends of span links, and the
+/// data-quality checks of spans alone.
+pub const PART_QUERIES: [&str; 3] = ["service_graph_partial_calls", "service_graph_link_ends", "data_quality_spans"];
+
+/// The indices of the span-table columns the pairing and the data-quality checks read, as the
+/// queries of each part scan them (planned against the span schema, so the SQL stays the one
+/// definition). Decoded spans can be cut down to these.
 pub async fn graph_columns() -> Result<Vec<usize>> {
     let ctx = SessionContext::new();
     ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
-    let calls = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
-    ctx.register_table(CALLS_VIEW, calls.clone().into_view())?;
-    let quality = ctx.sql(queries::get("data_quality")?.sql).await?;
+    ctx.register_table(SPANS_VIEW, ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.into_view())?;
     let mut names = BTreeSet::new();
-    for plan in [calls.into_optimized_plan()?, quality.into_optimized_plan()?] {
+    for name in PART_QUERIES {
+        let plan = ctx.sql(queries::get(name)?.sql).await?.into_optimized_plan()?;
         plan.apply(|node| {
             if let LogicalPlan::TableScan(scan) = node
                 && scan.table_name.table() == "spans"
@@ -86,63 +95,160 @@ pub async fn graph_columns() -> Result<Vec<usize>> {
     Ok(columns)
 }
 
-/// Pair the spans of the `spans` table registered in `ctx` once, registering the calls as
-/// `service_graph_calls` (read by both `service_graph` and `data_quality`), then compute the
-/// graph tables from them (each also registered under its name).
+/// Compute the graph tables over the `spans` table registered in `ctx`, as one part (each
+/// table also registered under its name).
 pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
-    register_functions(ctx, opts.approx);
-    for name in [CALLS_VIEW].into_iter().chain(GRAPH_TABLES) {
-        ctx.deregister_table(name)?;
+    let mut parts = Parts::new(None, usize::MAX);
+    parts.add(ctx).await?;
+    parts.finish(ctx, opts).await
+}
+
+/// Compute the graph tables over the spans of `spool`, one part of whole traces at a time, so
+/// that the pairing's joins hold one part: all of them at once when the spool holds them in
+/// memory, its partitions when it spilled them to disk. The requests paired in each part are
+/// then written to `scratch` (a Parquet file the caller removes), and read from it.
+pub fn compute_spooled(
+    ctx: &SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    spool: SpanSpool,
+    opts: &GraphOptions,
+    scratch: &Path,
+) -> Result<Vec<Table>> {
+    let partitions = ctx.copied_config().target_partitions();
+    let mut parts = Parts::new(spool.spilled().then_some(scratch), 0);
+    spool.drain(|batches| {
+        ctx.deregister_table("spans")?;
+        register_spans(ctx, batches, partitions)?;
+        runtime.block_on(parts.add(ctx))
+    })?;
+    runtime.block_on(parts.finish(ctx, opts))
+}
+
+/// Put the graph columns of the `spans` registered in `ctx` (a span store's) in `spool`.
+pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<()> {
+    let columns = graph_columns().await?;
+    let schema = span_schema();
+    let names: Vec<String> = columns.iter().map(|&c| format!("\"{}\"", schema.field(c).name())).collect();
+    let sql = format!("SELECT {} FROM spans", names.join(", "));
+    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
+    while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+        spool.push(batch?)?;
     }
-    run_and_register(ctx, CALLS_VIEW, vec![]).await?;
-    let params = window_params(opts.bucket_ns, opts.from, opts.to);
-    let edges = run_and_register(ctx, "service_graph", params).await?;
-    let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
-    let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
-    Ok(vec![edges, nodes, quality])
+    Ok(())
+}
+
+/// The rows of the [`PART_QUERIES`] gathered over the parts of the input.
+struct Parts {
+    /// The requests paired within each part: many, so written to a file beyond a budget.
+    calls: BatchSink,
+    /// The ends of span links, and the data-quality rows: few.
+    gathered: [Option<(SchemaRef, Vec<RecordBatch>)>; 2],
+}
+
+impl Parts {
+    fn new(file: Option<&Path>, budget: usize) -> Self {
+        Parts { calls: BatchSink::new(file, budget), gathered: [None, None] }
+    }
+
+    /// Run the part queries over the `spans` now registered in `ctx`.
+    async fn add(&mut self, ctx: &SessionContext) -> Result<()> {
+        ctx.deregister_table(SPANS_VIEW)?;
+        ctx.register_table(SPANS_VIEW, ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.into_view())?;
+        for (i, name) in PART_QUERIES.into_iter().enumerate() {
+            let table = run_query(ctx, name, vec![]).await?;
+            match i {
+                0 => self.calls.push(table.schema, table.batches)?,
+                _ => {
+                    let held = self.gathered[i - 1].get_or_insert_with(|| (table.schema.clone(), Vec::new()));
+                    held.1.extend(table.batches);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Register the gathered rows under their queries' names, then compute the graph tables
+    /// from them (each registered under its name).
+    async fn finish(self, ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
+        register_functions(ctx, opts.approx);
+        for name in PART_QUERIES.into_iter().chain([CALLS_VIEW]).chain(GRAPH_TABLES) {
+            ctx.deregister_table(name)?;
+        }
+        self.calls.register(ctx, PART_QUERIES[0]).await?;
+        for (name, held) in PART_QUERIES[1..].iter().zip(self.gathered) {
+            let (schema, batches) = held.ok_or_else(|| Error::Config("the service graph read no part".into()))?;
+            register(ctx, name, schema, batches, 1)?;
+        }
+        ctx.register_table(CALLS_VIEW, ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_view())?;
+        let params = window_params(opts.bucket_ns, opts.from, opts.to);
+        let edges = run_and_register(ctx, "service_graph", params).await?;
+        let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
+        let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
+        Ok(vec![edges, nodes, quality])
+    }
 }
 
 /// Set the graph tables beside Application Signals' dependency map: `service_graph_reconciliation`
 /// over the graph tables [`compute`] registered in `ctx` and its `windowed_signals` (the same
-/// window), registered under its name.
-pub async fn reconcile(ctx: &SessionContext) -> Result<Table> {
-    ctx.deregister_table(RECONCILIATION)?;
+/// window), registered under its name. The records are matched to the requests of their spans
+/// in `ranges` ranges of trace ids (of the first byte's values) one after the other, so that the
+/// joins hold one range: 1 for inputs held in memory, more for large ones.
+pub async fn reconcile(ctx: &SessionContext, ranges: usize) -> Result<Table> {
+    let ranges = ranges.clamp(1, 256);
+    for name in [MATCHES, RECONCILIATION] {
+        ctx.deregister_table(name)?;
+    }
+    let bound = |k: usize| (k < ranges).then(|| [vec![(k * 256 / ranges) as u8], vec![0; 15]].concat());
+    let mut matches: Option<(SchemaRef, Vec<RecordBatch>)> = None;
+    for k in 0..ranges {
+        let (lo, hi) = (bound(k).unwrap_or_default(), bound(k + 1));
+        let params = vec![ScalarValue::FixedSizeBinary(16, Some(lo)), ScalarValue::FixedSizeBinary(16, hi)];
+        let table = run_query(ctx, MATCHES, params).await?;
+        matches.get_or_insert_with(|| (table.schema.clone(), Vec::new())).1.extend(table.batches);
+    }
+    let (schema, batches) = matches.expect("at least one range");
+    register(ctx, MATCHES, schema, batches, 1)?;
     run_and_register(ctx, RECONCILIATION, vec![]).await
 }
 
-/// The spans the pairing reads (the [`graph_columns`] of decoded batches), gathered while a
-/// run decodes its inputs for the derivation: held in memory up to a budget, then written to a
-/// Parquet scratch file, so that the decoding stays within the memory it has without the graph.
-pub struct GraphSpool {
-    path: PathBuf,
+/// The dependency records matched to the requests of their spans, per range of trace ids.
+pub const MATCHES: &str = "service_graph_matches";
+
+/// Batches held in memory up to a budget, then written to a Parquet file (when it has one).
+struct BatchSink {
+    path: Option<PathBuf>,
     budget: usize,
+    schema: Option<SchemaRef>,
     held: Vec<RecordBatch>,
     held_bytes: usize,
     writer: Option<ArrowWriter<File>>,
 }
 
-impl GraphSpool {
-    /// A spool that writes to `path` beyond `budget` bytes.
-    pub fn new(path: &Path, budget: usize) -> Self {
-        GraphSpool { path: path.to_path_buf(), budget, held: Vec::new(), held_bytes: 0, writer: None }
+impl BatchSink {
+    /// A sink that writes to `path` beyond `budget` bytes; without a path it holds everything.
+    fn new(path: Option<&Path>, budget: usize) -> Self {
+        let path = path.map(Path::to_path_buf);
+        BatchSink { path, budget, schema: None, held: Vec::new(), held_bytes: 0, writer: None }
     }
 
-    /// Add a batch of spans.
-    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
+    fn push(&mut self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+        self.schema.get_or_insert(schema);
+        for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
+            match (&mut self.writer, &self.path) {
+                (Some(writer), Some(path)) => writer.write(&batch).map_err(|e| Error::output(path, e))?,
+                _ => {
+                    self.held_bytes += batch.get_array_memory_size();
+                    self.held.push(batch);
+                }
+            }
         }
-        if let Some(writer) = &mut self.writer {
-            return writer.write(&batch).map_err(|e| Error::output(&self.path, e));
-        }
-        self.held_bytes += batch.get_array_memory_size();
-        self.held.push(batch);
-        if self.held_bytes > self.budget {
-            let file = File::create(&self.path).map_err(|e| Error::output(&self.path, e))?;
-            let mut writer =
-                ArrowWriter::try_new(file, self.held[0].schema(), None).map_err(|e| Error::output(&self.path, e))?;
+        if let (None, Some(path), Some(schema)) = (&self.writer, &self.path, &self.schema)
+            && self.held_bytes > self.budget
+        {
+            let file = File::create(path).map_err(|e| Error::output(path, e))?;
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| Error::output(path, e))?;
             for b in std::mem::take(&mut self.held) {
-                writer.write(&b).map_err(|e| Error::output(&self.path, e))?;
+                writer.write(&b).map_err(|e| Error::output(path, e))?;
             }
             self.held_bytes = 0;
             self.writer = Some(writer);
@@ -150,14 +256,18 @@ impl GraphSpool {
         Ok(())
     }
 
-    /// Register the spans as `spans` in `ctx`, spread over `partitions` when held in memory.
-    /// Spans written to the file are read from it; the caller removes it when done.
-    pub async fn register(self, ctx: &SessionContext, partitions: usize) -> Result<()> {
-        let Some(writer) = self.writer else {
-            return register_spans(ctx, self.held, partitions);
+    /// Register the batches as `name`: from memory, or from the file, read with one partition.
+    async fn register(self, ctx: &SessionContext, name: &str) -> Result<()> {
+        let schema = self.schema.ok_or_else(|| Error::Config("the service graph read no part".into()))?;
+        let (Some(writer), Some(path)) = (self.writer, &self.path) else {
+            let partitions = ctx.copied_config().target_partitions();
+            return register(ctx, name, schema, self.held, partitions);
         };
-        writer.close().map_err(|e| Error::output(&self.path, e))?;
-        ctx.register_parquet("spans", &self.path.display().to_string(), ParquetReadOptions::default()).await?;
+        writer.close().map_err(|e| Error::output(path, e))?;
+        // Read with the schema the rows had in memory (Parquet would give Utf8View for Utf8), so
+        // that the tables are the same whether the requests were written or held.
+        let read = ParquetReadOptions::default().schema(&schema);
+        ctx.register_parquet(name, &path.display().to_string(), read).await?;
         Ok(())
     }
 }

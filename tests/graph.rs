@@ -274,6 +274,21 @@ fn every_pairing_rule_is_counted_exactly() {
     let r = edges[&key("user", "api", "http", Some("client"))];
     assert_eq!((int(&b, "client_spans", r), int(&b, "server_errors", r)), (Some(0), Some(1)));
     assert_eq!(float(&b, "network_avg_ms", r), None);
+    // Spans spilled one trace per partition, paired one partition at a time: the link across
+    // traces is still paired, and every table is the same.
+    let (held, spilled) = (dir.path().join("held"), dir.path().join("spilled"));
+    for (out, threshold) in [(&held, "1GiB"), (&spilled, "1")] {
+        let out = out.to_str().unwrap();
+        metrics(&input, &["--quiet", "--spill-threshold", threshold, "--tables", "graph,quality", "--out", out]);
+    }
+    for table in spanlens::graph::METRICS_GRAPH_TABLES {
+        let file = format!("{table}.parquet");
+        let held = std::fs::read(held.join(&file)).unwrap();
+        assert!(held == std::fs::read(spilled.join(&file)).unwrap(), "{file}: held and spilled");
+        if table != spanlens::graph::RECONCILIATION {
+            assert!(held == std::fs::read(out.join(&file)).unwrap(), "{file}: metrics and graph");
+        }
+    }
 }
 
 #[test]
@@ -362,6 +377,19 @@ fn sql_makes_the_graph_tables_on_demand() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let paired: u64 = independent_edges(&input).iter().filter(|(k, _)| k.2.is_none()).map(|(_, n)| n).sum();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("n\n{paired}\n"));
+    // The steps are tables too: no span links in this capture, so the calls are the partial calls.
+    let statement = "SELECT (SELECT count(*) FROM service_graph_partial_calls) AS partial, \
+                     (SELECT count(*) FROM service_graph_calls) AS calls, \
+                     (SELECT count(*) FROM service_graph_link_ends WHERE role = 'consumer') AS links, \
+                     (SELECT count(*) FROM data_quality_spans) AS checks, \
+                     (SELECT sum(calls) FROM service_graph_matches WHERE side = 'client') AS matched";
+    let out = spanlens().args(["sql", "--format", "csv", "-e", statement]).arg(&input).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let total: u64 = independent_edges(&input).values().sum();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[..4], [total.to_string().as_str(), total.to_string().as_str(), "0", "8"], "{text}");
+    assert!(row[4].parse::<u64>().unwrap() > 0, "dependency records matched to requests: {text}");
 }
 
 /// check, detail, unit, count, total, the example trace ids' last two hex digits.

@@ -544,6 +544,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     // The service graph over no spans: no edges, no nodes; its tables are registered.
     let opts = spanlens::graph::GraphOptions { bucket_ns: 60_000_000_000, from: None, to: None, approx: false };
     let graph = spanlens::graph::compute(&ctx, &opts).await.unwrap();
+    assert_eq!(spanlens::graph::reconcile(&ctx, 2).await.unwrap().rows(), 0, "no edge in either view");
     assert_eq!((graph[0].rows(), graph[1].rows()), (0, 0));
     assert_eq!(graph[2].rows(), 8, "every data-quality check but clock skew has a row, 0 when nothing is found");
     // Every registered query, by name, now plans against the registered (empty) tables.
@@ -560,6 +561,10 @@ async fn every_query_plans_and_runs_against_empty_tables() {
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(1), Some("UTC".into())),
             ]),
             ("data_quality", Ok(df)) => df.with_param_values(vec![datafusion::common::ScalarValue::Int64(Some(1))]),
+            ("service_graph_matches", Ok(df)) => df.with_param_values(vec![
+                datafusion::common::ScalarValue::FixedSizeBinary(16, Some(vec![0; 16])),
+                datafusion::common::ScalarValue::FixedSizeBinary(16, None),
+            ]),
             ("slos" | "slo_burn_rates", Ok(df)) => {
                 df.with_param_values(vec![datafusion::common::ScalarValue::Boolean(Some(true))])
             }

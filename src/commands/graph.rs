@@ -5,20 +5,21 @@
 use std::sync::Arc;
 
 use crate::cli::{GraphArgs, GraphFormatArg};
-use crate::commands::pipeline::{Inputs, Workspace, query_session, span_store, write_tables};
+use crate::commands::pipeline::{Inputs, Workspace, graph_spill, query_session, span_store, write_tables};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::GraphPlan;
 use crate::error::{Error, Result};
 use crate::graph;
 use crate::ingest::decode::DecodeOptions;
 use crate::ingest::files;
-use crate::ingest::read::decode_to_memory;
+use crate::ingest::read::decode_into;
 use crate::metrics;
 use crate::outcome::GraphOutcome;
 use crate::report::graph::{edges, nodes, quality_summary, render_dot, render_json, render_mermaid, render_table};
 use crate::report::run_info::graph_run_info;
 use crate::report::summary;
 use crate::s3::list::ListStats;
+use crate::spill::{SpanSpool, SpillOptions};
 use crate::util::Phases;
 
 /// Run `graph` as the command line gives it.
@@ -62,10 +63,16 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
     let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, None)?;
     let (ctx, runtime) = query_session()?;
     let store = span_store(inputs);
+    // The spans are held in a spool: beyond half the default spill threshold it goes to disk in
+    // partitions of whole traces, which are paired one at a time.
+    let mut spool = SpanSpool::new(graph_spill(&SpillOptions::default()));
     let (sources, s3) = match &store {
         // Spans of the day before the window are read too: a request's parent may start earlier.
         Some(dir) => {
-            runtime.block_on(metrics::register_store(&ctx, dir, g.from, g.to))?;
+            runtime.block_on(async {
+                metrics::register_store(&ctx, dir, g.from, g.to).await?;
+                graph::spool_spans(&ctx, &mut spool).await
+            })?;
             (Vec::new(), ListStats::default())
         }
         None => {
@@ -75,16 +82,23 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
             };
             let window = g.from.zip(g.to);
             let (inputs, s3) = files::expand_with(inputs, &plan.decode.s3, window)?;
-            let (batches, sources) = decode_to_memory(inputs, &decode, plan.quiet)?;
-            let partitions = ctx.copied_config().target_partitions();
-            metrics::register_spans(&ctx, batches, partitions)?;
+            let (filled, sources) = decode_into(inputs, &decode, plan.quiet, |rx| {
+                for batch in rx.into_iter().flatten() {
+                    spool.push(batch)?;
+                }
+                Ok(spool)
+            })?;
+            spool = filled;
             (sources, s3)
         }
     };
     phases.mark("read");
     // A copy of a store on S3 is named by its URL.
     let store = store.map(|dir| resolved.origin().map_or(dir, |o| std::path::PathBuf::from(&o.url)));
-    let tables = runtime.block_on(graph::compute(&ctx, g))?;
+    let calls = work.path().join(".graph_calls.parquet");
+    let tables = graph::compute_spooled(&ctx, &runtime, spool, g, &calls);
+    let _ = std::fs::remove_file(&calls);
+    let tables = tables?;
     phases.mark("query");
     if work.writes() {
         let run_info = graph_run_info(&plan.command, &sources, &s3, store.as_deref(), &tables)?;

@@ -67,7 +67,7 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         _ => None,
     };
     let graph_tables = if from_output { Vec::new() } else { m.graph_tables.clone() };
-    let graph_spans = work.path().join(".graph_spans.parquet");
+    let graph_calls = work.path().join(".graph_calls.parquet");
     let (ctx, runtime) = query_session()?;
     let req = SignalsRequest {
         inputs: inputs.names(),
@@ -81,18 +81,19 @@ pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
         // A signals file copied as it is, with no metric table, needs nothing of it.
         needs: if m.tables.is_empty() { signals::RecordKinds::NONE } else { m.signals.records },
         origin: inputs.origin(),
-        graph_spans: (!graph_tables.is_empty()).then_some(graph_spans.as_path()),
+        graph: !graph_tables.is_empty(),
     };
     // Spilled signals are written straight to their place in the output (or to a scratch file
     // there when they are not an output).
     let signals_file = work.path().join(format!("{}.parquet", signals::TABLE));
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
     let spilled_to = if write_signals { &signals_file } else { &scratch };
-    let input = load_signals(&ctx, &runtime, &req, spilled_to, &mut phases)?;
+    let (input, graph_spool) = load_signals(&ctx, &runtime, &req, spilled_to, &mut phases)?;
     let (mut tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, m))?;
-    tables.extend(compute_graph_tables(&ctx, &runtime, m, &graph_tables)?);
+    let graph = compute_graph_tables(&ctx, &runtime, m, &graph_tables, graph_spool, &graph_calls);
+    let _ = std::fs::remove_file(&graph_calls);
+    tables.extend(graph?);
     let _ = std::fs::remove_file(&scratch);
-    let _ = std::fs::remove_file(&graph_spans);
     phases.mark("query");
 
     if work.writes() {

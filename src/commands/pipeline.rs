@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::graph::{self, GraphSpool};
+use crate::graph;
 use crate::ingest::files::{self, Input};
 use crate::ingest::read::decode_into;
 use crate::ingest::{DecodeOptions, SourceStats};
@@ -97,10 +97,10 @@ pub struct SignalsRequest<'a> {
     pub needs: signals::RecordKinds,
     /// The output on S3 the inputs are a local copy of, if they are (see [`Inputs`]).
     pub origin: Option<&'a Origin>,
-    /// The service graph is computed too: raw spans keep the columns the pairing reads, and
-    /// are registered as `spans` (held in memory, or beyond half the spill threshold written
-    /// to this Parquet file, which the caller removes). A span store is `spans` already.
-    pub graph_spans: Option<&'a Path>,
+    /// The service graph is computed too: decoded spans keep the columns the pairing reads, in
+    /// a spool of their own ([`graph_spill`]) that [`load_signals`] returns. A span store is
+    /// read for the graph when it is computed.
+    pub graph: bool,
 }
 
 /// The span store directory among `inputs`: a single directory holding `spans/` and
@@ -111,15 +111,23 @@ pub(crate) fn span_store(inputs: &[String]) -> Option<PathBuf> {
     (dir.join(crate::store::SPANS_DIR).is_dir() && dir.join(RUN_INFO_FILE).is_file()).then(|| dir.to_path_buf())
 }
 
+/// What [`spool_inputs`] read.
+struct Spooled {
+    /// The spans for the derivation.
+    spool: SpanSpool,
+    /// The decoded spans' graph columns, when the graph is computed from decoded inputs.
+    graph: Option<SpanSpool>,
+    sources: Vec<SourceStats>,
+    /// The span store read, if the input was one.
+    store: Option<PathBuf>,
+    s3: ListStats,
+}
+
 /// The spans a derivation reads, put in a spool: decoded from raw inputs (only the columns and
 /// attribute keys the rules read), or read from a span store in the date partitions that can
 /// hold records of the `[from, to)` window. Returns the spool, the decoded inputs' stats and the
 /// store read, if the input was one.
-fn spool_inputs(
-    ctx: &SessionContext,
-    runtime: &tokio::runtime::Runtime,
-    req: &SignalsRequest,
-) -> Result<(SpanSpool, Vec<SourceStats>, Option<PathBuf>, ListStats)> {
+fn spool_inputs(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, req: &SignalsRequest) -> Result<Spooled> {
     if let Some(dir) = span_store(req.inputs) {
         let spool = runtime.block_on(async {
             metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
@@ -127,13 +135,13 @@ fn spool_inputs(
             metrics::spool_spans(ctx, &mut spool, req.signals.records).await?;
             Ok::<_, Error>(spool)
         })?;
-        return Ok((spool, Vec::new(), Some(dir), ListStats::default()));
+        return Ok(Spooled { spool, graph: None, sources: Vec::new(), store: Some(dir), s3: ListStats::default() });
     }
     // With the graph, the columns of both; each decoded batch is then split in two.
     let derivation = runtime.block_on(metrics::derivation_columns())?;
-    let graph_columns = match req.graph_spans {
-        Some(_) => runtime.block_on(graph::graph_columns())?,
-        None => Vec::new(),
+    let graph_columns = match req.graph {
+        true => runtime.block_on(graph::graph_columns())?,
+        false => Vec::new(),
     };
     let mut decoded = derivation.clone();
     decoded.extend(graph_columns.iter().filter(|c| !derivation.contains(c)));
@@ -158,7 +166,7 @@ fn spool_inputs(
     inputs.extend(req.memory.iter().cloned());
     let (spool, sources) = decode_into(inputs, &decode, req.quiet, |rx| {
         let mut spool = SpanSpool::new(req.spill.clone());
-        let mut graph = req.graph_spans.map(|path| GraphSpool::new(path, req.spill.threshold_bytes / 2));
+        let mut graph = req.graph.then(|| SpanSpool::new(graph_spill(req.spill)));
         for batch in rx.into_iter().flatten() {
             match &mut graph {
                 Some(graph) => {
@@ -171,15 +179,12 @@ fn spool_inputs(
         Ok((spool, graph))
     })?;
     let (spool, graph) = spool;
-    if let Some(graph) = graph {
-        let partitions = ctx.copied_config().target_partitions();
-        runtime.block_on(graph.register(ctx, partitions))?;
-    }
-    Ok((spool, sources, None, s3))
+    Ok(Spooled { spool, graph, sources, store: None, s3 })
 }
 
 /// Register `signals` in `ctx`: a `metrics` output's file as it is, or derived from raw OTLP
-/// or a span store. Signals of spilled spans are written to `scratch`, which the caller
+/// or a span store. With [`SignalsRequest::graph`], decoded spans' graph columns are returned
+/// in a spool for [`compute_graph_tables`]. Signals of spilled spans are written to `scratch`, which the caller
 /// removes once it has queried them. A file that lacks a kind of records the request needs (it
 /// was written for fewer tables) is an error, not empty tables.
 pub fn load_signals(
@@ -188,7 +193,7 @@ pub fn load_signals(
     req: &SignalsRequest,
     scratch: &Path,
     phases: &mut Phases,
-) -> Result<SignalsInput> {
+) -> Result<(SignalsInput, Option<SpanSpool>)> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
         let held = metrics::check_signals_file(&file)?;
         let needed = req.needs;
@@ -207,18 +212,19 @@ pub fn load_signals(
             runtime.block_on(ctx.register_parquet(signals::TABLE, &file.display().to_string(), read))?;
         }
         phases.mark("read");
-        return Ok(SignalsInput {
+        let input = SignalsInput {
             signals_file: Some(file),
             records: held,
             origin: req.origin.cloned(),
             ..SignalsInput::default()
-        });
+        };
+        return Ok((input, None));
     }
-    let (spool, sources, store, s3) = spool_inputs(ctx, runtime, req)?;
+    let Spooled { spool, graph: graph_spool, sources, store, s3 } = spool_inputs(ctx, runtime, req)?;
     phases.mark("read");
     let derived = runtime.block_on(metrics::derive_signals(ctx, req.signals, spool, Some(scratch)))?;
     phases.mark("derive");
-    Ok(SignalsInput {
+    let input = SignalsInput {
         sources,
         s3,
         store,
@@ -226,7 +232,14 @@ pub fn load_signals(
         records: req.signals.records,
         derived: Some(derived),
         origin: req.origin.cloned(),
-    })
+    };
+    Ok((input, graph_spool))
+}
+
+/// Where the spans held for the service graph spill: at half the derivation's threshold, in
+/// its temp directory.
+pub fn graph_spill(spill: &SpillOptions) -> SpillOptions {
+    SpillOptions { threshold_bytes: spill.threshold_bytes / 2, temp_dir: spill.temp_dir.clone() }
 }
 
 /// `--at`, or the end of the latest record rounded up to a minute.
@@ -313,22 +326,37 @@ impl Workspace {
 }
 
 /// The service graph tables `names` (some of [`graph::METRICS_GRAPH_TABLES`], in that order)
-/// over the `spans` registered in `ctx` (a span store's, or the raw spans [`load_signals`] kept
-/// for them), for the window and bucket of `opts`. The reconciliation reads the
-/// `windowed_signals` the metric queries registered for that window.
+/// for the window and bucket of `opts`: over the spans of `spool` (decoded by [`load_signals`]),
+/// or, without one, over the span store registered in `ctx` as `spans`, read into a spool. The
+/// pairing runs one spilled partition at a time, its requests then written to `scratch`, which
+/// the caller removes. The reconciliation reads the `windowed_signals` the metric queries
+/// registered for that window.
 pub fn compute_graph_tables(
     ctx: &SessionContext,
     runtime: &tokio::runtime::Runtime,
     opts: &metrics::MetricsOptions,
     names: &[&'static str],
+    spool: Option<SpanSpool>,
+    scratch: &Path,
 ) -> Result<Vec<Table>> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
+    let spool = match spool {
+        Some(spool) => spool,
+        None => {
+            let mut spool = SpanSpool::new(graph_spill(&opts.spill));
+            runtime.block_on(graph::spool_spans(ctx, &mut spool))?;
+            spool
+        }
+    };
     let g = graph::GraphOptions { bucket_ns: opts.bucket_ns, from: opts.from, to: opts.to, approx: opts.approx };
-    let mut computed = runtime.block_on(graph::compute(ctx, &g))?;
+    // Spans that did not fit in memory: their records are matched to requests a sixteenth of
+    // the trace ids at a time.
+    let ranges = if spool.spilled() { 16 } else { 1 };
+    let mut computed = graph::compute_spooled(ctx, runtime, spool, &g, scratch)?;
     if names.contains(&graph::RECONCILIATION) {
-        computed.push(runtime.block_on(graph::reconcile(ctx))?);
+        computed.push(runtime.block_on(graph::reconcile(ctx, ranges))?);
     }
     let mut tables = Vec::with_capacity(names.len());
     for name in names {

@@ -63,7 +63,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
     // The service map and the data-quality section pair spans: a metrics output holds none.
     let graph = metrics::metrics_output(inputs.names()).is_none() && !plan.metrics.graph_tables.is_empty();
-    let graph_spans = out.path().join(".graph_spans.parquet");
+    let graph_calls = out.path().join(".graph_calls.parquet");
     let req = SignalsRequest {
         inputs: inputs.names(),
         memory: &plan.memory,
@@ -75,17 +75,18 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         metric_queries: true,
         needs: plan.metrics.signals.records,
         origin: inputs.origin(),
-        graph_spans: graph.then_some(graph_spans.as_path()),
+        graph,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
+    let (input, graph_spool) = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
     let to = evaluation_time(&ctx, &runtime, plan.to)?;
     let from = plan.from.unwrap_or(to - plan.length_ns);
     let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
     let (mut tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
     let names = if graph { opts.graph_tables.clone() } else { Vec::new() };
-    tables.extend(compute_graph_tables(&ctx, &runtime, &opts, &names)?);
-    let _ = std::fs::remove_file(&graph_spans);
+    let graph_tables = compute_graph_tables(&ctx, &runtime, &opts, &names, graph_spool, &graph_calls);
+    let _ = std::fs::remove_file(&graph_calls);
+    tables.extend(graph_tables?);
     let services_page = services_page
         .ok_or_else(|| Error::Config("a report computes every metric table, the services page too".into()))?;
     phases.mark("query");

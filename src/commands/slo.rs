@@ -56,10 +56,10 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         metric_queries: false,
         needs: plan.signals.records,
         origin: inputs.origin(),
-        graph_spans: None,
+        graph: false,
     };
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
-    let input = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
+    let (input, _) = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
     let at = evaluation_time(&ctx, &runtime, plan.at)?;
     let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
     let _ = std::fs::remove_file(&scratch);

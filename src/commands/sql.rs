@@ -227,6 +227,10 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         add("store_spans", "view: the embedded query store_spans (every date)");
     }
     if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
+        add("service_graph_spans", "view: the spans the service graph pairs, with what it reads of them");
+        add("service_graph_partial_calls", "the requests paired within the input (before links across traces)");
+        add("service_graph_link_ends", "the links of parentless consumers, and the producers");
+        add("data_quality_spans", "the data-quality checks of spans alone");
         add("service_graph_calls", "view: one row per request on a trace-stitched edge");
         add("service_graph", "the trace-stitched service graph per edge, per bucket and for the window");
         add("service_graph_nodes", "the nodes of the service graph");
@@ -241,6 +245,7 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         add("dependency_metrics", "RED metrics of dependency calls (D1-D13)");
         add("services_page", "view: the Services table");
         if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
+            add(graph::MATCHES, "dependency records matched to the requests of their spans, per name pair");
             add(graph::RECONCILIATION, "the service graph beside the dependency map: seen_by, counts, reasons");
         }
         if !plan.slos.is_empty() {
@@ -321,7 +326,7 @@ impl Made {
                         metric_queries: true,
                         needs: RecordKinds::NONE,
                         origin: None,
-                        graph_spans: None,
+                        graph: false,
                     };
                     load_signals(&side, &engine.runtime, &req, &file, &mut Phases::start())?;
                 }
@@ -347,16 +352,20 @@ impl OnDemand for Made {
                 let all = vec![utf8("0000-01-01"), utf8("9999-12-31")];
                 return engine.runtime.block_on(tables::register_query_view(ctx, name, all));
             }
-            name if name == graph::CALLS_VIEW || graph::GRAPH_TABLES.contains(&name) => {
+            name if name == graph::CALLS_VIEW
+                || name == graph::SPANS_VIEW
+                || graph::PART_QUERIES.contains(&name)
+                || graph::GRAPH_TABLES.contains(&name) =>
+            {
                 let m = &self.plan.metrics;
                 let opts = GraphOptions { bucket_ns: m.bucket_ns, from: m.from, to: m.to, approx: m.approx };
                 engine.runtime.block_on(graph::compute(ctx, &opts))?;
                 return Ok(());
             }
-            graph::RECONCILIATION => {
+            graph::RECONCILIATION | graph::MATCHES => {
                 engine.make("service_graph", self)?;
                 engine.make("windowed_signals", self)?;
-                engine.runtime.block_on(graph::reconcile(ctx))?;
+                engine.runtime.block_on(graph::reconcile(ctx, 1))?;
                 return Ok(());
             }
             "services_page" => {

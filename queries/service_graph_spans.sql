@@ -1,0 +1,30 @@
+-- service_graph_spans: the spans the service graph pairs, one row each: CLIENT, PRODUCER, SERVER and CONSUMER spans
+-- with what the graph reads of them.
+-- Input: spans. Output: trace_id, span_id, parent_span_id, kind (text), service (UnknownService without service.name
+-- or with an SDK's unknown_service*), start_time, end_time, duration_ns, error and fault (Application Signals: error =
+-- HTTP 4xx; fault = HTTP 5xx, or status ERROR without a 4xx code), connection_type (messaging, database, rpc, http or
+-- other, from the span's kind and attributes), peer (what a virtual callee is named: the first of peer.service,
+-- db.name, db.system, messaging.destination, server.address the span carries) and links.
+SELECT trace_id,
+       span_id,
+       parent_span_id,
+       arrow_cast(kind, 'Utf8') AS kind,
+       CASE WHEN service_name IS NULL OR starts_with(arrow_cast(service_name, 'Utf8'), 'unknown_service')
+            THEN 'UnknownService' ELSE arrow_cast(service_name, 'Utf8') END AS service,
+       start_time,
+       end_time,
+       duration_ns,
+       CASE WHEN http_status_code BETWEEN 400 AND 499 THEN 1 ELSE 0 END AS error,
+       CASE WHEN http_status_code BETWEEN 500 AND 599 THEN 1
+            WHEN http_status_code BETWEEN 400 AND 499 THEN 0
+            WHEN arrow_cast(status_code, 'Utf8') = 'ERROR' THEN 1
+            ELSE 0 END AS fault,
+       CASE WHEN arrow_cast(kind, 'Utf8') IN ('PRODUCER', 'CONSUMER') OR messaging_system IS NOT NULL THEN 'messaging'
+            WHEN db_system IS NOT NULL THEN 'database'
+            WHEN rpc_system IS NOT NULL THEN 'rpc'
+            WHEN http_method IS NOT NULL OR http_status_code IS NOT NULL OR url_full IS NOT NULL THEN 'http'
+            ELSE 'other' END AS connection_type,
+       arrow_cast(COALESCE(peer_service, db_name, db_system, messaging_destination, server_address), 'Utf8') AS peer,
+       links
+FROM spans
+WHERE arrow_cast(kind, 'Utf8') IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER')
