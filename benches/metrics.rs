@@ -42,6 +42,7 @@ fn bench_metrics(c: &mut Criterion) {
         signals: SignalOptions::default(),
         tables: METRIC_TABLES.to_vec(),
         graph_tables: Vec::new(),
+        peer_attributes: Vec::new(),
         bucket_ns: 3_600_000_000_000,
         from: None,
         to: None,

@@ -3,8 +3,12 @@
 -- Input: spans. Output: trace_id, span_id, parent_span_id, kind (text), service (UnknownService without service.name
 -- or with an SDK's unknown_service*), start_time, end_time, duration_ns, error and fault (Application Signals: error =
 -- HTTP 4xx; fault = HTTP 5xx, or status ERROR without a 4xx code), connection_type (messaging, database, rpc, http or
--- other, from the span's kind and attributes), peer (what a virtual callee is named: the first of peer.service,
--- db.name, db.system, messaging.destination, server.address the span carries) and links.
+-- other, from the span's kind and attributes), peer (what a virtual callee is named: the first the span carries of
+-- the attributes $1 ... $8 name, each a position in `candidates`, NULL when unused; by default peer.service, db.name,
+-- db.system, messaging.destination, server.address) and links.
+-- $1 ... $8 (BIGINT): positions in candidates: 1 peer.service, 2 db.name (db.namespace), 3 db.system
+-- (db.system.name), 4 messaging.destination (.name), 5 server.address (net.peer.name), 6 rpc.service,
+-- 7 network.peer.address, 8 faas.invoked_name.
 SELECT trace_id,
        span_id,
        parent_span_id,
@@ -24,7 +28,13 @@ SELECT trace_id,
             WHEN rpc_system IS NOT NULL THEN 'rpc'
             WHEN http_method IS NOT NULL OR http_status_code IS NOT NULL OR url_full IS NOT NULL THEN 'http'
             ELSE 'other' END AS connection_type,
-       arrow_cast(COALESCE(peer_service, db_name, db_system, messaging_destination, server_address), 'Utf8') AS peer,
+       COALESCE(candidates[$1], candidates[$2], candidates[$3], candidates[$4], candidates[$5], candidates[$6],
+                candidates[$7], candidates[$8]) AS peer,
        links
-FROM spans
-WHERE arrow_cast(kind, 'Utf8') IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER')
+FROM (SELECT *,
+             make_array(arrow_cast(peer_service, 'Utf8'), arrow_cast(db_name, 'Utf8'), arrow_cast(db_system, 'Utf8'),
+                        arrow_cast(messaging_destination, 'Utf8'), arrow_cast(server_address, 'Utf8'),
+                        arrow_cast(rpc_service, 'Utf8'), arrow_cast(network_peer_address, 'Utf8'),
+                        arrow_cast(faas_invoked_name, 'Utf8')) AS candidates
+      FROM spans
+      WHERE arrow_cast(kind, 'Utf8') IN ('CLIENT', 'PRODUCER', 'SERVER', 'CONSUMER'))

@@ -472,6 +472,9 @@ pub struct MetricsArgs {
     pub tables: Vec<TableArg>,
 
     #[command(flatten)]
+    pub peer: PeerArgs,
+
+    #[command(flatten)]
     pub run: SignalsArgs,
 }
 
@@ -532,7 +535,23 @@ pub struct GraphArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub peer: PeerArgs,
+
+    #[command(flatten)]
     pub decode: DecodeArgs,
+}
+
+/// How the service graph names callees that answered with no span of their own.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    /// The span attributes a virtual callee (a client span's callee with no server span in the
+    /// input) is named by, the first the client span carries: by default peer.service, db.name,
+    /// db.system, messaging.destination, server.address; also rpc.service, network.peer.address,
+    /// faas.invoked_name, and the older or newer names of these (db.namespace, net.peer.name, ...).
+    ///
+    /// Example: --peer-attributes peer.service,server.address
+    #[arg(long, value_delimiter = ',', value_name = "KEY")]
+    pub peer_attributes: Vec<String>,
 }
 
 /// Whether a period without any record counts against a period-based SLO.
@@ -625,6 +644,9 @@ pub struct ReportArgs {
     /// How a period without any record counts in a period-based SLO.
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
+
+    #[command(flatten)]
+    pub peer: PeerArgs,
 
     #[command(flatten)]
     pub run: SignalsArgs,
@@ -798,6 +820,9 @@ pub struct SqlArgs {
     /// How a period without any record counts in a period-based SLO.
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
+
+    #[command(flatten)]
+    pub peer: PeerArgs,
 
     #[command(flatten)]
     pub run: SignalsArgs,

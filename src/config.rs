@@ -11,7 +11,7 @@ use crate::cli::{
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
 use crate::error::{Error, Result};
-use crate::graph::METRICS_GRAPH_TABLES;
+use crate::graph::{METRICS_GRAPH_TABLES, peer_attributes};
 use crate::ingest::DecodeOptions;
 use crate::ingest::files::Input;
 use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
@@ -165,7 +165,17 @@ impl MetricsPlan {
             force: args.output.force,
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,
-            metrics: MetricsOptions { signals, tables, graph_tables, bucket_ns, from, to, approx: args.approx, spill },
+            metrics: MetricsOptions {
+                signals,
+                tables,
+                graph_tables,
+                peer_attributes: peer_attributes(&args.peer.peer_attributes)?,
+                bucket_ns,
+                from,
+                to,
+                approx: args.approx,
+                spill,
+            },
             write_signals: given(TableArg::Signals),
             graph_asked: args.tables.iter().any(|t| matches!(t, TableArg::Graph | TableArg::Quality)),
             command,
@@ -199,7 +209,13 @@ impl GraphPlan {
             format: args.format,
             quiet: args.quiet,
             decode: decode_options(&args.decode)?,
-            graph: crate::graph::GraphOptions { bucket_ns: bucket_flag(&args.bucket)?, from, to, approx: args.approx },
+            graph: crate::graph::GraphOptions {
+                bucket_ns: bucket_flag(&args.bucket)?,
+                from,
+                to,
+                approx: args.approx,
+                peer: peer_attributes(&args.peer.peer_attributes)?,
+            },
             command,
         })
     }
@@ -361,6 +377,7 @@ impl ReportPlan {
                 signals,
                 tables: METRIC_TABLES.to_vec(),
                 graph_tables: METRICS_GRAPH_TABLES.to_vec(),
+                peer_attributes: peer_attributes(&args.peer.peer_attributes)?,
                 bucket_ns,
                 from: None,
                 to: None,
@@ -482,6 +499,7 @@ impl SqlPlan {
                 tables: METRIC_TABLES.to_vec(),
                 // Made on demand when a statement names them.
                 graph_tables: Vec::new(),
+                peer_attributes: peer_attributes(&args.peer.peer_attributes)?,
                 bucket_ns,
                 from,
                 to,

@@ -29,7 +29,7 @@ use crate::metrics::{register, register_spans, run_and_register, run_query, wind
 use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
-use crate::spill::SpanSpool;
+use crate::spill::{SpanSpool, SpillOptions};
 
 /// The tables of the service graph, in the order they are computed and written.
 pub const GRAPH_TABLES: [&str; 3] = ["service_graph", "service_graph_nodes", "data_quality"];
@@ -49,8 +49,53 @@ pub const RECONCILIATION: &str = "service_graph_reconciliation";
 /// reconciliation (`--tables graph`), then the data-quality checks (`--tables quality`).
 pub const METRICS_GRAPH_TABLES: [&str; 4] = ["service_graph", "service_graph_nodes", RECONCILIATION, "data_quality"];
 
-/// Which part of the input the graph covers.
-#[derive(Debug, Clone, Copy)]
+/// The span attributes a virtual callee can be named by, at their positions in the
+/// `candidates` of `service_graph_spans` (from 1), each with the names it is known by.
+pub const PEER_ATTRIBUTES: [&[&str]; 8] = [
+    &["peer.service"],
+    &["db.name", "db.namespace"],
+    &["db.system", "db.system.name"],
+    &["messaging.destination", "messaging.destination.name"],
+    &["server.address", "net.peer.name"],
+    &["rpc.service"],
+    &["network.peer.address", "net.sock.peer.addr"],
+    &["faas.invoked_name"],
+];
+
+/// The attributes virtual callees are named by unless told otherwise, as the collector's
+/// `servicegraph` connector names them (peer.service, db.name, db.system), then the queue and
+/// the address: positions in [`PEER_ATTRIBUTES`].
+pub const DEFAULT_PEER_ATTRIBUTES: [usize; 5] = [1, 2, 3, 4, 5];
+
+/// `--peer-attributes`: the positions in [`PEER_ATTRIBUTES`] of the keys given, in their order
+/// (the default for none); a key of no candidate is an error naming the ones there are.
+pub fn peer_attributes(keys: &[String]) -> Result<Vec<usize>> {
+    if keys.is_empty() {
+        return Ok(DEFAULT_PEER_ATTRIBUTES.to_vec());
+    }
+    let mut positions = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some(at) = PEER_ATTRIBUTES.iter().position(|names| names.contains(&key.as_str())) else {
+            let known: Vec<&str> = PEER_ATTRIBUTES.iter().flat_map(|n| n.iter().copied()).collect();
+            return Err(Error::Config(format!(
+                "--peer-attributes: {key:?} is not an attribute virtual callees can be named by; these are: {}",
+                known.join(", ")
+            )));
+        };
+        if !positions.contains(&(at + 1)) {
+            positions.push(at + 1);
+        }
+    }
+    Ok(positions)
+}
+
+/// The `$1` ... `$8` of `service_graph_spans`: the positions, then NULL.
+fn peer_params(positions: &[usize]) -> Vec<ScalarValue> {
+    (0..PEER_ATTRIBUTES.len()).map(|i| ScalarValue::Int64(positions.get(i).map(|&p| p as i64))).collect()
+}
+
+/// Which part of the input the graph covers, and how virtual callees are named.
+#[derive(Debug, Clone)]
 pub struct GraphOptions {
     /// Bucket width in nanoseconds.
     pub bucket_ns: i64,
@@ -60,6 +105,9 @@ pub struct GraphOptions {
     pub to: Option<i64>,
     /// t-digest percentiles instead of exact ones.
     pub approx: bool,
+    /// The attributes a virtual callee is named by, the first present: positions in
+    /// [`PEER_ATTRIBUTES`] ([`peer_attributes`]).
+    pub peer: Vec<usize>,
 }
 
 /// The view of the spans the pairing reads, one part of the input at a time.
@@ -76,7 +124,9 @@ pub const PART_QUERIES: [&str; 3] = ["service_graph_partial_calls", "service_gra
 pub async fn graph_columns() -> Result<Vec<usize>> {
     let ctx = SessionContext::new();
     ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
-    ctx.register_table(SPANS_VIEW, ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.into_view())?;
+    let view =
+        ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.with_param_values(peer_params(&DEFAULT_PEER_ATTRIBUTES))?;
+    ctx.register_table(SPANS_VIEW, view.into_view())?;
     let mut names = BTreeSet::new();
     for name in PART_QUERIES {
         let plan = ctx.sql(queries::get(name)?.sql).await?.into_optimized_plan()?;
@@ -99,7 +149,7 @@ pub async fn graph_columns() -> Result<Vec<usize>> {
 /// table also registered under its name).
 pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
     let mut parts = Parts::new(None, usize::MAX);
-    parts.add(ctx).await?;
+    parts.add(ctx, opts).await?;
     parts.finish(ctx, opts).await
 }
 
@@ -119,9 +169,18 @@ pub fn compute_spooled(
     spool.drain(|batches| {
         ctx.deregister_table("spans")?;
         register_spans(ctx, batches, partitions)?;
-        runtime.block_on(parts.add(ctx))
+        runtime.block_on(parts.add(ctx, opts))
     })?;
     runtime.block_on(parts.finish(ctx, opts))
+}
+
+/// A spool for the spans the graph pairs: spilled beyond half the derivation's threshold (so
+/// that both fit where the derivation alone did), in partitions by trace id that are split
+/// again only above 64 MiB and at most two hex digits deep (256 partitions), since each
+/// partition costs the graph's queries once.
+pub fn spool(spill: &SpillOptions) -> SpanSpool {
+    let opts = SpillOptions { threshold_bytes: spill.threshold_bytes / 2, temp_dir: spill.temp_dir.clone() };
+    SpanSpool::new(opts).with_split_limits(64 << 20, 2)
 }
 
 /// Put the graph columns of the `spans` registered in `ctx` (a span store's) in `spool`.
@@ -151,9 +210,10 @@ impl Parts {
     }
 
     /// Run the part queries over the `spans` now registered in `ctx`.
-    async fn add(&mut self, ctx: &SessionContext) -> Result<()> {
+    async fn add(&mut self, ctx: &SessionContext, opts: &GraphOptions) -> Result<()> {
         ctx.deregister_table(SPANS_VIEW)?;
-        ctx.register_table(SPANS_VIEW, ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.into_view())?;
+        let view = ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.with_param_values(peer_params(&opts.peer))?;
+        ctx.register_table(SPANS_VIEW, view.into_view())?;
         for (i, name) in PART_QUERIES.into_iter().enumerate() {
             let table = run_query(ctx, name, vec![]).await?;
             match i {

@@ -55,6 +55,8 @@ pub struct MetricsOptions {
     /// The service graph tables to compute from the same spans (`graph::METRICS_GRAPH_TABLES`
     /// or some of them, in that order): none when the run writes no output.
     pub graph_tables: Vec<&'static str>,
+    /// The attributes the graph names virtual callees by (`graph::peer_attributes`).
+    pub peer_attributes: Vec<usize>,
     /// Bucket width in nanoseconds.
     pub bucket_ns: i64,
     /// Half-open window on record end time, ns since the epoch; `None` is unbounded.

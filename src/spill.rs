@@ -191,6 +191,9 @@ fn hex_digit(id: &[u8], depth: usize) -> usize {
 /// Span batches held for the derivation, in memory or spilled.
 pub struct SpanSpool {
     opts: SpillOptions,
+    /// A spilled partition is split again only when larger than this, and at most this deep.
+    min_split_bytes: usize,
+    max_depth: usize,
     held: Vec<RecordBatch>,
     held_bytes: usize,
     spill: Option<(tempfile::TempDir, Splitter)>,
@@ -202,7 +205,24 @@ impl SpanSpool {
     /// directory is removed first.
     pub fn new(opts: SpillOptions) -> Self {
         remove_dead_leftovers(opts.temp_dir.as_deref());
-        SpanSpool { opts, held: Vec::new(), held_bytes: 0, spill: None, stats: SpillStats::default() }
+        SpanSpool {
+            opts,
+            min_split_bytes: 0,
+            max_depth: MAX_DEPTH,
+            held: Vec::new(),
+            held_bytes: 0,
+            spill: None,
+            stats: SpillStats::default(),
+        }
+    }
+
+    /// Split spilled partitions again only while they are larger than `min_bytes` as well as
+    /// the threshold, and at most `max_depth` hex digits deep: for a consumer whose cost per
+    /// partition matters more than a partition's size (the service graph's queries).
+    pub fn with_split_limits(mut self, min_bytes: usize, max_depth: usize) -> Self {
+        self.min_split_bytes = min_bytes;
+        self.max_depth = max_depth.clamp(1, MAX_DEPTH);
+        self
     }
 
     /// Whether the spans went to disk.
@@ -249,7 +269,8 @@ impl SpanSpool {
         let mut stack: Vec<(SpillFile, usize)> = Vec::new();
         push_parts(&mut stack, splitter.close()?, 1, &mut self.stats);
         while let Some((file, depth)) = stack.pop() {
-            if file.bytes as usize <= self.opts.threshold_bytes || depth >= MAX_DEPTH {
+            let small = file.bytes as usize <= self.opts.threshold_bytes.max(self.min_split_bytes);
+            if small || depth >= self.max_depth {
                 let batches = read_spill(&file.path)?;
                 let _ = std::fs::remove_file(&file.path);
                 self.stats.partitions += 1;

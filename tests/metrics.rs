@@ -33,6 +33,7 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
             signals: SignalOptions::default(),
             tables: METRIC_TABLES.to_vec(),
             graph_tables: Vec::new(),
+            peer_attributes: Vec::new(),
             bucket_ns,
             from: None,
             to: None,
@@ -517,6 +518,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
         signals: SignalOptions::default(),
         tables: METRIC_TABLES.to_vec(),
         graph_tables: Vec::new(),
+        peer_attributes: Vec::new(),
         bucket_ns: 60_000_000_000,
         from: None,
         to: None,
@@ -542,7 +544,13 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     let again = spanlens::slo::evaluate(&ctx, &defs, 7_200_000_000_000, true).await.unwrap();
     assert_eq!(again.statuses, report.statuses);
     // The service graph over no spans: no edges, no nodes; its tables are registered.
-    let opts = spanlens::graph::GraphOptions { bucket_ns: 60_000_000_000, from: None, to: None, approx: false };
+    let opts = spanlens::graph::GraphOptions {
+        bucket_ns: 60_000_000_000,
+        from: None,
+        to: None,
+        approx: false,
+        peer: spanlens::graph::DEFAULT_PEER_ATTRIBUTES.to_vec(),
+    };
     let graph = spanlens::graph::compute(&ctx, &opts).await.unwrap();
     assert_eq!(spanlens::graph::reconcile(&ctx, 2).await.unwrap().rows(), 0, "no edge in either view");
     assert_eq!((graph[0].rows(), graph[1].rows()), (0, 0));
@@ -561,6 +569,9 @@ async fn every_query_plans_and_runs_against_empty_tables() {
                 datafusion::common::ScalarValue::TimestampNanosecond(Some(1), Some("UTC".into())),
             ]),
             ("data_quality", Ok(df)) => df.with_param_values(vec![datafusion::common::ScalarValue::Int64(Some(1))]),
+            ("service_graph_spans", Ok(df)) => df.with_param_values(
+                (1..=8).map(|p| datafusion::common::ScalarValue::Int64(Some(p))).collect::<Vec<_>>(),
+            ),
             ("service_graph_matches", Ok(df)) => df.with_param_values(vec![
                 datafusion::common::ScalarValue::FixedSizeBinary(16, Some(vec![0; 16])),
                 datafusion::common::ScalarValue::FixedSizeBinary(16, None),

@@ -88,6 +88,7 @@ pub fn run(args: &DemoArgs, command_line: String, timings: bool) -> Result<u8> {
             signals: SignalOptions { records: RecordKinds::ALL, ..SignalOptions::default() },
             tables: METRIC_TABLES.to_vec(),
             graph_tables: crate::graph::METRICS_GRAPH_TABLES.to_vec(),
+            peer_attributes: crate::graph::DEFAULT_PEER_ATTRIBUTES.to_vec(),
             bucket_ns: 3_600_000_000_000,
             from: None,
             to: None,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::cli::{GraphArgs, GraphFormatArg};
-use crate::commands::pipeline::{Inputs, Workspace, graph_spill, query_session, span_store, write_tables};
+use crate::commands::pipeline::{Inputs, Workspace, query_session, span_store, write_tables};
 use crate::commands::{print_timings, write_stdout};
 use crate::config::GraphPlan;
 use crate::error::{Error, Result};
@@ -19,7 +19,7 @@ use crate::report::graph::{edges, nodes, quality_summary, render_dot, render_jso
 use crate::report::run_info::graph_run_info;
 use crate::report::summary;
 use crate::s3::list::ListStats;
-use crate::spill::{SpanSpool, SpillOptions};
+use crate::spill::SpillOptions;
 use crate::util::Phases;
 
 /// Run `graph` as the command line gives it.
@@ -65,7 +65,7 @@ pub fn run_graph(plan: &GraphPlan) -> Result<GraphOutcome> {
     let store = span_store(inputs);
     // The spans are held in a spool: beyond half the default spill threshold it goes to disk in
     // partitions of whole traces, which are paired one at a time.
-    let mut spool = SpanSpool::new(graph_spill(&SpillOptions::default()));
+    let mut spool = graph::spool(&SpillOptions::default());
     let (sources, s3) = match &store {
         // Spans of the day before the window are read too: a request's parent may start earlier.
         Some(dir) => {

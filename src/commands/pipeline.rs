@@ -98,7 +98,7 @@ pub struct SignalsRequest<'a> {
     /// The output on S3 the inputs are a local copy of, if they are (see [`Inputs`]).
     pub origin: Option<&'a Origin>,
     /// The service graph is computed too: decoded spans keep the columns the pairing reads, in
-    /// a spool of their own ([`graph_spill`]) that [`load_signals`] returns. A span store is
+    /// a spool of their own ([`graph::spool`]) that [`load_signals`] returns. A span store is
     /// read for the graph when it is computed.
     pub graph: bool,
 }
@@ -166,7 +166,7 @@ fn spool_inputs(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, req: &S
     inputs.extend(req.memory.iter().cloned());
     let (spool, sources) = decode_into(inputs, &decode, req.quiet, |rx| {
         let mut spool = SpanSpool::new(req.spill.clone());
-        let mut graph = req.graph.then(|| SpanSpool::new(graph_spill(req.spill)));
+        let mut graph = req.graph.then(|| graph::spool(req.spill));
         for batch in rx.into_iter().flatten() {
             match &mut graph {
                 Some(graph) => {
@@ -234,12 +234,6 @@ pub fn load_signals(
         origin: req.origin.cloned(),
     };
     Ok((input, graph_spool))
-}
-
-/// Where the spans held for the service graph spill: at half the derivation's threshold, in
-/// its temp directory.
-pub fn graph_spill(spill: &SpillOptions) -> SpillOptions {
-    SpillOptions { threshold_bytes: spill.threshold_bytes / 2, temp_dir: spill.temp_dir.clone() }
 }
 
 /// `--at`, or the end of the latest record rounded up to a minute.
@@ -345,12 +339,18 @@ pub fn compute_graph_tables(
     let spool = match spool {
         Some(spool) => spool,
         None => {
-            let mut spool = SpanSpool::new(graph_spill(&opts.spill));
+            let mut spool = graph::spool(&opts.spill);
             runtime.block_on(graph::spool_spans(ctx, &mut spool))?;
             spool
         }
     };
-    let g = graph::GraphOptions { bucket_ns: opts.bucket_ns, from: opts.from, to: opts.to, approx: opts.approx };
+    let g = graph::GraphOptions {
+        bucket_ns: opts.bucket_ns,
+        from: opts.from,
+        to: opts.to,
+        approx: opts.approx,
+        peer: opts.peer_attributes.clone(),
+    };
     // Spans that did not fit in memory: their records are matched to requests a sixteenth of
     // the trace ids at a time.
     let ranges = if spool.spilled() { 16 } else { 1 };
