@@ -30,6 +30,7 @@ use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
 use crate::spill::{SpanSpool, SpillOptions};
+use crate::util::release_free_memory;
 
 /// The tables of the service graph, in the order they are computed and written.
 pub const GRAPH_TABLES: [&str; 3] = ["service_graph", "service_graph_nodes", "data_quality"];
@@ -150,7 +151,7 @@ pub async fn graph_columns() -> Result<Vec<usize>> {
 pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
     let mut parts = Parts::new(None, usize::MAX);
     parts.add(ctx, opts).await?;
-    parts.finish(ctx, opts).await
+    parts.finish(ctx, opts, false).await
 }
 
 /// Compute the graph tables over the spans of `spool`, one part of whole traces at a time, so
@@ -164,14 +165,26 @@ pub fn compute_spooled(
     opts: &GraphOptions,
     scratch: &Path,
 ) -> Result<Vec<Table>> {
-    let partitions = ctx.copied_config().target_partitions();
-    let mut parts = Parts::new(spool.spilled().then_some(scratch), 0);
+    // The parts are paired on every worker even when the session queries a spilled signals
+    // file with one partition: the joins' memory is the part's either way. The tables are then
+    // aggregated with the session's partitions, which bound the percentiles' memory.
+    let before = ctx.copied_config().target_partitions();
+    let partitions = runtime.metrics().num_workers().max(before);
+    set_target_partitions(ctx, runtime, partitions)?;
+    let spilled = spool.spilled();
+    let mut parts = Parts::new(spilled.then_some(scratch), 0);
     spool.drain(|batches| {
         ctx.deregister_table("spans")?;
         register_spans(ctx, batches, partitions)?;
         runtime.block_on(parts.add(ctx, opts))
     })?;
-    runtime.block_on(parts.finish(ctx, opts))
+    // What the parts' joins took is handed back before the tables are aggregated.
+    if spilled {
+        ctx.deregister_table("spans")?;
+        release_free_memory();
+    }
+    set_target_partitions(ctx, runtime, before)?;
+    runtime.block_on(parts.finish(ctx, opts, spilled))
 }
 
 /// A spool for the spans the graph pairs: spilled beyond half the derivation's threshold (so
@@ -181,6 +194,12 @@ pub fn compute_spooled(
 pub fn spool(spill: &SpillOptions) -> SpanSpool {
     let opts = SpillOptions { threshold_bytes: spill.threshold_bytes / 2, temp_dir: spill.temp_dir.clone() };
     SpanSpool::new(opts).with_split_limits(64 << 20, 2)
+}
+
+/// Set the session's target partitions, which fixes the scans of tables registered after.
+fn set_target_partitions(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, n: usize) -> Result<()> {
+    runtime.block_on(ctx.sql(&format!("SET datafusion.execution.target_partitions = {n}")))?;
+    Ok(())
 }
 
 /// Put the graph columns of the `spans` registered in `ctx` (a span store's) in `spool`.
@@ -229,7 +248,8 @@ impl Parts {
 
     /// Register the gathered rows under their queries' names, then compute the graph tables
     /// from them (each registered under its name).
-    async fn finish(self, ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
+    /// `release`: hand freed memory back between the tables (large inputs).
+    async fn finish(self, ctx: &SessionContext, opts: &GraphOptions, release: bool) -> Result<Vec<Table>> {
         register_functions(ctx, opts.approx);
         for name in PART_QUERIES.into_iter().chain([CALLS_VIEW]).chain(GRAPH_TABLES) {
             ctx.deregister_table(name)?;
@@ -242,6 +262,9 @@ impl Parts {
         ctx.register_table(CALLS_VIEW, ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_view())?;
         let params = window_params(opts.bucket_ns, opts.from, opts.to);
         let edges = run_and_register(ctx, "service_graph", params).await?;
+        if release {
+            release_free_memory();
+        }
         let nodes = run_and_register(ctx, "service_graph_nodes", vec![]).await?;
         let quality = run_and_register(ctx, "data_quality", vec![ScalarValue::Int64(Some(SKEW_TOLERANCE_NS))]).await?;
         Ok(vec![edges, nodes, quality])

@@ -336,6 +336,8 @@ pub fn compute_graph_tables(
     if names.is_empty() {
         return Ok(Vec::new());
     }
+    // The metric queries' freed memory goes back before the graph's joins take theirs.
+    crate::util::release_free_memory();
     let spool = match spool {
         Some(spool) => spool,
         None => {
@@ -356,6 +358,7 @@ pub fn compute_graph_tables(
     let ranges = if spool.spilled() { 16 } else { 1 };
     let mut computed = graph::compute_spooled(ctx, runtime, spool, &g, scratch)?;
     if names.contains(&graph::RECONCILIATION) {
+        crate::util::release_free_memory();
         computed.push(runtime.block_on(graph::reconcile(ctx, ranges))?);
     }
     let mut tables = Vec::with_capacity(names.len());
