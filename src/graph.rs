@@ -46,6 +46,10 @@ pub const CALLS_VIEW: &str = "service_graph_calls";
 /// the graph tables and the dependency records of `windowed_signals`.
 pub const RECONCILIATION: &str = "service_graph_reconciliation";
 
+/// The dependency records matched to the requests of their spans, per range of trace ids, that
+/// the reconciliation reads.
+pub const MATCHES: &str = "service_graph_matches";
+
 /// The graph tables `metrics` and `report` write, in order: the graph, its nodes and the
 /// reconciliation (`--tables graph`), then the data-quality checks (`--tables quality`).
 pub const METRICS_GRAPH_TABLES: [&str; 4] = ["service_graph", "service_graph_nodes", RECONCILIATION, "data_quality"];
@@ -294,9 +298,6 @@ pub async fn reconcile(ctx: &SessionContext, ranges: usize) -> Result<Table> {
     run_and_register(ctx, RECONCILIATION, vec![]).await
 }
 
-/// The dependency records matched to the requests of their spans, per range of trace ids.
-pub const MATCHES: &str = "service_graph_matches";
-
 /// Batches held in memory up to a budget, then written to a Parquet file (when it has one).
 struct BatchSink {
     path: Option<PathBuf>,
@@ -339,7 +340,7 @@ impl BatchSink {
         Ok(())
     }
 
-    /// Register the batches as `name`: from memory, or from the file, read with one partition.
+    /// Register the batches as `name`: from memory, or from the file.
     async fn register(self, ctx: &SessionContext, name: &str) -> Result<()> {
         let schema = self.schema.ok_or_else(|| Error::Config("the service graph read no part".into()))?;
         let (Some(writer), Some(path)) = (self.writer, &self.path) else {
