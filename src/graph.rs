@@ -25,7 +25,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use parquet::arrow::ArrowWriter;
 
 use crate::error::{Error, Result};
-use crate::metrics::{register, register_spans, run_and_register, run_query, window_params};
+use crate::metrics::{MetricsOptions, register, register_spans, run_and_register, run_query, window_params};
 use crate::model::schema::span_schema;
 use crate::model::table::Table;
 use crate::queries::{self, register_functions};
@@ -113,6 +113,19 @@ pub struct GraphOptions {
     /// The attributes a virtual callee is named by, the first present: positions in
     /// [`PEER_ATTRIBUTES`] ([`peer_attributes`]).
     pub peer: Vec<usize>,
+}
+
+impl GraphOptions {
+    /// The graph of a metrics run: its bucket, window, percentiles and peer attributes.
+    pub fn of(m: &MetricsOptions) -> Self {
+        GraphOptions {
+            bucket_ns: m.bucket_ns,
+            from: m.from,
+            to: m.to,
+            approx: m.approx,
+            peer: m.peer_attributes.clone(),
+        }
+    }
 }
 
 /// The view of the spans the pairing reads, one part of the input at a time.
@@ -221,15 +234,15 @@ pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<
 
 /// The rows of the [`PART_QUERIES`] gathered over the parts of the input.
 struct Parts {
-    /// The requests paired within each part: many, so written to a file beyond a budget.
-    calls: BatchSink,
-    /// The ends of span links, and the data-quality rows: few.
-    gathered: [Option<(SchemaRef, Vec<RecordBatch>)>; 2],
+    /// In [`PART_QUERIES`] order: the requests paired within each part (many, so written to a
+    /// file beyond a budget), the ends of span links and the data-quality rows (few, held).
+    sinks: [BatchSink; 3],
 }
 
 impl Parts {
     fn new(file: Option<&Path>, budget: usize) -> Self {
-        Parts { calls: BatchSink::new(file, budget), gathered: [None, None] }
+        let held = || BatchSink::new(None, usize::MAX);
+        Parts { sinks: [BatchSink::new(file, budget), held(), held()] }
     }
 
     /// Run the part queries over the `spans` now registered in `ctx`.
@@ -237,15 +250,9 @@ impl Parts {
         ctx.deregister_table(SPANS_VIEW)?;
         let view = ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.with_param_values(peer_params(&opts.peer))?;
         ctx.register_table(SPANS_VIEW, view.into_view())?;
-        for (i, name) in PART_QUERIES.into_iter().enumerate() {
+        for (name, sink) in PART_QUERIES.into_iter().zip(&mut self.sinks) {
             let table = run_query(ctx, name, vec![]).await?;
-            match i {
-                0 => self.calls.push(table.schema, table.batches)?,
-                _ => {
-                    let held = self.gathered[i - 1].get_or_insert_with(|| (table.schema.clone(), Vec::new()));
-                    held.1.extend(table.batches);
-                }
-            }
+            sink.push(table.schema, table.batches)?;
         }
         Ok(())
     }
@@ -258,10 +265,8 @@ impl Parts {
         for name in PART_QUERIES.into_iter().chain([CALLS_VIEW]).chain(GRAPH_TABLES) {
             ctx.deregister_table(name)?;
         }
-        self.calls.register(ctx, PART_QUERIES[0]).await?;
-        for (name, held) in PART_QUERIES[1..].iter().zip(self.gathered) {
-            let (schema, batches) = held.ok_or_else(|| Error::Config("the service graph read no part".into()))?;
-            register(ctx, name, schema, batches, 1)?;
+        for (name, sink) in PART_QUERIES.into_iter().zip(self.sinks) {
+            sink.register(ctx, name).await?;
         }
         ctx.register_table(CALLS_VIEW, ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_view())?;
         let params = window_params(opts.bucket_ns, opts.from, opts.to);
@@ -286,15 +291,14 @@ pub async fn reconcile(ctx: &SessionContext, ranges: usize) -> Result<Table> {
         ctx.deregister_table(name)?;
     }
     let bound = |k: usize| (k < ranges).then(|| [vec![(k * 256 / ranges) as u8], vec![0; 15]].concat());
-    let mut matches: Option<(SchemaRef, Vec<RecordBatch>)> = None;
+    let mut matches = BatchSink::new(None, usize::MAX);
     for k in 0..ranges {
         let (lo, hi) = (bound(k).unwrap_or_default(), bound(k + 1));
         let params = vec![ScalarValue::FixedSizeBinary(16, Some(lo)), ScalarValue::FixedSizeBinary(16, hi)];
         let table = run_query(ctx, MATCHES, params).await?;
-        matches.get_or_insert_with(|| (table.schema.clone(), Vec::new())).1.extend(table.batches);
+        matches.push(table.schema, table.batches)?;
     }
-    let (schema, batches) = matches.expect("at least one range");
-    register(ctx, MATCHES, schema, batches, 1)?;
+    matches.register(ctx, MATCHES).await?;
     run_and_register(ctx, RECONCILIATION, vec![]).await
 }
 

@@ -346,13 +346,7 @@ pub fn compute_graph_tables(
             spool
         }
     };
-    let g = graph::GraphOptions {
-        bucket_ns: opts.bucket_ns,
-        from: opts.from,
-        to: opts.to,
-        approx: opts.approx,
-        peer: opts.peer_attributes.clone(),
-    };
+    let g = graph::GraphOptions::of(opts);
     // Spans that did not fit in memory: their records are matched to requests a sixteenth of
     // the trace ids at a time.
     let ranges = if spool.spilled() { 16 } else { 1 };

@@ -358,14 +358,7 @@ impl OnDemand for Made {
                 || graph::GRAPH_TABLES.contains(&name) =>
             {
                 let m = &self.plan.metrics;
-                let opts = GraphOptions {
-                    bucket_ns: m.bucket_ns,
-                    from: m.from,
-                    to: m.to,
-                    approx: m.approx,
-                    peer: m.peer_attributes.clone(),
-                };
-                engine.runtime.block_on(graph::compute(ctx, &opts))?;
+                engine.runtime.block_on(graph::compute(ctx, &GraphOptions::of(m)))?;
                 return Ok(());
             }
             graph::RECONCILIATION | graph::MATCHES => {
