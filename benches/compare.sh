@@ -2,15 +2,18 @@
 # Per-service RED metrics from the same OTLP/JSON files with spanlens (`--tables service`, the
 # same table DuckDB computes) and with DuckDB, checked to agree, with wall times, the ratio and
 # spanlens's peak memory; a full spanlens run (every table) is timed too. Two shapes of the same
-# workload: exporter batches of 200 traces per JSON line ("batched", the generator's default) and
-# one trace per JSON line ("one-trace", tiny export batches: more lines, each resource repeated).
-# DuckDB's read_json is much faster on the second, so both ratios are printed.
+# workload: exporter batches of 200 traces per JSON line ("batched", the generator's default), one
+# trace per JSON line ("one-trace", tiny export batches: more lines, each resource repeated), and
+# the awss3exporter's layout ("s3exporter": one `TracesData` document per object under
+# year=/month=/day=/hour=/minute= keys, what most exports on S3 look like; "s3exporter-gzip": the
+# same objects gzip-compressed, the exporter's `compression: gzip`). DuckDB reads the shapes at
+# different speeds, so every ratio is printed.
 #
 # Each tool runs RUNS times (default 3) on the same files; the median wall time is reported (and
 # the highest peak RSS), so one slow run of either does not decide the ratio.
 #
 # Usage: [RUNS=N] benches/compare.sh [SPANS] [WORKDIR] [SHAPES]
-#        (defaults: 1000000, a temp directory, "batched one-trace")
+#        (defaults: 1000000, a temp directory, "batched one-trace s3exporter")
 # Needs: cargo, python3 with the duckdb package (pip install duckdb), /usr/bin/time.
 set -euo pipefail
 
@@ -18,7 +21,7 @@ SPANS="${1:-1000000}"
 WORK="${2:-$(mktemp -d)}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spanlens"
-SHAPES="${3:-batched one-trace}"
+SHAPES="${3:-batched one-trace s3exporter}"
 THREADS="$(nproc)"
 RUNS="${RUNS:-3}"
 
@@ -39,19 +42,22 @@ cargo build --release --locked --manifest-path "$ROOT/Cargo.toml" >&2
 python3 -c 'import duckdb' 2>/dev/null || { echo "compare.sh: python3 -m pip install duckdb" >&2; exit 2; }
 
 for SHAPE in $SHAPES; do
+# GLOB: the files as DuckDB's read_json names them; FORMAT: its `format` for them.
 case "$SHAPE" in
-  batched) GEN_FLAGS=() ;;
-  one-trace) GEN_FLAGS=(--traces-per-document 1) ;;
-  *) echo "compare.sh: unknown shape $SHAPE (batched, one-trace)" >&2; exit 2 ;;
+  batched) GEN_FLAGS=(--format jsonl); GLOB='*.jsonl'; FORMAT=newline_delimited ;;
+  one-trace) GEN_FLAGS=(--format jsonl --traces-per-document 1); GLOB='*.jsonl'; FORMAT=newline_delimited ;;
+  s3exporter) GEN_FLAGS=(--format json --layout s3exporter); GLOB='**/*.json'; FORMAT=auto ;;
+  s3exporter-gzip) GEN_FLAGS=(--format json --layout s3exporter --compress gzip); GLOB='**/*.json.gz'; FORMAT=auto ;;
+  *) echo "compare.sh: unknown shape $SHAPE (batched, one-trace, s3exporter, s3exporter-gzip)" >&2; exit 2 ;;
 esac
 DATA="$WORK/$SHAPE"
 echo "== [$SHAPE] generating about $SPANS spans of OTLP/JSON Lines in $DATA/data" >&2
-"$BIN" gen --spans "$SPANS" --format jsonl "${GEN_FLAGS[@]}" --out "$DATA/data" --force --quiet
+"$BIN" gen --spans "$SPANS" "${GEN_FLAGS[@]}" --out "$DATA/data" --force --quiet
 du -sh "$DATA/data" >&2
 # Both tools read the files from the page cache, with the generator's writes on disk (writeback
 # during a run slowed it by up to a second).
 sync
-cat "$DATA"/data/* > /dev/null
+find "$DATA/data" -type f -exec cat {} + > /dev/null
 
 # The same per-service RED as DuckDB computes (--tables service), then every table.
 echo "== [$SHAPE] spanlens metrics --tables service ($THREADS threads, $RUNS runs)" >&2
@@ -63,11 +69,13 @@ cmp -s "$DATA/spanlens/service_metrics.parquet" "$DATA/spanlens-all/service_metr
   || { echo "compare.sh: --tables service and the full run wrote different service tables" >&2; exit 1; }
 
 echo "== [$SHAPE] duckdb ($THREADS threads, $RUNS runs)" >&2
-python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" "$ALL_SECONDS" "$ALL_KB" "$RUNS" "$SL_RUNS" "$ALL_RUNS" <<'PY'
+python3 - "$DATA" "$THREADS" "$SL_SECONDS" "$SL_KB" "$SHAPE" "$ALL_SECONDS" "$ALL_KB" "$RUNS" "$SL_RUNS" "$ALL_RUNS" \
+  "$GLOB" "$FORMAT" <<'PY'
 import statistics, sys, time, duckdb
 work, threads, sl_seconds, sl_kb, shape = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 all_seconds, all_kb, runs = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 sl_runs, all_runs = sys.argv[9].replace(",", ", "), sys.argv[10].replace(",", ", ")
+glob, fmt = sys.argv[11], sys.argv[12]
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 # The same Service records as spanlens derives for this data: SERVER spans and local roots
@@ -76,7 +84,7 @@ con.execute(f"SET threads = {threads}")
 sql = f"""
 WITH docs AS (
   SELECT unnest(resourceSpans) AS rs
-  FROM read_json('{work}/data/*.jsonl', format = 'newline_delimited', maximum_object_size = 268435456)
+  FROM read_json('{work}/data/{glob}', format = '{fmt}', maximum_object_size = 268435456)
 ), scopes AS (
   SELECT list_filter(rs.resource.attributes, lambda a: a.key = 'service.name')[1].value.stringValue AS service,
          unnest(rs.scopeSpans) AS ss

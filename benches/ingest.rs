@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use spanlens::ingest::otlp_json::TopValue;
 use spanlens::ingest::otlp_json_fast::trace_document;
 use spanlens::ingest::otlp_proto::{Frame, decode_message, split_frames, to_model};
+use spanlens::ingest::otlp_wire;
 use spanlens::ingest::{DecodeOptions, decode_bytes};
 use spanlens::model::builder::SpanBatchBuilder;
 use spanlens::model::otlp::TracesData;
@@ -75,7 +76,7 @@ fn bench_ingest(c: &mut Criterion) {
     group.finish();
 
     // Where the time goes: JSON parsing alone (serde, and the fast path), protobuf parsing alone
-    // (one thread, and all), the Arrow builder alone.
+    // (prost and the wire reader, one thread and all), the Arrow builder alone.
     let mut parts = c.benchmark_group("ingest_parts");
     parts.sample_size(10);
     parts.throughput(Throughput::Elements(spans));
@@ -107,6 +108,11 @@ fn bench_ingest(c: &mut Criterion) {
     // prost's share alone on every core, no column built: the ceiling of protobuf ingest with
     // the `opentelemetry-proto` message types.
     parts.bench_function("proto_parse_only_all_threads", |b| b.iter(|| frames.par_iter().map(parse).sum::<usize>()));
+    // The wire reader ingest uses, into the model, one thread and all.
+    let read = |f: &Frame| otlp_wire::decode(&proto[f.start..f.end]).expect("valid").resource_spans.len();
+    parts.bench_function("proto_wire_parse_only", |b| b.iter(|| frames.iter().map(read).sum::<usize>()));
+    parts
+        .bench_function("proto_wire_parse_only_all_threads", |b| b.iter(|| frames.par_iter().map(read).sum::<usize>()));
     let messages: Vec<_> = frames.iter().map(|f| decode_message(&proto[f.start..f.end]).expect("valid")).collect();
     parts.bench_function("builder_only", |b| {
         b.iter(|| {

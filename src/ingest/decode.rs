@@ -18,6 +18,7 @@ use super::compression::{Compression, UTF8_BOM, ZSTD_MAGIC, decompress, decompre
 use super::otlp_json::{self, Document, TopValue};
 use super::otlp_json_fast;
 use super::otlp_proto::{self, Frame, split_frames};
+use super::otlp_wire;
 use super::stats::SourceStats;
 use crate::error::{DecodeError, Position};
 use crate::model::builder::{AttributeKeys, PreparedResource, SpanBatchBuilder};
@@ -838,7 +839,7 @@ fn decode_proto_message(
 /// about `part_bytes` at its top-level fields ([`otlp_proto::split_message`]) and decoded in
 /// parallel, the parts' rows in message order after the rows `carry` held. The counts, the
 /// messages and the errors are those of decoding it whole, which is what happens when any part
-/// is not valid protobuf (so that prost reports the message's error).
+/// is not valid protobuf (so that the error names its offset in the whole message).
 fn decode_proto_message_in_parts(
     source: &str,
     body: &[u8],
@@ -851,10 +852,10 @@ fn decode_proto_message_in_parts(
         let decoded: Vec<Option<Result<Decoded, DecodeError>>> = parts
             .par_iter()
             .map(|(range, first)| {
-                let msg = otlp_proto::decode_message(&body[range.clone()]).ok()?;
+                let msg = otlp_wire::decode(&body[range.clone()]).ok()?;
                 let mut sink = Sink::new(source, opts);
                 let added = sink.add_resource_spans(
-                    &otlp_proto::to_model(&msg).resource_spans,
+                    &msg.resource_spans,
                     *first,
                     &mut || Position::Offset(0),
                     &mut std::iter::empty(),
@@ -870,11 +871,11 @@ fn decode_proto_message_in_parts(
     }
     let mut sink = Sink::with_builder(source, opts, carry);
     sink.stats.format = "otlp_proto";
-    match otlp_proto::decode_message(body) {
-        Ok(msg) => sink.add_traces(&otlp_proto::to_model(&msg), Position::Offset(0))?,
+    match otlp_wire::decode(body) {
+        Ok(msg) => sink.add_traces(&msg, Position::Offset(0))?,
         Err(e) => sink.fail(DecodeError::new(
             source,
-            Some(Position::Offset(0)),
+            Some(Position::Offset(e.offset as u64)),
             "invalid_protobuf",
             format!("invalid or truncated OTLP/protobuf message ({} bytes): {e}", body.len()),
         ))?,
@@ -952,13 +953,13 @@ fn decode_frame(
             Err(e) => sink.fail(DecodeError::new(source, Some(position), "invalid_json", json_error_message(&e)))?,
         }
     } else {
-        match otlp_proto::decode_message(payload) {
-            Ok(msg) => sink.add_traces(&otlp_proto::to_model(&msg), position)?,
+        match otlp_wire::decode(payload) {
+            Ok(msg) => sink.add_traces(&msg, position)?,
             Err(e) => sink.fail(DecodeError::new(
                 source,
                 Some(position),
                 "invalid_protobuf",
-                format!("frame of {} bytes is not an OTLP/protobuf message: {e}", payload.len()),
+                format!("frame of {} bytes is not an OTLP/protobuf message: {e} of the frame", payload.len()),
             ))?,
         }
     }

@@ -1,4 +1,6 @@
-//! OTLP/protobuf decoding with the `opentelemetry-proto` prost message types.
+//! OTLP/protobuf decoding with the `opentelemetry-proto` prost message types: the reference that
+//! [`super::otlp_wire`], the reader ingest uses, is tested against (differentially, and by a fuzz
+//! target).
 //!
 //! One message type of our own wraps them: [`TracesDataCompat`] reads `ResourceSpans` field 1000
 //! (the pre-1.0 `instrumentation_library_spans`, wire-compatible with `ScopeSpans`) as the
