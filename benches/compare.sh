@@ -51,7 +51,7 @@ case "$SHAPE" in
   *) echo "compare.sh: unknown shape $SHAPE (batched, one-trace, s3exporter, s3exporter-gzip)" >&2; exit 2 ;;
 esac
 DATA="$WORK/$SHAPE"
-echo "== [$SHAPE] generating about $SPANS spans of OTLP/JSON Lines in $DATA/data" >&2
+echo "== [$SHAPE] generating about $SPANS spans of OTLP/JSON (${GEN_FLAGS[*]}) in $DATA/data" >&2
 "$BIN" gen --spans "$SPANS" "${GEN_FLAGS[@]}" --out "$DATA/data" --force --quiet
 du -sh "$DATA/data" >&2
 # Both tools read the files from the page cache, with the generator's writes on disk (writeback
