@@ -586,8 +586,8 @@ mod tests {
         ];
         for u in &unknown {
             // At the top level, in a resource span, in a span, in a key-value and in a value.
-            same(&[u.clone(), with_span(&[name.clone()])].concat());
-            same(&msg(1, &[u.clone(), msg(2, &[msg(2, &[name.clone()])])]));
+            same(&[u.clone(), with_span(std::slice::from_ref(&name))].concat());
+            same(&msg(1, &[u.clone(), msg(2, &[msg(2, std::slice::from_ref(&name))])]));
             same(&with_span(&[name.clone(), u.clone()]));
             let kv = msg(9, &[field(1, LEN, b"k"), u.clone(), msg(2, &[u.clone(), field(1, LEN, b"v")])]);
             same(&with_span(&[kv]));
@@ -603,7 +603,9 @@ mod tests {
             [varint(99 << 3 | 2), varint(5), b"ab".to_vec()].concat(), // length past the end
         ];
         for r in &refused {
-            for input in [[r.clone(), with_span(&[name.clone()])].concat(), with_span(&[name.clone(), r.clone()])] {
+            for input in
+                [[r.clone(), with_span(std::slice::from_ref(&name))].concat(), with_span(&[name.clone(), r.clone()])]
+            {
                 same(&input);
                 assert!(decode(&input).is_err(), "{input:02x?}");
             }
