@@ -31,7 +31,11 @@ fn demo_writes_the_weekly_report_of_the_generated_week() {
         )
         .stderr(contains("generated").and(contains("window: ")));
     let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
-    for name in TABLES.iter().map(|t| format!("{t}.parquet")).chain(["report.html".into(), "run_info.parquet".into()]) {
+    for name in TABLES
+        .iter()
+        .map(|t| format!("{t}.parquet"))
+        .chain(["report.html", "report.md", "run_info.parquet"].map(String::from))
+    {
         assert!(p("demo").join(&name).is_file(), "{name} written");
         assert!(stdout.contains(&p("demo").join(&name).display().to_string()), "{name} listed");
     }

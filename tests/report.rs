@@ -1,7 +1,8 @@
 //! `spanlens report`: the page renders in a real headless Chromium (Debian's `chromium`,
 //! installed by `.ci/setup`) with every section and the values of the tables it was made from;
-//! the page is self-contained and byte-identical across runs; its metric tables equal those of
-//! `metrics` over the same window.
+//! the page is self-contained and byte-identical across runs; `report.md` holds the same as
+//! Markdown tables and a Mermaid map; its metric tables equal those of `metrics` over the same
+//! window.
 
 mod common;
 
@@ -97,6 +98,57 @@ fn the_report_renders_in_chromium_with_every_section() {
     assert!(quality.contains("<td>unpaired client spans</td>"), "{quality}");
     assert!(!quality.contains("<td>orphan spans</td>"), "the generator writes whole traces: {quality}");
 
+    // report.md says the same as Markdown tables and a Mermaid map.
+    let md = std::fs::read_to_string(p("r1").join("report.md")).unwrap();
+    assert_eq!(md, std::fs::read_to_string(p("r2").join("report.md")).unwrap(), "same input, same Markdown");
+    let tables = markdown_tables(&md);
+    let find = |first: &str| tables.iter().find(|(h, _)| h[0] == first).unwrap_or_else(|| panic!("table {first}"));
+    let (summary, values) = &tables[0];
+    assert_eq!(summary[0], "services");
+    assert_eq!(values[0][0], "9");
+    let (header, slos) = find("SLO");
+    let status = header.iter().position(|h| h == "Status").unwrap();
+    for (name, expected) in [
+        ("frontend-availability", "BREACHED"),
+        ("billing-latency", "OK"),
+        ("payment-availability-daily", "OK"),
+        ("exchange-rate-api-latency", "WARNING"),
+    ] {
+        let row = slos.iter().find(|r| r[0] == name).unwrap();
+        assert_eq!(row[status], expected, "{name}");
+    }
+    let bad = header.iter().position(|h| h == "Bad periods").unwrap();
+    assert!(slos.iter().find(|r| r[0] == "billing-latency").unwrap()[bad].ends_with(" of 2016"));
+    let (header, services) = find("Service");
+    assert_eq!(header.len(), 9);
+    assert_eq!(services.len(), 9, "nine services");
+    assert_eq!(services[0][0], "payment-service", "worst fault rate first");
+    // The requests of the services add up to the summary's; the sparklines span the window.
+    let number = |s: &str| s.replace(',', "").parse::<i64>().unwrap();
+    assert_eq!(services.iter().map(|r| number(&r[2])).sum::<i64>(), number(&values[0][1]));
+    assert!(services.iter().all(|r| r[7].chars().count() == 28 && r[8].chars().count() == 28), "{services:?}");
+    assert!(tables.iter().any(|(h, rows)| h[0] == "Service"
+        && h[2] == "Dependency"
+        && rows.iter().any(|r| r[2] == "api.exchangerate.example.com:443")));
+    let (_, differences) = find("Client");
+    let row = differences.iter().find(|r| r[0] == "frontend-api" && r[1] == "billing-service:8080").unwrap();
+    assert_eq!(row[2..5], ["client only", "remote named by address", "billing-service"]);
+    let (_, quality) = find("Check");
+    assert!(quality.iter().any(|r| r[0] == "unpaired client spans"), "{quality:?}");
+    let mermaid = &md[md.find("```mermaid\nflowchart LR\n").unwrap()..];
+    let mermaid = &mermaid[..mermaid.find("\n```\n").unwrap()];
+    assert_eq!(mermaid.matches(":::service").count(), 9, "the nine services");
+    assert!(mermaid.contains("(\"user\"):::virtual"), "{mermaid}");
+    assert_eq!(mermaid.matches(":::aws").count(), 1, "{mermaid}");
+    let id = |name: &str| {
+        let line = mermaid.lines().find(|l| l.contains(&format!("[\"{name}\"]"))).unwrap();
+        line.trim().split('[').next().unwrap().to_string()
+    };
+    let dashed = format!("{} -.->|", id("frontend-api"));
+    let edge =
+        mermaid.lines().find(|l| l.trim().starts_with(&dashed) && l.ends_with(&format!("| {}", id("billing-service"))));
+    assert!(edge.is_some(), "frontend-api → billing-service dashed: {mermaid}");
+
     // A screenshot: Chromium lays the page out and paints it.
     let png = p("report.png");
     let shot = headless(&page, &["--window-size=1280,2000", &format!("--screenshot={}", png.display())]);
@@ -154,4 +206,53 @@ fn report_windows_and_flags() {
             .code(2)
             .stderr(contains(message));
     }
+}
+
+/// The GitHub-flavoured Markdown tables of `md`: each one's header cells and rows of cells, every
+/// row as wide as the header and the alignment row well formed.
+fn markdown_tables(md: &str) -> Vec<(Vec<String>, Vec<Vec<String>>)> {
+    // Cells between unescaped pipes, unescaped.
+    let cells = |line: &str| -> Vec<String> {
+        let inner = line.strip_prefix("| ").and_then(|l| l.strip_suffix(" |")).unwrap_or_else(|| panic!("{line}"));
+        let mut out = vec![String::new()];
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.last_mut().unwrap().extend(chars.next()),
+                '|' => {
+                    let last = out.last_mut().unwrap();
+                    *last = last.trim_end().to_string();
+                    out.push(String::new());
+                    while chars.peek() == Some(&' ') {
+                        chars.next();
+                    }
+                }
+                c => out.last_mut().unwrap().push(c),
+            }
+        }
+        out
+    };
+    let mut tables = Vec::new();
+    let lines: Vec<&str> = md.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with('|') {
+            i += 1;
+            continue;
+        }
+        let header = cells(lines[i]);
+        let align = cells(lines[i + 1]);
+        assert_eq!(align.len(), header.len(), "{}", lines[i + 1]);
+        assert!(align.iter().all(|a| a == "---" || a == "---:"), "{}", lines[i + 1]);
+        let mut rows = Vec::new();
+        i += 2;
+        while i < lines.len() && lines[i].starts_with('|') {
+            let row = cells(lines[i]);
+            assert_eq!(row.len(), header.len(), "{}", lines[i]);
+            rows.push(row);
+            i += 1;
+        }
+        tables.push((header, rows));
+    }
+    tables
 }

@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::outcome::ReportOutcome;
 use crate::output::{Output, write_atomic};
-use crate::report::html;
 use crate::report::run_info::slo_run_info;
 use crate::report::summary;
 use crate::report::text::render_services_page;
+use crate::report::{content, html, markdown};
 use crate::signals;
 use crate::slo;
 use crate::util::Phases;
@@ -99,7 +99,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         phases.mark("evaluate");
     }
 
-    let html = html::render(&html::Page {
+    let content = content::build(&content::Page {
         window: (from, to),
         input: &input,
         tables: &tables,
@@ -107,7 +107,8 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         slos: slos.as_ref(),
         bucket_ns: plan.metrics.bucket_ns,
     })?;
-    write_atomic(&out.path().join(html::FILE), html.as_bytes())?;
+    write_atomic(&out.path().join(html::FILE), html::render(&content).as_bytes())?;
+    write_atomic(&out.path().join(markdown::FILE), markdown::render(&content).as_bytes())?;
     let run_info = slo_run_info(&plan.command, &input, slos.as_ref(), &tables)?;
     write_tables(out.path(), tables.iter().chain(slos.iter().flat_map(|r| r.tables.iter())), run_info)?;
     let target = out.target();
