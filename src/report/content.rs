@@ -23,6 +23,19 @@ pub const OPERATIONS_PER_SERVICE: usize = 5;
 /// A series' points: (bucket start in ns, value).
 pub type Points = Vec<(i64, f64)>;
 
+/// The column headers of each section's table, as both renderings show them.
+pub const SLO_COLUMNS: [&str; 9] =
+    ["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Burn rates"];
+pub const SERVICE_COLUMNS: [&str; 9] =
+    ["Service", "Environment", "Requests", "Availability", "Fault %", "Error %", "p99 ms", "p99 latency", "Fault rate"];
+pub const OPERATION_COLUMNS: [&str; 9] =
+    ["Service", "Environment", "Operation", "Requests", "Availability", "Fault %", "Error %", "p50 ms", "p99 ms"];
+pub const DIFFERENCE_COLUMNS: [&str; 8] =
+    ["Client", "Server", "Seen by", "Reason", "Other name", "Trace requests", "Signals requests", "Difference"];
+pub const DEPENDENCY_COLUMNS: [&str; 8] =
+    ["Service", "Environment", "Dependency", "Remote operation", "Requests", "Fault %", "Error %", "p99 ms"];
+pub const QUALITY_COLUMNS: [&str; 5] = ["Check", "Detail", "Example traces", "Count", "Share"];
+
 /// What a report is made from.
 pub struct Page<'a> {
     /// The report window `[from, to)`, ns.

@@ -10,7 +10,10 @@
 
 use std::fmt::Write;
 
-use crate::report::content::{Content, MapEdge, MapNode, OPERATIONS_PER_SERVICE, QualityRow, SloSection, bucket_label};
+use crate::report::content::{
+    Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, MapEdge, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE,
+    QUALITY_COLUMNS, QualityRow, SERVICE_COLUMNS, SLO_COLUMNS, SloSection, bucket_label,
+};
 use crate::report::text::fixed;
 use crate::util::thousands;
 
@@ -147,10 +150,7 @@ fn slo_section(out: &mut String, slos: &SloSection) {
          interval of a period-based SLO, its failed periods in red.</p><table>",
         slos.at
     );
-    out.push_str(&header(
-        &["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Burn rates"],
-        4,
-    ));
+    out.push_str(&header(&SLO_COLUMNS, 4));
     out.push_str("<tbody>");
     for slo in &slos.rows {
         let state = slo.status.as_str();
@@ -183,20 +183,7 @@ fn slo_section(out: &mut String, slos: &SloSection) {
 
 fn services_section(out: &mut String, content: &Content) {
     out.push_str("<section id=\"services\"><h2>Services</h2><table>");
-    out.push_str(&header(
-        &[
-            "Service",
-            "Environment",
-            "Requests",
-            "Availability",
-            "Fault %",
-            "Error %",
-            "p99 ms",
-            "p99 latency",
-            "Fault rate",
-        ],
-        2,
-    ));
+    out.push_str(&header(&SERVICE_COLUMNS, 2));
     out.push_str("<tbody>");
     let per = format!("per {}", bucket_label(content.bucket_ns));
     for service in &content.services {
@@ -221,10 +208,7 @@ fn operations_section(out: &mut String, content: &Content) {
         "<section id=\"operations\"><h2>Operations</h2><p class=\"muted\">The {OPERATIONS_PER_SERVICE} slowest \
          operations of each service by p99 latency.</p><table>"
     );
-    out.push_str(&header(
-        &["Service", "Environment", "Operation", "Requests", "Availability", "Fault %", "Error %", "p50 ms", "p99 ms"],
-        3,
-    ));
+    out.push_str(&header(&OPERATION_COLUMNS, 3));
     out.push_str("<tbody>");
     for op in &content.operations {
         out.push_str(&row(op, 3));
@@ -356,19 +340,7 @@ fn differences_section(out: &mut String, differences: &[[String; 8]]) {
          (service_graph_reconciliation): seen in both, only in the traces, or only in the dependency records of the \
          client spans; <i>other name</i> is what the other view calls the same calls.</p><table id=\"map-differences\">\
          {}<tbody>",
-        header(
-            &[
-                "Client",
-                "Server",
-                "Seen by",
-                "Reason",
-                "Other name",
-                "Trace requests",
-                "Signals requests",
-                "Difference"
-            ],
-            5
-        )
+        header(&DIFFERENCE_COLUMNS, 5)
     );
     for difference in differences {
         out.push_str(&row(difference, 5));
@@ -390,7 +362,7 @@ fn quality_section(out: &mut String, rows: &[QualityRow]) {
         out,
         "<p class=\"muted\">What in the input keeps traces from being stitched or counted right (data_quality); \
          look an example up with <code>spanlens sql</code>.</p><table id=\"quality\">{}<tbody>",
-        header(&["Check", "Detail", "Example traces", "Count", "Share"], 3)
+        header(&QUALITY_COLUMNS, 3)
     );
     for q in rows {
         let _ = write!(
@@ -408,10 +380,7 @@ fn quality_section(out: &mut String, rows: &[QualityRow]) {
 
 fn dependencies_section(out: &mut String, content: &Content) {
     out.push_str("<section id=\"dependencies\"><h2>Dependencies</h2><table>");
-    out.push_str(&header(
-        &["Service", "Environment", "Dependency", "Remote operation", "Requests", "Fault %", "Error %", "p99 ms"],
-        4,
-    ));
+    out.push_str(&header(&DEPENDENCY_COLUMNS, 4));
     out.push_str("<tbody>");
     for dependency in &content.dependencies {
         out.push_str(&row(dependency, 4));

@@ -7,7 +7,10 @@
 use std::fmt::Write;
 use std::ops::Range;
 
-use crate::report::content::{Content, Map, MapNode, OPERATIONS_PER_SERVICE, Points, bucket_label};
+use crate::report::content::{
+    Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, Map, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE, Points,
+    QUALITY_COLUMNS, SERVICE_COLUMNS, SLO_COLUMNS, bucket_label,
+};
 use crate::report::text::fixed;
 use crate::util::thousands;
 
@@ -138,12 +141,7 @@ pub fn render(content: &Content) -> String {
                 slo.burn_rates.join("; "),
             ]
         });
-        table(
-            &mut out,
-            &["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Burn rates"],
-            4..6,
-            rows,
-        );
+        table(&mut out, &SLO_COLUMNS, 4..6, rows);
     }
 
     let per = bucket_label(content.bucket_ns);
@@ -161,27 +159,14 @@ pub fn render(content: &Content) -> String {
             cells.push(sparkline(&s.fault_series, content.window, content.bucket_ns));
             cells
         });
-        let header = [
-            "Service",
-            "Environment",
-            "Requests",
-            "Availability",
-            "Fault %",
-            "Error %",
-            "p99 ms",
-            "p99 latency",
-            "Fault rate",
-        ];
-        table(&mut out, &header, 2..7, rows);
+        table(&mut out, &SERVICE_COLUMNS, 2..7, rows);
     }
 
     let _ = writeln!(
         out,
         "## Operations\n\nThe {OPERATIONS_PER_SERVICE} slowest operations of each service by p99 latency.\n"
     );
-    let header =
-        ["Service", "Environment", "Operation", "Requests", "Availability", "Fault %", "Error %", "p50 ms", "p99 ms"];
-    table(&mut out, &header, 3..9, &content.operations);
+    table(&mut out, &OPERATION_COLUMNS, 3..9, &content.operations);
 
     let caption = if content.map.stitched {
         "The services as the traces connect them (client spans paired with the server spans they caused). \
@@ -201,24 +186,12 @@ pub fn render(content: &Content) -> String {
                  (service_graph_reconciliation): seen in both, only in the traces, or only in the dependency \
                  records of the client spans; *other name* is what the other view calls the same calls.\n\n",
             );
-            let header = [
-                "Client",
-                "Server",
-                "Seen by",
-                "Reason",
-                "Other name",
-                "Trace requests",
-                "Signals requests",
-                "Difference",
-            ];
-            table(&mut out, &header, 5..8, differences);
+            table(&mut out, &DIFFERENCE_COLUMNS, 5..8, differences);
         }
     }
 
     out.push_str("## Dependencies\n\n");
-    let header =
-        ["Service", "Environment", "Dependency", "Remote operation", "Requests", "Fault %", "Error %", "p99 ms"];
-    table(&mut out, &header, 4..8, &content.dependencies);
+    table(&mut out, &DEPENDENCY_COLUMNS, 4..8, &content.dependencies);
 
     if let Some(quality) = &content.quality {
         out.push_str("## Data quality\n\n");
@@ -235,7 +208,7 @@ pub fn render(content: &Content) -> String {
             let rows = quality
                 .iter()
                 .map(|q| [q.check.clone(), q.detail.clone(), q.examples.join(" "), q.count.clone(), q.share.clone()]);
-            table(&mut out, &["Check", "Detail", "Example traces", "Count", "Share"], 3..5, rows);
+            table(&mut out, &QUALITY_COLUMNS, 3..5, rows);
         }
     }
     let _ = writeln!(
