@@ -91,7 +91,9 @@ pub enum Command {
     /// on a service, an operation or a dependency, LATENCY or AVAILABILITY, with rolling or
     /// calendar intervals and burn-rate windows. Prints the SLO table to stdout; with --out it
     /// writes OUT/slos.parquet (attainment, error budget, status per SLO), slo_periods.parquet
-    /// (each period's datapoint), slo_burn_rates.parquet and run_info.parquet.
+    /// (each period's datapoint), slo_burn_rates.parquet, slo_burn_series.parquet and
+    /// slo_alerts.parquet (the SRE workbook's burn-rate alerts replayed minute by minute: when each
+    /// would have fired and resolved) and run_info.parquet.
     ///
     /// INPUT is raw OTLP, a span store written by `ingest`, or an output directory of `metrics`
     /// (its signals.parquet is read, nothing is derived again).
@@ -807,7 +809,7 @@ pub struct SqlArgs {
     pub approx: bool,
 
     /// SLO definitions (as for `spanlens slo`): the SLO tables (slos, slo_periods,
-    /// slo_burn_rates, slo_records) are then computed on demand.
+    /// slo_burn_rates, slo_burn_series, slo_alerts, slo_records) are then computed on demand.
     ///
     /// Example: --slos slos.json
     #[arg(long, value_name = "FILE")]

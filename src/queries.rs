@@ -64,6 +64,8 @@ pub const QUERIES: &[Query] = &[
     query!("slo_periods"),
     query!("slos"),
     query!("slo_burn_rates"),
+    query!("slo_burn_series"),
+    query!("slo_alerts"),
 ];
 
 /// The query called `name`.

@@ -65,7 +65,7 @@ fn the_report_renders_in_chromium_with_every_section() {
         |name: &str| slo_rows.split("<tr>").find(|r| r.contains(&format!("<td>{name}</td>"))).unwrap().to_string();
     assert!(row("billing-latency").contains(" bad periods of 2016</title>"));
     assert!(row("payment-availability-daily").contains(" bad periods of 1440</title>"));
-    assert!(!row("frontend-availability").contains("<svg"));
+    assert!(!row("frontend-availability").contains(" bad periods of "), "request-based: no period strip");
     // One service row per service of the Services table, each with two sparklines.
     let services = section("services");
     let rows: Vec<&str> = services.split("<tr>").skip(2).collect();
@@ -116,6 +116,27 @@ fn the_report_renders_in_chromium_with_every_section() {
     ] {
         let row = slos.iter().find(|r| r[0] == name).unwrap();
         assert_eq!(row[status], expected, "{name}");
+    }
+    // Each SLO's replayed alerts: as many in the page's strip and in the Markdown as slo_alerts holds.
+    let alerts_column = header.iter().position(|h| h == "Alerts").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for row in slos {
+        let sql = format!("SELECT COUNT(*) FROM t WHERE slo = '{}'", row[0]);
+        let n: usize =
+            runtime.block_on(common::query_file(&p("r1").join("slo_alerts.parquet"), &sql))[0].parse().unwrap();
+        let cell = &row[alerts_column];
+        let listed = if cell == "none" { 0 } else { cell.split("; ").filter(|a| !a.starts_with("and ")).count() };
+        let more: usize = cell
+            .rsplit("; and ")
+            .next()
+            .filter(|_| cell.contains("; and "))
+            .map_or(0, |m| m.trim_end_matches(" more").parse().unwrap());
+        assert_eq!(listed + more, n, "{}: {cell}", row[0]);
+        let html_row = slo_rows.split("<tr>").find(|r| r.contains(&format!("<td>{}</td>", row[0]))).unwrap();
+        match n {
+            0 => assert!(html_row.contains("<span class=\"muted\">none</span>"), "{html_row}"),
+            n => assert!(html_row.contains(&format!("<title>{n} alert firings</title>")), "{html_row}"),
+        }
     }
     let bad = header.iter().position(|h| h == "Bad periods").unwrap();
     assert!(slos.iter().find(|r| r[0] == "billing-latency").unwrap()[bad].ends_with(" of 2016"));

@@ -1,6 +1,7 @@
 //! `spanlens slo` end to end: the same SLO tables from raw OTLP, from a span store and from a
-//! `metrics` output; request counts that agree with the metric tables; exit codes (1 for a
-//! breached SLO, 2 for bad definitions or flags); SLOs evaluated before any data.
+//! `metrics` output; request counts that agree with the metric tables; the burn-rate alerts
+//! replayed over the generated incidents; exit codes (1 for a breached SLO, 2 for bad
+//! definitions or flags); SLOs evaluated before any data.
 
 mod common;
 
@@ -33,7 +34,7 @@ async fn raw_store_and_metrics_inputs_give_the_same_tables() {
             .stdout(contains("frontend-availability").and(contains("BREACHED")))
             .stderr(contains("slos: 4 evaluated at 2026-11-22T23:59:00Z: 1 BREACHED, 2 OK, 1 WARNING"));
     }
-    for table in ["slos", "slo_periods", "slo_burn_rates"] {
+    for table in ["slos", "slo_periods", "slo_burn_rates", "slo_burn_series", "slo_alerts"] {
         let raw = std::fs::read(p("s-raw").join(format!("{table}.parquet"))).unwrap();
         for other in ["s-store", "s-metrics"] {
             let bytes = std::fs::read(p(other).join(format!("{table}.parquet"))).unwrap();
@@ -80,6 +81,81 @@ async fn raw_store_and_metrics_inputs_give_the_same_tables() {
             "slos||4|",
         ]
     );
+}
+
+/// `2026-11-16` plus a fraction of the generated week, as `YYYY-MM-DDTHH:MM:SSZ`.
+fn week_at(fraction: f64) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-16T00:00:00Z").unwrap().timestamp();
+    let t = start + (fraction * 7.0 * 86_400.0).round() as i64;
+    chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn burn_rate_alerts_fire_on_the_generated_incidents() {
+    // The generator's scripted incidents (docs/gen.md): payment-service answers 503 to 40 % of
+    // requests from 70 % to 72 % of the week, billing-service's database calls are 8x slower from
+    // 40 % to 45 %.
+    let (burst, burst_end) = (week_at(0.70), week_at(0.72));
+    let (slow, slow_end) = (week_at(0.40), week_at(0.45));
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    spanlens().args(["gen", "--spans", "200000", "--quiet", "--out"]).arg(p("data")).assert().success();
+    let payment = r#"[{"Name": "payment-availability",
+        "RequestBasedSliConfig": {"RequestBasedSliMetricConfig": {
+          "KeyAttributes": {"Type": "Service", "Name": "payment-service", "Environment": "eks:pet-clinic/pet-clinic"},
+          "MetricType": "AVAILABILITY"}},
+        "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "DAY", "Duration": 7}}, "AttainmentGoal": 99.9}}]"#;
+    std::fs::write(p("payment.json"), payment).unwrap();
+    for (slos, out) in [(p("payment.json"), "payment"), (slos_fixture(), "fixture")] {
+        // Exit code 1: billing-latency is breached.
+        let code = spanlens().arg("slo").arg(p("data")).arg("--slos").arg(slos).arg("--out").arg(p(out)).assert();
+        assert!(matches!(code.get_output().status.code(), Some(0 | 1)), "{code:?}");
+    }
+    let alerts = |dir: &str, slo: &str, rule: &str| {
+        let sql = format!(
+            "SELECT fired_at, COALESCE(CAST(resolved_at AS VARCHAR), 'open') FROM t \
+             WHERE slo = '{slo}' AND rule = '{rule}' ORDER BY fired_at"
+        );
+        let file = p(dir).join("slo_alerts.parquet");
+        async move {
+            query(&file, &sql)
+                .await
+                .into_iter()
+                .map(|r| {
+                    let (a, b) = r.split_once('|').unwrap();
+                    (a.to_string(), b.to_string())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // The fault burst (400x the budget) pages at 14.4x over 1 hour and 5 minutes within half an
+    // hour of its start (payment-service has a request every few minutes, so the 5-minute window
+    // fires and clears as requests come), and almost every paging minute lies in the burst: a
+    // quiet 5-minute window with one random fault can page too, as the SRE workbook warns for
+    // low-traffic services.
+    let pages = alerts("payment", "payment-availability", "14.4x over 1h and 5m").await;
+    let minutes = |(fired, resolved): &(String, String)| {
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp() / 60;
+        t(resolved) - t(fired)
+    };
+    let in_burst =
+        |(fired, _): &&(String, String)| fired.as_str() >= burst.as_str() && fired.as_str() < burst_end.as_str();
+    let first =
+        pages.iter().find(in_burst).unwrap_or_else(|| panic!("no page in the burst ({burst}..{burst_end}): {pages:?}"));
+    assert!(first.0.as_str() <= week_at(0.70 + 0.003).as_str(), "paged late: {first:?}");
+    let inside: i64 = pages.iter().filter(in_burst).map(minutes).sum();
+    let all: i64 = pages.iter().map(minutes).sum();
+    assert!(inside * 10 >= all * 8, "{inside} of {all} paging minutes in the burst: {pages:?}");
+    assert!(pages.iter().filter(in_burst).all(|(_, r)| r.as_str() <= week_at(0.72 + 0.002).as_str()), "{pages:?}");
+    // The latency regression fails billing-latency's 5-minute periods for hours: the slower
+    // 6x over 6 hours and 30 minutes fires while it lasts.
+    let slower = alerts("fixture", "billing-latency", "6x over 6h and 30m").await;
+    let from = week_at(0.40 - 0.002);
+    let during = |(fired, _): &(String, String)| fired.as_str() >= from.as_str() && fired.as_str() < slow_end.as_str();
+    assert!(slower.iter().any(during), "regression {slow}..{slow_end}: {slower:?}");
+    // The series holds every minute of the interval for each window the rules use.
+    let series = query(&p("payment").join("slo_burn_series.parquet"), "SELECT COUNT(*) FROM t").await;
+    assert_eq!(series, vec![(7 * 1440 * 7).to_string()]);
 }
 
 #[test]

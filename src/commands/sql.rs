@@ -29,7 +29,7 @@ use crate::sql::{Engine, OnDemand, Parsed, Printer, Script, shell};
 use crate::util::{Phases, thousands};
 
 /// The tables an SLO evaluation registers, in the order they are computed.
-const SLO_VIEWS: [&str; 4] = ["slo_records", "slo_periods", "slos", "slo_burn_rates"];
+const SLO_VIEWS: [&str; 6] = ["slo_records", "slo_periods", "slos", "slo_burn_rates", "slo_burn_series", "slo_alerts"];
 
 /// Run `sql` as the command line gives it.
 pub fn run(args: &SqlArgs, timings: bool) -> Result<u8> {
@@ -253,6 +253,8 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
             add("slo_periods", "each period's datapoint per SLO");
             add("slos", "attainment, error budget and status per SLO");
             add("slo_burn_rates", "burn rate per SLO and look-back window");
+            add("slo_burn_series", "burn rate per SLO, alert window and minute over the interval");
+            add("slo_alerts", "when each SLO's burn-rate alert rules would have fired and resolved");
         }
     }
     Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names })

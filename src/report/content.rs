@@ -24,8 +24,8 @@ pub const OPERATIONS_PER_SERVICE: usize = 5;
 pub type Points = Vec<(i64, f64)>;
 
 /// The column headers of each section's table, as both renderings show them.
-pub const SLO_COLUMNS: [&str; 9] =
-    ["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Burn rates"];
+pub const SLO_COLUMNS: [&str; 10] =
+    ["SLO", "Target", "SLI", "Goal", "Attainment", "Budget left", "Status", "Bad periods", "Alerts", "Burn rates"];
 pub const SERVICE_COLUMNS: [&str; 9] =
     ["Service", "Environment", "Requests", "Availability", "Fault %", "Error %", "p99 ms", "p99 latency", "Fault rate"];
 pub const OPERATION_COLUMNS: [&str; 9] =
@@ -96,6 +96,30 @@ pub struct SloRow {
     /// period count.
     pub bad_periods: Option<(Vec<i64>, i64)>,
     pub burn_rates: Vec<String>,
+    /// The SLO's interval up to the evaluation time, ns: what its alerts are drawn against.
+    pub span: (i64, i64),
+    /// The burn-rate alerts that would have fired in it (`slo_alerts`), in time order.
+    pub alerts: Vec<Alert>,
+}
+
+/// One firing of a burn-rate alert rule.
+pub struct Alert {
+    /// `page` or `ticket`.
+    pub severity: String,
+    /// `14.4x over 1h and 5m`.
+    pub rule: String,
+    pub fired_at: i64,
+    /// `None` while it still fires at the evaluation time.
+    pub resolved_at: Option<i64>,
+}
+
+impl Alert {
+    /// `page 14.4x over 1h and 5m: 11-19 10:02 – 10:35`.
+    pub fn describe(&self) -> String {
+        let short = |t: i64| chrono::DateTime::<chrono::Utc>::from_timestamp_nanos(t).format("%m-%d %H:%M").to_string();
+        let end = self.resolved_at.map_or_else(|| "still firing".to_string(), short);
+        format!("{} {}: {} – {end}", self.severity, self.rule, short(self.fired_at))
+    }
 }
 
 pub struct ServiceRow {
@@ -271,6 +295,26 @@ fn slos(report: &SloReport) -> Result<SloSection> {
     let (goal, interval, status) = (slos.number("goal"), slos.text("goal_interval"), slos.text("status"));
     let (attainment, left) = (slos.number("attainment"), slos.number("budget_remaining_pct"));
     let periods_total = slos.int("periods_total");
+    let (interval_start, evaluated_at) = (slos.int("interval_start"), slos.int("evaluated_at"));
+    // Each SLO's alert firings, in time order.
+    let mut alerts: BTreeMap<String, Vec<Alert>> = BTreeMap::new();
+    if let Some(table) = report.tables.get(4) {
+        let a = Columns::of(table)?;
+        let (slo, severity, rule) = (a.text("slo"), a.text("severity"), a.text("rule"));
+        let (fired, resolved) = (a.int("fired_at"), a.int("resolved_at"));
+        for r in 0..a.len() {
+            let Some(fired_at) = fired[r] else { continue };
+            alerts.entry(opt(&slo[r]).to_string()).or_default().push(Alert {
+                severity: opt(&severity[r]).to_string(),
+                rule: opt(&rule[r]).to_string(),
+                fired_at,
+                resolved_at: resolved[r],
+            });
+        }
+    }
+    for list in alerts.values_mut() {
+        list.sort_by_key(|a| a.fired_at);
+    }
     // The failed periods of each period-based SLO's interval.
     let periods = Columns::of(&report.tables[1])?;
     let mut bad: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -304,6 +348,8 @@ fn slos(report: &SloReport) -> Result<SloSection> {
                 status: opt(&status[r]).to_string(),
                 bad_periods: periods_total[r].map(|total| (bad.get(&name).cloned().unwrap_or_default(), total)),
                 burn_rates: burns.remove(&name).unwrap_or_default(),
+                span: (interval_start[r].unwrap_or(report.at), evaluated_at[r].unwrap_or(report.at)),
+                alerts: alerts.remove(&name).unwrap_or_default(),
                 name,
             }
         })

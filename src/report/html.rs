@@ -11,8 +11,8 @@
 use std::fmt::Write;
 
 use crate::report::content::{
-    Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, MapEdge, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE,
-    QUALITY_COLUMNS, QualityRow, SERVICE_COLUMNS, SLO_COLUMNS, SloSection, bucket_label,
+    Alert, Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, MapEdge, MapNode, OPERATION_COLUMNS,
+    OPERATIONS_PER_SERVICE, QUALITY_COLUMNS, QualityRow, SERVICE_COLUMNS, SLO_COLUMNS, SloSection, bucket_label,
 };
 use crate::report::text::fixed;
 use crate::util::thousands;
@@ -115,6 +115,37 @@ fn sparkline(points: &[(i64, f64)], window: (i64, i64), bucket_ns: i64, bars: bo
     )
 }
 
+/// An inline SVG strip of an SLO's interval up to the evaluation time with the burn-rate alerts
+/// that would have fired on it: pages in red, tickets in amber, each titled with its rule and
+/// times; "none" when no rule fired.
+fn alert_strip(alerts: &[Alert], span: (i64, i64)) -> String {
+    if alerts.is_empty() {
+        return "<span class=\"muted\">none</span>".into();
+    }
+    let length = (span.1 - span.0).max(1) as f64;
+    let x = |t: i64| ((t - span.0) as f64 / length * SPARK_WIDTH).clamp(0.0, SPARK_WIDTH);
+    let mut body = String::new();
+    for alert in alerts {
+        let (start, end) = (x(alert.fired_at), x(alert.resolved_at.unwrap_or(span.1)));
+        let (top, fill) = if alert.severity == "page" { (0.0, "#d2372b") } else { (SPARK_HEIGHT / 2.0, "#e0a100") };
+        let _ = write!(
+            body,
+            "<rect class=\"alert {}\" x=\"{start:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
+             fill=\"{fill}\"><title>{}</title></rect>",
+            escape(&alert.severity),
+            (end - start).max(1.0),
+            SPARK_HEIGHT / 2.0,
+            escape(&alert.describe()),
+        );
+    }
+    format!(
+        "<svg class=\"spark alerts\" width=\"{SPARK_WIDTH}\" height=\"{SPARK_HEIGHT}\" viewBox=\"0 0 {SPARK_WIDTH} \
+         {SPARK_HEIGHT}\" role=\"img\"><title>{} alert firings</title><rect width=\"{SPARK_WIDTH}\" \
+         height=\"{SPARK_HEIGHT}\" fill=\"#f6f8fb\"/>{body}</svg>",
+        alerts.len()
+    )
+}
+
 /// An inline SVG strip of a period-based SLO's interval with its bad periods in red.
 fn bad_period_strip(bad: &[i64], total: i64) -> String {
     let total = total.max(1) as f64;
@@ -147,7 +178,8 @@ fn slo_section(out: &mut String, slos: &SloSection) {
     let _ = write!(
         out,
         "<section id=\"slos\"><h2>SLOs</h2><p class=\"muted\">Evaluated at {} UTC. Bad periods: the \
-         interval of a period-based SLO, its failed periods in red.</p><table>",
+         interval of a period-based SLO, its failed periods in red. Alerts: when the SRE workbook's \
+         multiwindow burn-rate alerts would have fired over the interval (pages red, tickets amber).</p><table>",
         slos.at
     );
     out.push_str(&header(&SLO_COLUMNS, 4));
@@ -165,10 +197,11 @@ fn slo_section(out: &mut String, slos: &SloSection) {
             Some((bad, total)) => bad_period_strip(bad, *total),
             None => "–".into(),
         };
+        let alerts = alert_strip(&slo.alerts, slo.span);
         let _ = write!(
             out,
             "<tr>{}{}{}{}{}<td class=\"n\"><span class=\"bar\"><i style=\"width:{width:.1}%;background:{color}\"></i></span>{}</td>\
-             <td><span class=\"status {state}\">{state}</span></td><td>{strip}</td>{}</tr>",
+             <td><span class=\"status {state}\">{state}</span></td><td>{strip}</td><td>{alerts}</td>{}</tr>",
             cell(&slo.name),
             cell(&slo.target),
             cell(&slo.sli),

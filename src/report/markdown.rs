@@ -8,8 +8,8 @@ use std::fmt::Write;
 use std::ops::Range;
 
 use crate::report::content::{
-    Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, Map, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE, Points,
-    QUALITY_COLUMNS, SERVICE_COLUMNS, SLO_COLUMNS, bucket_label,
+    Alert, Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, Map, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE,
+    Points, QUALITY_COLUMNS, SERVICE_COLUMNS, SLO_COLUMNS, bucket_label,
 };
 use crate::report::text::fixed;
 use crate::util::thousands;
@@ -20,6 +20,8 @@ pub const FILE: &str = "report.md";
 /// Characters of a sparkline: a series is drawn in at most this many, each the largest value
 /// of the buckets it covers.
 const SPARK_CHARS: usize = 28;
+/// Alert firings listed per SLO.
+const ALERTS_LISTED: usize = 4;
 const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// `text` fit for a table cell: `|` and `\` escaped, line breaks as spaces.
@@ -108,6 +110,19 @@ pub fn mermaid(map: &Map) -> String {
     out
 }
 
+/// An SLO's alert firings, at most [`ALERTS_LISTED`] of them: `page 14.4x over 1h and 5m: 11-19
+/// 10:02 – 10:35`; `none` when no rule fired.
+fn alerts(alerts: &[Alert]) -> String {
+    if alerts.is_empty() {
+        return "none".into();
+    }
+    let mut listed: Vec<String> = alerts.iter().take(ALERTS_LISTED).map(Alert::describe).collect();
+    if alerts.len() > ALERTS_LISTED {
+        listed.push(format!("and {} more", alerts.len() - ALERTS_LISTED));
+    }
+    listed.join("; ")
+}
+
 /// The Markdown report for `content`.
 pub fn render(content: &Content) -> String {
     let mut out = String::with_capacity(32 * 1024);
@@ -125,7 +140,8 @@ pub fn render(content: &Content) -> String {
     if let Some(slos) = &content.slos {
         let _ = writeln!(
             out,
-            "## SLOs\n\nEvaluated at {} UTC. Bad periods: the failed periods of a period-based SLO's interval.\n",
+            "## SLOs\n\nEvaluated at {} UTC. Bad periods: the failed periods of a period-based SLO's interval. \
+             Alerts: when the SRE workbook's multiwindow burn-rate alerts would have fired over the interval.\n",
             slos.at
         );
         let rows = slos.rows.iter().map(|slo| {
@@ -138,6 +154,7 @@ pub fn render(content: &Content) -> String {
                 slo.budget_left_text.clone(),
                 slo.status.clone(),
                 slo.bad_periods.as_ref().map_or_else(|| "–".into(), |(bad, total)| format!("{} of {total}", bad.len())),
+                alerts(&slo.alerts),
                 slo.burn_rates.join("; "),
             ]
         });

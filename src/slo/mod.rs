@@ -30,7 +30,7 @@ pub use definition::*;
 pub use tables::{DefinitionTables, definition_batches, records_window};
 
 /// The tables an SLO run writes, in this order.
-pub const SLO_TABLES: [&str; 3] = ["slos", "slo_periods", "slo_burn_rates"];
+pub const SLO_TABLES: [&str; 5] = ["slos", "slo_periods", "slo_burn_rates", "slo_burn_series", "slo_alerts"];
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 const NANOS_PER_MINUTE: i64 = 60 * NANOS_PER_SECOND;
@@ -78,6 +78,7 @@ pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_
         ("slo_burn_windows", t.burn_windows),
         ("slo_exclusions", t.exclusions),
         ("slo_excluded_periods", t.excluded_periods),
+        ("slo_alert_rules", t.alert_rules),
     ];
     // A session can evaluate again (other SLOs, another time): the previous tables go first.
     for name in inputs.iter().map(|i| i.0).chain(["slo_records"]).chain(SLO_TABLES) {
@@ -93,12 +94,14 @@ pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_
     // In dependency order; each is registered for the queries after it.
     let periods = run_and_register(ctx, "slo_periods", vec![]).await?;
     let slos = run_and_register(ctx, "slos", param.clone()).await?;
-    let burn_rates = run_and_register(ctx, "slo_burn_rates", param).await?;
+    let burn_rates = run_and_register(ctx, "slo_burn_rates", param.clone()).await?;
+    let burn_series = run_and_register(ctx, "slo_burn_series", param).await?;
+    let alerts = run_and_register(ctx, "slo_alerts", vec![]).await?;
     let mut statuses = BTreeMap::new();
     for status in Columns::of(&slos)?.text("status").into_iter().flatten() {
         *statuses.entry(status).or_default() += 1;
     }
-    let tables = vec![slos, periods, burn_rates];
+    let tables = vec![slos, periods, burn_rates, burn_series, alerts];
     Ok(SloReport { tables, at, statuses })
 }
 
@@ -649,6 +652,115 @@ mod tests {
         for (json, want) in cases {
             let err = parse_definitions(json).unwrap_err();
             assert!(err.contains(want), "{json}\n→ {err}\n(wanted {want:?})");
+        }
+    }
+
+    /// The burn rate over `[t - w, t)` of request-based records (end ns, bad), by brute force.
+    fn brute_burn(recs: &[(i64, bool)], t: i64, minutes: i64, budget: f64) -> Option<f64> {
+        let inside: Vec<bool> =
+            recs.iter().filter(|r| r.0 >= t - minutes * NANOS_PER_MINUTE && r.0 < t).map(|r| r.1).collect();
+        (!inside.is_empty()).then(|| inside.iter().filter(|b| **b).count() as f64 / inside.len() as f64 / budget)
+    }
+
+    #[test]
+    fn alerts_are_replayed_minute_by_minute_as_brute_force_finds_them() {
+        // A day of 10 requests a minute; a 30-minute outage (every request faults) from 10:00,
+        // and a slow burn of 2 faults in 10 from 15:00 to 18:00.
+        let mut recs = Vec::new();
+        let mut plain = Vec::new();
+        for m in 0..1440i64 {
+            for i in 0..10i64 {
+                let bad = (600..630).contains(&m) || ((900..1080).contains(&m) && i < 2);
+                let t = T0 + m * NANOS_PER_MINUTE + 30 * NANOS_PER_SECOND + i;
+                recs.push(rec(t, 5.0, i64::from(bad)));
+                plain.push((t, bad));
+            }
+        }
+        let at = T0 + NANOS_PER_DAY;
+        let json = slo_json(&request_availability(), &rolling("DAY", 1, 99.0), r#"{"LookBackWindowMinutes": 60}"#);
+        let rows = evaluate_rows(&json, &recs, at, false);
+        let (series, alerts) = (&rows[3], &rows[4]);
+        // The series: every rule's window at every minute boundary of the interval.
+        assert_eq!(series.len(), 1440 * 7, "7 distinct windows of the four rules, 1440 minutes");
+        for row in series.iter().step_by(97) {
+            let minutes = num(row, "lookback_minutes") as i64;
+            let t = chrono::DateTime::parse_from_rfc3339(&row["time"]).unwrap().timestamp_nanos_opt().unwrap();
+            match brute_burn(&plain, t, minutes, 0.01) {
+                Some(b) => assert!((num(row, "burn_rate") - b).abs() < 1e-9, "{row:?} against {b}"),
+                None => assert_eq!(row["burn_rate"], "NULL", "{row:?}"),
+            }
+        }
+        // The alerts: each rule's firing runs, found by brute force over the same minutes.
+        let mut expected = Vec::new();
+        for rule in tables::SRE_ALERT_RULES {
+            let mut run: Option<(i64, i64)> = None;
+            for k in 1..=1440i64 {
+                let t = T0 + k * NANOS_PER_MINUTE;
+                let burn = |w| brute_burn(&plain, t, w, 0.01).unwrap_or(0.0);
+                let firing = burn(rule.long_minutes) >= rule.factor && burn(rule.short_minutes) >= rule.factor;
+                match (firing, run) {
+                    (true, None) => run = Some((t, 1)),
+                    (true, Some((start, n))) => run = Some((start, n + 1)),
+                    (false, Some((start, n))) => {
+                        expected.push((rule.name(), start, Some(t), n));
+                        run = None;
+                    }
+                    (false, None) => {}
+                }
+            }
+            if let Some((start, n)) = run {
+                expected.push((rule.name(), start, None, n));
+            }
+        }
+        let time = |t: i64| chrono::DateTime::from_timestamp_nanos(t).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let got: Vec<(String, String, String, i64)> = alerts
+            .iter()
+            .map(|a| {
+                (a["rule"].clone(), a["fired_at"].clone(), a["resolved_at"].clone(), num(a, "minutes_firing") as i64)
+            })
+            .collect();
+        let want: Vec<(String, String, String, i64)> = expected
+            .iter()
+            .map(|(rule, start, end, n)| (rule.clone(), time(*start), end.map_or("NULL".into(), time), *n))
+            .collect();
+        assert_eq!(got, want);
+        // The outage pages within minutes of its start, at 14.4x over 1 hour and 5 minutes; the
+        // slow burn (20x) pages too, and the 6x rule catches both.
+        let page = want.iter().find(|w| w.0 == "14.4x over 1h and 5m").unwrap();
+        assert!(page.1.as_str() >= "2025-11-23T10:00:00Z" && page.1.as_str() <= "2025-11-23T10:10:00Z", "{page:?}");
+        assert!(want.iter().any(|w| w.0 == "6x over 6h and 30m"), "{want:?}");
+        assert!(want.len() >= 3, "{want:?}");
+    }
+
+    #[test]
+    fn period_based_burn_series_count_the_periods_ending_in_each_window() {
+        // Minutes 10, 20 and 30 fail, 40 and 50 pass: over the 5-minute window ending at 10:11
+        // (periods ending in (10:06, 10:11]) one of five periods failed, over the hour ending at
+        // 11:00 three of sixty.
+        let at = T0 + NANOS_PER_DAY;
+        let (recs, json) = five_minutes();
+        let minute = |m: i64| T0 + m * NANOS_PER_MINUTE;
+        let time = |t: i64| chrono::DateTime::from_timestamp_nanos(t).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        for no_data_bad in [false, true] {
+            let rows = evaluate_rows(&json, &recs, at, no_data_bad);
+            let at_time = |lookback: i64, t: i64| {
+                rows[3]
+                    .iter()
+                    .find(|r| num(r, "lookback_minutes") as i64 == lookback && r["time"] == time(t))
+                    .unwrap_or_else(|| panic!("{lookback} at {}", time(t)))
+                    .clone()
+            };
+            let five = at_time(5, minute(11));
+            assert_eq!(num(&five, "periods"), 5.0);
+            let bad = if no_data_bad { 5.0 } else { 1.0 };
+            assert_eq!(num(&five, "bad_periods"), bad, "{five:?}");
+            assert!((num(&five, "burn_rate") - bad / 5.0 / 0.001).abs() < 1e-9, "{five:?}");
+            let hour = at_time(60, minute(60));
+            let bad = if no_data_bad { 60.0 - 5.0 + 3.0 } else { 3.0 };
+            assert_eq!(num(&hour, "bad_periods"), bad, "{hour:?}");
+            // No period with records in the window: no burn rate.
+            assert_eq!(at_time(5, minute(300))["burn_rate"], "NULL");
+            assert!(rows[3].iter().all(|r| r["requests"] == "NULL"));
         }
     }
 }

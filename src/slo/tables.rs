@@ -178,6 +178,52 @@ pub struct DefinitionTables {
     pub exclusions: RecordBatch,
     /// `slo_excluded_periods`: one row per period of a period-based SLO that overlaps one.
     pub excluded_periods: RecordBatch,
+    /// `slo_alert_rules`: one row per SLO and burn-rate alert rule replayed over its interval.
+    pub alert_rules: RecordBatch,
+}
+
+/// A burn-rate alert rule: it fires while the burn rate over its long window and over its short
+/// window are both at least `factor`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertRule {
+    pub severity: &'static str,
+    pub long_minutes: i64,
+    pub short_minutes: i64,
+    pub factor: f64,
+}
+
+impl AlertRule {
+    /// `14.4x over 1h and 5m`.
+    pub fn name(&self) -> String {
+        let span = |m: i64| match m {
+            m if m % 1440 == 0 => format!("{}d", m / 1440),
+            m if m % 60 == 0 => format!("{}h", m / 60),
+            m => format!("{m}m"),
+        };
+        format!("{}x over {} and {}", self.factor, span(self.long_minutes), span(self.short_minutes))
+    }
+}
+
+/// The multiwindow, multi-burn-rate alerts of Google's SRE workbook ("Alerting on SLOs", table
+/// 5-8): page at 14.4x over 1 hour and 5 minutes (2 % of a 30-day budget) or 6x over 6 hours and
+/// 30 minutes (5 %); ticket at 3x over a day and 2 hours (10 %) or 1x over 3 days and 6 hours.
+pub const SRE_ALERT_RULES: [AlertRule; 4] = [
+    AlertRule { severity: "page", long_minutes: 60, short_minutes: 5, factor: 14.4 },
+    AlertRule { severity: "page", long_minutes: 360, short_minutes: 30, factor: 6.0 },
+    AlertRule { severity: "ticket", long_minutes: 1440, short_minutes: 120, factor: 3.0 },
+    AlertRule { severity: "ticket", long_minutes: 4320, short_minutes: 360, factor: 1.0 },
+];
+
+pub(crate) fn alert_rules_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("slo", DataType::Utf8, false),
+        Field::new("rule_index", DataType::Int64, false),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("severity", DataType::Utf8, false),
+        Field::new("long_minutes", DataType::Int64, false),
+        Field::new("short_minutes", DataType::Int64, false),
+        Field::new("factor", DataType::Float64, false),
+    ]))
 }
 
 pub(crate) fn exclusions_schema() -> SchemaRef {
@@ -278,7 +324,22 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionT
             Arc::new(Int64Array::from_iter_values(periods.iter().map(|x| x.1))),
         ],
     )?;
-    Ok(DefinitionTables { definitions, burn_windows, exclusions, excluded_periods })
+    let rules: Vec<(&str, usize, &AlertRule)> =
+        defs.iter().flat_map(|d| SRE_ALERT_RULES.iter().enumerate().map(|(i, r)| (d.name.as_str(), i, r))).collect();
+    let names: Vec<String> = rules.iter().map(|r| r.2.name()).collect();
+    let alert_rules = RecordBatch::try_new(
+        alert_rules_schema(),
+        vec![
+            text(rules.iter().map(|r| Some(r.0))),
+            Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.1 as i64))),
+            text(names.iter().map(|n| Some(n.as_str()))),
+            text(rules.iter().map(|r| Some(r.2.severity))),
+            Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.2.long_minutes))),
+            Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.2.short_minutes))),
+            Arc::new(Float64Array::from_iter_values(rules.iter().map(|r| r.2.factor))),
+        ],
+    )?;
+    Ok(DefinitionTables { definitions, burn_windows, exclusions, excluded_periods, alert_rules })
 }
 
 /// The span of record end times `[from, to)` that evaluating `defs` at `at` reads: every
