@@ -647,6 +647,14 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
 
+    /// Put each service's and SLO's figures next to those of the window before (as long as
+    /// this one, ending where it starts), with the deltas, the top regressions first. The input
+    /// must hold that window too.
+    ///
+    /// Example: spanlens report exports/ --slos slos.json --days 7 --compare-previous
+    #[arg(long)]
+    pub compare_previous: bool,
+
     #[command(flatten)]
     pub peer: PeerArgs,
 

@@ -351,6 +351,8 @@ pub struct ReportPlan {
     pub length_ns: i64,
     pub slos: Vec<SloDefinition>,
     pub no_data_bad: bool,
+    /// Compare with the window before (`--compare-previous`).
+    pub compare_previous: bool,
     /// The command line as given, for run_info.
     pub command: String,
 }
@@ -389,6 +391,7 @@ impl ReportPlan {
             length_ns: i64::from(args.days) * 86_400 * 1_000_000_000,
             slos,
             no_data_bad: args.no_data == NoDataArg::Bad,
+            compare_previous: args.compare_previous,
             command,
         })
     }

@@ -328,9 +328,13 @@ pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<
 /// Run the metric queries over the `signals` table registered in `ctx`, for the options'
 /// window and bucket: the options' tables in order (each also registered under its name, as is
 /// `dependency_groups`, the first stage of `dependency_metrics`), and the services page when the
-/// service table is among them.
+/// service table is among them. A session can compute them again for another window: the tables
+/// of the previous run are replaced.
 pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Option<Table>)> {
     register_functions(ctx, opts.approx);
+    for name in std::iter::once("windowed_signals").chain(METRIC_QUERIES) {
+        ctx.deregister_table(name)?;
+    }
     register_window(ctx, opts).await?;
     let wanted = |name: &str| match name {
         "dependency_groups" => opts.tables.contains(&"dependency_metrics"),

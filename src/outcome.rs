@@ -135,6 +135,8 @@ pub struct ReportOutcome {
     pub input: SignalsInput,
     /// The window `[from, to)`, ns.
     pub window: (i64, i64),
+    /// With `--compare-previous`: the figures of the window before.
+    pub previous: Option<PreviousWindow>,
     /// [`crate::metrics::METRIC_TABLES`], in order.
     pub tables: Vec<Table>,
     pub services_page: Table,
@@ -145,4 +147,14 @@ pub struct ReportOutcome {
     pub upload: Option<UploadStats>,
     /// Wall time per phase (`--timings`); their sum is the run's.
     pub phases: Phases,
+}
+
+/// The window before a report's (as long, ending where it starts): its Services table and its
+/// SLOs evaluated at its end, for `report --compare-previous`.
+#[derive(Debug, Clone)]
+pub struct PreviousWindow {
+    /// `[from, to)`, ns.
+    pub window: (i64, i64),
+    pub services_page: Table,
+    pub slos: Option<SloReport>,
 }

@@ -576,7 +576,7 @@ async fn every_query_plans_and_runs_against_empty_tables() {
                 datafusion::common::ScalarValue::FixedSizeBinary(16, Some(vec![0; 16])),
                 datafusion::common::ScalarValue::FixedSizeBinary(16, None),
             ]),
-            ("slos" | "slo_burn_rates", Ok(df)) => {
+            ("slos" | "slo_burn_rates" | "slo_burn_series", Ok(df)) => {
                 df.with_param_values(vec![datafusion::common::ScalarValue::Boolean(Some(true))])
             }
             (_, df) => df,

@@ -100,6 +100,7 @@ pub fn run(args: &DemoArgs, command_line: String, timings: bool) -> Result<u8> {
         length_ns: 7 * 86_400_000_000_000,
         slos,
         no_data_bad: false,
+        compare_previous: false,
         command: command_line,
     };
     let outcome = run_report(&plan)?;

@@ -10,7 +10,7 @@ use crate::commands::{print_timings, write_stdout};
 use crate::config::ReportPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::outcome::ReportOutcome;
+use crate::outcome::{PreviousWindow, ReportOutcome};
 use crate::output::{Output, write_atomic};
 use crate::report::run_info::slo_run_info;
 use crate::report::summary;
@@ -52,9 +52,18 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         (None, Some(to)) => (Some(to - plan.length_ns), Some(to)),
         _ => (None, None),
     };
-    let slo_window = match known.1 {
+    let mut slo_window = match known.1 {
         Some(to) if !plan.slos.is_empty() => Some(slo::records_window(&plan.slos, to)?),
         _ => None,
+    };
+    // With --compare-previous, the window before too, and the records its SLOs read.
+    if let (Some(from), Some((sf, st)), true) = (known.0, slo_window, plan.compare_previous) {
+        let (pf, _) = slo::records_window(&plan.slos, from)?;
+        slo_window = Some((sf.min(pf), st));
+    }
+    let known = match (known, plan.compare_previous) {
+        ((Some(f), Some(t)), true) => (Some(f - (t - f)), Some(t)),
+        (known, _) => known,
     };
     let window = match (known, slo_window) {
         ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
@@ -94,9 +103,17 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         true => None,
         false => Some(runtime.block_on(slo::evaluate(&ctx, &plan.slos, to, plan.no_data_bad))?),
     };
-    let _ = std::fs::remove_file(&scratch);
     if slos.is_some() {
         phases.mark("evaluate");
+    }
+    // Last, as it registers the metric and SLO tables again for the window before.
+    let previous = match plan.compare_previous {
+        true => Some(previous_window(&ctx, &runtime, plan, (from, to))?),
+        false => None,
+    };
+    let _ = std::fs::remove_file(&scratch);
+    if previous.is_some() {
+        phases.mark("compare");
     }
 
     let content = content::build(&content::Page {
@@ -106,6 +123,7 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         services_page: &services_page,
         slos: slos.as_ref(),
         bucket_ns: plan.metrics.bucket_ns,
+        previous: previous.as_ref(),
     })?;
     write_atomic(&out.path().join(html::FILE), html::render(&content).as_bytes())?;
     write_atomic(&out.path().join(markdown::FILE), markdown::render(&content).as_bytes())?;
@@ -114,5 +132,30 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let target = out.target();
     let upload = out.commit(&plan.command)?;
     phases.mark("write");
-    Ok(ReportOutcome { input, window: (from, to), tables, services_page, slos, out: target, upload, phases })
+    Ok(ReportOutcome { input, window: (from, to), previous, tables, services_page, slos, out: target, upload, phases })
+}
+
+/// The window before `window`, as long and ending where it starts: its Services table, and the
+/// SLOs evaluated at its end.
+fn previous_window(
+    ctx: &datafusion::prelude::SessionContext,
+    runtime: &tokio::runtime::Runtime,
+    plan: &ReportPlan,
+    window: (i64, i64),
+) -> Result<PreviousWindow> {
+    let (from, to) = (window.0 - (window.1 - window.0), window.0);
+    let opts = metrics::MetricsOptions {
+        from: Some(from),
+        to: Some(to),
+        tables: vec!["service_metrics"],
+        ..plan.metrics.clone()
+    };
+    let (_, services_page) = runtime.block_on(metrics::query_metrics(ctx, &opts))?;
+    let services_page =
+        services_page.ok_or_else(|| Error::Config("the service table gives the services page".into()))?;
+    let slos = match plan.slos.is_empty() {
+        true => None,
+        false => Some(runtime.block_on(slo::evaluate(ctx, &plan.slos, to, plan.no_data_bad))?),
+    };
+    Ok(PreviousWindow { window: (from, to), services_page, slos })
 }

@@ -11,7 +11,7 @@ use arrow::array::{Array, AsArray};
 use crate::error::Result;
 use crate::graph::RECONCILIATION;
 use crate::model::table::{Columns, Table};
-use crate::outcome::SignalsInput;
+use crate::outcome::{PreviousWindow, SignalsInput};
 use crate::report::slo_table::{burn_rates_by_slo, sli_descriptions};
 use crate::report::text::{fixed, plain};
 use crate::slo::SloReport;
@@ -35,6 +35,33 @@ pub const DIFFERENCE_COLUMNS: [&str; 8] =
 pub const DEPENDENCY_COLUMNS: [&str; 8] =
     ["Service", "Environment", "Dependency", "Remote operation", "Requests", "Fault %", "Error %", "p99 ms"];
 pub const QUALITY_COLUMNS: [&str; 5] = ["Check", "Detail", "Example traces", "Count", "Share"];
+pub const COMPARISON_SERVICE_COLUMNS: [&str; 11] = [
+    "Service",
+    "Environment",
+    "Requests before",
+    "Requests",
+    "Change",
+    "Fault % before",
+    "Fault %",
+    "Change (pp)",
+    "p99 ms before",
+    "p99 ms",
+    "Change",
+];
+pub const COMPARISON_SLO_COLUMNS: [&str; 9] = [
+    "SLO",
+    "Attainment before",
+    "Attainment",
+    "Change (pp)",
+    "Budget left before",
+    "Budget left",
+    "Change (pp)",
+    "Status before",
+    "Status",
+];
+
+/// Regressions listed per kind (fault rate, p99 latency, error budget).
+pub const REGRESSIONS_PER_KIND: usize = 5;
 
 /// What a report is made from.
 pub struct Page<'a> {
@@ -47,6 +74,8 @@ pub struct Page<'a> {
     pub services_page: &'a Table,
     pub slos: Option<&'a SloReport>,
     pub bucket_ns: i64,
+    /// With `--compare-previous`: the window before.
+    pub previous: Option<&'a PreviousWindow>,
 }
 
 /// The report's content, section by section.
@@ -71,8 +100,23 @@ pub struct Content {
     /// Requests, Fault %, Error %, p99 ms.
     pub dependencies: Vec<[String; 8]>,
     pub quality: Option<Vec<QualityRow>>,
+    /// Each service's and SLO's figures beside the window before's.
+    pub comparison: Option<Comparison>,
     /// What the figures were computed from.
     pub source: String,
+}
+
+/// The report's window against the one before.
+pub struct Comparison {
+    /// The window before, `YYYY-MM-DD HH:MM` (UTC).
+    pub from: String,
+    pub to: String,
+    /// The largest regressions, worst first in each kind: fault rate, p99 latency, error budget.
+    pub regressions: Vec<String>,
+    /// [`COMPARISON_SERVICE_COLUMNS`] per service of either window.
+    pub services: Vec<[String; 11]>,
+    /// [`COMPARISON_SLO_COLUMNS`] per SLO.
+    pub slos: Vec<[String; 9]>,
 }
 
 pub struct SloSection {
@@ -257,6 +301,7 @@ pub fn build(page: &Page) -> Result<Content> {
         differences: reconciliation.map(differences).transpose()?,
         dependencies: dependencies(page)?,
         quality: table(page, "data_quality").map(quality).transpose()?,
+        comparison: page.previous.map(|p| comparison(page, p)).transpose()?,
         source: source(page),
     })
 }
@@ -661,4 +706,138 @@ fn source(page: &Page) -> String {
         ),
         (None, None) => "no records".into(),
     }
+}
+
+/// A service's figures in one window: requests, fault rate (%), p99 (ms).
+type ServiceFigures = (Option<i64>, Option<f64>, Option<f64>);
+
+/// Each service's figures of a services page, by (environment, service).
+fn service_figures(page: &Table) -> Result<BTreeMap<(String, String), ServiceFigures>> {
+    let c = Columns::of(page)?;
+    let (name, env) = (c.text("service"), c.text("environment"));
+    let (requests, faults, p99) = (c.int("requests"), c.number("fault_rate"), c.number("latency_p99_ms"));
+    Ok((0..c.len())
+        .map(|r| ((opt(&env[r]).to_string(), opt(&name[r]).to_string()), (requests[r], faults[r], p99[r])))
+        .collect())
+}
+
+/// An SLO's attainment, budget left (%) and status at the end of one window.
+type SloFigures = (Option<f64>, Option<f64>, String);
+
+/// Each SLO's figures at the end of one window, by name.
+fn slo_figures(report: Option<&SloReport>) -> Result<BTreeMap<String, SloFigures>> {
+    let Some(report) = report else { return Ok(BTreeMap::new()) };
+    let c = Columns::of(&report.tables[0])?;
+    let (name, attainment, left, status) =
+        (c.text("slo"), c.number("attainment"), c.number("budget_remaining_pct"), c.text("status"));
+    Ok((0..c.len())
+        .map(|r| (opt(&name[r]).to_string(), (attainment[r], left[r], opt(&status[r]).to_string())))
+        .collect())
+}
+
+/// `+1.23` / `-0.50`: a difference of two figures, "–" unless both are known.
+fn delta(before: Option<f64>, now: Option<f64>) -> Option<f64> {
+    Some(now? - before?)
+}
+
+fn signed(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:+.2}{unit}"))
+}
+
+/// `payment-service: fault rate 0.20 % → 0.87 % (+0.67 pp)`.
+fn change_text(
+    subject: &str,
+    what: &str,
+    figures: (Option<f64>, Option<f64>),
+    unit: &str,
+    change: (f64, &str),
+) -> String {
+    let (before, now) = figures;
+    format!("{subject}: {what} {} → {} ({})", fixed(before, unit), fixed(now, unit), signed(Some(change.0), change.1))
+}
+
+/// A relative change in percent, "–" when the earlier figure is unknown or zero.
+fn relative(before: Option<f64>, now: Option<f64>) -> Option<f64> {
+    let (before, now) = (before?, now?);
+    (before != 0.0).then(|| 100.0 * (now - before) / before)
+}
+
+/// The report's window against the one before: per service and per SLO, and the regressions.
+fn comparison(page: &Page, previous: &PreviousWindow) -> Result<Comparison> {
+    let now = service_figures(page.services_page)?;
+    let before = service_figures(&previous.services_page)?;
+    // The current page's order (worst first), then services seen only before.
+    let current = Columns::of(page.services_page)?;
+    let (name, env) = (current.text("service"), current.text("environment"));
+    let mut keys: Vec<(String, String)> =
+        (0..current.len()).map(|r| (opt(&env[r]).to_string(), opt(&name[r]).to_string())).collect();
+    keys.extend(before.keys().filter(|k| !now.contains_key(*k)).cloned());
+    let mut fault_regressions = Vec::new();
+    let mut latency_regressions = Vec::new();
+    let services = keys
+        .iter()
+        .map(|key| {
+            let (n_req, n_fault, n_p99) = now.get(key).copied().unwrap_or_default();
+            let (b_req, b_fault, b_p99) = before.get(key).copied().unwrap_or_default();
+            let as_f64 = |v: Option<i64>| v.map(|v| v as f64);
+            if let Some(d) = delta(b_fault, n_fault).filter(|d| *d > 0.0) {
+                fault_regressions.push((d, change_text(&key.1, "fault rate", (b_fault, n_fault), " %", (d, " pp"))));
+            }
+            if let Some(r) = relative(b_p99, n_p99).filter(|r| *r > 0.0) {
+                latency_regressions.push((r, change_text(&key.1, "p99", (b_p99, n_p99), " ms", (r, " %"))));
+            }
+            [
+                key.1.clone(),
+                key.0.clone(),
+                count(b_req),
+                count(n_req),
+                signed(relative(as_f64(b_req), as_f64(n_req)), " %"),
+                fixed(b_fault, ""),
+                fixed(n_fault, ""),
+                signed(delta(b_fault, n_fault), ""),
+                fixed(b_p99, ""),
+                fixed(n_p99, ""),
+                signed(relative(b_p99, n_p99), " %"),
+            ]
+        })
+        .collect();
+    let slo_now = slo_figures(page.slos)?;
+    let slo_before = slo_figures(previous.slos.as_ref())?;
+    let mut budget_regressions = Vec::new();
+    let mut slo_names: Vec<&String> = slo_now.keys().collect();
+    if let Some(report) = page.slos {
+        // The definitions' order.
+        let order = Columns::of(&report.tables[0])?.text("slo");
+        slo_names.sort_by_key(|n| order.iter().position(|o| o.as_deref() == Some(n.as_str())));
+    }
+    let slos = slo_names
+        .into_iter()
+        .map(|name| {
+            let (n_att, n_left, n_status) = slo_now.get(name).cloned().unwrap_or_default();
+            let (b_att, b_left, b_status) = slo_before.get(name).cloned().unwrap_or_default();
+            if let Some(d) = delta(b_left, n_left).filter(|d| *d < 0.0) {
+                budget_regressions
+                    .push((-d, change_text(name, "error budget left", (b_left, n_left), " %", (d, " pp"))));
+            }
+            let or_dash = |s: String| if s.is_empty() { "–".to_string() } else { s };
+            [
+                name.clone(),
+                fixed(b_att, " %"),
+                fixed(n_att, " %"),
+                signed(delta(b_att, n_att), ""),
+                fixed(b_left, " %"),
+                fixed(n_left, " %"),
+                signed(delta(b_left, n_left), ""),
+                or_dash(b_status),
+                or_dash(n_status),
+            ]
+        })
+        .collect();
+    let mut regressions = Vec::new();
+    for mut kind in [fault_regressions, latency_regressions, budget_regressions] {
+        // Largest first; ties in the text's order, so the list is the same every run.
+        kind.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        regressions.extend(kind.into_iter().take(REGRESSIONS_PER_KIND).map(|(_, text)| text));
+    }
+    Ok(Comparison { from: time(previous.window.0), to: time(previous.window.1), regressions, services, slos })
 }

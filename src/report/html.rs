@@ -11,8 +11,9 @@
 use std::fmt::Write;
 
 use crate::report::content::{
-    Alert, Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, MapEdge, MapNode, OPERATION_COLUMNS,
-    OPERATIONS_PER_SERVICE, QUALITY_COLUMNS, QualityRow, SERVICE_COLUMNS, SLO_COLUMNS, SloSection, bucket_label,
+    Alert, COMPARISON_SERVICE_COLUMNS, COMPARISON_SLO_COLUMNS, Comparison, Content, DEPENDENCY_COLUMNS,
+    DIFFERENCE_COLUMNS, MapEdge, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE, QUALITY_COLUMNS, QualityRow,
+    SERVICE_COLUMNS, SLO_COLUMNS, SloSection, bucket_label,
 };
 use crate::report::text::fixed;
 use crate::util::thousands;
@@ -170,6 +171,40 @@ fn summary_cards(out: &mut String, content: &Content) {
     out.push_str("<section id=\"summary\" class=\"cards\">");
     for (value, label) in &content.cards {
         let _ = write!(out, "<div class=\"card\"><b>{}</b><span>{}</span></div>", escape(value), escape(label));
+    }
+    out.push_str("</section>");
+}
+
+/// The window against the one before: the top regressions, then every service and SLO.
+fn comparison_section(out: &mut String, c: &Comparison) {
+    let _ = write!(
+        out,
+        "<section id=\"compare\"><h2>Against the window before</h2><p class=\"muted\">{} – {} UTC against this \
+         window; changes in percent of the earlier figure, or in percentage points (pp).</p><h3>Top regressions</h3>",
+        c.from, c.to
+    );
+    if c.regressions.is_empty() {
+        out.push_str(
+            "<p class=\"muted\">None: no service's fault rate or p99 latency rose, no SLO's error budget shrank.</p>",
+        );
+    } else {
+        out.push_str("<ol id=\"regressions\">");
+        for r in &c.regressions {
+            let _ = write!(out, "<li>{}</li>", escape(r));
+        }
+        out.push_str("</ol>");
+    }
+    let _ = write!(out, "<table id=\"compare-services\">{}<tbody>", header(&COMPARISON_SERVICE_COLUMNS, 2));
+    for row in &c.services {
+        out.push_str(&self::row(row, 2));
+    }
+    out.push_str("</tbody></table>");
+    if !c.slos.is_empty() {
+        let _ = write!(out, "<table id=\"compare-slos\">{}<tbody>", header(&COMPARISON_SLO_COLUMNS, 1));
+        for row in &c.slos {
+            out.push_str(&self::row(row, 1));
+        }
+        out.push_str("</tbody></table>");
     }
     out.push_str("</section>");
 }
@@ -444,6 +479,9 @@ pub fn render(content: &Content) -> String {
         bucket_label(content.bucket_ns)
     );
     summary_cards(&mut out, content);
+    if let Some(comparison) = &content.comparison {
+        comparison_section(&mut out, comparison);
+    }
     if let Some(slos) = &content.slos {
         slo_section(&mut out, slos);
     }

@@ -8,8 +8,9 @@ use std::fmt::Write;
 use std::ops::Range;
 
 use crate::report::content::{
-    Alert, Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, Map, MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE,
-    Points, QUALITY_COLUMNS, SERVICE_COLUMNS, SLO_COLUMNS, bucket_label,
+    Alert, COMPARISON_SERVICE_COLUMNS, COMPARISON_SLO_COLUMNS, Content, DEPENDENCY_COLUMNS, DIFFERENCE_COLUMNS, Map,
+    MapNode, OPERATION_COLUMNS, OPERATIONS_PER_SERVICE, Points, QUALITY_COLUMNS, SERVICE_COLUMNS, SLO_COLUMNS,
+    bucket_label,
 };
 use crate::report::text::fixed;
 use crate::util::thousands;
@@ -136,6 +137,26 @@ pub fn render(content: &Content) -> String {
     let labels: Vec<&str> = content.cards.iter().map(|(_, label)| label.as_str()).collect();
     let values: Vec<String> = content.cards.iter().map(|(value, _)| value.clone()).collect();
     table(&mut out, &labels, 0..labels.len(), [values]);
+
+    if let Some(c) = &content.comparison {
+        let _ = writeln!(
+            out,
+            "## Against the window before\n\n{} – {} UTC against this window; changes in percent of the earlier \
+             figure, or in percentage points (pp).\n\n### Top regressions\n",
+            c.from, c.to
+        );
+        if c.regressions.is_empty() {
+            out.push_str("None: no service's fault rate or p99 latency rose, no SLO's error budget shrank.\n");
+        }
+        for (i, r) in c.regressions.iter().enumerate() {
+            let _ = writeln!(out, "{}. {r}", i + 1);
+        }
+        out.push('\n');
+        table(&mut out, &COMPARISON_SERVICE_COLUMNS, 2..11, &c.services);
+        if !c.slos.is_empty() {
+            table(&mut out, &COMPARISON_SLO_COLUMNS, 1..7, &c.slos);
+        }
+    }
 
     if let Some(slos) = &content.slos {
         let _ = writeln!(
