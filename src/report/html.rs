@@ -213,11 +213,16 @@ fn slo_section(out: &mut String, slos: &SloSection) {
     let _ = write!(
         out,
         "<section id=\"slos\"><h2>SLOs</h2><p class=\"muted\">Evaluated at {} UTC. Bad periods: the \
-         interval of a period-based SLO, its failed periods in red. Alerts: when the SRE workbook's \
-         multiwindow burn-rate alerts would have fired over the interval (pages red, tickets amber).</p><table>",
+         interval of a period-based SLO, its failed periods in red; below it, or alone, when the SRE workbook's \
+         multiwindow burn-rate alerts would have fired over the SLO's interval (pages red, tickets amber).</p><table>",
         slos.at
     );
-    out.push_str(&header(&SLO_COLUMNS, 4));
+    // The page draws a period-based SLO's bad periods and every SLO's alerts in one cell, one
+    // strip above the other, so that the table fits the page.
+    let mut columns = SLO_COLUMNS.to_vec();
+    columns[7] = "Bad periods · alerts";
+    columns.remove(8);
+    out.push_str(&header(&columns, 4));
     out.push_str("<tbody>");
     for slo in &slos.rows {
         let state = slo.status.as_str();
@@ -228,15 +233,16 @@ fn slo_section(out: &mut String, slos: &SloSection) {
             _ => "#2e9d4f",
         };
         let burn: Vec<String> = slo.burn_rates.iter().map(|b| escape(b)).collect();
-        let strip = match &slo.bad_periods {
-            Some((bad, total)) => bad_period_strip(bad, *total),
-            None => "–".into(),
+        let strips = match &slo.bad_periods {
+            Some((bad, total)) => {
+                format!("{}<br>{}", bad_period_strip(bad, *total), alert_strip(&slo.alerts, slo.span))
+            }
+            None => alert_strip(&slo.alerts, slo.span),
         };
-        let alerts = alert_strip(&slo.alerts, slo.span);
         let _ = write!(
             out,
             "<tr>{}{}{}{}{}<td class=\"n\"><span class=\"bar\"><i style=\"width:{width:.1}%;background:{color}\"></i></span>{}</td>\
-             <td><span class=\"status {state}\">{state}</span></td><td>{strip}</td><td>{alerts}</td>{}</tr>",
+             <td><span class=\"status {state}\">{state}</span></td><td>{strips}</td>{}</tr>",
             cell(&slo.name),
             cell(&slo.target),
             cell(&slo.sli),
