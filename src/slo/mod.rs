@@ -725,7 +725,7 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         // The outage pages within minutes of its start, at 14.4x over 1 hour and 5 minutes; the
-        // slow burn (20x) pages too, and the 6x rule catches both.
+        // slow burn (20x the budget) pages too, and the 6x rule fires as well.
         let page = want.iter().find(|w| w.0 == "14.4x over 1h and 5m").unwrap();
         assert!(page.1.as_str() >= "2025-11-23T10:00:00Z" && page.1.as_str() <= "2025-11-23T10:10:00Z", "{page:?}");
         assert!(want.iter().any(|w| w.0 == "6x over 6h and 30m"), "{want:?}");
@@ -734,9 +734,9 @@ mod tests {
 
     #[test]
     fn period_based_burn_series_count_the_periods_ending_in_each_window() {
-        // Minutes 10, 20 and 30 fail, 40 and 50 pass: over the 5-minute window ending at 10:11
-        // (periods ending in (10:06, 10:11]) one of five periods failed, over the hour ending at
-        // 11:00 three of sixty.
+        // Minutes 10, 20 and 30 of the day fail, 40 and 50 pass: over the 5-minute window ending
+        // at 00:11 (periods ending in (00:06, 00:11]) one of five periods failed, over the hour
+        // ending at 01:00 three of sixty.
         let at = T0 + NANOS_PER_DAY;
         let (recs, json) = five_minutes();
         let minute = |m: i64| T0 + m * NANOS_PER_MINUTE;
