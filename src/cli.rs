@@ -181,6 +181,21 @@ pub enum Command {
     #[command(after_help = AFTER_HELP)]
     Graph(GraphArgs),
 
+    /// Run a role of a DataFusion Ballista cluster: a scheduler, or an executor.
+    ///
+    /// The roles run from the spanlens binary because Ballista resolves functions by name on
+    /// every node: spanlens's (latency_percentiles, id_to_hex, attr, ...) must be linked into
+    /// the scheduler and each executor. Start one scheduler and any number of executors, then
+    /// give `--scheduler df://HOST:PORT` to `sql`: its queries run on the cluster over a span
+    /// store or a `metrics` output on storage every node reads, and the results come back.
+    ///
+    /// Example: spanlens cluster scheduler --bind 0.0.0.0:50050
+    ///
+    /// Example: spanlens cluster executor --scheduler sched.internal:50050 --bind 0.0.0.0:50051
+    #[cfg(feature = "cluster")]
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+
     /// List the SQL queries spanlens runs, or print one.
     ///
     /// Example: spanlens queries show service_metrics
@@ -800,6 +815,16 @@ pub struct SqlArgs {
     #[arg(long, value_name = "SIZE", default_value = "1GiB")]
     pub memory_limit: String,
 
+    /// Run the statements on a Ballista cluster (`spanlens cluster`) over a span store or a
+    /// `metrics` output on storage every node reads; the results come back here.
+    #[arg(long, value_name = "df://HOST:PORT", env = "SPANLENS_SCHEDULER")]
+    pub scheduler: Option<String>,
+
+    /// Partitions each stage of a query is split into (default: the threads here). On a
+    /// cluster, its task slots (executors × concurrent tasks) use it fully.
+    #[arg(long, value_name = "N")]
+    pub partitions: Option<usize>,
+
     /// Bucket width of the metric tables computed on demand (default 1h), as for `metrics`.
     #[arg(long, value_name = "WIDTH")]
     pub bucket: Option<String>,
@@ -836,6 +861,84 @@ pub struct SqlArgs {
 
     #[command(flatten)]
     pub run: SignalsArgs,
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run a Ballista scheduler: it plans the jobs clients submit and hands their tasks to the
+    /// executors. Prints `spanlens cluster scheduler listening on HOST:PORT` on stderr once it
+    /// listens; `GET http://HOST:PORT/readyz` says how many executors joined.
+    ///
+    /// Example: spanlens cluster scheduler --bind 127.0.0.1:50050
+    Scheduler(SchedulerArgs),
+
+    /// Run a Ballista executor: it joins a scheduler, runs tasks and serves their results to
+    /// other executors and clients over Arrow Flight (its --bind port; its gRPC service takes
+    /// the next port).
+    ///
+    /// Example: spanlens cluster executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:0
+    Executor(ExecutorArgs),
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on (gRPC, and HTTP for /healthz and /readyz); port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    pub bind: String,
+
+    /// Host name executors and clients reach the scheduler by, when not the bound address.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// An executor silent for this long is lost and its tasks run again on others.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub executor_timeout: String,
+
+    /// Serve results to clients through the scheduler's port (an Arrow Flight proxy), for
+    /// clients that cannot reach the executors (outside a Kubernetes cluster, say).
+    #[arg(long)]
+    pub flight_proxy: bool,
+}
+
+#[cfg(feature = "cluster")]
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to join.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050", env = "SPANLENS_SCHEDULER")]
+    pub scheduler: String,
+
+    /// Address of the Arrow Flight service (the gRPC service takes the next port); port 0 picks
+    /// free ports, so several executors can share a host.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50051")]
+    pub bind: String,
+
+    /// Host name the scheduler, other executors and clients reach this executor by, when not the
+    /// bound address.
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+
+    /// Tasks run at once (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub concurrent_tasks: usize,
+
+    /// Directory for shuffle files (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Memory the tasks share before they spill, e.g. 8GiB (default: 70 % of the machine's).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+
+    /// How often the executor tells the scheduler it is alive; keep it well below the
+    /// scheduler's --executor-timeout.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub heartbeat: String,
+
+    /// How long to wait for the scheduler to accept connections before exiting (with code 2).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub connect_timeout: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -235,6 +235,25 @@ fn bucket_flag(text: &str) -> Result<i64> {
     parse_bucket(text).map_err(|e| Error::Config(format!("--bucket: {e}")))
 }
 
+/// `sql --scheduler`: the cluster's address, and a refusal of what runs only on this machine so
+/// far (the derivation, and the tables computed from it on demand).
+fn sql_scheduler(text: &str, args: &SqlArgs) -> Result<crate::cluster::Address> {
+    let scheduler = crate::cluster::Address::parse(text, crate::cluster::DEFAULT_SCHEDULER_PORT, "--scheduler")?;
+    let local = |flag: &str| {
+        Err(Error::Config(format!(
+            "{flag} with --scheduler: the cluster runs statements over a span store's spans and a metrics \
+             output's tables; run `spanlens metrics` on the store and query its output"
+        )))
+    };
+    if args.slos.is_some() {
+        return local("--slos");
+    }
+    if args.approx || args.bucket.is_some() || args.from.is_some() || args.to.is_some() {
+        return local("--approx, --bucket, --from and --to");
+    }
+    Ok(scheduler)
+}
+
 /// An optional time flag in ns since the epoch, its errors naming the flag.
 fn time_flag(flag: &str, value: &Option<String>) -> Result<Option<i64>> {
     value.as_deref().map(parse_time).transpose().map_err(|e| Error::Config(format!("{flag}: {e}")))
@@ -479,6 +498,13 @@ impl SqlPlan {
             tables.push((name.to_string(), PathBuf::from(path)));
         }
         let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
+        if args.partitions == Some(0) {
+            return Err(Error::Config("--partitions must be at least 1".into()));
+        }
+        let scheduler = match &args.scheduler {
+            Some(text) => Some(sql_scheduler(text, args)?),
+            None => None,
+        };
         Ok(SqlPlan {
             inputs: args.inputs.clone(),
             tables,
@@ -494,6 +520,8 @@ impl SqlPlan {
                 allow_write: args.allow_write,
                 params,
                 approx: args.approx,
+                scheduler,
+                partitions: args.partitions,
             },
             quiet: args.run.quiet,
             decode: decode_options(&args.run.decode)?,

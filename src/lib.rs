@@ -6,7 +6,8 @@
 //! * [`report`]: what a run did as people and tools see it: `run_info`, the stderr summary,
 //!   text tables, `report.html`; [`outcome`]: what each command did, as `report` renders it;
 //! * [`sql`]: the session of `spanlens sql`: tables by input kind, on-demand views, the functions
-//!   span SQL needs, output formats, the interactive shell;
+//!   span SQL needs, output formats, the interactive shell; [`cluster`]: the roles of a Ballista
+//!   cluster and the client session of `--scheduler`;
 //! * [`metrics`]: signals → service, operation and dependency RED metric tables; [`slo`]: SLO
 //!   definitions (the Application Signals API's JSON) and their evaluation over signals;
 //! * [`signals`]: spans → the `signals` table of Application Signals metric records;
@@ -22,6 +23,7 @@
 //!   [`testing`]: encoders and synthetic traces for tests and benches.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod derive;

@@ -81,7 +81,14 @@ pub fn get(name: &str) -> Result<&'static Query> {
 /// closest ranks, the `percentile_cont` definition), or with `approx` estimated from a t-digest
 /// of bounded size per group.
 pub fn register_functions(ctx: &SessionContext, approx: bool) {
-    ctx.register_udaf(AggregateUDF::from(LatencyPercentiles::new(approx)));
+    for f in aggregate_functions(approx) {
+        ctx.register_udaf(f);
+    }
+}
+
+/// The aggregate functions the queries call (see [`register_functions`]).
+pub fn aggregate_functions(approx: bool) -> Vec<AggregateUDF> {
+    vec![AggregateUDF::from(LatencyPercentiles::new(approx))]
 }
 
 /// Centroids kept per t-digest in approximate mode.

@@ -66,11 +66,12 @@ fn flags(text: &str) -> Vec<String> {
 fn every_documented_command_and_flag_exists() {
     let top = String::from_utf8(spanlens().arg("--help").assert().success().get_output().stdout.clone()).unwrap();
     let mut helps: BTreeMap<String, String> = BTreeMap::new();
+    // The help of a command, or of `COMMAND SUBCOMMAND` (`cluster scheduler`) given as one.
     let mut help_of = |command: &str| -> Option<String> {
         if let Some(h) = helps.get(command) {
             return Some(h.clone());
         }
-        let out = spanlens().args([command, "--help"]).output().unwrap();
+        let out = spanlens().args(command.split(' ')).arg("--help").output().unwrap();
         let help = out.status.success().then(|| String::from_utf8(out.stdout).unwrap())?;
         helps.insert(command.to_string(), help.clone());
         Some(help)
@@ -93,7 +94,10 @@ fn every_documented_command_and_flag_exists() {
                     let Some(command) = words.first().filter(|w| w.chars().all(|c| c.is_ascii_lowercase())) else {
                         continue;
                     };
-                    let Some(help) = help_of(command) else {
+                    // A subcommand's own flags are in its help (`cluster executor --help`).
+                    let sub = words.get(1).filter(|w| w.chars().all(|c| c.is_ascii_lowercase()));
+                    let nested = sub.map(|s| format!("{command} {s}")).and_then(|c| help_of(&c));
+                    let Some(help) = nested.or_else(|| help_of(command)) else {
                         problems.push(format!("{path}: `spanlens {command}` is not a command: {piece}"));
                         continue;
                     };
@@ -115,9 +119,21 @@ fn every_documented_command_and_flag_exists() {
                     for flag in flags(&piece) {
                         flags_seen += 1;
                         let known = top.contains(&flag)
-                            || ["demo", "ingest", "metrics", "slo", "report", "gen", "sql", "completions", "man"]
-                                .iter()
-                                .any(|c| help_of(c).is_some_and(|h| h.contains(&flag)));
+                            || [
+                                "demo",
+                                "ingest",
+                                "metrics",
+                                "slo",
+                                "report",
+                                "gen",
+                                "sql",
+                                "completions",
+                                "man",
+                                "cluster scheduler",
+                                "cluster executor",
+                            ]
+                            .iter()
+                            .any(|c| help_of(c).is_some_and(|h| h.contains(&flag)));
                         if !known {
                             problems.push(format!("{path}: no command has {flag}: {piece}"));
                         }

@@ -1,6 +1,8 @@
 //! The commands, one file each holding its whole flow, and the dispatcher that only matches a
 //! parsed command line to one of them. [`pipeline`] holds the steps several commands share.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod completions;
 pub mod demo;
 pub mod generate;
@@ -38,6 +40,8 @@ pub fn run(cli: Cli, command_line: String) -> Result<u8> {
         Command::Gen(args) => generate::run(args),
         Command::Sql(args) => sql::run(args, cli.timings),
         Command::Graph(args) => graph::run(args, command_line, cli.timings),
+        #[cfg(feature = "cluster")]
+        Command::Cluster(command) => cluster::run(command),
         Command::Queries(command) => queries::run(command),
         Command::Schema => queries::schema(),
         Command::Completions(args) => completions::completions(args),

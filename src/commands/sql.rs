@@ -156,7 +156,20 @@ fn run_statements(
 
 /// Register the inputs' tables and the `--table` files, and say what is made on demand.
 fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result<Made> {
-    let kind = tables::input_kind(&plan.inputs);
+    let cluster = plan.engine.scheduler.is_some();
+    let kind = match tables::input_kind(&plan.inputs) {
+        InputKind::Raw if cluster => {
+            return Err(Error::Config(
+                "--scheduler runs statements over a span store or a metrics output on storage every node reads: \
+                 ingest raw OTLP into a store first (spanlens ingest INPUT... --out STORE)"
+                    .into(),
+            ));
+        }
+        // Executors resolve paths themselves: they are given absolute ones.
+        InputKind::Store(dir) if cluster => InputKind::Store(absolute(&dir)?),
+        InputKind::Output(dir) if cluster => InputKind::Output(absolute(&dir)?),
+        kind => kind,
+    };
     let ctx = &engine.ctx;
     let mut spans = None;
     let mut has_signals = false;
@@ -212,7 +225,8 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         ));
     }
     for (name, path) in &plan.tables {
-        engine.runtime.block_on(tables::register_file(ctx, name, path))?;
+        let path = if cluster { absolute(path)? } else { path.clone() };
+        engine.runtime.block_on(tables::register_file(ctx, name, &path))?;
     }
     let mut names: Vec<(String, String)> = Vec::new();
     let mut add = |name: &str, what: &str| {
@@ -225,6 +239,11 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     }
     if matches!(kind, InputKind::Store(_)) {
         add("store_spans", "view: the embedded query store_spans (every date)");
+    }
+    // On a cluster, the views of what is registered; what the derivation makes is made on this
+    // machine, not yet there.
+    if cluster {
+        return Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names });
     }
     if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
         add("service_graph_spans", "view: the spans the service graph pairs, with what it reads of them");
@@ -258,6 +277,11 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         }
     }
     Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names })
+}
+
+/// `path` made absolute, for the nodes of a cluster, which resolve it themselves.
+fn absolute(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|source| Error::Input { path: path.display().to_string(), source })
 }
 
 /// What was read and skipped, on stderr: in the shell (unless `quiet`), and whenever invalid

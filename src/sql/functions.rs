@@ -67,13 +67,33 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
     },
 ];
 
-/// Register the functions of [`FUNCTIONS`] on `ctx` (`latency_percentiles`, which the embedded
-/// queries call, comes from [`crate::queries::register_functions`]).
+/// The scalar functions of [`FUNCTIONS`] (`latency_percentiles`, which the embedded queries
+/// call, comes from [`crate::queries::aggregate_functions`]).
+pub fn scalar_functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(IdToHex::new()),
+        ScalarUDF::from(IdFromHex::new()),
+        ScalarUDF::from(NsToMs::new()),
+        ScalarUDF::from(Attr::new()),
+    ]
+}
+
+/// Every function spanlens's SQL calls, as the roles of a cluster register them (percentiles
+/// exact).
+#[cfg(feature = "cluster")]
+pub fn all() -> crate::cluster::Functions {
+    use std::sync::Arc;
+    crate::cluster::Functions {
+        scalar: scalar_functions().into_iter().map(Arc::new).collect(),
+        aggregate: crate::queries::aggregate_functions(false).into_iter().map(Arc::new).collect(),
+    }
+}
+
+/// Register the scalar functions of [`FUNCTIONS`] on `ctx`.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::from(IdToHex::new()));
-    ctx.register_udf(ScalarUDF::from(IdFromHex::new()));
-    ctx.register_udf(ScalarUDF::from(NsToMs::new()));
-    ctx.register_udf(ScalarUDF::from(Attr::new()));
+    for f in scalar_functions() {
+        ctx.register_udf(f);
+    }
 }
 
 /// Lowercase hex of bytes.
@@ -376,6 +396,18 @@ fn lookup(map: &MapArray, keys: &[String]) -> DfResult<StringArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "cluster")]
+    #[test]
+    fn cluster_sessions_keep_the_builtins() {
+        let state = all().session_state(datafusion::prelude::SessionConfig::new()).unwrap();
+        for name in ["id_to_hex", "id_from_hex", "ns_to_ms", "attr", "abs"] {
+            assert!(state.scalar_functions().contains_key(name), "{name}");
+        }
+        for name in ["latency_percentiles", "count", "percentile_cont"] {
+            assert!(state.aggregate_functions().contains_key(name), "{name}");
+        }
+    }
 
     #[test]
     fn hex_round_trips() {

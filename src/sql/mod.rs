@@ -95,6 +95,10 @@ pub struct EngineOptions {
     pub params: Vec<(String, Param)>,
     /// `latency_percentiles` estimates from a t-digest instead of exact values.
     pub approx: bool,
+    /// The scheduler of a Ballista cluster that runs the statements, if not this process.
+    pub scheduler: Option<crate::cluster::Address>,
+    /// Partitions per query stage; the threads here when `None`.
+    pub partitions: Option<usize>,
 }
 
 /// Tables made only when a statement names them (the derived signals, the metric tables, the
@@ -159,21 +163,31 @@ impl Engine {
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(opts.memory_limit)))
             .with_disk_manager_builder(disk)
             .build_arc()?;
-        let mut config = SessionConfig::new().with_target_partitions(threads).with_information_schema(true);
+        let partitions = opts.partitions.unwrap_or(threads);
+        let mut config = SessionConfig::new().with_target_partitions(partitions).with_information_schema(true);
         // A sort sets aside this much to merge what it spilled: a tenth of the pool at most, so
         // that small limits still leave room to sort.
         let reserve = (opts.memory_limit / 10).min(10 << 20);
         config.options_mut().execution.sort_spill_reservation_bytes = reserve;
         // Spans in planning errors, so that an unknown column is reported with its line and column.
         config.options_mut().sql_parser.collect_spans = true;
-        let ctx = SessionContext::new_with_config_rt(config, env);
-        functions::register(&ctx);
-        crate::queries::register_functions(&ctx, opts.approx);
+        // Text as Utf8, not Utf8View, as a Ballista cluster reads and returns it: a statement
+        // gives the same bytes (Parquet and Arrow outputs name the types) wherever it runs.
+        set_view_types(&mut config, false);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .enable_all()
             .build()
             .map_err(|e| Error::Config(format!("cannot start the query runtime: {e}")))?;
+        let ctx = match &opts.scheduler {
+            None => {
+                let ctx = SessionContext::new_with_config_rt(config, env);
+                functions::register(&ctx);
+                crate::queries::register_functions(&ctx, opts.approx);
+                ctx
+            }
+            Some(scheduler) => remote(&runtime, scheduler, config, env)?,
+        };
         let checks = SQLOptions::new()
             .with_allow_ddl(opts.allow_write)
             .with_allow_dml(opts.allow_write)
@@ -193,7 +207,10 @@ impl Engine {
     /// A session sharing this engine's memory pool, spill directory and configuration, for
     /// work whose tables are then registered here (the derivation of signals).
     pub fn side_session(&self) -> SessionContext {
-        let ctx = SessionContext::new_with_config_rt(self.ctx.copied_config(), self.ctx.runtime_env());
+        // With DataFusion's types, as `metrics` computes them.
+        let mut config = self.ctx.copied_config();
+        set_view_types(&mut config, true);
+        let ctx = SessionContext::new_with_config_rt(config, self.ctx.runtime_env());
         crate::queries::register_functions(&ctx, false);
         ctx
     }
@@ -271,6 +288,35 @@ impl Engine {
         let plan = bind(plan, &self.params).map_err(|e| sql_error(label, e))?;
         self.ctx.execute_logical_plan(plan).await.map_err(|e| sql_error(label, e))
     }
+}
+
+/// Whether Parquet text columns read as Utf8View and SQL's VARCHAR means it (DataFusion's
+/// default), or Utf8 (Ballista's).
+fn set_view_types(config: &mut SessionConfig, on: bool) {
+    let options = config.options_mut();
+    options.execution.parquet.schema_force_view_types = on;
+    options.sql_parser.map_string_types_to_utf8view = on;
+}
+
+/// A session on the cluster whose scheduler is at `scheduler`.
+#[cfg(feature = "cluster")]
+fn remote(
+    runtime: &tokio::runtime::Runtime,
+    scheduler: &crate::cluster::Address,
+    config: SessionConfig,
+    env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    runtime.block_on(crate::cluster::client::connect(scheduler, config, env, &functions::all()))
+}
+
+#[cfg(not(feature = "cluster"))]
+fn remote(
+    _runtime: &tokio::runtime::Runtime,
+    _scheduler: &crate::cluster::Address,
+    _config: SessionConfig,
+    _env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    Err(Error::Config("--scheduler: this spanlens was built without the cluster feature".into()))
 }
 
 /// How results are printed.

@@ -1,0 +1,357 @@
+//! `spanlens cluster` and `sql --scheduler`: a real Ballista cluster of one scheduler and two
+//! executors, each a process of the built binary on free 127.0.0.1 ports. Statements over a span
+//! store and a metrics output give byte-identical results on the cluster and locally; a job
+//! whose executor is killed while it runs completes on the other with the same result; a
+//! scheduler that is not there, raw inputs and what runs only locally are refused with exit 2.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::spanlens;
+use predicates::str::contains;
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A process of the cluster, its stderr collected for failure messages.
+struct Role {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Role {
+    /// Start `spanlens ARGS`; wait for a stderr line starting with `ready` and return the role
+    /// and that line.
+    fn start(args: &[&str], ready: &str) -> (Role, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spanlens"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ready = ready.to_string();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(&ready) {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("spanlens {args:?} did not start: {}", log.lock().unwrap())
+        });
+        (Role { child, log }, line)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One scheduler and `executors` executors on loopback.
+struct Cluster {
+    scheduler: Role,
+    executors: Vec<Role>,
+    port: u16,
+    _work: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(executors: usize) -> Cluster {
+        let work = tempfile::tempdir().unwrap();
+        let (scheduler, line) = Role::start(
+            &["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "4s"],
+            "spanlens cluster scheduler listening on",
+        );
+        let port: u16 = line.split("127.0.0.1:").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+        let scheduler_at = format!("127.0.0.1:{port}");
+        let mut cluster = Cluster { scheduler, executors: Vec::new(), port, _work: work };
+        for i in 0..executors {
+            let dir = path(&cluster._work.path().join(format!("executor-{i}")));
+            let (executor, _) = Role::start(
+                &[
+                    "cluster",
+                    "executor",
+                    "--scheduler",
+                    &scheduler_at,
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--concurrent-tasks",
+                    "2",
+                    "--heartbeat",
+                    "1s",
+                    "--work-dir",
+                    &dir,
+                ],
+                "spanlens cluster executor:",
+            );
+            cluster.executors.push(executor);
+        }
+        cluster.wait_for_executors(executors);
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("df://127.0.0.1:{}", self.port)
+    }
+
+    /// The number of executors the scheduler's `GET /readyz` says are registered.
+    fn executors(&self) -> usize {
+        let body = self.readyz();
+        // "ready: N executors registered" or "not ready: N/M executors registered".
+        let count = body.lines().find_map(|l| l.split_once("ready: ")).map(|(_, rest)| rest);
+        count.and_then(|c| c.split(['/', ' ']).next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+
+    /// The scheduler's `GET /readyz` response.
+    fn readyz(&self) -> String {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return String::new() };
+        let request = "GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        if stream.write_all(request.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body
+    }
+
+    /// Wait until the scheduler lists `n` executors.
+    fn wait_for_executors(&self, n: usize) {
+        let started = Instant::now();
+        loop {
+            if self.executors() >= n {
+                return;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let logs: Vec<String> = self.executors.iter().map(|e| e.log.lock().unwrap().clone()).collect();
+                panic!(
+                    "{n} executors did not join: {}\nscheduler: {}\nexecutors: {logs:?}",
+                    self.readyz(),
+                    self.scheduler.log.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut text = format!("scheduler:\n{}", self.scheduler.log.lock().unwrap());
+        for (i, e) in self.executors.iter().enumerate() {
+            text.push_str(&format!("executor {i}:\n{}", e.log.lock().unwrap()));
+        }
+        text
+    }
+}
+
+/// `spanlens sql ARGS` (on the cluster when `scheduler` is given); stdout, which must be a
+/// success.
+fn sql(scheduler: Option<&Cluster>, args: &[&str]) -> Vec<u8> {
+    let mut cmd = spanlens();
+    cmd.arg("sql").args(args);
+    if let Some(cluster) = scheduler {
+        cmd.args(["--scheduler", &cluster.url()]);
+    }
+    let out = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+    let logs = scheduler.map(Cluster::logs).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "spanlens sql {args:?} (cluster: {}) failed: {}\n{logs}",
+        scheduler.is_some(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A span store of `spans` generated pet-clinic spans, and its `metrics` output, in `dir`.
+fn store_and_metrics(dir: &Path, spans: &str) -> (PathBuf, PathBuf) {
+    let (data, store, metrics) = (dir.join("data"), dir.join("store"), dir.join("metrics"));
+    spanlens().args(["gen", "--spans", spans, "--out", &path(&data), "--quiet"]).assert().success();
+    spanlens().args(["ingest", &path(&data), "--out", &path(&store), "--quiet"]).assert().success();
+    spanlens().args(["metrics", &path(&store), "--out", &path(&metrics), "--quiet"]).assert().success();
+    (store, metrics)
+}
+
+/// Statements over the store's spans that take every kind of plan a cluster splits into
+/// stages: aggregates with spanlens's exact percentiles, joins, window functions, the scalar
+/// functions, sorts and limits, the date partitions.
+const STORE_STATEMENTS: &[&str] = &[
+    "SELECT service_name, count(*) AS spans, count(DISTINCT trace_id) AS traces, \
+     latency_percentiles(ns_to_ms(duration_ns), 0.5, 0.9, 0.99) AS p FROM spans GROUP BY 1 ORDER BY 1",
+    "SELECT c.service_name AS client, s.service_name AS server, count(*) AS calls \
+     FROM spans c JOIN spans s ON s.trace_id = c.trace_id AND s.parent_span_id = c.span_id \
+     WHERE c.service_name <> s.service_name GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT id_to_hex(trace_id) AS trace, name, duration_ns, \
+     rank() OVER (PARTITION BY service_name ORDER BY duration_ns DESC, span_id) AS r \
+     FROM spans ORDER BY duration_ns DESC, span_id LIMIT 25",
+    "SELECT date, kind, count(*) FROM store_spans GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT attr(attributes, 'http.request.method') AS method, status_code, count(*) \
+     FROM spans GROUP BY 1, 2 ORDER BY 1, 2",
+];
+
+#[test]
+fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = store_and_metrics(dir.path(), "30000");
+    let cluster = Cluster::start(2);
+
+    for statement in STORE_STATEMENTS {
+        let args = [path(&store), "--format".into(), "csv".into(), "-e".into(), statement.to_string()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let local = sql(None, &args);
+        let remote = sql(Some(&cluster), &args);
+        assert!(local.len() > 40, "{statement}: {}", String::from_utf8_lossy(&local));
+        assert_eq!(String::from_utf8_lossy(&remote), String::from_utf8_lossy(&local), "{statement}");
+    }
+
+    // A metrics output's tables, and a --table file, written as Parquet: the same bytes.
+    for (name, statement) in [
+        ("services", "SELECT * FROM service_metrics ORDER BY environment, service, bucket_start NULLS FIRST"),
+        (
+            "dependencies",
+            "SELECT d.*, i.requests AS service_requests FROM dependency_metrics d \
+             JOIN ids i ON i.service = d.service AND i.bucket_start IS NULL AND i.environment = d.environment \
+             ORDER BY dimension_set, d.environment, d.service, operation, remote_service, remote_operation, \
+             remote_environment, remote_resource_type, remote_resource_identifier, d.bucket_start NULLS FIRST",
+        ),
+    ] {
+        let ids = path(&metrics.join("service_metrics.parquet"));
+        let table = format!("ids={ids}");
+        let (local, remote) =
+            (dir.path().join(format!("{name}-local.parquet")), dir.path().join(format!("{name}.parquet")));
+        for (out, cluster) in [(&local, None), (&remote, Some(&cluster))] {
+            sql(
+                cluster,
+                &[&path(&metrics), "--table", &table, "--format", "parquet", "--out", &path(out), "-e", statement],
+            );
+        }
+        let (a, b) = (std::fs::read(&remote).unwrap(), std::fs::read(&local).unwrap());
+        assert!(a == b, "{name}: {} differs from {}", remote.display(), local.display());
+    }
+
+    // What cannot run there is refused before any work.
+    let raw = dir.path().join("data");
+    spanlens()
+        .args(["sql", &path(&raw), "--scheduler", &cluster.url(), "-e", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(contains("ingest raw OTLP into a store first"));
+    spanlens()
+        .args(["sql", &path(&store), "--scheduler", &cluster.url(), "--approx", "-e", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(contains("--approx, --bucket, --from and --to with --scheduler"));
+    spanlens()
+        .args(["sql", &path(&store), "--scheduler", &cluster.url(), "-e", "SELECT count(*) FROM service_metrics"])
+        .assert()
+        .code(2)
+        .stderr(contains("service_metrics"));
+}
+
+#[test]
+fn a_scheduler_that_is_not_there_is_a_clear_error() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let url = format!("df://127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    spanlens()
+        .args(["sql", &path(dir.path()), "--scheduler", &url, "-e", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(contains(format!("cannot reach the Ballista scheduler at {url}")));
+    spanlens()
+        .args(["sql", "--scheduler", "http://x:1", "-e", "SELECT 1"])
+        .assert()
+        .code(2)
+        .stderr(contains("the scheme is df://"));
+    // An executor whose scheduler is not there stops with exit 2 and says which.
+    spanlens()
+        .args(["cluster", "executor", "--scheduler", &format!("127.0.0.1:{port}"), "--bind", "127.0.0.1:0"])
+        .args(["--connect-timeout", "2s"])
+        .env("RUST_LOG", "off")
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(contains(format!("executor: no scheduler at df://127.0.0.1:{port} within 2 s")));
+}
+
+/// Whether `dir` holds a file, at any depth.
+fn holds_a_file(dir: &Path) -> bool {
+    walkdir::WalkDir::new(dir).into_iter().flatten().any(|e| e.file_type().is_file())
+}
+
+#[test]
+fn a_job_survives_the_loss_of_an_executor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_and_metrics(dir.path(), "200000");
+    let mut cluster = Cluster::start(2);
+    // A join of each service's spans of the same hour: two scan stages, a join stage and an
+    // aggregate, some seconds of work.
+    let statement = "SELECT a.service_name, count(*) AS pairs, sum(b.duration_ns % 1000) AS x FROM spans a \
+                     JOIN spans b ON date_trunc('hour', a.start_time) = date_trunc('hour', b.start_time) \
+                     AND a.service_name = b.service_name GROUP BY 1 ORDER BY 1";
+    // Four partitions per stage, so that both executors take tasks.
+    let args = [
+        path(&store),
+        "--partitions".into(),
+        "4".into(),
+        "--format".into(),
+        "csv".into(),
+        "-e".into(),
+        statement.into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let local = sql(None, &args);
+
+    let mut job = Command::new(env!("CARGO_BIN_EXE_spanlens"))
+        .arg("sql")
+        .args(&args)
+        .args(["--scheduler", &cluster.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill an executor once it holds shuffle files of the job (a stage it ran, which the next
+    // stage reads), while the job still runs: its tasks and the stages whose output it held
+    // must run again on the other.
+    let started = Instant::now();
+    let victim = loop {
+        let holding = (0..2).find(|i| holds_a_file(&cluster._work.path().join(format!("executor-{i}"))));
+        if let Some(i) = holding {
+            break i;
+        }
+        assert!(job.try_wait().unwrap().is_none(), "the job ended before an executor wrote shuffle files");
+        assert!(started.elapsed() < Duration::from_secs(120), "no shuffle files after 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(job.try_wait().unwrap().is_none(), "the job ended before the executor could be killed");
+    cluster.executors[victim].kill();
+    let out = job.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), cluster.logs());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&local));
+}
