@@ -2,7 +2,8 @@
 //! executors, each a process of the built binary on free 127.0.0.1 ports. Statements over a span
 //! store and a metrics output give byte-identical results on the cluster and locally; a job
 //! whose executor is killed while it runs completes on the other with the same result; a
-//! scheduler that is not there, raw inputs and what runs only locally are refused with exit 2.
+//! scheduler that is not there (or has no executors), raw inputs and what runs only locally are
+//! refused with exit 2.
 #![cfg(feature = "cluster")]
 
 mod common;
@@ -289,6 +290,14 @@ fn a_scheduler_that_is_not_there_is_a_clear_error() {
         .assert()
         .code(2)
         .stderr(contains("the scheme is df://"));
+    // A scheduler without executors: refused after waiting for one, not a job that hangs.
+    let lonely = Cluster::start(0);
+    spanlens()
+        .args(["sql", &path(dir.path()), "--scheduler", &lonely.url(), "-e", "SELECT 1"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(contains(format!("the Ballista scheduler at {} has no executors", lonely.url())));
     // An executor whose scheduler is not there stops with exit 2 and says which.
     spanlens()
         .args(["cluster", "executor", "--scheduler", &format!("127.0.0.1:{port}"), "--bind", "127.0.0.1:0"])

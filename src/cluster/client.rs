@@ -15,6 +15,21 @@ use crate::error::{Error, Result};
 /// How long the scheduler has to accept a connection before it is reported missing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The number of executors the scheduler at `at` has, from its `GET /readyz` ("ready: N
+/// executors registered", "not ready: N/M executors registered").
+async fn executors(at: &Address) -> std::io::Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect((at.host.as_str(), at.port)).await?;
+    let request = format!("GET /readyz HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.take(64 << 10).read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let count = text.lines().find_map(|l| l.split_once("ready: ")).map(|(_, rest)| rest);
+    let count = count.and_then(|c| c.split(['/', ' ']).next()).and_then(|n| n.parse().ok());
+    count.ok_or_else(|| std::io::Error::other("it does not answer as a Ballista scheduler (GET /readyz)"))
+}
+
 /// A session on the cluster whose scheduler is at `scheduler`, with `config`'s options and
 /// `functions` registered. The scheduler is reached first: one that is not there is a clear
 /// error, not a query that fails later.
@@ -30,11 +45,26 @@ pub async fn connect(
             scheduler.url()
         ))
     };
-    let reach = tokio::net::TcpStream::connect((scheduler.host.as_str(), scheduler.port));
-    match tokio::time::timeout(CONNECT_TIMEOUT, reach).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(missing(e.to_string())),
-        Err(_) => return Err(missing(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+    // A job submitted to a cluster without executors waits for one: it is refused instead,
+    // after waiting as long for one to join.
+    let started = std::time::Instant::now();
+    loop {
+        let executors = match tokio::time::timeout(CONNECT_TIMEOUT, executors(scheduler)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(missing(e.to_string())),
+            Err(_) => return Err(missing(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        };
+        if executors > 0 {
+            break;
+        }
+        if started.elapsed() >= CONNECT_TIMEOUT {
+            return Err(Error::Config(format!(
+                "the Ballista scheduler at {} has no executors (start some with `spanlens cluster executor \
+                 --scheduler {scheduler}`)",
+                scheduler.url()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let state = SessionStateBuilder::new().with_config(config).with_runtime_env(env).with_default_features().build();
     let ctx = SessionContext::remote_with_state(&scheduler.url(), state).await?;
