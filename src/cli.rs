@@ -613,6 +613,11 @@ pub struct SloArgs {
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
 
+    /// Select the records each SLO reads on a Ballista cluster (`spanlens cluster`), from a
+    /// `metrics` output on storage every node reads; the rest of the evaluation runs here.
+    #[arg(long, value_name = "df://HOST:PORT", env = "SPANLENS_SCHEDULER")]
+    pub scheduler: Option<String>,
+
     #[command(flatten)]
     pub run: SignalsArgs,
 }

@@ -328,6 +328,8 @@ pub struct SloPlan {
     pub no_data_bad: bool,
     /// The command line as given, for run_info.
     pub command: String,
+    /// The scheduler of the Ballista cluster that selects the records, if any.
+    pub scheduler: Option<crate::cluster::Address>,
 }
 
 impl SloPlan {
@@ -347,6 +349,11 @@ impl SloPlan {
             at,
             no_data_bad: args.no_data == NoDataArg::Bad,
             command,
+            scheduler: args
+                .scheduler
+                .as_deref()
+                .map(|s| crate::cluster::Address::parse(s, crate::cluster::DEFAULT_SCHEDULER_PORT, "--scheduler"))
+                .transpose()?,
         })
     }
 }

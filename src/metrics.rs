@@ -162,6 +162,45 @@ pub(crate) fn register(
     Ok(())
 }
 
+/// `batch` as a view of its rows as VALUES, under its column names: a table a Ballista cluster
+/// can read (an in-memory table cannot be sent to one). A batch without rows is one row of
+/// NULLs filtered out.
+pub fn values_view(batch: &RecordBatch) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    use datafusion::catalog::view::ViewTable;
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let schema = batch.schema();
+    let mut rows = Vec::with_capacity(batch.num_rows().max(1));
+    for row in 0..batch.num_rows() {
+        let values = batch.columns().iter().map(|c| Ok(lit(ScalarValue::try_from_array(c, row)?)));
+        rows.push(values.collect::<Result<Vec<_>>>()?);
+    }
+    let empty = rows.is_empty();
+    if empty {
+        let nulls = schema.fields().iter().map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?)));
+        rows.push(nulls.collect::<Result<Vec<_>>>()?);
+    }
+    // VALUES names its columns column1, column2, ... (also once decoded on the cluster, which
+    // drops other names): a projection gives them theirs.
+    let mut plan = LogicalPlanBuilder::values(rows)?;
+    if empty {
+        plan = plan.filter(lit(false))?;
+    }
+    let names = schema.fields().iter().enumerate().map(|(i, f)| col(format!("column{}", i + 1)).alias(f.name()));
+    let plan = plan.project(names)?.build()?;
+    Ok(Arc::new(ViewTable::new(plan, None)))
+}
+
+/// `batch` in `schema`: its columns cast to the schema's types (a cluster returns text as
+/// Utf8 where a local plan has Utf8View, say) and its fields' nullability.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch.columns().iter().zip(schema.fields()).map(|(c, f)| match c.data_type() == f.data_type() {
+        true => Ok(c.clone()),
+        false => arrow::compute::cast(c, f.data_type()),
+    });
+    let columns = columns.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
 /// Register a span store written by `ingest` as `spans`: its Parquet files as a listing table
 /// (`store_partitions`), read only in the date partitions that can hold records of the window
 /// (from the day before it starts, for spans that start earlier and their parents).
@@ -352,4 +391,40 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
         false => None,
     };
     Ok((tables, services_page))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn values_views_read_back_as_their_batches() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("slo", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+            Field::new("goal", DataType::Float64, false),
+            Field::new("at", DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some("UTC".into())), false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["a", "b'c"])),
+            Arc::new(Int64Array::from(vec![Some(1), None])),
+            Arc::new(Float64Array::from(vec![99.9, 0.1])),
+            Arc::new(TimestampNanosecondArray::from(vec![1, 2]).with_timezone("UTC")),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let ctx = SessionContext::new();
+        for batch in [batch.clone(), batch.slice(0, 0)] {
+            ctx.deregister_table("t").unwrap();
+            ctx.register_table("t", values_view(&batch).unwrap()).unwrap();
+            let back = ctx.sql("SELECT * FROM t").await.unwrap().collect().await.unwrap();
+            let rows: usize = back.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(rows, batch.num_rows());
+            for b in &back {
+                let b = conform(b, &schema).unwrap();
+                assert_eq!(b, batch.slice(0, b.num_rows()));
+            }
+        }
+    }
 }

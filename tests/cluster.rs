@@ -254,6 +254,36 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         assert!(a == b, "{name}: {} differs from {}", remote.display(), local.display());
     }
 
+    // The SLOs of the metrics output, the records each SLO reads selected on the cluster: the
+    // same tables.
+    let slos = path(&common::fixture("slo/petclinic-slos.json"));
+    let mut codes = Vec::new();
+    for (out, on) in [("slo-local", None), ("slo-cluster", Some(&cluster))] {
+        let mut cmd = spanlens();
+        cmd.args(["slo", &path(&metrics), "--slos", &slos, "--out", &path(&dir.path().join(out)), "--quiet"]);
+        if let Some(c) = on {
+            cmd.args(["--scheduler", &c.url()]);
+        }
+        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+        assert!(
+            matches!(run.status.code(), Some(0 | 1)),
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stderr),
+            cluster.logs()
+        );
+        codes.push((run.status.code(), run.stdout));
+    }
+    assert_eq!(codes[0], codes[1], "the SLO table printed and the exit code");
+    for table in ["slos", "slo_periods", "slo_burn_rates", "slo_burn_series", "slo_alerts"] {
+        let file = |out: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
+        assert!(file("slo-local") == file("slo-cluster"), "{table}.parquet differs");
+    }
+    spanlens()
+        .args(["slo", &path(&store), "--slos", &slos, "--scheduler", &cluster.url()])
+        .assert()
+        .code(2)
+        .stderr(contains("slo --scheduler reads one metrics output"));
+
     // What cannot run there is refused before any work.
     let raw = dir.path().join("data");
     spanlens()

@@ -259,6 +259,46 @@ pub fn query_session() -> Result<(SessionContext, tokio::runtime::Runtime)> {
     Ok((ctx, runtime))
 }
 
+/// A session on the Ballista cluster whose scheduler is at `scheduler`, with as many partitions
+/// per stage as [`query_session`]'s.
+#[cfg(feature = "cluster")]
+pub fn cluster_session(
+    runtime: &tokio::runtime::Runtime,
+    scheduler: &crate::cluster::Address,
+) -> Result<SessionContext> {
+    use datafusion::prelude::SessionConfig;
+    let threads = rayon::current_num_threads().max(1);
+    let config = SessionConfig::new().with_target_partitions(threads);
+    let env = std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
+    runtime.block_on(crate::cluster::client::connect(scheduler, config, env, &crate::sql::functions::all()))
+}
+
+#[cfg(not(feature = "cluster"))]
+pub fn cluster_session(
+    _runtime: &tokio::runtime::Runtime,
+    _scheduler: &crate::cluster::Address,
+) -> Result<SessionContext> {
+    Err(Error::Config("--scheduler: this spanlens was built without the cluster feature".into()))
+}
+
+/// The one `metrics` output among `inputs`, as an absolute path the nodes of a cluster resolve
+/// alike; anything else is refused for `command --scheduler`.
+pub fn cluster_input(inputs: &Inputs, command: &str) -> Result<Vec<String>> {
+    let refuse = || {
+        Error::Config(format!(
+            "{command} --scheduler reads one metrics output on storage every node of the cluster reads \
+             (spanlens metrics STORE --out DIR, then {command} DIR --scheduler ...)"
+        ))
+    };
+    if inputs.origin().is_some() {
+        return Err(refuse());
+    }
+    let file = metrics::metrics_output(inputs.names()).ok_or_else(refuse)?;
+    let dir = file.parent().ok_or_else(refuse)?;
+    let dir = std::path::absolute(dir).map_err(|source| Error::Input { path: dir.display().to_string(), source })?;
+    Ok(vec![dir.display().to_string()])
+}
+
 /// Write each table as `dir/<name>.parquet`, then `run_info` as `dir/run_info.parquet`.
 pub fn write_tables<'t>(dir: &Path, tables: impl Iterator<Item = &'t Table>, run_info: RecordBatch) -> Result<()> {
     let props = || writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);

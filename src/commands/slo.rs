@@ -4,7 +4,8 @@
 
 use crate::cli::SloArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, evaluation_time, load_signals, query_session, write_tables,
+    Inputs, SignalsRequest, Workspace, cluster_input, cluster_session, evaluation_time, load_signals, query_session,
+    write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::SloPlan;
@@ -45,8 +46,17 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         None => (None, None),
     };
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
+    // On a cluster, the signals are read there and the records each SLO reads selected there.
+    let (cluster, names) = match &plan.scheduler {
+        Some(scheduler) => {
+            let names = cluster_input(&inputs, "slo")?;
+            (Some(cluster_session(&runtime, scheduler)?), names)
+        }
+        None => (None, inputs.names().to_vec()),
+    };
+    let signals_ctx = cluster.as_ref().unwrap_or(&ctx);
     let req = SignalsRequest {
-        inputs: inputs.names(),
+        inputs: &names,
         memory: &[],
         decode: &plan.decode,
         quiet: plan.quiet,
@@ -59,9 +69,12 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         graph: false,
     };
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
-    let (input, _) = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
-    let at = evaluation_time(&ctx, &runtime, plan.at)?;
-    let report = runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?;
+    let (input, _) = load_signals(signals_ctx, &runtime, &req, &scratch, &mut phases)?;
+    let at = evaluation_time(signals_ctx, &runtime, plan.at)?;
+    let report = match &cluster {
+        None => runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?,
+        Some(cluster) => runtime.block_on(slo::evaluate_on_cluster(cluster, &ctx, &plan.slos, at, plan.no_data_bad))?,
+    };
     let _ = std::fs::remove_file(&scratch);
     phases.mark("evaluate");
 

@@ -72,6 +72,29 @@ impl SloReport {
 /// Evaluate `defs` at `at` over the `signals` table registered in `ctx`. With `no_data_bad`,
 /// a period without records counts against a period-based SLO.
 pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_data_bad: bool) -> Result<SloReport> {
+    evaluate_in(ctx, None, defs, at, no_data_bad).await
+}
+
+/// [`evaluate`] with the records each SLO reads selected on a cluster, where `signals` is
+/// registered in the session `cluster`; the rest of the evaluation (on those records, which
+/// come back) runs in `ctx`.
+pub async fn evaluate_on_cluster(
+    cluster: &SessionContext,
+    ctx: &SessionContext,
+    defs: &[SloDefinition],
+    at: i64,
+    no_data_bad: bool,
+) -> Result<SloReport> {
+    evaluate_in(ctx, Some(cluster), defs, at, no_data_bad).await
+}
+
+async fn evaluate_in(
+    ctx: &SessionContext,
+    cluster: Option<&SessionContext>,
+    defs: &[SloDefinition],
+    at: i64,
+    no_data_bad: bool,
+) -> Result<SloReport> {
     let t = definition_batches(defs, at)?;
     let inputs = [
         ("slo_definitions", t.definitions),
@@ -84,11 +107,30 @@ pub async fn evaluate(ctx: &SessionContext, defs: &[SloDefinition], at: i64, no_
     for name in inputs.iter().map(|i| i.0).chain(["slo_records"]).chain(SLO_TABLES) {
         ctx.deregister_table(name)?;
     }
-    for (name, batch) in inputs {
-        ctx.register_table(name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))?;
+    for (name, batch) in &inputs {
+        ctx.register_table(*name, Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch.clone()]])?))?;
     }
     let partitions = ctx.copied_config().target_partitions();
-    let records = run_query(ctx, "slo_records", vec![]).await?;
+    let records = match cluster {
+        None => run_query(ctx, "slo_records", vec![]).await?,
+        Some(cluster) => {
+            // The query reads the definitions and exclusions beside the signals: they go to the
+            // cluster as VALUES (an in-memory table cannot), the records come back in the types
+            // the same query has here.
+            for (name, batch) in inputs.iter().filter(|i| matches!(i.0, "slo_definitions" | "slo_exclusions")) {
+                cluster.deregister_table(*name)?;
+                cluster.register_table(*name, crate::metrics::values_view(batch)?)?;
+            }
+            let remote = run_query(cluster, "slo_records", vec![]).await?;
+            if !ctx.table_exist(signals::TABLE)? {
+                let empty = MemTable::try_new(crate::signals::signals_schema(), vec![vec![]])?;
+                ctx.register_table(signals::TABLE, Arc::new(empty))?;
+            }
+            let schema = Arc::new(ctx.sql(crate::queries::get("slo_records")?.sql).await?.schema().as_arrow().clone());
+            let batches = remote.batches.iter().map(|b| crate::metrics::conform(b, &schema)).collect::<Result<_>>()?;
+            Table { schema, batches, ..remote }
+        }
+    };
     crate::metrics::register(ctx, "slo_records", records.schema, records.batches, partitions)?;
     let param = vec![ScalarValue::Boolean(Some(no_data_bad))];
     // In dependency order; each is registered for the queries after it.
