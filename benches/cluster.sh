@@ -32,10 +32,10 @@ PIDS=()
 stop() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; PIDS=(); sleep 1; }
 trap stop EXIT
 
-# Start a scheduler on a free port and N executors; print the scheduler's port.
+# Start a scheduler on a free port and N executors; set PORT to the scheduler's port.
 start_cluster() {
   local n="$1" log="$WORK/scheduler.log"
-  RUST_LOG=warn "$BIN" cluster scheduler --bind 127.0.0.1:0 2> "$log" &
+  RUST_LOG=warn "$BIN" cluster scheduler --bind 127.0.0.1:0 > /dev/null 2> "$log" &
   PIDS+=($!)
   local port=""
   for _ in $(seq 100); do
@@ -45,14 +45,14 @@ start_cluster() {
   done
   for i in $(seq "$n"); do
     RUST_LOG=warn "$BIN" cluster executor --scheduler "127.0.0.1:$port" --bind 127.0.0.1:0 \
-      --concurrent-tasks 1 --work-dir "$WORK/executor-$i" 2> "$WORK/executor-$i.log" &
+      --concurrent-tasks 1 --work-dir "$WORK/executor-$i" > /dev/null 2> "$WORK/executor-$i.log" &
     PIDS+=($!)
   done
   for _ in $(seq 300); do
     curl -s "http://127.0.0.1:$port/readyz" | grep -q "ready: $n executors" && break
     sleep 0.1
   done
-  echo "$port"
+  PORT="$port"
 }
 
 # name|SQL
@@ -71,7 +71,8 @@ time_sql() {
   for _ in $(seq "$RUNS"); do
     local s e
     s=$(date +%s.%N)
-    "$BIN" sql "$STORE" --format csv --partitions 4 -e "$query" "$@" > "$WORK/out-$tag"
+    "$BIN" sql "$STORE" --format csv --partitions 4 -e "$query" "$@" > "$WORK/out-$tag" \
+      || { echo "cluster.sh: $tag failed" >&2; exit 1; }
     e=$(date +%s.%N)
     times+=("$(echo "$e - $s" | bc)")
   done
@@ -80,12 +81,12 @@ time_sql() {
 
 declare -A LOCAL ONE TWO
 while IFS='|' read -r name query; do
-  LOCAL[$name]="$(time_sql "$name-local" "$query")"
+  LOCAL[$name]="$(time_sql "$name-local" "$query")" || exit 1
 done < "$QUERIES"
 for n in 1 2; do
-  port="$(start_cluster "$n")"
+  start_cluster "$n"
   while IFS='|' read -r name query; do
-    t="$(time_sql "$name-$n" "$query" --scheduler "df://127.0.0.1:$port")"
+    t="$(time_sql "$name-$n" "$query" --scheduler "df://127.0.0.1:$PORT")" || exit 1
     if [ "$n" = 1 ]; then ONE[$name]="$t"; else TWO[$name]="$t"; fi
   done < "$QUERIES"
   stop

@@ -78,5 +78,10 @@ pub async fn connect(
     // Sort-merge joins fail on dictionary columns (Ballista #1837), which the signals and the
     // store's partition column are: joins are hash joins, as they are locally.
     ctx.sql("SET datafusion.optimizer.prefer_hash_join = true").await?.collect().await?;
+    // Ballista 55's adaptive planner (on by default, still called experimental) hands the
+    // final aggregate plain text where the plan has dictionaries when it merges shuffle
+    // partitions ("RowConverter column schema mismatch, expected Dictionary(Int32, Utf8) got
+    // Utf8", with one task slot per executor): the static planner runs the same plans.
+    ctx.sql("SET ballista.planner.adaptive.enabled = false").await?.collect().await?;
     Ok(ctx)
 }
