@@ -238,7 +238,7 @@ fn bucket_flag(text: &str) -> Result<i64> {
 /// `sql --scheduler`: the cluster's address, and a refusal of what runs only on this machine so
 /// far (the derivation, and the tables computed from it on demand).
 fn sql_scheduler(text: &str, args: &SqlArgs) -> Result<crate::cluster::Address> {
-    let scheduler = crate::cluster::Address::parse(text, crate::cluster::DEFAULT_SCHEDULER_PORT, "--scheduler")?;
+    let scheduler = crate::cluster::Address::scheduler(text)?;
     let local = |flag: &str| {
         Err(Error::Config(format!(
             "{flag} with --scheduler: the cluster runs statements over a span store's spans and a metrics \
@@ -349,11 +349,7 @@ impl SloPlan {
             at,
             no_data_bad: args.no_data == NoDataArg::Bad,
             command,
-            scheduler: args
-                .scheduler
-                .as_deref()
-                .map(|s| crate::cluster::Address::parse(s, crate::cluster::DEFAULT_SCHEDULER_PORT, "--scheduler"))
-                .transpose()?,
+            scheduler: args.scheduler.as_deref().map(crate::cluster::Address::scheduler).transpose()?,
         })
     }
 }

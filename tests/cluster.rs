@@ -124,10 +124,7 @@ impl Cluster {
 
     /// The number of executors the scheduler's `GET /readyz` says are registered.
     fn executors(&self) -> usize {
-        let body = self.readyz();
-        // "ready: N executors registered" or "not ready: N/M executors registered".
-        let count = body.lines().find_map(|l| l.split_once("ready: ")).map(|(_, rest)| rest);
-        count.and_then(|c| c.split(['/', ' ']).next()).and_then(|n| n.parse().ok()).unwrap_or(0)
+        spanlens::cluster::client::readyz_executors(&self.readyz()).unwrap_or(0)
     }
 
     /// The scheduler's `GET /readyz` response.

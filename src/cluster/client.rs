@@ -15,8 +15,7 @@ use crate::error::{Error, Result};
 /// How long the scheduler has to accept a connection before it is reported missing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The number of executors the scheduler at `at` has, from its `GET /readyz` ("ready: N
-/// executors registered", "not ready: N/M executors registered").
+/// The number of executors the scheduler at `at` has, from its `GET /readyz`.
 async fn executors(at: &Address) -> std::io::Result<usize> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect((at.host.as_str(), at.port)).await?;
@@ -24,10 +23,15 @@ async fn executors(at: &Address) -> std::io::Result<usize> {
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.take(64 << 10).read_to_end(&mut response).await?;
-    let text = String::from_utf8_lossy(&response);
-    let count = text.lines().find_map(|l| l.split_once("ready: ")).map(|(_, rest)| rest);
-    let count = count.and_then(|c| c.split(['/', ' ']).next()).and_then(|n| n.parse().ok());
-    count.ok_or_else(|| std::io::Error::other("it does not answer as a Ballista scheduler (GET /readyz)"))
+    readyz_executors(&String::from_utf8_lossy(&response))
+        .ok_or_else(|| std::io::Error::other("it does not answer as a Ballista scheduler (GET /readyz)"))
+}
+
+/// The executors a scheduler's `GET /readyz` response counts ("ready: N executors registered",
+/// "not ready: N/M executors registered"); `None` for any other response.
+pub fn readyz_executors(response: &str) -> Option<usize> {
+    let count = response.lines().find_map(|l| l.split_once("ready: ")).map(|(_, rest)| rest);
+    count.and_then(|c| c.split(['/', ' ']).next()).and_then(|n| n.parse().ok())
 }
 
 /// A session on the cluster whose scheduler is at `scheduler`, with `config`'s options and
@@ -84,4 +88,17 @@ pub async fn connect(
     // Utf8", with one task slot per executor): the static planner runs the same plans.
     ctx.sql("SET ballista.planner.adaptive.enabled = false").await?.collect().await?;
     Ok(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readyz_responses() {
+        let ok = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nready: 2 executors registered\n";
+        assert_eq!(readyz_executors(ok), Some(2));
+        assert_eq!(readyz_executors("HTTP/1.1 503\r\n\r\nnot ready: 0/1 executors registered\n"), Some(0));
+        assert_eq!(readyz_executors("HTTP/1.1 404 Not Found\r\n\r\n"), None);
+    }
 }

@@ -100,6 +100,11 @@ impl Address {
         Ok(Address { host: host.to_string(), port })
     }
 
+    /// A scheduler's address as `--scheduler` takes it (`df://HOST:PORT`, `HOST:PORT`, `HOST`).
+    pub fn scheduler(text: &str) -> Result<Address> {
+        Address::parse(text, DEFAULT_SCHEDULER_PORT, "--scheduler")
+    }
+
     /// The address as a `df://` URL.
     pub fn url(&self) -> String {
         format!("df://{self}")
@@ -118,7 +123,7 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let a = |t| Address::parse(t, DEFAULT_SCHEDULER_PORT, "--scheduler");
+        let a = Address::scheduler;
         assert_eq!(a("df://10.0.0.5:50051").unwrap(), Address { host: "10.0.0.5".into(), port: 50051 });
         assert_eq!(a("sched").unwrap(), Address { host: "sched".into(), port: 50050 });
         assert_eq!(a("df://sched/").unwrap().url(), "df://sched:50050");

@@ -60,7 +60,7 @@ fn executor_options(args: &ExecutorArgs) -> Result<ExecutorOptions> {
         None => None,
     };
     Ok(ExecutorOptions {
-        scheduler: Address::parse(&args.scheduler, DEFAULT_SCHEDULER_PORT, "--scheduler")?,
+        scheduler: Address::scheduler(&args.scheduler)?,
         bind: Address::parse(&args.bind, DEFAULT_SCHEDULER_PORT + 1, "--bind")?,
         external_host: args.external_host.clone(),
         concurrent_tasks: args.concurrent_tasks,

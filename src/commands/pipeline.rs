@@ -261,7 +261,6 @@ pub fn query_session() -> Result<(SessionContext, tokio::runtime::Runtime)> {
 
 /// A session on the Ballista cluster whose scheduler is at `scheduler`, with as many partitions
 /// per stage as [`query_session`]'s.
-#[cfg(feature = "cluster")]
 pub fn cluster_session(
     runtime: &tokio::runtime::Runtime,
     scheduler: &crate::cluster::Address,
@@ -270,15 +269,12 @@ pub fn cluster_session(
     let threads = rayon::current_num_threads().max(1);
     let config = SessionConfig::new().with_target_partitions(threads);
     let env = std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
-    runtime.block_on(crate::cluster::client::connect(scheduler, config, env, &crate::sql::functions::all()))
+    crate::sql::remote(runtime, scheduler, config, env)
 }
 
-#[cfg(not(feature = "cluster"))]
-pub fn cluster_session(
-    _runtime: &tokio::runtime::Runtime,
-    _scheduler: &crate::cluster::Address,
-) -> Result<SessionContext> {
-    Err(Error::Config("--scheduler: this spanlens was built without the cluster feature".into()))
+/// `path` made absolute, for the nodes of a cluster, which resolve it themselves.
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|source| Error::Input { path: path.display().to_string(), source })
 }
 
 /// The one `metrics` output among `inputs`, as an absolute path the nodes of a cluster resolve
@@ -295,8 +291,7 @@ pub fn cluster_input(inputs: &Inputs, command: &str) -> Result<Vec<String>> {
     }
     let file = metrics::metrics_output(inputs.names()).ok_or_else(refuse)?;
     let dir = file.parent().ok_or_else(refuse)?;
-    let dir = std::path::absolute(dir).map_err(|source| Error::Input { path: dir.display().to_string(), source })?;
-    Ok(vec![dir.display().to_string()])
+    Ok(vec![absolute(dir)?.display().to_string()])
 }
 
 /// Write each table as `dir/<name>.parquet`, then `run_info` as `dir/run_info.parquet`.

@@ -11,7 +11,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
 use crate::cli::SqlArgs;
-use crate::commands::pipeline::{Inputs, SignalsRequest, evaluation_time, load_signals};
+use crate::commands::pipeline::{Inputs, SignalsRequest, absolute, evaluation_time, load_signals};
 use crate::config::SqlPlan;
 use crate::error::{Error, Result};
 use crate::graph::{self, GraphOptions};
@@ -277,11 +277,6 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
         }
     }
     Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names })
-}
-
-/// `path` made absolute, for the nodes of a cluster, which resolve it themselves.
-fn absolute(path: &std::path::Path) -> Result<std::path::PathBuf> {
-    std::path::absolute(path).map_err(|source| Error::Input { path: path.display().to_string(), source })
 }
 
 /// What was read and skipped, on stderr: in the shell (unless `quiet`), and whenever invalid

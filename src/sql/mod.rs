@@ -298,9 +298,10 @@ fn set_view_types(config: &mut SessionConfig, on: bool) {
     options.sql_parser.map_string_types_to_utf8view = on;
 }
 
-/// A session on the cluster whose scheduler is at `scheduler`.
+/// A session on the cluster whose scheduler is at `scheduler`, with every function spanlens's
+/// SQL calls (`sql` and `slo` open theirs here).
 #[cfg(feature = "cluster")]
-fn remote(
+pub fn remote(
     runtime: &tokio::runtime::Runtime,
     scheduler: &crate::cluster::Address,
     config: SessionConfig,
@@ -310,7 +311,7 @@ fn remote(
 }
 
 #[cfg(not(feature = "cluster"))]
-fn remote(
+pub fn remote(
     _runtime: &tokio::runtime::Runtime,
     _scheduler: &crate::cluster::Address,
     _config: SessionConfig,
