@@ -2,12 +2,12 @@
 # Run each fuzz target for SECONDS (default 60), seeded from its corpus in the tree; new inputs
 # go to a scratch directory, so the tree's corpus stays small. A failing input is left in
 # fuzz/artifacts/TARGET/. Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
-# Usage: bash fuzz/run.sh [SECONDS] [TARGET...]   (targets: otlp_proto otlp_json)
+# Usage: bash fuzz/run.sh [SECONDS] [TARGET...]   (targets: otlp_proto otlp_json gzip)
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
 shift || true
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(otlp_proto otlp_json); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(otlp_proto otlp_json gzip); fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for target in "${targets[@]}"; do

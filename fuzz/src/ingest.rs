@@ -1,5 +1,5 @@
 //! spanlens's decoders: the JSON fast path and its serde reference, the protobuf wire reader and
-//! its prost reference.
+//! its prost reference, whole-object gzip inflation.
 
 #[path = "../../src/ingest/otlp_json.rs"]
 pub mod otlp_json;
@@ -9,3 +9,5 @@ pub mod otlp_json_fast;
 pub mod otlp_proto;
 #[path = "../../src/ingest/otlp_wire.rs"]
 pub mod otlp_wire;
+#[path = "../../src/ingest/inflate.rs"]
+pub mod inflate;

@@ -44,15 +44,22 @@ impl Compression {
 
 /// Decompress `bytes` (sniffed as `compression`) into at most `cap` bytes.
 ///
-/// Gzip input may hold several members and zstd input several frames; all are read.
+/// Gzip input may hold several members and zstd input several frames; all are read. A gzip
+/// object of one member is inflated in one call ([`super::inflate`]), others are streamed.
 pub fn decompress<'a>(
     source: &str,
     bytes: &'a [u8],
     compression: Compression,
     cap: u64,
 ) -> Result<Cow<'a, [u8]>, DecodeError> {
-    if compression == Compression::None {
-        return Ok(Cow::Borrowed(bytes));
+    match compression {
+        Compression::None => return Ok(Cow::Borrowed(bytes)),
+        Compression::Gzip => {
+            if let Some(whole) = super::inflate::gunzip_whole(bytes, cap) {
+                return Ok(Cow::Owned(whole));
+            }
+        }
+        Compression::Zstd => {}
     }
     let reader = decoder(source, compression, bytes)?;
     read_capped(source, reader, compression, cap, bytes.len()).map(Cow::Owned)

@@ -1,6 +1,7 @@
 //! Stage 1: read OTLP trace exports and decode them into span-table record batches.
 //!
-//! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap, [`otlp_json`] (with
+//! [`files`] resolves inputs, [`compression`] sniffs and inflates with a cap ([`inflate`]: whole
+//! gzip objects in one libdeflate call), [`otlp_json`] (with
 //! its fast path [`otlp_json_fast`]) and [`otlp_wire`] decode the two encodings into the model's
 //! neutral view ([`otlp_proto`] holds prost's message types, the protobuf reader's reference, and
 //! the fileexporter's framing), and [`decode`] drives a
@@ -12,6 +13,7 @@ pub mod coalesce;
 pub mod compression;
 pub mod decode;
 pub mod files;
+pub mod inflate;
 pub mod otlp_json;
 pub mod otlp_json_fast;
 pub mod otlp_proto;
