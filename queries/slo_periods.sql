@@ -1,7 +1,8 @@
 -- slo_periods: the datapoint of every period that has records, for each period-based SLO, and its verdict.
 -- Input: slo_records, slo_definitions, slo_excluded_periods. Output: one row per (slo, period_index) with records: period_start/period_end
--- (UTC), requests, faults, value (the period's availability in percent for AVAILABILITY; for LATENCY the SLO's
--- statistic of latency_ms: an exact percentile, p·(n−1) interpolated between closest ranks as percentile_cont,
+-- (UTC), requests, faults, value (with the statistic 'good_share', the share of the period's requests that are good,
+-- in percent: an OpenSLO time slice's ratio; otherwise the period's availability in percent for AVAILABILITY; for
+-- LATENCY the SLO's statistic of latency_ms: an exact percentile, p·(n−1) interpolated between closest ranks as percentile_cont,
 -- or Average, Minimum, Maximum, Sum, SampleCount), excluded (the period overlaps an exclusion window:
 -- slo_excluded_periods), good (value <operator> threshold, or excluded: non-breaching) and in_interval (false for a
 -- look-back period before a calendar interval's start). Periods without records are not listed.
@@ -11,6 +12,7 @@ WITH ranked AS (
          r.latency_ms,
          r.duration_ns,
          r.fault,
+         r.good,
          d.stat_fraction * (COUNT(*) OVER (PARTITION BY r.slo, r.period_index) - 1) AS position,
          ROW_NUMBER() OVER (PARTITION BY r.slo, r.period_index ORDER BY r.latency_ms) - 1 AS value_rank
   FROM slo_records r
@@ -22,6 +24,7 @@ groups AS (
          period_index,
          COUNT(*) AS requests,
          SUM(fault) AS faults,
+         COUNT(*) FILTER (WHERE good) AS good_requests,
          SUM(duration_ns) AS duration_ns_sum,
          MIN(latency_ms) AS latency_min,
          MAX(latency_ms) AS latency_max,
@@ -40,7 +43,8 @@ valued AS (
          d.period_ns,
          g.requests,
          g.faults,
-         CASE WHEN d.metric = 'AVAILABILITY' THEN 100.0 - 100.0 * g.faults / g.requests
+         CASE WHEN d.stat_kind = 'good_share' THEN 100.0 * g.good_requests / g.requests
+              WHEN d.metric = 'AVAILABILITY' THEN 100.0 - 100.0 * g.faults / g.requests
               WHEN d.stat_kind = 'percentile' THEN
                 CASE WHEN g.position = floor(g.position) THEN g.lower_value
                      ELSE g.lower_value + (g.position - floor(g.position)) * (g.upper_value - g.lower_value) END

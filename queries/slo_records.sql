@@ -3,19 +3,21 @@
 -- Output: one row per (SLO, record) whose end time is in [records_from_ns, elapsed_end_ns): the SLO's interval up to
 -- the evaluation time, preceded by its longest burn-rate look-back where that starts earlier. end_ns is the record's
 -- end time (ns since the epoch); period_index counts periods from the interval start (negative before it, NULL for
--- request-based SLOs); good is the request's verdict: not a fault (AVAILABILITY) or latency_ms <operator> threshold
--- (LATENCY); excluded: the record ends inside one of the SLO's exclusion windows (slo_exclusions, merged, so at
+-- request-based SLOs); good is the request's verdict: not bad (AVAILABILITY; bad is a fault, an error, or either, as
+-- the definition's `bad` says) or latency_ms <request_operator> request_threshold (LATENCY); excluded: the record ends inside one of the SLO's exclusion windows (slo_exclusions, merged, so at
 -- most one matches). A target attribute that is NULL in slo_definitions matches every value.
 WITH matched AS (
   SELECT d.slo,
          d.metric,
-         d.threshold,
-         d.operator,
+         d.bad,
+         d.request_threshold AS threshold,
+         d.request_operator AS operator,
          d.period_ns,
          CAST(s."timestamp" AS BIGINT) AS end_ns,
          CAST(s."timestamp" AS BIGINT) - d.window_start_ns AS since_start_ns,
          s.latency_ms,
          s.duration_ns,
+         s.error,
          s.fault
   FROM signals s
   JOIN slo_definitions d
@@ -39,7 +41,9 @@ judged AS (
          latency_ms,
          duration_ns,
          fault,
-         CASE WHEN metric = 'AVAILABILITY' THEN fault = 0
+         CASE WHEN metric = 'AVAILABILITY' AND bad = 'error' THEN error = 0
+              WHEN metric = 'AVAILABILITY' AND bad = 'fault_or_error' THEN fault = 0 AND error = 0
+              WHEN metric = 'AVAILABILITY' THEN fault = 0
               WHEN operator = '>=' THEN latency_ms >= threshold
               WHEN operator = '>' THEN latency_ms > threshold
               WHEN operator = '<' THEN latency_ms < threshold

@@ -587,10 +587,11 @@ pub struct SloArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// The SLO definitions: a JSON file holding one CreateServiceLevelObjective input object
-    /// or an array of them.
+    /// The SLO definitions: Application Signals' CreateServiceLevelObjective input (one object
+    /// or an array, in JSON or YAML), or OpenSLO v1 objects (kind SLO, SLI, DataSource; YAML
+    /// documents or JSON) whose metric sources have type spanlens. The content tells them apart.
     ///
-    /// Example: --slos slos.json
+    /// Example: --slos slos.json, --slos openslo.yaml
     #[arg(long, value_name = "FILE")]
     pub slos: PathBuf,
 

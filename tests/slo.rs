@@ -83,6 +83,74 @@ async fn raw_store_and_metrics_inputs_give_the_same_tables() {
     );
 }
 
+/// OpenSLO objectives (fixtures/slo/petclinic-openslo.yaml) evaluated like their Application
+/// Signals twins in petclinic-slos.json where the semantics coincide; a refused OpenSLO file is
+/// exit 2 naming the file and the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn openslo_objectives_evaluate_like_their_application_signals_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    spanlens().args(["gen", "--spans", "20000", "--quiet", "--out"]).arg(p("data")).assert().success();
+    spanlens().arg("metrics").arg(p("data")).arg("--out").arg(p("m")).arg("--quiet").assert().success();
+    spanlens().arg("slo").arg(p("m")).arg("--slos").arg(slos_fixture()).arg("--out").arg(p("as")).assert().code(1);
+    let openslo = common::fixture("slo").join("petclinic-openslo.yaml");
+    spanlens()
+        .arg("slo")
+        .arg(p("m"))
+        .arg("--slos")
+        .arg(&openslo)
+        .arg("--out")
+        .arg(p("os"))
+        .assert()
+        .code(1)
+        .stdout(
+            contains("frontend-client-errors/strict")
+                .and(contains("requests with latency <= 300 ms >= 99 % per 300s"))
+                .and(contains("requests without error")),
+        )
+        .stderr(contains("slos: 5 evaluated"));
+    let twins = "SELECT slo, requests, bad_requests, periods_bad, attainment, status FROM t \
+                 WHERE slo IN ('frontend-availability', 'payment-availability-daily') ORDER BY slo";
+    let as_rows = query(&p("as").join("slos.parquet"), twins).await;
+    assert_eq!(as_rows.len(), 2);
+    assert_eq!(query(&p("os").join("slos.parquet"), twins).await, as_rows);
+    // The error objectives count the front end's 4xx, as service_metrics does.
+    let errors = query(
+        &p("m").join("service_metrics.parquet"),
+        "SELECT requests, errors FROM t WHERE service = 'frontend-api' AND bucket_start IS NULL",
+    )
+    .await;
+    let objectives = query(
+        &p("os").join("slos.parquet"),
+        "SELECT DISTINCT requests, bad_requests FROM t WHERE slo LIKE 'frontend-client-errors/%'",
+    )
+    .await;
+    assert_eq!(objectives, errors);
+    // Each time slice's value is the share of its requests at most 300 ms.
+    let slices = query(
+        &p("os").join("slo_periods.parquet"),
+        "SELECT COUNT(*) FROM t WHERE slo = 'billing-latency-slices' AND (value < 0 OR value > 100 OR good <> (value >= 99))",
+    )
+    .await;
+    assert_eq!(slices, ["0"]);
+    // Refused: the file, the SLO and the field named; exit 2, nothing written.
+    let text = std::fs::read_to_string(&openslo)
+        .unwrap()
+        .replace("budgetingMethod: Occurrences", "budgetingMethod: RatioTimeslices");
+    std::fs::write(p("refused.yaml"), text).unwrap();
+    spanlens()
+        .arg("slo")
+        .arg(p("m"))
+        .arg("--slos")
+        .arg(p("refused.yaml"))
+        .arg("--out")
+        .arg(p("refused"))
+        .assert()
+        .code(2)
+        .stderr(contains("refused.yaml: SLO \"frontend-availability\": spec.budgetingMethod RatioTimeslices"));
+    assert!(!p("refused").exists());
+}
+
 /// `2026-11-16` plus a fraction of the generated week, as `YYYY-MM-DDTHH:MM:SSZ`.
 fn week_at(fraction: f64) -> String {
     let start = chrono::DateTime::parse_from_rfc3339("2026-11-16T00:00:00Z").unwrap().timestamp();

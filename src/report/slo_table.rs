@@ -9,23 +9,35 @@ use crate::report::text::{fixed, plain};
 use crate::slo::SloReport;
 
 /// What each SLO of an `slos` table measures, in words: `p99 latency <= 300 ms per 300s`,
-/// `requests without fault`.
+/// `requests without fault`, `requests with latency < 300 ms >= 95 % per 60s`.
 pub fn sli_descriptions(slos: &Columns) -> Vec<String> {
     let (evaluation, metric) = (slos.text("evaluation"), slos.text("metric"));
     let (statistic, operator) = (slos.text("statistic"), slos.text("operator"));
     let (threshold, period) = (slos.number("threshold"), slos.text("period_seconds"));
+    let (bad, request_operator, request_threshold) =
+        (slos.text("bad"), slos.text("request_operator"), slos.number("request_threshold"));
     (0..slos.len())
         .map(|r| {
             let op = operator[r].as_deref().unwrap_or("–");
             let limit = plain(threshold[r]);
             let per = period[r].as_deref().unwrap_or("–");
-            match (evaluation[r].as_deref(), metric[r].as_deref()) {
-                (Some("PeriodBased"), Some("AVAILABILITY")) => format!("availability {op} {limit} % per {per}s"),
-                (Some("PeriodBased"), _) => {
-                    format!("{} latency {op} {limit} ms per {per}s", statistic[r].as_deref().unwrap_or("–"))
+            let good = match (metric[r].as_deref(), bad[r].as_deref()) {
+                (Some("AVAILABILITY"), Some("error")) => "requests without error".to_string(),
+                (Some("AVAILABILITY"), Some("fault_or_error")) => "requests without fault or error".to_string(),
+                (Some("AVAILABILITY"), _) => "requests without fault".to_string(),
+                _ => format!(
+                    "requests with latency {} {} ms",
+                    request_operator[r].as_deref().unwrap_or(op),
+                    plain(request_threshold[r].or(threshold[r]))
+                ),
+            };
+            match (evaluation[r].as_deref(), metric[r].as_deref(), statistic[r].as_deref()) {
+                (Some("PeriodBased"), _, Some("good share")) => format!("{good} {op} {limit} % per {per}s"),
+                (Some("PeriodBased"), Some("AVAILABILITY"), _) => format!("availability {op} {limit} % per {per}s"),
+                (Some("PeriodBased"), _, stat) => {
+                    format!("{} latency {op} {limit} ms per {per}s", stat.unwrap_or("–"))
                 }
-                (_, Some("AVAILABILITY")) => "requests without fault".into(),
-                _ => format!("requests with latency {op} {limit} ms"),
+                _ => good,
             }
         })
         .collect()

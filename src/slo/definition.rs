@@ -1,13 +1,11 @@
-//! SLO definitions in the JSON shape of the Application Signals API
-//! (`CreateServiceLevelObjective` input): the validated types, and their reading, parsing and
-//! validation, with a message naming the field for anything refused.
+//! SLO definitions: the validated types spanlens evaluates, and the parsing and validation of
+//! the JSON shape of the Application Signals API (`CreateServiceLevelObjective` input), with a
+//! message naming the field for anything refused.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
 use crate::util::time::parse_time;
 
 use super::calendar::Cron;
@@ -86,6 +84,9 @@ pub enum Statistic {
     Maximum,
     Sum,
     SampleCount,
+    /// The share of the period's requests that are good (the request verdict), in percent: an
+    /// OpenSLO time slice's ratio.
+    GoodShare,
 }
 
 impl Statistic {
@@ -121,6 +122,7 @@ impl Statistic {
             Statistic::Maximum => ("maximum", None),
             Statistic::Sum => ("sum", None),
             Statistic::SampleCount => ("count", None),
+            Statistic::GoodShare => ("good_share", None),
         }
     }
 }
@@ -129,11 +131,42 @@ impl Statistic {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evaluation {
     /// Each period of `period_seconds` gives one datapoint (the statistic of the latency, or the
-    /// availability), good when `value operator threshold` holds.
-    Period { period_seconds: i64, statistic: Statistic, threshold: f64, operator: Operator },
+    /// availability), good when `value operator threshold` holds. `request_rule` judges each
+    /// request of a LATENCY SLO whose statistic is [`Statistic::GoodShare`]: good when
+    /// `latency_ms operator value`.
+    Period {
+        period_seconds: i64,
+        statistic: Statistic,
+        threshold: f64,
+        operator: Operator,
+        request_rule: Option<(Operator, f64)>,
+    },
     /// Each request is good or bad: for AVAILABILITY bad = fault; for LATENCY good when
     /// `latency_ms operator threshold` holds.
     Request { threshold: Option<f64>, operator: Option<Operator> },
+}
+
+/// Which requests an AVAILABILITY SLO counts as bad.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BadRequests {
+    /// A fault (5xx or status ERROR): Application Signals' availability.
+    #[default]
+    Faults,
+    /// An error (4xx).
+    Errors,
+    /// A fault or an error.
+    Failures,
+}
+
+impl BadRequests {
+    /// The `bad` column of `slo_definitions`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            BadRequests::Faults => "fault",
+            BadRequests::Errors => "error",
+            BadRequests::Failures => "fault_or_error",
+        }
+    }
 }
 
 /// The records an SLO reads: a service (all operations or one), or one of its dependencies.
@@ -171,6 +204,8 @@ pub enum Interval {
 pub struct SloDefinition {
     pub name: String,
     pub metric: MetricType,
+    /// For AVAILABILITY, the bad requests (Application Signals: faults).
+    pub bad: BadRequests,
     pub evaluation: Evaluation,
     pub target: Target,
     /// Attainment goal, percent.
@@ -313,15 +348,9 @@ pub(crate) struct BurnRateInput {
     look_back_window_minutes: u32,
 }
 
-/// Read and validate the SLO definitions in `path`.
-pub fn read_definitions(path: &Path) -> Result<Vec<SloDefinition>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
-    parse_definitions(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-}
-
-/// Parse and validate SLO definitions from JSON text (one object or an array of them).
-pub fn parse_definitions(text: &str) -> std::result::Result<Vec<SloDefinition>, String> {
+/// Parse and validate Application Signals SLO definitions from JSON text (one object or an array
+/// of them); errors give the line and column.
+pub(crate) fn parse_application_signals(text: &str) -> std::result::Result<Vec<SloDefinition>, String> {
     let invalid =
         |e: serde_json::Error| format!("not a valid SLO definition (line {}, column {}): {e}", e.line(), e.column());
     let inputs: Vec<SloInput> = if text.trim_start().starts_with('[') {
@@ -329,6 +358,22 @@ pub fn parse_definitions(text: &str) -> std::result::Result<Vec<SloDefinition>, 
     } else {
         vec![serde_json::from_str(text).map_err(invalid)?]
     };
+    validate_all(inputs)
+}
+
+/// Application Signals SLO definitions already parsed into values (from YAML), one per SLO.
+pub(crate) fn application_signals_values(
+    values: Vec<serde_json::Value>,
+) -> std::result::Result<Vec<SloDefinition>, String> {
+    let inputs = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| serde_json::from_value(v).map_err(|e| format!("not a valid SLO definition (SLO {}): {e}", i + 1)))
+        .collect::<std::result::Result<Vec<SloInput>, String>>()?;
+    validate_all(inputs)
+}
+
+fn validate_all(inputs: Vec<SloInput>) -> std::result::Result<Vec<SloDefinition>, String> {
     if inputs.is_empty() {
         return Err("no SLO is defined".into());
     }
@@ -371,6 +416,7 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
                 statistic,
                 threshold: sli.metric_threshold,
                 operator: sli.comparison_operator,
+                request_rule: None,
             };
             (c, evaluation)
         }
@@ -428,29 +474,11 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
         }
         Some(_) => return Err("Interval needs exactly one of RollingInterval and CalendarInterval".into()),
     };
-    let (unit, duration) = match interval {
-        Interval::Rolling { unit, duration } | Interval::Calendar { unit, duration, .. } => (unit, duration),
+    let period = match evaluation {
+        Evaluation::Period { period_seconds, .. } => format!("PeriodSeconds {period_seconds}"),
+        Evaluation::Request { .. } => String::new(),
     };
-    if duration == 0 {
-        return Err("the interval Duration must be at least 1".into());
-    }
-    // The shortest length the interval can have (a MONTH has at least 28 days).
-    let unit_seconds = match unit {
-        DurationUnit::Minute => 60,
-        DurationUnit::Hour => 3600,
-        DurationUnit::Day | DurationUnit::Month => 86_400,
-    };
-    let min_seconds = i64::from(duration) * if unit == DurationUnit::Month { 28 * 86_400 } else { unit_seconds };
-    // Months differ in length: their periods must divide a day.
-    let whole_periods = |p: i64| match unit {
-        DurationUnit::Month => unit_seconds % p == 0,
-        _ => (i64::from(duration) * unit_seconds) % p == 0,
-    };
-    if let Evaluation::Period { period_seconds, .. } = evaluation
-        && !whole_periods(period_seconds)
-    {
-        return Err(format!("PeriodSeconds {period_seconds} does not divide the interval into whole periods"));
-    }
+    let min_seconds = check_periods(interval, &evaluation, &period)?;
     if input.burn_rate_configurations.len() > 10 {
         return Err("at most 10 BurnRateConfigurations".into());
     }
@@ -473,6 +501,7 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
     Ok(SloDefinition {
         name: input.name,
         metric,
+        bad: BadRequests::Faults,
         evaluation,
         target,
         goal: attainment,
@@ -481,6 +510,39 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
         burn_rate_minutes,
         exclusions,
     })
+}
+
+/// Check that `interval` has a duration and that a period-based `evaluation`'s periods divide it
+/// into whole periods (`what` names the period in messages). Returns the shortest length
+/// the interval can have, in seconds (a month has at least 28 days).
+pub(crate) fn check_periods(
+    interval: Interval,
+    evaluation: &Evaluation,
+    what: &str,
+) -> std::result::Result<i64, String> {
+    let (unit, duration) = match interval {
+        Interval::Rolling { unit, duration } | Interval::Calendar { unit, duration, .. } => (unit, duration),
+    };
+    if duration == 0 {
+        return Err("the interval Duration must be at least 1".into());
+    }
+    let unit_seconds = match unit {
+        DurationUnit::Minute => 60,
+        DurationUnit::Hour => 3600,
+        DurationUnit::Day | DurationUnit::Month => 86_400,
+    };
+    let min_seconds = i64::from(duration) * if unit == DurationUnit::Month { 28 * 86_400 } else { unit_seconds };
+    // Months differ in length: their periods must divide a day.
+    let whole_periods = |p: i64| match unit {
+        DurationUnit::Month => unit_seconds % p == 0,
+        _ => (i64::from(duration) * unit_seconds) % p == 0,
+    };
+    if let Evaluation::Period { period_seconds, .. } = *evaluation
+        && !whole_periods(period_seconds)
+    {
+        return Err(format!("{what} does not divide the interval into whole periods"));
+    }
+    Ok(min_seconds)
 }
 
 /// `StartTime`: epoch seconds or an RFC 3339 time.

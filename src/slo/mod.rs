@@ -1,15 +1,19 @@
 //! SLOs with Application Signals semantics (spec §14): definitions read from the JSON shape of
-//! the Application Signals API (`CreateServiceLevelObjective` input), resolved against an
+//! the Application Signals API (`CreateServiceLevelObjective` input, as JSON or YAML) or from
+//! OpenSLO v1 objects, resolved against an
 //! evaluation time into the `slo_definitions` table, and evaluated over the `signals` table by
 //! the `slo_*` queries of `queries/`: attainment, error budget, status, each period's datapoint
 //! and burn rates.
 //!
-//! [`definition`] reads and validates the definitions, [`calendar`] holds the cron and interval
+//! [`input`] reads a `--slos` file and tells its format apart, [`definition`] holds the validated
+//! types and reads Application Signals' shape, [`openslo`] maps OpenSLO objects onto them, [`calendar`] holds the cron and interval
 //! arithmetic, [`tables`] resolves definitions at an evaluation time into the tables the SLO
 //! queries read; evaluation itself is here.
 
 pub mod calendar;
 pub mod definition;
+pub mod input;
+pub mod openslo;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -27,6 +31,7 @@ use crate::model::table::Columns;
 use crate::signals;
 
 pub use definition::*;
+pub use input::{parse_definitions, read_definitions};
 pub use tables::{DefinitionTables, definition_batches, records_window};
 
 /// The tables an SLO run writes, in this order.
@@ -161,7 +166,7 @@ mod tests {
     const T0: i64 = 1_763_856_000 * NANOS_PER_SECOND; // 2025-11-23T00:00:00Z, a Sunday
 
     /// One signal record: (record type, service, operation, remote service, end ns, latency ms,
-    /// fault).
+    /// fault: 1 a fault, 2 an error (4xx), 0 neither).
     type Rec<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, i64, f64, i64);
 
     fn signals_batch(recs: &[Rec]) -> RecordBatch {
@@ -189,8 +194,8 @@ mod tests {
             none(),
             Arc::new(Float64Array::from_iter_values(recs.iter().map(|r| r.5))),
             Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| (r.5 * 1e6).round() as i64))),
-            Arc::new(Int64Array::from_iter_values(recs.iter().map(|_| 0))),
-            Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| r.6))),
+            Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| i64::from(r.6 == 2)))),
+            Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| i64::from(r.6 == 1)))),
             Arc::new(TimestampNanosecondArray::from_iter_values(recs.iter().map(|r| r.4)).with_timezone("UTC")),
             ids(16),
             ids(8),
@@ -274,6 +279,92 @@ mod tests {
 
     fn num(row: &BTreeMap<String, String>, key: &str) -> f64 {
         row[key].parse().unwrap_or_else(|_| panic!("{key} = {}", row[key]))
+    }
+
+    /// An OpenSLO SLO of `svc` over the last `window`, as YAML.
+    fn openslo(indicator: &str, window: &str, method: &str, objective: &str) -> String {
+        format!(
+            "apiVersion: openslo/v1\nkind: SLO\nmetadata: {{name: s}}\nspec:\n  service: svc\n  indicator:\n    \
+             metadata: {{name: i}}\n    spec:\n{indicator}\n  timeWindow: [{{duration: {window}, isRolling: true}}]\n  \
+             budgetingMethod: {method}\n  objectives: [{objective}]\n"
+        )
+    }
+
+    fn ratio(bad: &str) -> String {
+        format!(
+            "      ratioMetric:\n        bad: {{metricSource: {{type: spanlens, spec: {{measure: {bad}}}}}}}\n        \
+             total: {{metricSource: {{type: spanlens, spec: {{measure: requests}}}}}}"
+        )
+    }
+
+    const THRESHOLD: &str = "      thresholdMetric: {metricSource: {type: spanlens, spec: {measure: latency}}}";
+
+    /// The worked examples of OpenSLO's budgeting methods (docs/slo.md), computed by hand.
+    #[test]
+    fn openslo_budgeting_methods_match_hand_computed_results() {
+        let at = T0 + NANOS_PER_DAY;
+        // Occurrences, ratio: 2000 requests, 30 faults, target 0.99 → 1970/2000 = 98.5 %; the budget
+        // is 20 bad requests, 30 spent: breached.
+        let recs: Vec<Rec> = (0..2000).map(|i| rec(T0 + i * NANOS_PER_SECOND, 5.0, i64::from(i < 30))).collect();
+        let rows = evaluate_rows(&openslo(&ratio("faults"), "1d", "Occurrences", "{target: 0.99}"), &recs, at, false);
+        let slo = &rows[0][0];
+        assert_eq!((num(slo, "requests"), num(slo, "bad_requests"), num(slo, "attainment")), (2000.0, 30.0, 98.5));
+        assert_eq!((num(slo, "budget_requests"), num(slo, "budget_requests_remaining")), (20.0, -10.0));
+        assert_eq!(slo["status"], "BREACHED");
+        // The same with errors as the bad requests: 30 faults and 10 errors; `failures` counts both.
+        let mut recs = recs;
+        recs.extend((0..10).map(|i| rec(T0 + (3000 + i) * NANOS_PER_SECOND, 5.0, 2)));
+        for (bad, expected) in [("faults", 30.0), ("errors", 10.0), ("failures", 40.0)] {
+            let rows = evaluate_rows(&openslo(&ratio(bad), "1d", "Occurrences", "{target: 0.99}"), &recs, at, false);
+            assert_eq!((num(&rows[0][0], "requests"), num(&rows[0][0], "bad_requests")), (2010.0, expected), "{bad}");
+        }
+        // Occurrences, threshold: latencies 120, 250, 310, 90, 500 ms, op lt 300 → 3 of 5 = 60 %;
+        // with target 0.5 the budget is 2.5 requests, 2 spent, 20 % left: a warning.
+        let recs: Vec<Rec> = [120.0, 250.0, 310.0, 90.0, 500.0]
+            .iter()
+            .enumerate()
+            .map(|(i, l)| rec(T0 + i as i64 * NANOS_PER_MINUTE, *l, 0))
+            .collect();
+        let objective = "{op: lt, value: 300, target: 0.5}";
+        let rows = evaluate_rows(&openslo(THRESHOLD, "1d", "Occurrences", objective), &recs, at, false);
+        assert_eq!((num(&rows[0][0], "attainment"), rows[0][0]["status"].as_str()), (60.0, "WARNING"));
+
+        // Timeslices over 4 one-minute slices (good/total): 100/100, 95/100, 0/0, 10/20 with
+        // timeSliceTarget 0.95: slices 1 and 2 good (0.95 is not below 0.95), 4 bad; the empty
+        // slice 3 is good (3/4 = 75 %), or bad with --missing-data bad (2/4 = 50 %).
+        let mut recs = Vec::new();
+        for (slice, (total, bad)) in [(100, 0), (100, 5), (0, 0), (20, 10)].into_iter().enumerate() {
+            let start = T0 + slice as i64 * NANOS_PER_MINUTE;
+            recs.extend((0..total).map(|i| rec(start + i64::from(i) * NANOS_PER_SECOND / 2, 5.0, i64::from(i < bad))));
+        }
+        let at = T0 + 4 * NANOS_PER_MINUTE;
+        let objective = "{target: 0.75, timeSliceTarget: 0.95, timeSliceWindow: 1m}";
+        let yaml = openslo(&ratio("faults"), "4m", "Timeslices", objective);
+        let rows = evaluate_rows(&yaml, &recs, at, false);
+        let values: Vec<(f64, &str)> = rows[1].iter().map(|p| (num(p, "value"), p["good"].as_str())).collect();
+        assert_eq!(values, [(100.0, "true"), (95.0, "true"), (50.0, "false")]);
+        let slo = &rows[0][0];
+        assert_eq!((num(slo, "periods_total"), num(slo, "periods_bad"), num(slo, "attainment")), (4.0, 1.0, 75.0));
+        assert_eq!(slo["status"], "WARNING", "75 % meets the 75 % goal with no budget left");
+        let rows = evaluate_rows(&yaml, &recs, at, true);
+        assert_eq!((num(&rows[0][0], "attainment"), rows[0][0]["status"].as_str()), (50.0, "BREACHED"));
+        // Timeslices on a threshold: each slice's share of requests under 300 ms.
+        let recs: Vec<Rec> = (0..4)
+            .flat_map(|slice| {
+                (0..10).map(move |i| {
+                    rec(
+                        T0 + slice * NANOS_PER_MINUTE + i * NANOS_PER_SECOND,
+                        if i < slice * 3 { 400.0 } else { 100.0 },
+                        0,
+                    )
+                })
+            })
+            .collect();
+        let objective = "{op: lt, value: 300, target: 0.5, timeSliceTarget: 0.7, timeSliceWindow: 1m}";
+        let rows = evaluate_rows(&openslo(THRESHOLD, "4m", "Timeslices", objective), &recs, at, false);
+        let values: Vec<f64> = rows[1].iter().map(|p| num(p, "value")).collect();
+        assert_eq!(values, [100.0, 70.0, 40.0, 10.0]);
+        assert_eq!(num(&rows[0][0], "attainment"), 50.0);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub(crate) fn definitions_schema() -> SchemaRef {
         float("stat_fraction", true),
         float("threshold", true),
         utf8("operator", true),
+        utf8("bad", true),
+        float("request_threshold", true),
+        utf8("request_operator", true),
         int("period_ns", true),
         float("goal", false),
         float("budget_fraction", false),
@@ -87,6 +90,9 @@ pub(crate) struct DefinitionRow {
     stat_fraction: Option<f64>,
     threshold: Option<f64>,
     operator: Option<&'static str>,
+    /// The verdict on each request of a LATENCY SLO: `latency_ms request_operator request_threshold`.
+    request_threshold: Option<f64>,
+    request_operator: Option<&'static str>,
     period_ns: Option<i64>,
     interval_start: i64,
     interval_end: i64,
@@ -129,6 +135,8 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
         stat_fraction: None,
         threshold: None,
         operator: None,
+        request_threshold: None,
+        request_operator: None,
         period_ns: None,
         interval_start: start,
         interval_end: end,
@@ -141,11 +149,15 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
     };
     row.fully_excluded = elapsed_end > start && row.exclusions.iter().any(|&(s, e)| s <= start && e >= elapsed_end);
     match d.evaluation {
-        Evaluation::Period { period_seconds, statistic, threshold, operator } => {
+        Evaluation::Period { period_seconds, statistic, threshold, operator, request_rule } => {
             let (kind, fraction) = statistic.columns();
             let p = period_seconds * NANOS_PER_SECOND;
-            // An AVAILABILITY period's datapoint is its availability: no statistic applies.
-            if d.metric == MetricType::Latency {
+            // An AVAILABILITY period's datapoint is its availability (Application Signals), or the
+            // share of good requests: no latency statistic applies.
+            if statistic == Statistic::GoodShare {
+                row.statistic = Some("good share".into());
+                row.stat_kind = Some(kind);
+            } else if d.metric == MetricType::Latency {
                 row.statistic = Some(match statistic {
                     Statistic::Percentile(f) => format!("p{}", (f * 1e6).round() / 1e4),
                     other => format!("{other:?}"),
@@ -155,6 +167,9 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
             }
             row.threshold = Some(threshold);
             row.operator = Some(operator.as_str());
+            let (op, value) = request_rule.unwrap_or((operator, threshold));
+            row.request_operator = Some(op.as_str());
+            row.request_threshold = Some(value);
             row.period_ns = Some(p);
             row.periods_total = Some((end - start) / p);
             row.periods_elapsed = Some((elapsed_end - start + p - 1) / p);
@@ -162,6 +177,8 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
         Evaluation::Request { threshold, operator } => {
             row.threshold = threshold;
             row.operator = operator.map(Operator::as_str);
+            row.request_threshold = threshold;
+            row.request_operator = row.operator;
         }
     }
     Ok(row)
@@ -278,6 +295,9 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionT
         float(rows.iter().map(|r| r.stat_fraction).collect()),
         float(rows.iter().map(|r| r.threshold).collect()),
         text(rows.iter().map(|r| r.operator)),
+        text(defs.iter().map(|d| (d.metric == MetricType::Availability).then(|| d.bad.as_str()))),
+        float(rows.iter().map(|r| r.request_threshold).collect()),
+        text(rows.iter().map(|r| r.request_operator)),
         int(&|r| r.period_ns),
         float(defs.iter().map(|d| Some(d.goal)).collect()),
         float(defs.iter().map(|d| Some(budget_fraction(d.goal))).collect()),
