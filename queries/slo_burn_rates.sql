@@ -3,13 +3,15 @@
 -- (excluded periods are good, excluded requests are not counted).
 -- Output: one row per (slo, lookback_minutes). error_rate: bad periods / periods in the window (period-based; the
 -- window is the last lookback/period periods of the interval grid) or bad requests / requests (request-based).
--- burn_rate = error_rate / (1 − goal/100); a window without records falls back to the attainment,
+-- With attainment_rule 'mean_value' (RatioTimeslices) the error rate is the periods' mean shortfall, 1 − value/100
+-- (0 for an excluded period; with $1, 1 for a period without records). burn_rate = error_rate / (1 − goal/100); a window without records falls back to the attainment,
 -- (100 − attainment) / (100 − goal), with basis 'attainment' (Application Signals' rule for no data).
 WITH windows AS (
   SELECT w.slo,
          w.lookback_minutes,
          d.slo_index,
          d.evaluation,
+         d.attainment_rule,
          d.budget_fraction,
          d.elapsed_end_ns - w.lookback_ns AS from_ns,
          d.elapsed_end_ns AS to_ns,
@@ -23,7 +25,8 @@ period_counts AS (
   SELECT w.slo,
          w.lookback_minutes,
          COUNT(p.slo) AS with_data,
-         COUNT(p.slo) FILTER (WHERE NOT p.good) AS failed
+         COUNT(p.slo) FILTER (WHERE NOT p.good) AS failed,
+         SUM(CASE WHEN p.excluded THEN 0.0 ELSE 1.0 - p.value / 100.0 END) AS shortfall
   FROM windows w
   LEFT JOIN slo_periods p
     ON p.slo = w.slo AND p.period_index >= w.first_period AND p.period_index < w.end_period
@@ -65,7 +68,11 @@ rates AS (
          rc.requests,
          rc.bad_requests,
          CASE WHEN w.evaluation = 'PeriodBased' THEN pc.with_data > 0 ELSE rc.requests > 0 END AS has_data,
-         CASE WHEN w.evaluation = 'PeriodBased' THEN
+         CASE WHEN w.attainment_rule = 'mean_value' THEN
+                (pc.shortfall + CASE WHEN $1 THEN w.periods - pc.with_data - COALESCE(ie.periods, 0) ELSE 0 END)
+                / NULLIF(pc.with_data
+                         + CASE WHEN $1 THEN w.periods - pc.with_data - COALESCE(ie.periods, 0) ELSE 0 END, 0)
+              WHEN w.evaluation = 'PeriodBased' THEN
                 (pc.failed + CASE WHEN $1 THEN w.periods - pc.with_data - COALESCE(ie.periods, 0) ELSE 0 END)
                 / CAST(w.periods AS DOUBLE)
               WHEN rc.requests > 0 THEN rc.bad_requests / CAST(rc.requests AS DOUBLE) END AS error_rate

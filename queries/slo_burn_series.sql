@@ -4,7 +4,9 @@
 -- Output: one row per (slo, lookback_minutes, minute boundary `time` in (interval start, evaluation time]): the window
 -- is [time − lookback, time). Request-based: requests and bad requests ending in it (excluded ones not counted),
 -- error_rate = bad / requests. Period-based: the periods ending in it (lookback / period of them) and the failed
--- ones (plus those without records when $1), error_rate = bad / periods. burn_rate = error_rate / (1 − goal/100);
+-- ones (plus those without records when $1), error_rate = bad / periods; with attainment_rule 'mean_value'
+-- (RatioTimeslices) the mean shortfall 1 − value/100 of the periods with records (0 for an excluded one; with $1 also
+-- those without records, at 1). burn_rate = error_rate / (1 − goal/100);
 -- NULL without data. A window reaching before the first record the SLO reads sees only the records there are.
 WITH windows AS (
   SELECT slo, long_minutes AS minutes FROM slo_alert_rules
@@ -15,6 +17,7 @@ bounds AS (
   SELECT d.slo,
          d.slo_index,
          d.evaluation,
+         d.attainment_rule,
          d.budget_fraction,
          d.period_ns,
          d.window_start_ns / 60000000000 AS first_minute,
@@ -23,14 +26,19 @@ bounds AS (
   FROM slo_definitions d
   JOIN windows w ON w.slo = d.slo
   WHERE d.elapsed_end_ns > d.window_start_ns
-  GROUP BY d.slo, d.slo_index, d.evaluation, d.budget_fraction, d.period_ns, d.window_start_ns, d.elapsed_end_ns
+  GROUP BY d.slo, d.slo_index, d.evaluation, d.attainment_rule, d.budget_fraction, d.period_ns, d.window_start_ns,
+           d.elapsed_end_ns
 ),
 grid AS (
   SELECT slo, unnest(generate_series(first_minute - longest, last_minute)) AS minute FROM bounds
 ),
 -- What ends in each minute: requests (request-based) or periods (period-based), all and bad.
 events AS (
-  SELECT r.slo, r.end_ns / 60000000000 AS minute, COUNT(*) AS total, COUNT(*) FILTER (WHERE NOT r.good) AS bad
+  SELECT r.slo,
+         r.end_ns / 60000000000 AS minute,
+         COUNT(*) AS total,
+         COUNT(*) FILTER (WHERE NOT r.good) AS bad,
+         0.0 AS shortfall
   FROM slo_records r
   JOIN slo_definitions d ON d.slo = r.slo
   WHERE d.evaluation = 'RequestBased' AND NOT r.excluded
@@ -39,7 +47,8 @@ events AS (
   SELECT p.slo,
          (d.window_start_ns + (p.period_index + 1) * d.period_ns - 1) / 60000000000 AS minute,
          COUNT(*) AS total,
-         COUNT(*) FILTER (WHERE NOT p.good) AS bad
+         COUNT(*) FILTER (WHERE NOT p.good) AS bad,
+         SUM(CASE WHEN p.excluded THEN 0.0 ELSE 1.0 - p.value / 100.0 END) AS shortfall
   FROM slo_periods p
   JOIN slo_definitions d ON d.slo = p.slo
   GROUP BY p.slo, (d.window_start_ns + (p.period_index + 1) * d.period_ns - 1) / 60000000000
@@ -48,7 +57,9 @@ cumulative AS (
   SELECT g.slo,
          g.minute,
          SUM(COALESCE(e.total, 0)) OVER (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING) AS total,
-         SUM(COALESCE(e.bad, 0)) OVER (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING) AS bad
+         SUM(COALESCE(e.bad, 0)) OVER (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING) AS bad,
+         SUM(COALESCE(e.shortfall, 0.0)) OVER (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING)
+           AS shortfall
   FROM grid g
   LEFT JOIN events e ON e.slo = g.slo AND e.minute = g.minute
 ),
@@ -56,12 +67,14 @@ counts AS (
   SELECT b.slo_index,
          b.slo,
          b.evaluation,
+         b.attainment_rule,
          b.budget_fraction,
          w.minutes AS lookback_minutes,
          c.minute,
          CASE WHEN b.evaluation = 'PeriodBased' THEN w.minutes * 60000000000 / b.period_ns END AS periods,
          c.total - p.total AS total,
-         c.bad - p.bad AS bad
+         c.bad - p.bad AS bad,
+         c.shortfall - p.shortfall AS shortfall
   FROM bounds b
   JOIN windows w ON w.slo = b.slo
   JOIN cumulative c ON c.slo = b.slo AND c.minute >= b.first_minute
@@ -71,7 +84,10 @@ rates AS (
   SELECT *,
          CASE WHEN evaluation = 'PeriodBased' THEN bad + CASE WHEN $1 THEN periods - total ELSE 0 END END
            AS bad_periods,
-         CASE WHEN evaluation = 'PeriodBased' AND total > 0 AND periods > 0 THEN
+         CASE WHEN attainment_rule = 'mean_value' AND total > 0 THEN
+                (shortfall + CASE WHEN $1 THEN periods - total ELSE 0 END)
+                / CAST(total + CASE WHEN $1 THEN periods - total ELSE 0 END AS DOUBLE)
+              WHEN evaluation = 'PeriodBased' AND total > 0 AND periods > 0 THEN
                 (bad + CASE WHEN $1 THEN periods - total ELSE 0 END) / CAST(periods AS DOUBLE)
               WHEN evaluation = 'RequestBased' AND total > 0 THEN bad / CAST(total AS DOUBLE) END AS error_rate
   FROM counts

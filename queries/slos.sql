@@ -6,12 +6,16 @@
 -- failed periods (+ elapsed periods without records when $1), attainment = 100·(total − bad)/total, budget in
 -- seconds = interval·(100 − goal)/100, remaining = budget − bad·period, BREACHED when remaining < 0.
 -- Request-based: attainment = 100·good/requests, budget in requests = requests·(100 − goal)/100, remaining =
--- budget − bad, BREACHED when bad ≥ budget. INSUFFICIENT_DATA without records in the elapsed interval; WARNING when
+-- budget − bad, BREACHED when bad ≥ budget. Period-based with attainment_rule 'mean_value' (OpenSLO's
+-- RatioTimeslices): attainment = the mean value of the elapsed periods with records (an excluded one counts 100; with
+-- $1, one without records and not excluded counts 0), remaining = budget − interval·(100 − attainment)/100 seconds.
+-- INSUFFICIENT_DATA without records in the elapsed interval; WARNING when
 -- the budget left is at most warning_threshold percent of it; otherwise OK.
 WITH periods AS (
   SELECT slo,
          COUNT(*) FILTER (WHERE in_interval) AS periods_with_data,
-         COUNT(*) FILTER (WHERE in_interval AND NOT good) AS periods_failed
+         COUNT(*) FILTER (WHERE in_interval AND NOT good) AS periods_failed,
+         SUM(CASE WHEN excluded THEN 100.0 ELSE value END) FILTER (WHERE in_interval) AS value_sum
   FROM slo_periods
   GROUP BY slo
 ),
@@ -43,7 +47,11 @@ counted AS (
          CASE WHEN d.evaluation = 'PeriodBased' THEN
            COALESCE(p.periods_failed, 0)
            + CASE WHEN $1 THEN d.periods_elapsed - COALESCE(p.periods_with_data, 0) - COALESCE(i.periods, 0)
-                  ELSE 0 END END AS periods_bad
+                  ELSE 0 END END AS periods_bad,
+         CASE WHEN d.attainment_rule = 'mean_value' THEN
+           p.value_sum / NULLIF(p.periods_with_data
+                                + CASE WHEN $1 THEN d.periods_elapsed - p.periods_with_data - COALESCE(i.periods, 0)
+                                       ELSE 0 END, 0) END AS mean_value
   FROM slo_definitions d
   LEFT JOIN requests q ON q.slo = d.slo
   LEFT JOIN periods p ON p.slo = d.slo
@@ -51,12 +59,15 @@ counted AS (
 ),
 budgeted AS (
   SELECT *,
-         CASE WHEN evaluation = 'PeriodBased' THEN 100.0 * (periods_total - periods_bad) / periods_total
+         CASE WHEN attainment_rule = 'mean_value' THEN mean_value
+              WHEN evaluation = 'PeriodBased' THEN 100.0 * (periods_total - periods_bad) / periods_total
               WHEN requests > 0 THEN 100.0 * (requests - bad_requests) / requests
               WHEN fully_excluded THEN 100.0 END AS attainment,
          CASE WHEN evaluation = 'PeriodBased' THEN interval_ns / 1e9 * budget_fraction END AS budget_seconds,
-         CASE WHEN evaluation = 'PeriodBased' THEN
-           interval_ns / 1e9 * budget_fraction - periods_bad * (period_ns / 1e9) END AS budget_seconds_remaining,
+         CASE WHEN attainment_rule = 'mean_value' THEN
+                interval_ns / 1e9 * budget_fraction - interval_ns / 1e9 * (100.0 - mean_value) / 100.0
+              WHEN evaluation = 'PeriodBased' THEN
+                interval_ns / 1e9 * budget_fraction - periods_bad * (period_ns / 1e9) END AS budget_seconds_remaining,
          CASE WHEN evaluation = 'RequestBased' THEN requests * budget_fraction END AS budget_requests,
          CASE WHEN evaluation = 'RequestBased' THEN
            requests * budget_fraction - bad_requests END AS budget_requests_remaining
@@ -87,6 +98,7 @@ SELECT slo,
        bad,
        request_operator,
        request_threshold,
+       attainment_rule,
        goal,
        warning AS warning_threshold,
        goal_interval,

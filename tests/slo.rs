@@ -108,7 +108,7 @@ async fn openslo_objectives_evaluate_like_their_application_signals_twins() {
                 .and(contains("requests with latency <= 300 ms >= 99 % per 300s"))
                 .and(contains("requests without error")),
         )
-        .stderr(contains("slos: 5 evaluated"));
+        .stderr(contains("slos: 6 evaluated"));
     let twins = "SELECT slo, requests, bad_requests, periods_bad, attainment, status FROM t \
                  WHERE slo IN ('frontend-availability', 'payment-availability-daily') ORDER BY slo";
     let as_rows = query(&p("as").join("slos.parquet"), twins).await;
@@ -136,7 +136,7 @@ async fn openslo_objectives_evaluate_like_their_application_signals_twins() {
     // Refused: the file, the SLO and the field named; exit 2, nothing written.
     let text = std::fs::read_to_string(&openslo)
         .unwrap()
-        .replace("budgetingMethod: Occurrences", "budgetingMethod: RatioTimeslices");
+        .replace("budgetingMethod: Occurrences", "budgetingMethod: TimeSlices");
     std::fs::write(p("refused.yaml"), text).unwrap();
     spanlens()
         .arg("slo")
@@ -147,7 +147,9 @@ async fn openslo_objectives_evaluate_like_their_application_signals_twins() {
         .arg(p("refused"))
         .assert()
         .code(2)
-        .stderr(contains("refused.yaml: SLO \"frontend-availability\": spec.budgetingMethod RatioTimeslices"));
+        .stderr(contains(
+            "refused.yaml: SLO \"frontend-availability\": spec.budgetingMethod \"TimeSlices\" is unknown",
+        ));
     assert!(!p("refused").exists());
 }
 

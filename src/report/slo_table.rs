@@ -9,13 +9,15 @@ use crate::report::text::{fixed, plain};
 use crate::slo::SloReport;
 
 /// What each SLO of an `slos` table measures, in words: `p99 latency <= 300 ms per 300s`,
-/// `requests without fault`, `requests with latency < 300 ms >= 95 % per 60s`.
+/// `requests without fault`, `requests with latency < 300 ms >= 95 % per 60s`, `requests without
+/// fault, mean share per 3600s`.
 pub fn sli_descriptions(slos: &Columns) -> Vec<String> {
     let (evaluation, metric) = (slos.text("evaluation"), slos.text("metric"));
     let (statistic, operator) = (slos.text("statistic"), slos.text("operator"));
     let (threshold, period) = (slos.number("threshold"), slos.text("period_seconds"));
     let (bad, request_operator, request_threshold) =
         (slos.text("bad"), slos.text("request_operator"), slos.number("request_threshold"));
+    let rule = slos.text("attainment_rule");
     (0..slos.len())
         .map(|r| {
             let op = operator[r].as_deref().unwrap_or("–");
@@ -32,6 +34,9 @@ pub fn sli_descriptions(slos: &Columns) -> Vec<String> {
                 ),
             };
             match (evaluation[r].as_deref(), metric[r].as_deref(), statistic[r].as_deref()) {
+                (Some("PeriodBased"), _, _) if rule[r].as_deref() == Some("mean_value") => {
+                    format!("{good}, mean share per {per}s")
+                }
                 (Some("PeriodBased"), _, Some("good share")) => format!("{good} {op} {limit} % per {per}s"),
                 (Some("PeriodBased"), Some("AVAILABILITY"), _) => format!("availability {op} {limit} % per {per}s"),
                 (Some("PeriodBased"), _, stat) => {

@@ -140,10 +140,32 @@ pub enum Evaluation {
         threshold: f64,
         operator: Operator,
         request_rule: Option<(Operator, f64)>,
+        attainment: PeriodAttainment,
     },
     /// Each request is good or bad: for AVAILABILITY bad = fault; for LATENCY good when
     /// `latency_ms operator threshold` holds.
     Request { threshold: Option<f64>, operator: Option<Operator> },
+}
+
+/// How a period-based SLO's attainment is made of its periods.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PeriodAttainment {
+    /// The share of good periods (Application Signals; OpenSLO's Timeslices).
+    #[default]
+    GoodPeriods,
+    /// The mean of the periods' values, in percent (OpenSLO's RatioTimeslices, whose periods'
+    /// values are their shares of good requests).
+    MeanValue,
+}
+
+impl PeriodAttainment {
+    /// The `attainment_rule` column of `slo_definitions` and `slos`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PeriodAttainment::GoodPeriods => "good_periods",
+            PeriodAttainment::MeanValue => "mean_value",
+        }
+    }
 }
 
 /// Which requests an AVAILABILITY SLO counts as bad.
@@ -417,6 +439,7 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
                 threshold: sli.metric_threshold,
                 operator: sli.comparison_operator,
                 request_rule: None,
+                attainment: PeriodAttainment::GoodPeriods,
             };
             (c, evaluation)
         }

@@ -367,6 +367,39 @@ mod tests {
         assert_eq!(num(&rows[0][0], "attainment"), 50.0);
     }
 
+    /// RatioTimeslices: the mean of the slices' shares, over the worked example's slices
+    /// (100/100, 95/100, 0/0, 10/20) with target 0.8: (100 + 95 + 50)/3 = 81.67 % with the empty
+    /// slice skipped, met; 245/4 = 61.25 % with it counted as 0 (--no-data bad), breached. The
+    /// same slices under Occurrences: 205/220 = 93.18 %.
+    #[test]
+    fn openslo_ratio_timeslices_average_the_slices() {
+        let mut recs = Vec::new();
+        for (slice, (total, bad)) in [(100, 0), (100, 5), (0, 0), (20, 10)].into_iter().enumerate() {
+            let start = T0 + slice as i64 * NANOS_PER_MINUTE;
+            recs.extend((0..total).map(|i| rec(start + i64::from(i) * NANOS_PER_SECOND / 2, 5.0, i64::from(i < bad))));
+        }
+        let at = T0 + 4 * NANOS_PER_MINUTE;
+        let yaml = openslo(&ratio("faults"), "4m", "RatioTimeslices", "{target: 0.8, timeSliceWindow: 1m}");
+        let rows = evaluate_rows(&yaml, &recs, at, false);
+        let slo = &rows[0][0];
+        assert!((num(slo, "attainment") - 245.0 / 3.0).abs() < 1e-9, "{}", slo["attainment"]);
+        // Budget 240 s · 0.2 = 48 s; the shortfall costs 240 s · (100 − 81.67)/100 = 44 s.
+        assert!((num(slo, "budget_seconds_remaining") - 4.0).abs() < 1e-9);
+        assert_eq!((slo["attainment_rule"].as_str(), slo["status"].as_str()), ("mean_value", "WARNING"));
+        // Each slice is marked good when its share reaches the goal.
+        let good: Vec<&str> = rows[1].iter().map(|p| p["good"].as_str()).collect();
+        assert_eq!(good, ["true", "true", "false"]);
+        // The 5-minute alert window at the evaluation time holds the three slices: burn rate =
+        // mean shortfall (0 + 0.05 + 0.5)/3 over the budget fraction 0.2.
+        let series = &rows[3];
+        let last = series.iter().filter(|r| r["lookback_minutes"] == "5").last().unwrap();
+        assert!((num(last, "burn_rate") - 0.55 / 3.0 / 0.2).abs() < 1e-9, "{}", last["burn_rate"]);
+        let rows = evaluate_rows(&yaml, &recs, at, true);
+        assert_eq!((num(&rows[0][0], "attainment"), rows[0][0]["status"].as_str()), (61.25, "BREACHED"));
+        let rows = evaluate_rows(&openslo(&ratio("faults"), "4m", "Occurrences", "{target: 0.8}"), &recs, at, false);
+        assert!((num(&rows[0][0], "attainment") - 100.0 * 205.0 / 220.0).abs() < 1e-9);
+    }
+
     #[test]
     fn request_based_follows_the_documented_rolling_example() {
         // Application Signals' example: rolling 5 days, goal 85 %. Day 1: 10 requests, 1 bad →

@@ -5,9 +5,10 @@
 //! type) and a `spec` naming its records in Application Signals terms (`service`, `environment`,
 //! `operation`, a `dependency`) and a `measure`: `requests`, `faults`, `errors`, `failures` or
 //! `successes` for a `ratioMetric`, `latency` (ms, compared with an objective's `op`/`value`) for a
-//! `thresholdMetric`. Budgeting methods: `Occurrences` (a request-based SLO) and `Timeslices` (a
+//! `thresholdMetric`. Budgeting methods: `Occurrences` (a request-based SLO), `Timeslices` (a
 //! period-based one whose period is the `timeSliceWindow` and whose datapoint is the share of good
-//! requests, good when at least the `timeSliceTarget`). Objects are decoded strictly (an unknown
+//! requests, good when at least the `timeSliceTarget`) and `RatioTimeslices` (the same periods,
+//! whose mean value is the attainment). Objects are decoded strictly (an unknown
 //! field is an error, as in OpenSLO's Go SDK); what spanlens cannot evaluate is refused with a
 //! message naming the field, never guessed. docs/slo.md has the mapping and its choices.
 
@@ -18,8 +19,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::definition::{
-    BadRequests, Dependency, DurationUnit, Evaluation, Interval, MetricType, Operator, SloDefinition, Statistic,
-    Target, check_periods,
+    BadRequests, Dependency, DurationUnit, Evaluation, Interval, MetricType, Operator, PeriodAttainment, SloDefinition,
+    Statistic, Target, check_periods,
 };
 
 type Res<T> = std::result::Result<T, String>;
@@ -300,12 +301,7 @@ fn slo(
     };
     let method = spec.budgeting_method.as_str();
     match method {
-        "Occurrences" | "Timeslices" => {}
-        "RatioTimeslices" => {
-            return Err(
-                "spec.budgetingMethod RatioTimeslices is not supported yet (use Occurrences or Timeslices)".into()
-            );
-        }
+        "Occurrences" | "Timeslices" | "RatioTimeslices" => {}
         other => {
             return Err(format!(
                 "spec.budgetingMethod {other:?} is unknown (Occurrences, Timeslices or RatioTimeslices)"
@@ -473,19 +469,30 @@ fn objective(
         Indicator::Threshold { target } => (MetricType::Latency, BadRequests::Faults, target.clone()),
     };
     let evaluation = match method {
-        "Timeslices" => {
-            let slice_target = o.time_slice_target.ok_or("timeSliceTarget is required with Timeslices")?;
-            if !(slice_target > 0.0 && slice_target <= 1.0) {
-                return Err(format!("timeSliceTarget must be above 0 and at most 1, not {slice_target}"));
-            }
-            let window = o.time_slice_window.as_ref().ok_or("timeSliceWindow is required with Timeslices")?;
+        "Timeslices" | "RatioTimeslices" => {
+            let window =
+                o.time_slice_window.as_ref().ok_or_else(|| format!("timeSliceWindow is required with {method}"))?;
             let period_seconds = slice_seconds(window)?;
+            let (threshold, attainment) = if method == "Timeslices" {
+                let slice_target = o.time_slice_target.ok_or("timeSliceTarget is required with Timeslices")?;
+                if !(slice_target > 0.0 && slice_target <= 1.0) {
+                    return Err(format!("timeSliceTarget must be above 0 and at most 1, not {slice_target}"));
+                }
+                (percent(slice_target * 100.0), PeriodAttainment::GoodPeriods)
+            } else {
+                if o.time_slice_target.is_some() {
+                    return Err("timeSliceTarget belongs to Timeslices: RatioTimeslices averages the slices".into());
+                }
+                // No slice target: a slice is marked good when its share reaches the goal.
+                (goal, PeriodAttainment::MeanValue)
+            };
             let evaluation = Evaluation::Period {
                 period_seconds,
                 statistic: Statistic::GoodShare,
-                threshold: percent(slice_target * 100.0),
+                threshold,
                 operator: Operator::GreaterThanOrEqualTo,
                 request_rule: rule,
+                attainment,
             };
             check_periods(interval, &evaluation, &format!("timeSliceWindow ({period_seconds} s)"))?;
             evaluation
@@ -661,6 +668,20 @@ mod tests {
                 threshold: 95.0,
                 operator: Operator::GreaterThanOrEqualTo,
                 request_rule: Some((Operator::LessThanOrEqualTo, 250.0)),
+                attainment: PeriodAttainment::GoodPeriods,
+            }
+        );
+        let objective = "    - {target: 0.8, timeSliceWindow: 1h}\n";
+        let d = &parse(&slo_yaml(RATIO, "RatioTimeslices", objective)).unwrap()[0];
+        assert_eq!(
+            d.evaluation,
+            Evaluation::Period {
+                period_seconds: 3600,
+                statistic: Statistic::GoodShare,
+                threshold: 80.0,
+                operator: Operator::GreaterThanOrEqualTo,
+                request_rule: None,
+                attainment: PeriodAttainment::MeanValue,
             }
         );
         let two = "    - {displayName: tight, target: 0.99}\n    - {target: 0.9}\n";
@@ -701,7 +722,14 @@ mod tests {
                 occurrences(RATIO, "    - target: 0.99\n").replace("service: frontend-api", "service: x\n  foo: 1"),
                 "foo",
             ),
-            (slo_yaml(RATIO, "RatioTimeslices", "    - {target: 0.9, timeSliceWindow: 1m}\n"), "RatioTimeslices"),
+            (
+                slo_yaml(RATIO, "RatioTimeslices", "    - {target: 0.9, timeSliceTarget: 0.9, timeSliceWindow: 1m}\n"),
+                "timeSliceTarget belongs",
+            ),
+            (
+                slo_yaml(RATIO, "RatioTimeslices", "    - target: 0.9\n"),
+                "timeSliceWindow is required with RatioTimeslices",
+            ),
             (slo_yaml(RATIO, "TimeSlices", "    - target: 0.9\n"), "budgetingMethod \"TimeSlices\""),
             (slo_yaml(RATIO, "Timeslices", "    - {target: 0.9, timeSliceWindow: 1m}\n"), "timeSliceTarget"),
             (slo_yaml(RATIO, "Timeslices", "    - {target: 0.9, timeSliceTarget: 0.9}\n"), "timeSliceWindow"),

@@ -41,6 +41,7 @@ pub(crate) fn definitions_schema() -> SchemaRef {
         utf8("bad", true),
         float("request_threshold", true),
         utf8("request_operator", true),
+        utf8("attainment_rule", true),
         int("period_ns", true),
         float("goal", false),
         float("budget_fraction", false),
@@ -93,6 +94,8 @@ pub(crate) struct DefinitionRow {
     /// The verdict on each request of a LATENCY SLO: `latency_ms request_operator request_threshold`.
     request_threshold: Option<f64>,
     request_operator: Option<&'static str>,
+    /// Period-based: `good_periods` or `mean_value`.
+    attainment_rule: Option<&'static str>,
     period_ns: Option<i64>,
     interval_start: i64,
     interval_end: i64,
@@ -137,6 +140,7 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
         operator: None,
         request_threshold: None,
         request_operator: None,
+        attainment_rule: None,
         period_ns: None,
         interval_start: start,
         interval_end: end,
@@ -149,7 +153,7 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
     };
     row.fully_excluded = elapsed_end > start && row.exclusions.iter().any(|&(s, e)| s <= start && e >= elapsed_end);
     match d.evaluation {
-        Evaluation::Period { period_seconds, statistic, threshold, operator, request_rule } => {
+        Evaluation::Period { period_seconds, statistic, threshold, operator, request_rule, attainment } => {
             let (kind, fraction) = statistic.columns();
             let p = period_seconds * NANOS_PER_SECOND;
             // An AVAILABILITY period's datapoint is its availability (Application Signals), or the
@@ -170,6 +174,7 @@ pub(crate) fn definition_row(d: &SloDefinition, at: i64) -> Result<DefinitionRow
             let (op, value) = request_rule.unwrap_or((operator, threshold));
             row.request_operator = Some(op.as_str());
             row.request_threshold = Some(value);
+            row.attainment_rule = Some(attainment.as_str());
             row.period_ns = Some(p);
             row.periods_total = Some((end - start) / p);
             row.periods_elapsed = Some((elapsed_end - start + p - 1) / p);
@@ -298,6 +303,7 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionT
         text(defs.iter().map(|d| (d.metric == MetricType::Availability).then(|| d.bad.as_str()))),
         float(rows.iter().map(|r| r.request_threshold).collect()),
         text(rows.iter().map(|r| r.request_operator)),
+        text(rows.iter().map(|r| r.attainment_rule)),
         int(&|r| r.period_ns),
         float(defs.iter().map(|d| Some(d.goal)).collect()),
         float(defs.iter().map(|d| Some(budget_fraction(d.goal))).collect()),
