@@ -108,7 +108,7 @@ async fn openslo_objectives_evaluate_like_their_application_signals_twins() {
                 .and(contains("requests with latency <= 300 ms >= 99 % per 300s"))
                 .and(contains("requests without error")),
         )
-        .stderr(contains("slos: 6 evaluated"));
+        .stderr(contains("slos: 7 evaluated"));
     let twins = "SELECT slo, requests, bad_requests, periods_bad, attainment, status FROM t \
                  WHERE slo IN ('frontend-availability', 'payment-availability-daily') ORDER BY slo";
     let as_rows = query(&p("as").join("slos.parquet"), twins).await;
@@ -176,7 +176,8 @@ async fn burn_rate_alerts_fire_on_the_generated_incidents() {
           "MetricType": "AVAILABILITY"}},
         "Goal": {"Interval": {"RollingInterval": {"DurationUnit": "DAY", "Duration": 7}}, "AttainmentGoal": 99.9}}]"#;
     std::fs::write(p("payment.json"), payment).unwrap();
-    for (slos, out) in [(p("payment.json"), "payment"), (slos_fixture(), "fixture")] {
+    let openslo = common::fixture("slo").join("petclinic-openslo.yaml");
+    for (slos, out) in [(p("payment.json"), "payment"), (slos_fixture(), "fixture"), (openslo, "openslo")] {
         // Exit code 1: billing-latency is breached.
         let code = spanlens().arg("slo").arg(p("data")).arg("--slos").arg(slos).arg("--out").arg(p(out)).assert();
         assert!(matches!(code.get_output().status.code(), Some(0 | 1)), "{code:?}");
@@ -226,6 +227,14 @@ async fn burn_rate_alerts_fire_on_the_generated_incidents() {
     // The series holds every minute of the interval for each window the rules use.
     let series = query(&p("payment").join("slo_burn_series.parquet"), "SELECT COUNT(*) FROM t").await;
     assert_eq!(series, vec![(7 * 1440 * 7).to_string()]);
+    // The same SLO in OpenSLO with its own policies: one 1-hour window above 14.4 for 5 minutes
+    // pages in the burst too, but later than the workbook's rule, whose 5-minute window reacts
+    // at once; the 6-hour ticket opens in the burst.
+    let policy = alerts("openslo", "payment-availability", "fast-burn-page: burn rate > 14.4 over 1h for 5m").await;
+    let late = policy.iter().find(in_burst).unwrap_or_else(|| panic!("no policy page in the burst: {policy:?}"));
+    assert!(late.0 > first.0, "the single-window page ({late:?}) comes after the multiwindow one ({first:?})");
+    let tickets = alerts("openslo", "payment-availability", "slow-burn-ticket: burn rate >= 6 over 6h").await;
+    assert!(tickets.iter().any(|t| in_burst(&t)), "{tickets:?}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! the JSON shape of the Application Signals API (`CreateServiceLevelObjective` input), with a
 //! message naming the field for anything refused.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
@@ -239,7 +240,68 @@ pub struct SloDefinition {
     pub burn_rate_minutes: Vec<u32>,
     /// Exclusion windows (maintenance): their periods count as good, their requests not at all.
     pub exclusions: Vec<Exclusion>,
+    /// The burn-rate alert rules replayed over the interval (`slo_alerts`).
+    pub alert_rules: Vec<AlertRule>,
 }
+
+/// A burn-rate alert rule: it fires once the burn rates over its long window and over its short
+/// window have both compared with `factor` by `operator` for `after_minutes` minutes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    /// The OpenSLO AlertPolicy the rule comes from; none for the SRE workbook's rules.
+    pub policy: Option<String>,
+    pub severity: Cow<'static, str>,
+    pub long_minutes: i64,
+    pub short_minutes: i64,
+    pub factor: f64,
+    pub operator: Operator,
+    pub after_minutes: i64,
+}
+
+impl AlertRule {
+    /// `14.4x over 1h and 5m`; one window: `fast-burn: burn rate > 14.4 over 1h for 5m`.
+    pub fn name(&self) -> String {
+        let span = |m: i64| match m {
+            m if m % 1440 == 0 => format!("{}d", m / 1440),
+            m if m % 60 == 0 => format!("{}h", m / 60),
+            m => format!("{m}m"),
+        };
+        if self.long_minutes == self.short_minutes {
+            let policy = self.policy.as_deref().map(|p| format!("{p}: ")).unwrap_or_default();
+            let after =
+                if self.after_minutes > 0 { format!(" for {}", span(self.after_minutes)) } else { String::new() };
+            return format!(
+                "{policy}burn rate {} {} over {}{after}",
+                self.operator.as_str(),
+                self.factor,
+                span(self.long_minutes)
+            );
+        }
+        format!("{}x over {} and {}", self.factor, span(self.long_minutes), span(self.short_minutes))
+    }
+}
+
+const fn sre_rule(severity: &'static str, long_minutes: i64, short_minutes: i64, factor: f64) -> AlertRule {
+    AlertRule {
+        policy: None,
+        severity: Cow::Borrowed(severity),
+        long_minutes,
+        short_minutes,
+        factor,
+        operator: Operator::GreaterThanOrEqualTo,
+        after_minutes: 0,
+    }
+}
+
+/// The multiwindow, multi-burn-rate alerts of Google's SRE workbook ("Alerting on SLOs", table
+/// 5-8): page at 14.4x over 1 hour and 5 minutes (2 % of a 30-day budget) or 6x over 6 hours and
+/// 30 minutes (5 %); ticket at 3x over a day and 2 hours (10 %) or 1x over 3 days and 6 hours.
+pub const SRE_ALERT_RULES: [AlertRule; 4] = [
+    sre_rule("page", 60, 5, 14.4),
+    sre_rule("page", 360, 30, 6.0),
+    sre_rule("ticket", 1440, 120, 3.0),
+    sre_rule("ticket", 4320, 360, 1.0),
+];
 
 /// An exclusion window: `duration` units from `start` (ns), or from each recurrence at or
 /// after `start`.
@@ -532,6 +594,7 @@ pub(crate) fn validate(input: SloInput) -> std::result::Result<SloDefinition, St
         interval,
         burn_rate_minutes,
         exclusions,
+        alert_rules: SRE_ALERT_RULES.to_vec(),
     })
 }
 

@@ -392,7 +392,7 @@ mod tests {
         // The 5-minute alert window at the evaluation time holds the three slices: burn rate =
         // mean shortfall (0 + 0.05 + 0.5)/3 over the budget fraction 0.2.
         let series = &rows[3];
-        let last = series.iter().filter(|r| r["lookback_minutes"] == "5").last().unwrap();
+        let last = series.iter().rfind(|r| r["lookback_minutes"] == "5").unwrap();
         assert!((num(last, "burn_rate") - 0.55 / 3.0 / 0.2).abs() < 1e-9, "{}", last["burn_rate"]);
         let rows = evaluate_rows(&yaml, &recs, at, true);
         assert_eq!((num(&rows[0][0], "attainment"), rows[0][0]["status"].as_str()), (61.25, "BREACHED"));
@@ -828,10 +828,58 @@ mod tests {
         (!inside.is_empty()).then(|| inside.iter().filter(|b| **b).count() as f64 / inside.len() as f64 / budget)
     }
 
-    #[test]
-    fn alerts_are_replayed_minute_by_minute_as_brute_force_finds_them() {
-        // A day of 10 requests a minute; a 30-minute outage (every request faults) from 10:00,
-        // and a slow burn of 2 faults in 10 from 15:00 to 18:00.
+    /// Each rule's firings over the day from T0, minute by minute, by brute force: the condition
+    /// compares both windows' burn rates with the factor; a rule fires once it has held for
+    /// `after_minutes` minutes. (rule, fired at, resolved at, minutes firing), times as text.
+    fn brute_alerts(plain: &[(i64, bool)], rules: &[AlertRule]) -> Vec<(String, String, String, i64)> {
+        let time = |t: i64| chrono::DateTime::from_timestamp_nanos(t).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut out = Vec::new();
+        for rule in rules {
+            let mut run: Option<(i64, i64)> = None;
+            let mut held = 0;
+            for k in 1..=1440i64 {
+                let t = T0 + k * NANOS_PER_MINUTE;
+                let compare = |w| {
+                    brute_burn(plain, t, w, 0.01).is_some_and(|b| match rule.operator {
+                        Operator::GreaterThan => b > rule.factor,
+                        Operator::GreaterThanOrEqualTo => b >= rule.factor,
+                        Operator::LessThan => b < rule.factor,
+                        Operator::LessThanOrEqualTo => b <= rule.factor,
+                    })
+                };
+                let holds = compare(rule.long_minutes) && compare(rule.short_minutes);
+                held = if holds { held + 1 } else { 0 };
+                let firing = holds && held > rule.after_minutes;
+                match (firing, run) {
+                    (true, None) => run = Some((t, 1)),
+                    (true, Some((start, n))) => run = Some((start, n + 1)),
+                    (false, Some((start, n))) => {
+                        out.push((rule.name(), time(start), time(t), n));
+                        run = None;
+                    }
+                    (false, None) => {}
+                }
+            }
+            if let Some((start, n)) = run {
+                out.push((rule.name(), time(start), "NULL".into(), n));
+            }
+        }
+        out
+    }
+
+    /// The `slo_alerts` rows as (rule, fired at, resolved at, minutes firing).
+    fn firings(alerts: &[BTreeMap<String, String>]) -> Vec<(String, String, String, i64)> {
+        alerts
+            .iter()
+            .map(|a| {
+                (a["rule"].clone(), a["fired_at"].clone(), a["resolved_at"].clone(), num(a, "minutes_firing") as i64)
+            })
+            .collect()
+    }
+
+    /// A day of 10 requests a minute from T0: a 30-minute outage (every request faults) from
+    /// 10:00 and a slow burn of 2 faults in 10 from 15:00 to 18:00. The records and (end, bad).
+    fn incident_day() -> (Vec<Rec<'static>>, Vec<(i64, bool)>) {
         let mut recs = Vec::new();
         let mut plain = Vec::new();
         for m in 0..1440i64 {
@@ -842,6 +890,45 @@ mod tests {
                 plain.push((t, bad));
             }
         }
+        (recs, plain)
+    }
+
+    /// OpenSLO alert policies replayed over the incident day as brute force finds them: one
+    /// window each, the literal `op`, and `alertAfter`.
+    #[test]
+    fn openslo_alert_policies_are_replayed_with_their_op_and_alert_after() {
+        let (recs, plain) = incident_day();
+        let yaml = "apiVersion: openslo/v1\nkind: AlertCondition\nmetadata: {name: slow-burn}\nspec:\n  severity: \
+                    ticket\n  condition: {kind: burnrate, op: gte, threshold: 6, lookbackWindow: 6h}\n---\n\
+                    apiVersion: openslo/v1\nkind: AlertNotificationTarget\nmetadata: {name: pager}\nspec: {target: \
+                    pagerduty}\n---\napiVersion: openslo/v1\nkind: AlertPolicy\nmetadata: {name: slow}\nspec:\n  \
+                    alertWhenBreaching: true\n  alertWhenResolved: true\n  conditions: [{conditionRef: slow-burn}]\n  \
+                    notificationTargets: [{targetRef: pager}]\n---\n";
+        let fast = "{kind: AlertPolicy, metadata: {name: fast}, spec: {alertWhenBreaching: true, conditions: [{kind: \
+                    AlertCondition, metadata: {name: fast-burn}, spec: {severity: page, condition: {op: gt, threshold: \
+                    14.4, lookbackWindow: 1h, alertAfter: 5m}}}], notificationTargets: [{targetRef: pager}]}}";
+        let slo = openslo(&ratio("faults"), "1d", "Occurrences", "{target: 0.99}")
+            .replace("  objectives:", &format!("  alertPolicies: [{fast}, {{alertPolicyRef: slow}}]\n  objectives:"));
+        let defs = parse_definitions(&format!("{yaml}{slo}")).unwrap();
+        let rules = &defs[0].alert_rules;
+        let names: Vec<String> = rules.iter().map(AlertRule::name).collect();
+        assert_eq!(names, ["fast: burn rate > 14.4 over 1h for 5m", "slow: burn rate >= 6 over 6h"]);
+        let rows = evaluate_rows(&format!("{yaml}{slo}"), &recs, T0 + NANOS_PER_DAY, false);
+        let want = brute_alerts(&plain, rules);
+        assert_eq!(firings(&rows[4]), want);
+        // The outage's 1-hour burn first passes 14.4 at 10:09 (90 bad of 600 requests: 15x); the
+        // page comes 5 minutes later.
+        let page = &want[0];
+        assert_eq!(
+            (page.0.as_str(), page.1.as_str()),
+            ("fast: burn rate > 14.4 over 1h for 5m", "2025-11-23T10:14:00Z")
+        );
+        assert_eq!(rows[4][0]["severity"], "page");
+    }
+
+    #[test]
+    fn alerts_are_replayed_minute_by_minute_as_brute_force_finds_them() {
+        let (recs, plain) = incident_day();
         let at = T0 + NANOS_PER_DAY;
         let json = slo_json(&request_availability(), &rolling("DAY", 1, 99.0), r#"{"LookBackWindowMinutes": 60}"#);
         let rows = evaluate_rows(&json, &recs, at, false);
@@ -857,39 +944,8 @@ mod tests {
             }
         }
         // The alerts: each rule's firing runs, found by brute force over the same minutes.
-        let mut expected = Vec::new();
-        for rule in tables::SRE_ALERT_RULES {
-            let mut run: Option<(i64, i64)> = None;
-            for k in 1..=1440i64 {
-                let t = T0 + k * NANOS_PER_MINUTE;
-                let burn = |w| brute_burn(&plain, t, w, 0.01).unwrap_or(0.0);
-                let firing = burn(rule.long_minutes) >= rule.factor && burn(rule.short_minutes) >= rule.factor;
-                match (firing, run) {
-                    (true, None) => run = Some((t, 1)),
-                    (true, Some((start, n))) => run = Some((start, n + 1)),
-                    (false, Some((start, n))) => {
-                        expected.push((rule.name(), start, Some(t), n));
-                        run = None;
-                    }
-                    (false, None) => {}
-                }
-            }
-            if let Some((start, n)) = run {
-                expected.push((rule.name(), start, None, n));
-            }
-        }
-        let time = |t: i64| chrono::DateTime::from_timestamp_nanos(t).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let got: Vec<(String, String, String, i64)> = alerts
-            .iter()
-            .map(|a| {
-                (a["rule"].clone(), a["fired_at"].clone(), a["resolved_at"].clone(), num(a, "minutes_firing") as i64)
-            })
-            .collect();
-        let want: Vec<(String, String, String, i64)> = expected
-            .iter()
-            .map(|(rule, start, end, n)| (rule.clone(), time(*start), end.map_or("NULL".into(), time), *n))
-            .collect();
-        assert_eq!(got, want);
+        let want = brute_alerts(&plain, &SRE_ALERT_RULES);
+        assert_eq!(firings(alerts), want);
         // The outage pages within minutes of its start, at 14.4x over 1 hour and 5 minutes; the
         // slow burn (20x the budget) pages too, and the 6x rule fires as well.
         let page = want.iter().find(|w| w.0 == "14.4x over 1h and 5m").unwrap();

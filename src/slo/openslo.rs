@@ -19,8 +19,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::definition::{
-    BadRequests, Dependency, DurationUnit, Evaluation, Interval, MetricType, Operator, PeriodAttainment, SloDefinition,
-    Statistic, Target, check_periods,
+    AlertRule, BadRequests, Dependency, DurationUnit, Evaluation, Interval, MetricType, Operator, PeriodAttainment,
+    SRE_ALERT_RULES, SloDefinition, Statistic, Target, check_periods,
 };
 
 type Res<T> = std::result::Result<T, String>;
@@ -170,6 +170,58 @@ struct Objective {
     composite_weight: Option<f64>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AlertPolicySpec {
+    #[serde(rename = "description", default)]
+    _description: Option<serde::de::IgnoredAny>,
+    alert_when_no_data: Option<bool>,
+    #[serde(rename = "alertWhenResolved", default)]
+    _alert_when_resolved: Option<bool>,
+    alert_when_breaching: Option<bool>,
+    conditions: Vec<Value>,
+    notification_targets: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AlertConditionSpec {
+    #[serde(rename = "description", default)]
+    _description: Option<serde::de::IgnoredAny>,
+    severity: String,
+    condition: BurnRateCondition,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BurnRateCondition {
+    kind: Option<String>,
+    op: String,
+    threshold: f64,
+    lookback_window: String,
+    alert_after: Option<String>,
+}
+
+/// An inline object inside another (`kind`, `metadata`, `spec`, no `apiVersion`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Inline {
+    kind: String,
+    metadata: Metadata,
+    #[serde(default)]
+    spec: Value,
+}
+
+/// The objects of a file that SLOs refer to, by name.
+#[derive(Default)]
+struct Objects {
+    slis: HashMap<String, SliSpec>,
+    sources: HashMap<String, DataSourceSpec>,
+    policies: HashMap<String, Value>,
+    conditions: HashMap<String, Value>,
+    targets: HashSet<String>,
+}
+
 /// What an indicator measures, resolved against spanlens's records.
 #[derive(Debug, Clone, PartialEq)]
 enum Indicator {
@@ -187,8 +239,7 @@ pub fn is_openslo(value: &Value) -> bool {
 /// The SLO definitions of OpenSLO objects (the documents of a file, sequences flattened), in the
 /// order of their `SLO` objects and, within one, of its objectives.
 pub fn definitions(values: Vec<Value>) -> Res<Vec<SloDefinition>> {
-    let mut slis: HashMap<String, SliSpec> = HashMap::new();
-    let mut sources: HashMap<String, DataSourceSpec> = HashMap::new();
+    let mut objects = Objects::default();
     let mut slos: Vec<(Metadata, SloSpec)> = Vec::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     for (i, value) in values.into_iter().enumerate() {
@@ -214,13 +265,23 @@ pub fn definitions(values: Vec<Value>) -> Res<Vec<SloDefinition>> {
                 slos.push((object.metadata, serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?))
             }
             "SLI" => {
-                slis.insert(name, serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?);
+                objects.slis.insert(name, serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?);
             }
             "DataSource" => {
-                sources.insert(name, serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?);
+                objects.sources.insert(name, serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?);
             }
-            // Read as objects of the file, used by nothing spanlens evaluates.
-            "Service" | "AlertPolicy" | "AlertCondition" | "AlertNotificationTarget" => {}
+            // Checked where an SLO uses them.
+            "AlertPolicy" => {
+                objects.policies.insert(name, spec);
+            }
+            "AlertCondition" => {
+                objects.conditions.insert(name, spec);
+            }
+            "AlertNotificationTarget" => {
+                objects.targets.insert(name);
+            }
+            // Read as an object of the file, used by nothing spanlens evaluates.
+            "Service" => {}
             other => {
                 return Err(format!(
                     "object {}: kind {other:?} is unknown (known: SLO, SLI, DataSource, Service, AlertPolicy, \
@@ -237,7 +298,7 @@ pub fn definitions(values: Vec<Value>) -> Res<Vec<SloDefinition>> {
     let mut names = HashSet::new();
     for (metadata, spec) in slos {
         let at = format!("SLO {:?}", metadata.name);
-        for def in slo(&metadata, spec, &slis, &sources).map_err(|e| format!("{at}: {e}"))? {
+        for def in slo(&metadata, spec, &objects).map_err(|e| format!("{at}: {e}"))? {
             if !names.insert(def.name.clone()) {
                 return Err(format!("{at}: the SLO name {:?} is defined twice", def.name));
             }
@@ -264,17 +325,16 @@ fn check_name(name: &str) -> Res<()> {
     }
 }
 
-fn slo(
-    metadata: &Metadata,
-    spec: SloSpec,
-    slis: &HashMap<String, SliSpec>,
-    sources: &HashMap<String, DataSourceSpec>,
-) -> Res<Vec<SloDefinition>> {
-    if spec.alert_policies.as_ref().is_some_and(|p| !p.is_empty()) {
-        return Err("spec.alertPolicies: alert policies are not evaluated yet (slo_alerts replays the SRE workbook's \
-                    multiwindow burn-rate alerts for every SLO); remove them to evaluate this SLO"
-            .into());
-    }
+fn slo(metadata: &Metadata, spec: SloSpec, objects: &Objects) -> Res<Vec<SloDefinition>> {
+    let (slis, sources) = (&objects.slis, &objects.sources);
+    let alert_rules = match spec.alert_policies.as_deref() {
+        None | Some([]) => SRE_ALERT_RULES.to_vec(),
+        Some(policies) => policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| alert_rule(p, objects).map_err(|e| format!("spec.alertPolicies[{i}]: {e}")))
+            .collect::<Res<Vec<_>>>()?,
+    };
     if spec
         .objectives
         .iter()
@@ -324,7 +384,19 @@ fn slo(
                 (true, Some(d)) => format!("{}/{d}", metadata.name),
                 (true, None) => format!("{}/{}", metadata.name, i + 1),
             };
-            objective(name, o, &indicator, method, interval).map_err(|e| format!("spec.objectives[{i}]: {e}"))
+            let mut def =
+                objective(name, o, &indicator, method, interval).map_err(|e| format!("spec.objectives[{i}]: {e}"))?;
+            if let Evaluation::Period { period_seconds, .. } = def.evaluation
+                && let Some(rule) = alert_rules.iter().find(|r| (r.long_minutes * 60) % period_seconds != 0)
+            {
+                return Err(format!(
+                    "spec.alertPolicies: the lookbackWindow of {} minutes is not a multiple of the \
+                     timeSliceWindow ({period_seconds} s)",
+                    rule.long_minutes
+                ));
+            }
+            def.alert_rules = alert_rules.clone();
+            Ok(def)
         })
         .collect()
 }
@@ -517,6 +589,98 @@ fn objective(
         interval,
         burn_rate_minutes: Vec::new(),
         exclusions: Vec::new(),
+        alert_rules: SRE_ALERT_RULES.to_vec(),
+    })
+}
+
+/// A reference (`{refKey: name}`, resolved in `named`) or an inline object of `kind`: its name
+/// and spec.
+fn resolve(item: &Value, ref_key: &str, kind: &str, named: &HashMap<String, Value>) -> Res<(String, Value)> {
+    if let Some(name) = item.get(ref_key) {
+        let name = name.as_str().ok_or_else(|| format!("{ref_key} must be a name"))?;
+        if item.as_object().is_some_and(|o| o.len() > 1) {
+            return Err(format!("give {ref_key} or an inline {kind}, not both"));
+        }
+        let spec = named.get(name).ok_or_else(|| format!("{ref_key}: no {kind} named {name:?} in the file"))?;
+        return Ok((name.to_string(), spec.clone()));
+    }
+    let inline: Inline = serde_json::from_value(item.clone()).map_err(|e| format!("inline {kind}: {e}"))?;
+    if inline.kind != kind {
+        return Err(format!("kind {:?}: expected {kind} (or {ref_key})", inline.kind));
+    }
+    check_name(&inline.metadata.name).map_err(|e| format!("metadata.name {e}"))?;
+    Ok((inline.metadata.name, inline.spec))
+}
+
+/// The burn-rate alert rule of an SLO's `alertPolicies` item: its one burn-rate condition over
+/// one window, compared by `op` with `threshold`, alerting once it has held for `alertAfter`.
+fn alert_rule(item: &Value, objects: &Objects) -> Res<AlertRule> {
+    let (name, spec) = resolve(item, "alertPolicyRef", "AlertPolicy", &objects.policies)?;
+    let at = format!("AlertPolicy {name:?}");
+    let policy: AlertPolicySpec = serde_json::from_value(spec).map_err(|e| format!("{at}: spec: {e}"))?;
+    if policy.alert_when_no_data == Some(true) {
+        return Err(format!("{at}: alertWhenNoData: alerts on missing data are not replayed"));
+    }
+    if policy.alert_when_breaching != Some(true) {
+        return Err(format!(
+            "{at}: alertWhenBreaching must be true (the replay records when a breaching condition alerts)"
+        ));
+    }
+    if policy.notification_targets.is_empty() {
+        return Err(format!("{at}: notificationTargets needs at least one target"));
+    }
+    for (i, target) in policy.notification_targets.iter().enumerate() {
+        match target.get("targetRef") {
+            Some(Value::String(name)) if objects.targets.contains(name) => {}
+            Some(_) => {
+                return Err(format!(
+                    "{at}: notificationTargets[{i}].targetRef: no AlertNotificationTarget of that name in the file"
+                ));
+            }
+            None => {
+                resolve(target, "targetRef", "AlertNotificationTarget", &HashMap::new())
+                    .map_err(|e| format!("{at}: notificationTargets[{i}]: {e}"))?;
+            }
+        }
+    }
+    let [condition] = policy.conditions.as_slice() else {
+        return Err(format!("{at}: conditions must hold exactly one condition"));
+    };
+    let (condition_name, spec) = resolve(condition, "conditionRef", "AlertCondition", &objects.conditions)
+        .map_err(|e| format!("{at}: conditions[0]: {e}"))?;
+    let cat = format!("{at}: AlertCondition {condition_name:?}");
+    let spec: AlertConditionSpec = serde_json::from_value(spec).map_err(|e| format!("{cat}: spec: {e}"))?;
+    let c = spec.condition;
+    if let Some(kind) = c.kind.as_deref().filter(|k| *k != "burnrate") {
+        return Err(format!("{cat}: condition.kind {kind:?}: only burnrate conditions exist"));
+    }
+    let minutes = |text: &str, field: &str| -> Res<i64> {
+        let (n, unit) = shorthand(text).map_err(|e| format!("{cat}: condition.{field}: {e}"))?;
+        let per = match unit {
+            'm' => 1,
+            'h' => 60,
+            'd' => 1440,
+            'w' => 7 * 1440,
+            _ => return Err(format!("{cat}: condition.{field} {text:?}: give minutes, hours, days or weeks")),
+        };
+        Ok(i64::from(n) * per)
+    };
+    let lookback = minutes(&c.lookback_window, "lookbackWindow")?;
+    let after = match c.alert_after.as_deref() {
+        None | Some("0m") => 0,
+        Some(text) => minutes(text, "alertAfter")?,
+    };
+    if !c.threshold.is_finite() {
+        return Err(format!("{cat}: condition.threshold must be a number"));
+    }
+    Ok(AlertRule {
+        policy: Some(name),
+        severity: std::borrow::Cow::Owned(spec.severity),
+        long_minutes: lookback,
+        short_minutes: lookback,
+        factor: c.threshold,
+        operator: operator(&c.op).map_err(|e| format!("{cat}: condition.{e}"))?,
+        after_minutes: after,
     })
 }
 
@@ -709,6 +873,24 @@ mod tests {
         assert_eq!(d.interval, Interval::Calendar { start, unit: DurationUnit::Month, duration: 1 });
     }
 
+    /// An inline burn-rate condition for [`with_policy`].
+    const CONDITION: &str = "{kind: AlertCondition, metadata: {name: c}, spec: {severity: page, condition: {op: gt, \
+                             threshold: 2, lookbackWindow: 1h}}}";
+
+    /// The ratio SLO with one inline alert policy: its flags and its conditions.
+    fn with_policy(flags: &str, conditions: &str) -> String {
+        let policy = format!(
+            "{{kind: AlertPolicy, metadata: {{name: p}}, spec: {{{flags}, conditions: [{conditions}], \
+             notificationTargets: [{{targetRef: pager}}]}}}}"
+        );
+        let target = "apiVersion: openslo/v1\nkind: AlertNotificationTarget\nmetadata: {name: pager}\nspec: {target: \
+                      email}\n---\n";
+        format!(
+            "{target}{}",
+            slo_yaml(RATIO, "Occurrences", &format!("    - target: 0.9\n  alertPolicies: [{policy}]\n"))
+        )
+    }
+
     /// Every refusal names the field at fault.
     #[test]
     fn refuses_what_it_cannot_evaluate() {
@@ -770,7 +952,29 @@ mod tests {
             ),
             (occurrences(&RATIO.replace("total:", "raw:"), "    - target: 0.9\n"), "ratioMetric.raw"),
             (occurrences(RATIO, "    - {target: 0.9, indicatorRef: x}\n"), "composite"),
-            (occurrences(RATIO, "    - target: 0.9\n  alertPolicies: [{alertPolicyRef: pager}]\n"), "alertPolicies"),
+            (
+                occurrences(RATIO, "    - target: 0.9\n  alertPolicies: [{alertPolicyRef: pager}]\n"),
+                "no AlertPolicy named \"pager\"",
+            ),
+            (with_policy("alertWhenBreaching: true, alertWhenNoData: true", CONDITION), "alertWhenNoData"),
+            (with_policy("alertWhenResolved: true", CONDITION), "alertWhenBreaching must be true"),
+            (with_policy("alertWhenBreaching: true", &format!("{CONDITION}, {CONDITION}")), "exactly one condition"),
+            (
+                with_policy("alertWhenBreaching: true", &CONDITION.replace("op: gt", "kind: budget, op: gt")),
+                "only burnrate",
+            ),
+            (with_policy("alertWhenBreaching: true", &CONDITION.replace("1h", "1M")), "lookbackWindow \"1M\""),
+            (with_policy("alertWhenBreaching: true", &CONDITION.replace("op: gt", "op: above")), "op \"above\""),
+            (
+                with_policy("alertWhenBreaching: true", CONDITION).replace("targetRef: pager", "targetRef: mail"),
+                "targetRef",
+            ),
+            (
+                with_policy("alertWhenBreaching: true", &CONDITION.replace("1h", "7m"))
+                    .replace("Occurrences", "Timeslices")
+                    .replace("- target: 0.9", "- {target: 0.9, timeSliceTarget: 0.9, timeSliceWindow: 5m}"),
+                "not a multiple",
+            ),
             (occurrences(&RATIO.replace("indicator:", "indicatorRef: nope\n  x:"), "    - target: 0.9\n"), "x"),
             (occurrences("indicatorRef: nope", "    - target: 0.9\n"), "no SLI named \"nope\""),
             (occurrences(RATIO, "    - target: 0.9\n").replace("isRolling: true", "isRolling: false"), "isRolling"),
@@ -804,6 +1008,9 @@ mod tests {
             ),
             ("apiVersion: openslo/v1\nkind: Service\nmetadata: {name: shop}\nspec: {}\n".into(), "no SLO"),
         ];
+        let rules =
+            &parse(&with_policy("alertWhenBreaching: true", CONDITION)).expect("the control is valid")[0].alert_rules;
+        assert_eq!(rules.iter().map(AlertRule::name).collect::<Vec<_>>(), ["p: burn rate > 2 over 1h"]);
         for (yaml, expected) in cases {
             let err = parse(&yaml).expect_err(expected);
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");

@@ -204,38 +204,6 @@ pub struct DefinitionTables {
     pub alert_rules: RecordBatch,
 }
 
-/// A burn-rate alert rule: it fires while the burn rate over its long window and over its short
-/// window are both at least `factor`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AlertRule {
-    pub severity: &'static str,
-    pub long_minutes: i64,
-    pub short_minutes: i64,
-    pub factor: f64,
-}
-
-impl AlertRule {
-    /// `14.4x over 1h and 5m`.
-    pub fn name(&self) -> String {
-        let span = |m: i64| match m {
-            m if m % 1440 == 0 => format!("{}d", m / 1440),
-            m if m % 60 == 0 => format!("{}h", m / 60),
-            m => format!("{m}m"),
-        };
-        format!("{}x over {} and {}", self.factor, span(self.long_minutes), span(self.short_minutes))
-    }
-}
-
-/// The multiwindow, multi-burn-rate alerts of Google's SRE workbook ("Alerting on SLOs", table
-/// 5-8): page at 14.4x over 1 hour and 5 minutes (2 % of a 30-day budget) or 6x over 6 hours and
-/// 30 minutes (5 %); ticket at 3x over a day and 2 hours (10 %) or 1x over 3 days and 6 hours.
-pub const SRE_ALERT_RULES: [AlertRule; 4] = [
-    AlertRule { severity: "page", long_minutes: 60, short_minutes: 5, factor: 14.4 },
-    AlertRule { severity: "page", long_minutes: 360, short_minutes: 30, factor: 6.0 },
-    AlertRule { severity: "ticket", long_minutes: 1440, short_minutes: 120, factor: 3.0 },
-    AlertRule { severity: "ticket", long_minutes: 4320, short_minutes: 360, factor: 1.0 },
-];
-
 pub(crate) fn alert_rules_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("slo", DataType::Utf8, false),
@@ -245,6 +213,8 @@ pub(crate) fn alert_rules_schema() -> SchemaRef {
         Field::new("long_minutes", DataType::Int64, false),
         Field::new("short_minutes", DataType::Int64, false),
         Field::new("factor", DataType::Float64, false),
+        Field::new("operator", DataType::Utf8, false),
+        Field::new("after_minutes", DataType::Int64, false),
     ]))
 }
 
@@ -351,7 +321,7 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionT
         ],
     )?;
     let rules: Vec<(&str, usize, &AlertRule)> =
-        defs.iter().flat_map(|d| SRE_ALERT_RULES.iter().enumerate().map(|(i, r)| (d.name.as_str(), i, r))).collect();
+        defs.iter().flat_map(|d| d.alert_rules.iter().enumerate().map(|(i, r)| (d.name.as_str(), i, r))).collect();
     let names: Vec<String> = rules.iter().map(|r| r.2.name()).collect();
     let alert_rules = RecordBatch::try_new(
         alert_rules_schema(),
@@ -359,10 +329,12 @@ pub fn definition_batches(defs: &[SloDefinition], at: i64) -> Result<DefinitionT
             text(rules.iter().map(|r| Some(r.0))),
             Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.1 as i64))),
             text(names.iter().map(|n| Some(n.as_str()))),
-            text(rules.iter().map(|r| Some(r.2.severity))),
+            text(rules.iter().map(|r| Some(r.2.severity.as_ref()))),
             Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.2.long_minutes))),
             Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.2.short_minutes))),
             Arc::new(Float64Array::from_iter_values(rules.iter().map(|r| r.2.factor))),
+            text(rules.iter().map(|r| Some(r.2.operator.as_str()))),
+            Arc::new(Int64Array::from_iter_values(rules.iter().map(|r| r.2.after_minutes))),
         ],
     )?;
     Ok(DefinitionTables { definitions, burn_windows, exclusions, excluded_periods, alert_rules })
