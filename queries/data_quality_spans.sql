@@ -6,7 +6,9 @@
 -- Checks: orphan_spans (a parent id not in the input), duplicate_span_ids (copies beyond the first of a span id in
 -- its trace), missing_service_name (no service.name, or an SDK's unknown_service*), traces_without_root (no span
 -- without a parent), error_without_message (status ERROR, no status message), dropped_attributes (the producer
--- dropped span or resource attributes, events or links).
+-- dropped span or resource attributes, events or links), sampled_spans (the tracestate's `ot` entry carries an
+-- OpenTelemetry probability-sampling threshold `th`: each such span stands for more requests than itself, and the
+-- counts are of the exported spans).
 WITH duplicates AS (
   SELECT trace_id, COUNT(*) - 1 AS extra FROM spans GROUP BY trace_id, span_id HAVING COUNT(*) > 1
 ),
@@ -37,6 +39,10 @@ SELECT 'dropped_attributes', NULL, 'spans', COUNT(*), array_slice(array_sort(arr
 FROM spans
 WHERE dropped_attributes_count > 0 OR resource_dropped_attributes_count > 0 OR dropped_events_count > 0
    OR dropped_links_count > 0
+UNION ALL
+SELECT 'sampled_spans', NULL, 'spans', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+FROM spans
+WHERE regexp_like(arrow_cast(trace_state, 'Utf8'), '(^|,)[ \t]*ot=([^,]*;)?th:[0-9a-f]{1,14}(;|,|[ \t]*$)')
 UNION ALL
 SELECT 'spans_total', NULL, 'spans', COUNT(*), NULL FROM spans
 UNION ALL

@@ -998,6 +998,15 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 
+    /// Keep each trace with this probability, as OpenTelemetry's consistent probability sampler
+    /// does (kept when the trace id's last 56 bits reach the rejection threshold), and write the
+    /// threshold on every kept span's tracestate (`ot=th:c` for 0.25). --spans and --traces count
+    /// before sampling, so the kept traces are a subset of the unsampled run's.
+    ///
+    /// Example: --sample 0.1
+    #[arg(long, value_name = "RATIO")]
+    pub sample: Option<f64>,
+
     /// Start of the time range (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long, value_name = "TIME", default_value = "2026-11-16")]
     pub from: String,

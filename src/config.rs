@@ -607,5 +607,6 @@ pub fn gen_plan(args: &GenArgs) -> Result<GenPlan> {
         traces_per_document: args.traces_per_document.max(1),
         documents_per_file: args.documents_per_file.max(1),
         incidents: Default::default(),
+        sample: args.sample.map(crate::workload::Sampling::with_probability).transpose().map_err(Error::Config)?,
     })
 }

@@ -285,3 +285,38 @@ fn many_small_objects_are_held_at_their_size_and_give_the_output_of_one_file() {
         assert!(std::fs::read(a.join(&f)).unwrap() == std::fs::read(b.join(&f)).unwrap(), "store file {f} differs");
     }
 }
+
+/// `--sample` keeps whole traces with the given probability, as a subset of the unsampled run
+/// (the same spans but for their tracestate), writes the threshold on every kept span, and
+/// data_quality counts those spans as sampled.
+#[test]
+fn sampling_keeps_a_subset_of_whole_traces_with_their_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (all, some) = (dir.path().join("all"), dir.path().join("some"));
+    generate(&all, &["--traces", "4000"]);
+    spanlens()
+        .arg("gen")
+        .arg("--out")
+        .arg(&some)
+        .args(["--traces", "4000", "--sample", "0.25"])
+        .assert()
+        .success()
+        .stderr(contains("more left out by --sample"));
+    let sql = |input: &Path, statement: &str| -> Vec<String> {
+        let run = spanlens().arg("sql").arg(input).args(["--format", "csv", "-e", statement]).assert().success();
+        String::from_utf8(run.get_output().stdout.clone()).unwrap().lines().skip(1).map(String::from).collect()
+    };
+    let per_trace = "SELECT id_to_hex(trace_id), COUNT(*), SUM(CAST(end_time AS BIGINT) - CAST(start_time AS BIGINT)) \
+                     FROM spans GROUP BY 1 ORDER BY 1";
+    let (full, sampled) = (sql(&all, per_trace), sql(&some, per_trace));
+    // Binomial(4000, 0.25): 1000 traces kept on average, standard deviation 27.4; within 5.
+    assert!((sampled.len() as f64 - 1000.0).abs() < 137.0, "{} traces kept", sampled.len());
+    let full: std::collections::BTreeSet<&String> = full.iter().collect();
+    assert!(sampled.iter().all(|t| full.contains(t)), "the kept traces are the unsampled run's, span for span");
+    let states = sql(&some, "SELECT COUNT(*) FILTER (WHERE trace_state = 'ot=th:c'), COUNT(*) FROM spans");
+    let (with_th, spans) = states[0].split_once(',').unwrap();
+    assert_eq!(with_th, spans);
+    let quality = sql(&some, "SELECT count, total FROM data_quality WHERE \"check\" = 'sampled_spans'");
+    assert_eq!(quality, [format!("{spans},{spans}")]);
+    assert_eq!(sql(&all, "SELECT count FROM data_quality WHERE \"check\" = 'sampled_spans'"), ["0"]);
+}

@@ -434,7 +434,7 @@ fn sql_makes_the_graph_tables_on_demand() {
     let total: u64 = independent_edges(&input).values().sum();
     let text = String::from_utf8(out.stdout).unwrap();
     let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-    assert_eq!(row[..4], [total.to_string().as_str(), total.to_string().as_str(), "0", "8"], "{text}");
+    assert_eq!(row[..4], [total.to_string().as_str(), total.to_string().as_str(), "0", "9"], "{text}");
     assert!(row[4].parse::<u64>().unwrap() > 0, "dependency records matched to requests: {text}");
 }
 
@@ -446,8 +446,13 @@ fn every_data_quality_check_counts_exactly() {
     let root = |trace: u8, id: u8, kind: i64| span(trace, id, None, kind, 0, 10, json!([]));
     let mut error = root(0xd, 1, 1);
     error["status"] = json!({"code": 2});
+    // Sampled with a threshold (after another vendor's entry); an old-style `p` and an empty `th` are not.
+    error["traceState"] = json!("congo=t61rcWkgMzE, ot=rv:1234567890abcd;th:c");
     let mut dropped = root(0xe, 1, 1);
     dropped["droppedAttributesCount"] = json!(3);
+    dropped["traceState"] = json!("ot=th:");
+    let mut old_style = root(0x9, 1, 1);
+    old_style["traceState"] = json!("ot=p:8;r:62");
     let input = json!({"resourceSpans": [
         resource("a", vec![
             span(0xa, 1, None, SERVER, 0, 100, json!([])),   // unpaired server (a root: from user)
@@ -456,7 +461,7 @@ fn every_data_quality_check_counts_exactly() {
             error,                                            // ERROR without a message
             dropped,                                          // attributes dropped
             span(0xf, 1, Some(0x77), 1, 0, 10, json!([])),    // orphan; trace f has no root
-            root(0x9, 1, 1),
+            old_style,
             span(0x9, 2, Some(1), CLIENT, 1, 5, json!([])),   // unpaired client
         ]),
         resource("b", vec![
@@ -508,6 +513,7 @@ fn every_data_quality_check_counts_exactly() {
         row("error_without_message", None, "spans", 1, 11, &["0d"]),
         row("missing_service_name", None, "spans", 1, 11, &["0c"]),
         row("orphan_spans", None, "spans", 1, 11, &["0f"]),
+        row("sampled_spans", None, "spans", 1, 11, &["0d"]),
         row("traces_without_root", None, "traces", 1, 7, &["0f"]),
         row("unpaired_client_spans", None, "spans", 1, 11, &["09"]),
         row("unpaired_server_spans", None, "spans", 1, 11, &["0a"]),

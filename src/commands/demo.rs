@@ -48,6 +48,7 @@ pub fn demo_gen_plan() -> Result<GenPlan> {
         traces_per_document: 200,
         documents_per_file: 50,
         incidents: Default::default(),
+        sample: None,
     })
 }
 

@@ -23,8 +23,13 @@ fn reasons(map: &std::collections::BTreeMap<&'static str, u64>) -> String {
 /// The summary line of a `gen` run.
 pub fn gen_summary(stats: &GenStats, out: &std::path::Path, seconds: f64) -> String {
     format!(
-        "generated {} traces, {} spans in {} documents: {} file{} ({}) in {} in {seconds:.2} s\n",
+        "generated {} traces{}, {} spans in {} documents: {} file{} ({}) in {} in {seconds:.2} s\n",
         thousands(stats.traces),
+        if stats.traces_dropped > 0 {
+            format!(" ({} more left out by --sample)", thousands(stats.traces_dropped))
+        } else {
+            String::new()
+        },
         thousands(stats.spans),
         thousands(stats.documents),
         thousands(stats.files),

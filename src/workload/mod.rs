@@ -75,6 +75,52 @@ pub struct GenPlan {
     /// Documents per file for `jsonl` and `proto-stream` in the `files` layout.
     pub documents_per_file: usize,
     pub incidents: Incidents,
+    /// Consistent probability sampling of whole traces (`--sample`).
+    pub sample: Option<Sampling>,
+}
+
+/// OpenTelemetry's consistent probability sampling (tracestate `ot=th:…`): a trace is kept when
+/// the last 56 bits of its id (its randomness R) are at least the rejection threshold T, that is
+/// with probability (2^56 − T) / 2^56.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    threshold: u64,
+}
+
+impl Sampling {
+    const MAX: u64 = 1 << 56;
+
+    /// The threshold for `probability`, with the 4 hex digits of precision the specification
+    /// recommends SDKs encode (so 0.1 is `th:e666`, probability 0.100006…).
+    pub fn with_probability(probability: f64) -> std::result::Result<Sampling, String> {
+        let smallest = 1.0 / 65536.0;
+        if !(smallest..=1.0).contains(&probability) {
+            return Err(format!(
+                "--sample {probability}: a probability from {smallest} (4 hex digits of threshold) to 1"
+            ));
+        }
+        let rejected = ((1.0 - probability) * 65536.0).round() as u64;
+        Ok(Sampling { threshold: rejected.min(0xffff) << 40 })
+    }
+
+    /// The `th` value: the threshold in 14 hex digits, trailing zeros dropped (`0` for 100 %).
+    pub fn th(&self) -> String {
+        let digits = format!("{:014x}", self.threshold);
+        let trimmed = digits.trim_end_matches('0');
+        if trimmed.is_empty() { "0".into() } else { trimmed.into() }
+    }
+
+    /// The probability of keeping a trace.
+    pub fn probability(&self) -> f64 {
+        (Self::MAX - self.threshold) as f64 / Self::MAX as f64
+    }
+
+    /// Whether the trace with this id is kept.
+    pub fn keeps(&self, trace_id: &[u8; 16]) -> bool {
+        let mut low = [0u8; 8];
+        low[1..].copy_from_slice(&trace_id[9..]);
+        u64::from_be_bytes(low) >= self.threshold
+    }
 }
 
 /// What a run wrote.
@@ -85,13 +131,15 @@ pub struct GenStats {
     pub documents: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Traces left out by `--sample`.
+    pub traces_dropped: u64,
 }
 
 /// A generated file: its relative path and bytes.
 pub type GeneratedFile = (PathBuf, Vec<u8>);
 
-/// A file ready to write: relative path, bytes, spans and documents in it.
-type BuiltFile = (PathBuf, Vec<u8>, u64, u64);
+/// A file ready to write: relative path, bytes, spans, traces left out by sampling, and documents.
+type BuiltFile = (PathBuf, Vec<u8>, u64, u64, u64);
 
 /// A file to write: its documents, as ranges of trace indices.
 struct FileJob {
@@ -216,14 +264,17 @@ fn build_files(plan: &GenPlan, mut sink: impl FnMut(Vec<GeneratedFile>) -> Resul
             .map(|(k, job)| {
                 let docs_before: usize = batch[..k].iter().map(|j| j.documents.len()).sum();
                 let mut payloads = Vec::with_capacity(job.documents.len());
-                let mut spans = 0;
+                let (mut spans, mut dropped) = (0, 0);
                 for (d, traces) in job.documents.iter().enumerate() {
                     let moments: Vec<Moment> = starts[traces.clone()]
                         .iter()
                         .map(|&t| Moment { start_ns: t, phase: (t - plan.from_ns) as f64 / range })
                         .collect();
                     let seed = document_seed(plan.seed, first_doc + docs_before + d);
-                    let doc = petclinic::document(seed, &moments, plan.incidents);
+                    let mut doc = petclinic::document(seed, &moments, plan.incidents);
+                    if let Some(sampling) = plan.sample {
+                        dropped += petclinic::sample(&mut doc, &sampling);
+                    }
                     spans += petclinic::spans_in(&doc);
                     payloads.push(match plan.format {
                         Format::Json | Format::Jsonl => encode_json(&doc).into_bytes(),
@@ -245,13 +296,15 @@ fn build_files(plan: &GenPlan, mut sink: impl FnMut(Vec<GeneratedFile>) -> Resul
                 let first_start = job.documents.first().map_or(plan.from_ns, |r| starts[r.start]);
                 let path = file_path(plan, job, first_start);
                 let bytes = compress_bytes(bytes, plan.compress).map_err(|e| Error::output(&path, e))?;
-                Ok((path, bytes, spans, job.documents.len() as u64))
+                Ok((path, bytes, spans, dropped, job.documents.len() as u64))
             })
             .collect();
         let mut files = Vec::with_capacity(built.len());
         for result in built {
-            let (path, bytes, spans, docs) = result?;
+            let (path, bytes, spans, dropped, docs) = result?;
             stats.spans += spans;
+            stats.traces -= dropped;
+            stats.traces_dropped += dropped;
             stats.documents += docs;
             stats.files += 1;
             stats.bytes += bytes.len() as u64;
@@ -324,6 +377,36 @@ impl Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The thresholds of the specification's examples (OpenTelemetry TraceState handling), with
+    /// 4 hex digits of precision, and the decision R >= T on a trace id's last 56 bits.
+    #[test]
+    fn sampling_thresholds_follow_the_specification() {
+        let cases = [
+            (1.0, "0", 1.0),
+            (0.5, "8", 0.5),
+            (0.25, "c", 0.25),
+            (0.125, "e", 0.125),
+            (0.1, "e666", 0.100006103515625),
+        ];
+        for (ratio, th, probability) in cases {
+            let s = Sampling::with_probability(ratio).unwrap();
+            assert_eq!((s.th(), s.probability()), (th.to_string(), probability), "{ratio}");
+        }
+        let quarter = Sampling::with_probability(0.25).unwrap();
+        let id = |low: u64| {
+            let mut id = [0xffu8; 16];
+            id[8..].copy_from_slice(&low.to_be_bytes());
+            id
+        };
+        // The first byte of the lower half is not part of R.
+        assert!(quarter.keeps(&id(0xffc0_0000_0000_0000)));
+        assert!(quarter.keeps(&id(0x00c0_0000_0000_0000)));
+        assert!(!quarter.keeps(&id(0xffbf_ffff_ffff_ffff)));
+        for bad in [0.0, 1.0 / 70_000.0, 1.5, f64::NAN] {
+            assert!(Sampling::with_probability(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn extensions() {

@@ -687,6 +687,26 @@ pub fn document(seed: u64, moments: &[Moment], incidents: Incidents) -> TracesDa
     TracesData { resource_spans }
 }
 
+/// Keep the traces of `doc` that `sampling` keeps, writing its threshold on their spans'
+/// tracestate; returns how many traces were left out.
+pub fn sample(doc: &mut TracesData<'static>, sampling: &super::Sampling) -> u64 {
+    let state: Cow<'static, str> = Cow::Owned(format!("ot=th:{}", sampling.th()));
+    let mut dropped = std::collections::BTreeSet::new();
+    for scope in doc.resource_spans.iter_mut().flat_map(|r| r.scope_spans.iter_mut()) {
+        scope.spans.retain_mut(|span| {
+            let Some(id) = span.trace_id else { return true };
+            if !sampling.keeps(&id) {
+                dropped.insert(id);
+                return false;
+            }
+            span.trace_state = state.clone();
+            true
+        });
+    }
+    doc.resource_spans.retain(|r| r.scope_spans.iter().any(|s| !s.spans.is_empty()));
+    dropped.len() as u64
+}
+
 /// Spans in a document.
 pub fn spans_in(doc: &TracesData<'_>) -> u64 {
     doc.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
