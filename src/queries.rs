@@ -44,6 +44,7 @@ macro_rules! query {
 pub const QUERIES: &[Query] = &[
     query!("store_spans"),
     query!("spans_for_signals"),
+    query!("signals_from_spans"),
     query!("windowed_signals"),
     query!("service_metrics"),
     query!("operation_metrics"),

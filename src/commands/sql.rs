@@ -237,6 +237,10 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
         add("spans_for_signals", "view: the embedded query spans_for_signals");
     }
+    if matches!(kind, InputKind::Raw | InputKind::Store(_)) && !cluster {
+        add("signals_from_spans", "view: signals derived in SQL by derive_signals, trace by trace");
+        ctx.register_udaf(crate::signals::function::derive_signals(&plan.metrics.signals));
+    }
     if matches!(kind, InputKind::Store(_)) {
         add("store_spans", "view: the embedded query store_spans (every date)");
     }
@@ -369,6 +373,10 @@ impl OnDemand for Made {
         let utf8 = |s: &str| ScalarValue::Utf8(Some(s.into()));
         match name {
             "spans_for_signals" => return engine.runtime.block_on(tables::register_query_view(ctx, name, vec![])),
+            "signals_from_spans" => {
+                engine.make("spans_for_signals", self)?;
+                return engine.runtime.block_on(tables::register_query_view(ctx, name, vec![]));
+            }
             "store_spans" => {
                 let all = vec![utf8("0000-01-01"), utf8("9999-12-31")];
                 return engine.runtime.block_on(tables::register_query_view(ctx, name, all));

@@ -4,7 +4,7 @@ use super::{present, truncate_chars};
 
 /// The platform the CloudWatch agent would resolve for (its "platform mode"), or `Auto`: each
 /// resource's own, as the agent on its host would detect it ([`detect`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Platform {
     #[default]
     Auto,

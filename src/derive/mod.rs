@@ -17,7 +17,7 @@ pub mod remote;
 pub mod resource;
 
 /// Which SDK's behaviour to reproduce where the SDKs differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compat {
     #[default]
     Java,

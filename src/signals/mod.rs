@@ -25,6 +25,7 @@ use crate::queries;
 
 mod builder;
 mod columns;
+pub mod function;
 mod trace;
 
 use builder::SignalsBuilder;
@@ -92,7 +93,7 @@ pub fn signals_schema() -> SchemaRef {
 }
 
 /// How records are derived.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct SignalOptions {
     pub compat: Compat,
     pub platform: Platform,
@@ -109,7 +110,7 @@ pub const RECORDS_KEY: &str = "spanlens.signals.records";
 /// The kinds of records a derivation emits, named as the `record_type` column names them. A run
 /// that needs only Service records (the service and operation tables) skips the dependency
 /// rules, and the other way round; a signals file says which kinds it holds ([`RECORDS_KEY`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordKinds {
     pub service: bool,
     pub dependency: bool,

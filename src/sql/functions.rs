@@ -59,6 +59,17 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
         example: "SELECT attr(attributes, 'http.response.status_code') AS code, count(*) FROM spans GROUP BY 1",
     },
     FunctionDoc {
+        name: "derive_signals",
+        signature: "derive_signals(trace_id, span_id, parent_span_id, flags, name, kind, end_time, duration_ns, \
+                    status_code, service_name, scope_name, attributes, resource_attributes) -> STRUCT[]",
+        summary: "aggregate over one trace's spans (GROUP BY trace_id; over raw input or a store): its \
+                  Application Signals records, as the signals table's columns and their ordinal, by the \
+                  same rules as metrics; the view signals_from_spans unnests them",
+        example: "SELECT trace_id, cardinality(derive_signals(trace_id, span_id, parent_span_id, flags, name, \
+                  kind, end_time, duration_ns, status_code, service_name, scope_name, attributes, \
+                  resource_attributes)) AS records FROM spans_for_signals GROUP BY trace_id LIMIT 5",
+    },
+    FunctionDoc {
         name: "latency_percentiles",
         signature: "latency_percentiles(values DOUBLE, p DOUBLE [, p DOUBLE...]) -> DOUBLE[]",
         summary: "aggregate: the exact percentiles p of values in each group (p·(n−1) interpolated \
@@ -429,6 +440,8 @@ mod tests {
         let ctx = SessionContext::new();
         register(&ctx);
         crate::queries::register_functions(&ctx, false);
+        // Registered by sql sessions over raw input or a store, with their derivation options.
+        ctx.register_udaf(crate::signals::function::derive_signals(&Default::default()));
         let state = ctx.state();
         for f in FUNCTIONS {
             assert!(
