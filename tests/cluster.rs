@@ -211,6 +211,8 @@ const STORE_STATEMENTS: &[&str] = &[
     "SELECT date, kind, count(*) FROM store_spans GROUP BY 1, 2 ORDER BY 1, 2",
     "SELECT attr(attributes, 'http.request.method') AS method, status_code, count(*) \
      FROM spans GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT service, count(*) AS requests, sum(fault) AS faults, latency_percentiles(latency_ms, 0.5, 0.99) AS p \
+     FROM signals_from_spans WHERE record_type = 'service' GROUP BY 1 ORDER BY 1",
 ];
 
 #[test]
@@ -227,6 +229,14 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         assert!(local.len() > 40, "{statement}: {}", String::from_utf8_lossy(&local));
         assert_eq!(String::from_utf8_lossy(&remote), String::from_utf8_lossy(&local), "{statement}");
     }
+
+    // The records derive_signals gives on the cluster are those of the local derivation.
+    let derived = |statement: &str, on: Option<&Cluster>| sql(on, &[&path(&store), "--format", "csv", "-e", statement]);
+    let on_cluster =
+        derived("SELECT * FROM signals_from_spans ORDER BY trace_id, span_id, record_type DESC", Some(&cluster));
+    let local = derived("SELECT * FROM signals", None);
+    assert!(local.len() > 1000);
+    assert!(on_cluster == local, "signals_from_spans on the cluster differs from the local signals");
 
     // A metrics output's tables, and a --table file, written as Parquet: the same bytes.
     for (name, statement) in [
@@ -284,6 +294,12 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         .stderr(contains("slo --scheduler reads one metrics output"));
 
     // What cannot run there is refused before any work.
+    let statement = "SELECT count(*) FROM signals_from_spans";
+    spanlens()
+        .args(["sql", &path(&store), "--scheduler", &cluster.url(), "--compat", "python", "-e", statement])
+        .assert()
+        .code(2)
+        .stderr(contains("signals_from_spans on a cluster derives with the default flags"));
     let raw = dir.path().join("data");
     spanlens()
         .args(["sql", &path(&raw), "--scheduler", &cluster.url(), "-e", "SELECT 1"])

@@ -90,14 +90,13 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 }
 
 /// Every function spanlens's SQL calls, as the roles of a cluster register them (percentiles
-/// exact).
+/// exact; `derive_signals` with the default derivation flags).
 #[cfg(feature = "cluster")]
 pub fn all() -> crate::cluster::Functions {
     use std::sync::Arc;
-    crate::cluster::Functions {
-        scalar: scalar_functions().into_iter().map(Arc::new).collect(),
-        aggregate: crate::queries::aggregate_functions(false).into_iter().map(Arc::new).collect(),
-    }
+    let mut aggregate: Vec<_> = crate::queries::aggregate_functions(false).into_iter().map(Arc::new).collect();
+    aggregate.push(Arc::new(crate::signals::function::derive_signals(&Default::default())));
+    crate::cluster::Functions { scalar: scalar_functions().into_iter().map(Arc::new).collect(), aggregate }
 }
 
 /// Register the scalar functions of [`FUNCTIONS`] on `ctx`.
@@ -415,7 +414,7 @@ mod tests {
         for name in ["id_to_hex", "id_from_hex", "ns_to_ms", "attr", "abs"] {
             assert!(state.scalar_functions().contains_key(name), "{name}");
         }
-        for name in ["latency_percentiles", "count", "percentile_cont"] {
+        for name in ["latency_percentiles", "derive_signals", "count", "percentile_cont"] {
             assert!(state.aggregate_functions().contains_key(name), "{name}");
         }
     }
