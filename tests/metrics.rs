@@ -554,7 +554,11 @@ async fn every_query_plans_and_runs_against_empty_tables() {
     let graph = spanlens::graph::compute(&ctx, &opts).await.unwrap();
     assert_eq!(spanlens::graph::reconcile(&ctx, 2).await.unwrap().rows(), 0, "no edge in either view");
     assert_eq!((graph[0].rows(), graph[1].rows()), (0, 0));
-    assert_eq!(graph[2].rows(), 8, "every data-quality check but clock skew has a row, 0 when nothing is found");
+    assert_eq!(graph[2].rows(), 9, "every data-quality check but clock skew has a row, 0 when nothing is found");
+    // The derivation as SQL, as `spanlens sql` registers it, over the spans_for_signals view.
+    ctx.register_udaf(spanlens::signals::function::derive_signals(&Default::default()));
+    let spans_for_signals = ctx.sql(spanlens::queries::get("spans_for_signals").unwrap().sql).await.unwrap();
+    ctx.register_table("spans_for_signals", spans_for_signals.into_view()).unwrap();
     // Every registered query, by name, now plans against the registered (empty) tables.
     for q in QUERIES {
         let df = ctx.sql(q.sql).await;
