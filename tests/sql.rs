@@ -503,6 +503,9 @@ fn the_shell_reads_statements_lists_tables_and_cancels() {
     p.exp_string("spanlens> ").unwrap();
     p.send_line("SELECT 'still here' AS s;").unwrap();
     p.exp_string("still here").unwrap();
+    // Typed only at the prompt: input sent before the line editor takes the terminal may be
+    // flushed with the mode change.
+    p.exp_string("spanlens> ").unwrap();
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
     let kept = std::fs::read_to_string(&history).unwrap();
