@@ -56,8 +56,9 @@ pub fn derive_signals(opts: &SignalOptions) -> AggregateUDF {
     })
 }
 
-/// The fields of a record: the `signals` columns, text as plain text (a dictionary per trace
-/// would be merged with every other trace's, a hash lookup per value), then [`ORDINAL`].
+/// The fields of a record: the `signals` columns with their text as plain text, as the spans are
+/// held (`signals_from_spans` casts it back to the signals table's dictionaries), then
+/// [`ORDINAL`].
 fn record_fields() -> Fields {
     let mut fields: Vec<FieldRef> = signals_schema()
         .fields()
