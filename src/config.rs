@@ -236,8 +236,9 @@ fn bucket_flag(text: &str) -> Result<i64> {
 }
 
 /// `sql --scheduler`: the cluster's address, and a refusal of what runs only on this machine so
-/// far (the derivation, and the tables computed from it on demand).
-fn sql_scheduler(text: &str, args: &SqlArgs) -> Result<crate::cluster::Address> {
+/// far (the derivation, and the tables computed from it on demand) and of derivation flags the
+/// executors would not follow (they resolve `derive_signals` by name, with the defaults).
+fn sql_scheduler(text: &str, args: &SqlArgs, signals: &SignalOptions) -> Result<crate::cluster::Address> {
     let scheduler = crate::cluster::Address::scheduler(text)?;
     let local = |flag: &str| {
         Err(Error::Config(format!(
@@ -250,6 +251,13 @@ fn sql_scheduler(text: &str, args: &SqlArgs) -> Result<crate::cluster::Address> 
     }
     if args.approx || args.bucket.is_some() || args.from.is_some() || args.to.is_some() {
         return local("--approx, --bucket, --from and --to");
+    }
+    if *signals != SignalOptions::default() {
+        return Err(Error::Config(
+            "--compat, --platform and --cluster with --scheduler: signals_from_spans on a cluster derives with \
+             the default flags; drop them, or run without --scheduler"
+                .into(),
+        ));
     }
     Ok(scheduler)
 }
@@ -505,7 +513,7 @@ impl SqlPlan {
             return Err(Error::Config("--partitions must be at least 1".into()));
         }
         let scheduler = match &args.scheduler {
-            Some(text) => Some(sql_scheduler(text, args)?),
+            Some(text) => Some(sql_scheduler(text, args, &signals)?),
             None => None,
         };
         Ok(SqlPlan {

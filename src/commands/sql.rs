@@ -247,7 +247,7 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     // On a cluster, the views of what is registered; what the derivation makes is made on this
     // machine, not yet there.
     if cluster {
-        return Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names, cluster });
+        return Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names });
     }
     if matches!(kind, InputKind::Raw | InputKind::Store(_)) {
         add("service_graph_spans", "view: the spans the service graph pairs, with what it reads of them");
@@ -280,7 +280,7 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
             add("slo_alerts", "when each SLO's burn-rate alert rules would have fired and resolved");
         }
     }
-    Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names, cluster })
+    Ok(Made { plan: plan.clone(), kind, spans, side: None, scratch: None, names })
 }
 
 /// What was read and skipped, on stderr: in the shell (unless `quiet`), and whenever invalid
@@ -320,8 +320,6 @@ struct Made {
     /// Where spilled signals are written; removed when the run ends.
     scratch: Option<tempfile::TempDir>,
     names: Vec<(String, String)>,
-    /// Statements run on a cluster.
-    cluster: bool,
 }
 
 impl Made {
@@ -376,14 +374,6 @@ impl OnDemand for Made {
         match name {
             "spans_for_signals" => return engine.runtime.block_on(tables::register_query_view(ctx, name, vec![])),
             "signals_from_spans" => {
-                // A cluster's executors resolve derive_signals by name: theirs has the defaults.
-                if self.cluster && self.plan.metrics.signals != crate::signals::SignalOptions::default() {
-                    return Err(Error::Config(
-                        "signals_from_spans on a cluster derives with the default flags: drop --compat, --platform \
-                         and --cluster, or run without --scheduler"
-                            .into(),
-                    ));
-                }
                 engine.make("spans_for_signals", self)?;
                 return engine.runtime.block_on(tables::register_query_view(ctx, name, vec![]));
             }
