@@ -656,14 +656,8 @@ fn alert_rule(item: &Value, objects: &Objects) -> Res<AlertRule> {
     }
     let minutes = |text: &str, field: &str| -> Res<i64> {
         let (n, unit) = shorthand(text).map_err(|e| format!("{cat}: condition.{field}: {e}"))?;
-        let per = match unit {
-            'm' => 1,
-            'h' => 60,
-            'd' => 1440,
-            'w' => 7 * 1440,
-            _ => return Err(format!("{cat}: condition.{field} {text:?}: give minutes, hours, days or weeks")),
-        };
-        Ok(i64::from(n) * per)
+        fixed_minutes(n, unit)
+            .ok_or_else(|| format!("{cat}: condition.{field} {text:?}: give minutes, hours, days or weeks"))
     };
     let lookback = minutes(&c.lookback_window, "lookbackWindow")?;
     let after = match c.alert_after.as_deref() {
@@ -712,6 +706,19 @@ fn shorthand(text: &str) -> Res<(u32, char)> {
     Ok((digits.parse().map_err(|_| bad())?, unit))
 }
 
+/// A duration shorthand of fixed length (`m h d w`) in minutes; `None` for the calendar units
+/// (`M Q Y`).
+fn fixed_minutes(n: u32, unit: char) -> Option<i64> {
+    let per = match unit {
+        'm' => 1,
+        'h' => 60,
+        'd' => 1440,
+        'w' => 7 * 1440,
+        _ => return None,
+    };
+    Some(i64::from(n) * per)
+}
+
 /// A `timeSliceWindow` in seconds: a duration shorthand in minutes, hours or days, or a number
 /// of minutes.
 fn slice_seconds(window: &Value) -> Res<i64> {
@@ -722,14 +729,8 @@ fn slice_seconds(window: &Value) -> Res<i64> {
         },
         Value::String(s) => {
             let (n, unit) = shorthand(s).map_err(|e| format!("timeSliceWindow: {e}"))?;
-            i64::from(n)
-                * match unit {
-                    'm' => 60,
-                    'h' => 3600,
-                    'd' => 86_400,
-                    'w' => 7 * 86_400,
-                    _ => return Err(format!("timeSliceWindow {s:?}: a time slice is minutes, hours, days or weeks")),
-                }
+            60 * fixed_minutes(n, unit)
+                .ok_or_else(|| format!("timeSliceWindow {s:?}: a time slice is minutes, hours, days or weeks"))?
         }
         other => return Err(format!("timeSliceWindow {other}: a duration shorthand such as 1m or 5m")),
     };
