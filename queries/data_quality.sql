@@ -11,8 +11,9 @@
 -- node), unpaired_server_spans (a SERVER or CONSUMER span whose parent is not in the input: an edge from `user`),
 -- clock_skew (a paired server span starting before its client span or ending after it, by more than $1),
 -- error_without_message (status ERROR, no status message), dropped_attributes (the producer dropped span or resource
--- attributes, events or links), sampled_spans (spans carrying an OpenTelemetry sampling threshold `th`: the counts
--- are of the exported spans, not adjusted).
+-- attributes, events or links), sampled_spans (spans carrying an OpenTelemetry sampling threshold `th`: the metric
+-- tables and SLOs count their adjusted counts unless --sampling ignore; the graph and these checks count exported
+-- spans).
 WITH totals AS (
   SELECT COALESCE(SUM(CASE WHEN "check" = 'spans_total' THEN count ELSE 0 END), 0) AS spans,
          COALESCE(SUM(CASE WHEN "check" = 'traces_total' THEN count ELSE 0 END), 0) AS traces

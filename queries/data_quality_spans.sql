@@ -7,7 +7,7 @@
 -- its trace), missing_service_name (no service.name, or an SDK's unknown_service*), traces_without_root (no span
 -- without a parent), error_without_message (status ERROR, no status message), dropped_attributes (the producer
 -- dropped span or resource attributes, events or links), sampled_spans (the tracestate's `ot` entry carries an
--- OpenTelemetry probability-sampling threshold `th`: each such span stands for more requests than itself, and the
+-- OpenTelemetry probability-sampling threshold `th`: each such span stands for more requests than itself; these
 -- counts are of the exported spans).
 WITH duplicates AS (
   SELECT trace_id, COUNT(*) - 1 AS extra FROM spans GROUP BY trace_id, span_id HAVING COUNT(*) > 1

@@ -21,7 +21,7 @@ WITH sets AS (
          SUM(duration_ns_sum) AS duration_ns_sum,
          MIN(latency_min_ms) AS latency_min_ms,
          MAX(latency_max_ms) AS latency_max_ms,
-         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+         latency_percentiles(latencies, latency_weights, 0.5, 0.9, 0.99) AS latency_percentiles
   FROM dependency_groups
   GROUP BY GROUPING SETS (
       (bucket_start, environment, service, operation, remote_service, remote_operation),
@@ -45,7 +45,7 @@ WITH sets AS (
          SUM(duration_ns_sum) AS duration_ns_sum,
          MIN(latency_min_ms) AS latency_min_ms,
          MAX(latency_max_ms) AS latency_max_ms,
-         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+         latency_percentiles(latencies, latency_weights, 0.5, 0.9, 0.99) AS latency_percentiles
   FROM dependency_groups
   WHERE remote_resource_type IS NOT NULL AND remote_resource_identifier IS NOT NULL
   GROUP BY GROUPING SETS (
@@ -70,7 +70,7 @@ WITH sets AS (
          SUM(duration_ns_sum) AS duration_ns_sum,
          MIN(latency_min_ms) AS latency_min_ms,
          MAX(latency_max_ms) AS latency_max_ms,
-         latency_percentiles(latencies, 0.5, 0.9, 0.99) AS latency_percentiles
+         latency_percentiles(latencies, latency_weights, 0.5, 0.9, 0.99) AS latency_percentiles
   FROM dependency_groups
   WHERE remote_environment IS NOT NULL
   GROUP BY GROUPING SETS (

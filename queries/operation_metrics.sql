@@ -2,18 +2,20 @@
 -- and for the whole window.
 -- Input: windowed_signals (Service records). Output: one row per (bucket_start, environment, service, operation); the
 -- row with bucket_start NULL covers the whole window. Latency in milliseconds, rates and availability in percent.
+-- Each record counts its adjusted_count (1 unless its span was sampled): requests,
+-- errors, faults and the latency sum add them up and each latency weighs that much in the percentiles.
 WITH groups AS (
   SELECT bucket_start,
          environment,
          service,
          operation,
-         COUNT(*) AS requests,
-         SUM(error) AS errors,
-         SUM(fault) AS faults,
-         SUM(duration_ns) AS duration_ns_sum,
+         SUM(adjusted_count) AS requests,
+         SUM(error * adjusted_count) AS errors,
+         SUM(fault * adjusted_count) AS faults,
+         SUM(duration_ns * adjusted_count) AS duration_ns_sum,
          MIN(latency_ms) AS latency_min_ms,
          MAX(latency_ms) AS latency_max_ms,
-         latency_percentiles(latency_ms, 0.5, 0.9, 0.99) AS latency_percentiles
+         latency_percentiles(latency_ms, adjusted_count, 0.5, 0.9, 0.99) AS latency_percentiles
   FROM windowed_signals
   WHERE record_type = 'service' AND environment IS NOT NULL AND operation IS NOT NULL
   GROUP BY GROUPING SETS ((bucket_start, environment, service, operation), (environment, service, operation))

@@ -4,14 +4,14 @@
 -- trace id, then by each record's place among its trace's records (the ordinal derive_signals gives it). As a view
 -- (in `spanlens sql`) the order is not kept: ORDER BY trace_id, span_id, record_type DESC gives it.
 WITH traces AS (
-  SELECT unnest(derive_signals(trace_id, span_id, parent_span_id, flags, name, kind, end_time, duration_ns,
-                               status_code, service_name, scope_name, attributes, resource_attributes)) AS r
+  SELECT unnest(derive_signals(trace_id, span_id, parent_span_id, flags, trace_state, name, kind, end_time,
+                               duration_ns, status_code, service_name, scope_name, attributes, resource_attributes)) AS r
   FROM spans_for_signals
   GROUP BY trace_id
 )
 SELECT record_type, telemetry_source, environment, service, operation, remote_service, remote_operation,
        remote_environment, remote_resource_type, remote_resource_identifier, latency_ms, duration_ns, error, fault,
-       "timestamp", trace_id, span_id
+       adjusted_count, "timestamp", trace_id, span_id
 FROM (SELECT arrow_cast(r['record_type'], 'Dictionary(Int32, Utf8)') AS record_type,
              arrow_cast(r['telemetry_source'], 'Dictionary(Int32, Utf8)') AS telemetry_source,
              arrow_cast(r['environment'], 'Dictionary(Int32, Utf8)') AS environment,
@@ -26,6 +26,7 @@ FROM (SELECT arrow_cast(r['record_type'], 'Dictionary(Int32, Utf8)') AS record_t
              r['duration_ns'] AS duration_ns,
              r['error'] AS error,
              r['fault'] AS fault,
+             r['adjusted_count'] AS adjusted_count,
              r['timestamp'] AS "timestamp",
              r['trace_id'] AS trace_id,
              r['span_id'] AS span_id,

@@ -47,8 +47,8 @@ idle_excluded AS (
 request_counts AS (
   SELECT w.slo,
          w.lookback_minutes,
-         COUNT(r.slo) AS requests,
-         COUNT(r.slo) FILTER (WHERE NOT r.good) AS bad_requests
+         COALESCE(SUM(r.adjusted_count), 0) AS requests,
+         COALESCE(SUM(CASE WHEN NOT r.good THEN r.adjusted_count END), 0) AS bad_requests
   FROM windows w
   LEFT JOIN slo_records r ON r.slo = w.slo AND r.end_ns >= w.from_ns AND NOT r.excluded
   WHERE w.evaluation = 'RequestBased'

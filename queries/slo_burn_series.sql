@@ -36,8 +36,8 @@ grid AS (
 events AS (
   SELECT r.slo,
          r.end_ns / 60000000000 AS minute,
-         COUNT(*) AS total,
-         COUNT(*) FILTER (WHERE NOT r.good) AS bad,
+         SUM(r.adjusted_count) AS total,
+         SUM(CASE WHEN r.good THEN 0 ELSE r.adjusted_count END) AS bad,
          0.0 AS shortfall
   FROM slo_records r
   JOIN slo_definitions d ON d.slo = r.slo

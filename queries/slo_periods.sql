@@ -5,16 +5,20 @@
 -- LATENCY the SLO's statistic of latency_ms: an exact percentile, p·(n−1) interpolated between closest ranks as percentile_cont,
 -- or Average, Minimum, Maximum, Sum, SampleCount), excluded (the period overlaps an exclusion window:
 -- slo_excluded_periods), good (value <operator> threshold, or excluded: non-breaching) and in_interval (false for a
--- look-back period before a calendar interval's start). Periods without records are not listed.
+-- look-back period before a calendar interval's start). Periods without records are not listed. Records count their
+-- adjusted_count: in requests, faults and good shares, and as weights of the percentile (the latencies repeated that
+-- many times: rank_end is the rank after a record's last copy).
 WITH ranked AS (
   SELECT r.slo,
          r.period_index,
          r.latency_ms,
          r.duration_ns,
          r.fault,
+         r.adjusted_count,
          r.good,
-         d.stat_fraction * (COUNT(*) OVER (PARTITION BY r.slo, r.period_index) - 1) AS position,
-         ROW_NUMBER() OVER (PARTITION BY r.slo, r.period_index ORDER BY r.latency_ms) - 1 AS value_rank
+         d.stat_fraction * (SUM(r.adjusted_count) OVER (PARTITION BY r.slo, r.period_index) - 1) AS position,
+         SUM(r.adjusted_count) OVER (PARTITION BY r.slo, r.period_index ORDER BY r.latency_ms
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS rank_end
   FROM slo_records r
   JOIN slo_definitions d ON r.slo = d.slo
   WHERE d.evaluation = 'PeriodBased'
@@ -22,16 +26,18 @@ WITH ranked AS (
 groups AS (
   SELECT slo,
          period_index,
-         COUNT(*) AS requests,
-         SUM(fault) AS faults,
-         COUNT(*) FILTER (WHERE good) AS good_requests,
-         SUM(duration_ns) AS duration_ns_sum,
+         SUM(adjusted_count) AS requests,
+         SUM(fault * adjusted_count) AS faults,
+         SUM(CASE WHEN good THEN adjusted_count ELSE 0 END) AS good_requests,
+         SUM(duration_ns * adjusted_count) AS duration_ns_sum,
          MIN(latency_ms) AS latency_min,
          MAX(latency_ms) AS latency_max,
-         SUM(latency_ms) AS latency_sum,
+         SUM(latency_ms * adjusted_count) AS latency_sum,
          MAX(position) AS position,
-         MAX(CASE WHEN value_rank = floor(position) THEN latency_ms END) AS lower_value,
-         MAX(CASE WHEN value_rank = floor(position) + 1 THEN latency_ms END) AS upper_value
+         MAX(CASE WHEN floor(position) >= rank_end - adjusted_count AND floor(position) < rank_end
+                  THEN latency_ms END) AS lower_value,
+         MAX(CASE WHEN floor(position) + 1 >= rank_end - adjusted_count AND floor(position) + 1 < rank_end
+                  THEN latency_ms END) AS upper_value
   FROM ranked
   GROUP BY slo, period_index
 ),

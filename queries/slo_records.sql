@@ -5,7 +5,8 @@
 -- end time (ns since the epoch); period_index counts periods from the interval start (negative before it, NULL for
 -- request-based SLOs); good is the request's verdict: not bad (AVAILABILITY; bad is a fault, an error, or either, as
 -- the definition's `bad` says) or latency_ms <request_operator> request_threshold (LATENCY); excluded: the record ends inside one of the SLO's exclusion windows (slo_exclusions, merged, so at
--- most one matches). A target attribute that is NULL in slo_definitions matches every value.
+-- most one matches); adjusted_count: the requests the record stands for (1 unless its span was sampled). A target
+-- attribute that is NULL in slo_definitions matches every value.
 WITH matched AS (
   SELECT d.slo,
          d.metric,
@@ -18,7 +19,8 @@ WITH matched AS (
          s.latency_ms,
          s.duration_ns,
          s.error,
-         s.fault
+         s.fault,
+         s.adjusted_count
   FROM signals s
   JOIN slo_definitions d
     ON arrow_cast(s.record_type, 'Utf8') = d.record_type AND arrow_cast(s.service, 'Utf8') = d.service
@@ -41,6 +43,7 @@ judged AS (
          latency_ms,
          duration_ns,
          fault,
+         adjusted_count,
          CASE WHEN metric = 'AVAILABILITY' AND bad = 'error' THEN error = 0
               WHEN metric = 'AVAILABILITY' AND bad = 'fault_or_error' THEN fault = 0 AND error = 0
               WHEN metric = 'AVAILABILITY' THEN fault = 0
@@ -56,6 +59,7 @@ SELECT j.slo,
        j.latency_ms,
        j.duration_ns,
        j.fault,
+       j.adjusted_count,
        j.good,
        x.slo IS NOT NULL AS excluded
 FROM judged j

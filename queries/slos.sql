@@ -1,7 +1,8 @@
 -- slos: attainment, error budget and status of each SLO at its evaluation time (Application Signals §14).
 -- Input: slo_definitions, slo_records, slo_periods, slo_excluded_periods; $1 TRUE when a period without records
 -- counts as bad (unless it is excluded). Exclusion windows: their periods are good, their requests are not counted
--- by a request-based SLO; an elapsed interval wholly excluded has attainment 100 and status OK.
+-- by a request-based SLO; an elapsed interval wholly excluded has attainment 100 and status OK. Requests count
+-- their records' adjusted counts.
 -- Output: one row per SLO, in definition order. Period-based: periods_total = interval / period, periods_bad =
 -- failed periods (+ elapsed periods without records when $1), attainment = 100·(total − bad)/total, budget in
 -- seconds = interval·(100 − goal)/100, remaining = budget − bad·period, BREACHED when remaining < 0.
@@ -21,9 +22,9 @@ WITH periods AS (
 ),
 requests AS (
   SELECT r.slo,
-         COUNT(*) AS requests,
-         SUM(r.fault) AS faults,
-         COUNT(*) FILTER (WHERE NOT r.good) AS bad_requests
+         SUM(r.adjusted_count) AS requests,
+         SUM(r.fault * r.adjusted_count) AS faults,
+         SUM(CASE WHEN r.good THEN 0 ELSE r.adjusted_count END) AS bad_requests
   FROM slo_records r
   JOIN slo_definitions d ON r.slo = d.slo
   WHERE r.end_ns >= d.window_start_ns AND (d.evaluation = 'PeriodBased' OR NOT r.excluded)

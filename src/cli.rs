@@ -408,6 +408,15 @@ pub enum CompatArg {
     Js,
 }
 
+/// How records of probability-sampled spans count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplingArg {
+    /// Each record counts its span's adjusted count (1/probability).
+    Adjust,
+    /// Each record counts once.
+    Ignore,
+}
+
 /// A table `metrics` can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TableArg {
@@ -716,6 +725,14 @@ pub struct DeriveArgs {
     /// Cluster name for eks/k8s environments when a resource has no k8s.cluster.name.
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
+
+    /// How spans that say they were probability-sampled count. adjust (the default): each of
+    /// their records counts its adjusted count, 1/probability, from the OpenTelemetry threshold
+    /// (th in the ot entry of tracestate), the older p value, or a SampleRate attribute; requests,
+    /// errors, faults, rates, percentiles and SLO counts estimate the unsampled traffic. ignore:
+    /// every record counts once. Spans without a sampling probability always count once.
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub sampling: Option<SamplingArg>,
 
     /// Span data held in memory for the derivation beyond this size is spilled to disk,
     /// partitioned by trace id, and the signals are then queried from disk: lower it to use less

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use crate::cli::{
     CompatArg, CompressArg, DecodeArgs, DeriveArgs, FormatArg, GenArgs, GraphArgs, GraphFormatArg, IngestArgs,
-    LayoutArg, MetricsArgs, NoDataArg, PlatformArg, PrintFormatArg, ReportArgs, S3Args, SloArgs, SqlArgs, SqlFormatArg,
-    TableArg,
+    LayoutArg, MetricsArgs, NoDataArg, PlatformArg, PrintFormatArg, ReportArgs, S3Args, SamplingArg, SloArgs, SqlArgs,
+    SqlFormatArg, TableArg,
 };
 use crate::derive::Compat;
 use crate::derive::environment::Platform;
@@ -18,7 +18,7 @@ use crate::metrics::{METRIC_TABLES, MetricsOptions, record_kinds};
 use crate::report::text::PrintFormat;
 use crate::s3::S3Options;
 use crate::s3::partition::{PartitionFormat, parse_timezone};
-use crate::signals::{RecordKinds, SignalOptions};
+use crate::signals::{RecordKinds, Sampling, SignalOptions};
 use crate::slo::SloDefinition;
 use crate::spill::SpillOptions;
 use crate::sql::output::Format as SqlFormat;
@@ -254,7 +254,7 @@ fn sql_scheduler(text: &str, args: &SqlArgs, signals: &SignalOptions) -> Result<
     }
     if *signals != SignalOptions::default() {
         return Err(Error::Config(
-            "--compat, --platform and --cluster with --scheduler: signals_from_spans on a cluster derives with \
+            "--compat, --platform, --cluster and --sampling with --scheduler: signals_from_spans on a cluster derives with \
              the default flags; drop them, or run without --scheduler"
                 .into(),
         ));
@@ -282,6 +282,7 @@ fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions
         ("--compat", args.compat.is_some()),
         ("--platform", args.platform.is_some()),
         ("--cluster", args.cluster.is_some()),
+        ("--sampling", args.sampling.is_some()),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given)
         && crate::metrics::metrics_output(inputs).is_some()
@@ -307,7 +308,16 @@ fn derive_options(args: &DeriveArgs, inputs: &[String]) -> Result<(SignalOptions
     };
     let threshold = parse_size(&args.spill_threshold).map_err(|e| Error::Config(format!("--spill-threshold: {e}")))?;
     Ok((
-        SignalOptions { compat, platform, cluster: args.cluster.clone(), records: RecordKinds::ALL },
+        SignalOptions {
+            compat,
+            platform,
+            cluster: args.cluster.clone(),
+            records: RecordKinds::ALL,
+            sampling: match args.sampling.unwrap_or(SamplingArg::Adjust) {
+                SamplingArg::Adjust => Sampling::Adjust,
+                SamplingArg::Ignore => Sampling::Ignore,
+            },
+        },
         SpillOptions {
             threshold_bytes: usize::try_from(threshold).unwrap_or(usize::MAX),
             temp_dir: args.temp_dir.clone(),

@@ -106,6 +106,12 @@ pub fn check_signals_file(path: &Path) -> Result<RecordKinds> {
             Ok(f) => {
                 return Err(not(format!("column {} is {}, not {}", field.name(), f.data_type(), field.data_type())));
             }
+            Err(_) if field.name() == signals::col::ADJUSTED_COUNT => {
+                return Err(not(format!(
+                    "it has no column {}: an earlier spanlens wrote it; run metrics on the spans again",
+                    field.name()
+                )));
+            }
             Err(_) => return Err(not(format!("it has no column {}", field.name()))),
         }
     }

@@ -5,9 +5,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, ListArray};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
-use datafusion_functions_aggregate_common::tdigest::TDigest;
+use datafusion_functions_aggregate_common::tdigest::{Centroid, TDigest};
 
 use crate::error::{Error, Result};
 
@@ -77,10 +77,10 @@ pub fn get(name: &str) -> Result<&'static Query> {
     })
 }
 
-/// Register the functions the queries call: `latency_percentiles(value, p1, p2, ...)` returns
-/// the list of those percentiles of `value` in each group, exact (linear interpolation between
-/// closest ranks, the `percentile_cont` definition), or with `approx` estimated from a t-digest
-/// of bounded size per group.
+/// Register the functions the queries call: `latency_percentiles(value [, weight], p1, p2, ...)`
+/// returns the list of those percentiles of `value` in each group, exact (linear interpolation
+/// between closest ranks, the `percentile_cont` definition, each value counted `weight` times),
+/// or with `approx` estimated from a t-digest of bounded size per group.
 pub fn register_functions(ctx: &SessionContext, approx: bool) {
     for f in aggregate_functions(approx) {
         ctx.register_udaf(f);
@@ -98,8 +98,15 @@ const TDIGEST_SIZE: usize = 100;
 /// Values buffered per group before they are folded into its t-digest.
 const TDIGEST_BUFFER: usize = 4096;
 
-/// `latency_percentiles(value, p...)`: exact values are kept per group and each percentile is
-/// found by selection; approximate mode keeps a t-digest per group.
+/// `latency_percentiles(value [, weight], p...)`: exact values are kept per group and each
+/// percentile is found by selection; approximate mode keeps a t-digest per group.
+///
+/// With a weight (BIGINT, or a list of them beside a list of values: a sampled record's adjusted
+/// count), each value counts as that many equal values: the percentiles are `percentile_cont` of
+/// the values repeated by their weights, computed without repeating them. Weight 1 is the
+/// unweighted case (same bits); a null or zero weight leaves the value out; a negative one is an
+/// error. Values of weight 1 are held as the unweighted function holds them, the others as
+/// (value, weight) pairs beside them.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LatencyPercentiles {
     signature: Signature,
@@ -108,8 +115,9 @@ struct LatencyPercentiles {
 
 impl LatencyPercentiles {
     fn new(approx: bool) -> Self {
-        // The values (Float64, or lists of Float64 to merge groups) and one to eight percentiles.
-        let arities = (2..=9).map(TypeSignature::Any).collect();
+        // The values (Float64, or lists of Float64 to merge groups), their weights if weighted,
+        // and one to eight percentiles.
+        let arities = (2..=10).map(TypeSignature::Any).collect();
         LatencyPercentiles { signature: Signature::one_of(arities, Volatility::Immutable), approx }
     }
 }
@@ -161,17 +169,36 @@ fn lists(items: impl IntoIterator<Item = Vec<Option<f64>>>) -> ListArray {
     ListArray::new(item_field(), offsets, Arc::new(values), None)
 }
 
-/// The literal percentiles of a `latency_percentiles` call (every argument after the first).
+/// Whether a call's second argument is a weight (BIGINT or BIGINT[]) rather than a percentile.
+fn is_weight(t: &DataType) -> bool {
+    match t {
+        DataType::Int64 => true,
+        DataType::List(item) => item.data_type() == &DataType::Int64,
+        _ => false,
+    }
+}
+
+/// Whether the call `args` describes is weighted.
+fn weighted_call(args: &AccumulatorArgs) -> datafusion::common::Result<bool> {
+    match args.exprs.get(1) {
+        Some(e) => Ok(is_weight(&e.data_type(args.schema)?)),
+        None => Ok(false),
+    }
+}
+
+/// The literal percentiles of a `latency_percentiles` call (every argument after the values and
+/// the weights).
 fn percentile_args(args: &AccumulatorArgs) -> datafusion::common::Result<Vec<f64>> {
     let bad = || {
         datafusion::error::DataFusionError::Plan(
-            "latency_percentiles(value, p...): each percentile must be a literal between 0 and 1".into(),
+            "latency_percentiles(value [, weight], p...): each percentile must be a literal between 0 and 1".into(),
         )
     };
-    if args.exprs.len() < 2 {
+    let first = 1 + usize::from(weighted_call(args)?);
+    if args.exprs.len() <= first {
         return Err(bad());
     }
-    args.exprs[1..]
+    args.exprs[first..]
         .iter()
         .map(|e| {
             let any: &dyn Any = e.as_ref();
@@ -185,6 +212,142 @@ fn percentile_args(args: &AccumulatorArgs) -> datafusion::common::Result<Vec<f64
 
 fn exact_percentiles(values: &mut [f64], ps: &[f64]) -> Vec<Option<f64>> {
     ps.iter().map(|&p| percentile_of_unsorted(values, p)).collect()
+}
+
+/// [`exact_percentiles`] of `unit` (values of weight 1) and `heavy` (value, weight) pairs: the
+/// percentiles of the values repeated by their weights, bit for bit.
+pub fn weighted_percentiles(unit: &[f64], heavy: &[(f64, i64)], ps: &[f64]) -> Vec<Option<f64>> {
+    let mut pairs: Vec<(f64, i64)> = unit.iter().map(|&v| (v, 1)).chain(heavy.iter().copied()).collect();
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut ends = Vec::with_capacity(pairs.len());
+    let mut total = 0i64;
+    for &(_, w) in &pairs {
+        total = total.saturating_add(w);
+        ends.push(total);
+    }
+    // The value at rank `k` (0-based) of the repeated values.
+    let at = |k: i64| pairs[ends.partition_point(|&end| end <= k)].0;
+    ps.iter()
+        .map(|&p| {
+            if total == 0 {
+                return None;
+            }
+            let h = p * (total - 1) as f64;
+            let lo = h.floor();
+            let frac = h - lo;
+            let lower = at(lo as i64);
+            Some(if frac == 0.0 { lower } else { lower + frac * (at((lo as i64 + 1).min(total - 1)) - lower) })
+        })
+        .collect()
+}
+
+/// The percentiles of a group's values: [`exact_percentiles`] when every weight is 1.
+fn group_percentiles(unit: &mut [f64], heavy: &[(f64, i64)], ps: &[f64]) -> Vec<Option<f64>> {
+    if heavy.is_empty() { exact_percentiles(unit, ps) } else { weighted_percentiles(unit, heavy, ps) }
+}
+
+fn weight_list_field() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Int64, true))
+}
+
+/// The weights of a weighted call: one per row, or a list per row beside the values' list.
+enum Weights<'a> {
+    Values(&'a Int64Array),
+    Lists(&'a ListArray),
+}
+
+impl<'a> Weights<'a> {
+    fn new(array: &'a ArrayRef) -> datafusion::common::Result<Self> {
+        match (array.as_list_opt::<i32>(), array.as_primitive_opt::<Int64Type>()) {
+            (Some(lists), _) if lists.values().data_type() == &DataType::Int64 => Ok(Weights::Lists(lists)),
+            (_, Some(values)) => Ok(Weights::Values(values)),
+            _ => Err(exec(format!("latency_percentiles: weights must be BIGINT, not {}", array.data_type()))),
+        }
+    }
+
+    /// Every weight is 1: the values may be taken as unweighted.
+    fn all_one(&self) -> bool {
+        let w = match self {
+            Weights::Values(w) => *w,
+            Weights::Lists(l) => l.values().as_primitive::<Int64Type>(),
+        };
+        w.null_count() == 0 && w.values().iter().all(|&x| x == 1)
+    }
+}
+
+fn exec(message: String) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::Execution(message)
+}
+
+/// Append row `row`'s values (unless the filter drops it): those of weight 1 to `unit`, the others
+/// with their weights to `heavy`.
+fn extend_weighted(
+    values: &Input,
+    weights: &Weights,
+    row: usize,
+    filter: Option<&BooleanArray>,
+    unit: &mut Vec<f64>,
+    heavy: &mut Vec<(f64, i64)>,
+) -> datafusion::common::Result<()> {
+    if !passes(filter, row) {
+        return Ok(());
+    }
+    let mut push = |v: f64, w: i64| match w {
+        1 => {
+            unit.push(v);
+            Ok(())
+        }
+        0 => Ok(()),
+        w if w > 1 => {
+            heavy.push((v, w));
+            Ok(())
+        }
+        w => Err(exec(format!("latency_percentiles: a negative weight ({w})"))),
+    };
+    match (values, weights) {
+        (Input::Values(v), Weights::Values(w)) => {
+            if v.is_valid(row) && w.is_valid(row) {
+                push(v.value(row), w.value(row))?;
+            }
+        }
+        (Input::Lists(v), Weights::Lists(w)) => {
+            if v.is_valid(row) && w.is_valid(row) {
+                let (vs, ws) = (v.value(row), w.value(row));
+                let (vs, ws) = (vs.as_primitive::<Float64Type>(), ws.as_primitive::<Int64Type>());
+                if vs.len() != ws.len() {
+                    return Err(exec(format!(
+                        "latency_percentiles: a list of {} values with {} weights",
+                        vs.len(),
+                        ws.len()
+                    )));
+                }
+                for j in 0..vs.len() {
+                    if vs.is_valid(j) && ws.is_valid(j) {
+                        push(vs.value(j), ws.value(j))?;
+                    }
+                }
+            }
+        }
+        _ => return Err(exec("latency_percentiles: values and weights must both be lists or neither".into())),
+    }
+    Ok(())
+}
+
+/// The (value, weight) pairs of the heavy state lists `values` and `weights`, row by row.
+fn heavy_state_lists(heavy: impl IntoIterator<Item = Vec<(f64, i64)>>) -> [ArrayRef; 2] {
+    let (mut values, mut weights, mut lengths) = (Vec::new(), Vec::new(), Vec::new());
+    for pairs in heavy {
+        lengths.push(pairs.len());
+        for (v, w) in pairs {
+            values.push(v);
+            weights.push(w);
+        }
+    }
+    let offsets = OffsetBuffer::from_lengths(lengths);
+    [
+        Arc::new(ListArray::new(item_field(), offsets.clone(), Arc::new(Float64Array::from(values)), None)),
+        Arc::new(ListArray::new(weight_list_field(), offsets, Arc::new(Int64Array::from(weights)), None)),
+    ]
 }
 
 impl AggregateUDFImpl for LatencyPercentiles {
@@ -202,20 +365,23 @@ impl AggregateUDFImpl for LatencyPercentiles {
             DataType::List(item) => item.data_type() == &DataType::Float64,
             _ => false,
         };
-        if !values_ok || arg_types[1..].iter().any(|t| t != &DataType::Float64) {
+        let first = 1 + usize::from(arg_types.get(1).is_some_and(is_weight));
+        let ps = arg_types.get(first..).unwrap_or_default();
+        if !values_ok || ps.is_empty() || ps.iter().any(|t| t != &DataType::Float64) {
             return Err(datafusion::error::DataFusionError::Plan(format!(
-                "latency_percentiles(values DOUBLE or DOUBLE[], p DOUBLE...): got {arg_types:?}"
+                "latency_percentiles(values DOUBLE or DOUBLE[] [, weights BIGINT or BIGINT[]], p DOUBLE...): got \
+                 {arg_types:?}"
             )));
         }
         Ok(list_type())
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> datafusion::common::Result<Box<dyn Accumulator>> {
-        let ps = percentile_args(&args)?;
+        let (ps, weighted) = (percentile_args(&args)?, weighted_call(&args)?);
         Ok(if self.approx {
-            Box::new(DigestAccumulator { ps, digest: TDigest::new(TDIGEST_SIZE), buffer: Vec::new() })
+            Box::new(DigestAccumulator { ps, weighted, digest: TDigest::new(TDIGEST_SIZE), buffer: Vec::new() })
         } else {
-            Box::new(ValuesAccumulator { ps, values: Vec::new() })
+            Box::new(ValuesAccumulator { ps, weighted, values: Vec::new(), heavy: Vec::new() })
         })
     }
 
@@ -227,7 +393,7 @@ impl AggregateUDFImpl for LatencyPercentiles {
         &self,
         args: AccumulatorArgs,
     ) -> datafusion::common::Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(ValuesGroups::new(percentile_args(&args)?)))
+        Ok(Box::new(ValuesGroups::new(percentile_args(&args)?, weighted_call(&args)?)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> datafusion::common::Result<Vec<FieldRef>> {
@@ -240,6 +406,12 @@ impl AggregateUDFImpl for LatencyPercentiles {
                 field("max", DataType::Float64),
                 field("min", DataType::Float64),
                 field("centroids", list_type()),
+            ]
+        } else if args.input_fields.get(1).is_some_and(|f| is_weight(f.data_type())) {
+            vec![
+                field("values", list_type()),
+                field("weighted_values", list_type()),
+                field("weights", DataType::List(weight_list_field())),
             ]
         } else {
             vec![field("values", list_type())]
@@ -255,12 +427,16 @@ struct GroupValues {
     owned: Vec<f64>,
     /// (index into [`ValuesGroups::arrays`], offset, length).
     slices: Vec<(u32, u32, u32)>,
+    /// Values of a weight other than 1, with it.
+    heavy: Vec<(f64, i64)>,
 }
 
 /// Exact mode, many groups at once (DataFusion's vectorised aggregation path).
 #[derive(Debug)]
 struct ValuesGroups {
     ps: Vec<f64>,
+    /// The call has weights (its state has the heavy lists).
+    weighted: bool,
     groups: Vec<GroupValues>,
     /// The list-value arrays that groups hold slices of.
     arrays: Vec<Float64Array>,
@@ -268,8 +444,29 @@ struct ValuesGroups {
 }
 
 impl ValuesGroups {
-    fn new(ps: Vec<f64>) -> Self {
-        ValuesGroups { ps, groups: Vec::new(), arrays: Vec::new(), arrays_bytes: 0 }
+    fn new(ps: Vec<f64>, weighted: bool) -> Self {
+        ValuesGroups { ps, weighted, groups: Vec::new(), arrays: Vec::new(), arrays_bytes: 0 }
+    }
+
+    /// [`add`](Self::add) with weights: as unweighted when they are all 1.
+    fn add_weighted(
+        &mut self,
+        values: &ArrayRef,
+        weights: &ArrayRef,
+        group_indices: &[usize],
+        filter: Option<&BooleanArray>,
+    ) -> datafusion::common::Result<()> {
+        let weights = Weights::new(weights)?;
+        if weights.all_one() {
+            self.add(values, group_indices, filter);
+            return Ok(());
+        }
+        let input = Input::new(values);
+        for (row, &g) in group_indices.iter().enumerate() {
+            let group = &mut self.groups[g];
+            extend_weighted(&input, &weights, row, filter, &mut group.owned, &mut group.heavy)?;
+        }
+        Ok(())
     }
 
     fn grow(&mut self, total: usize) {
@@ -311,7 +508,7 @@ impl ValuesGroups {
 
     /// Take the groups `emit_to` asks for, and call `each` with each group's values gathered
     /// into one reused vector (so no more than one group's copy exists at a time).
-    fn drain(&mut self, emit_to: EmitTo, mut each: impl FnMut(&mut Vec<f64>)) {
+    fn drain(&mut self, emit_to: EmitTo, mut each: impl FnMut(&mut Vec<f64>, Vec<(f64, i64)>)) {
         let groups = emit_to.take_needed(&mut self.groups);
         let mut values = Vec::new();
         for g in groups {
@@ -321,7 +518,7 @@ impl ValuesGroups {
                 let (offset, len) = (offset as usize, len as usize);
                 values.extend_from_slice(&self.arrays[a as usize].values()[offset..offset + len]);
             }
-            each(&mut values);
+            each(&mut values, g.heavy);
         }
         if self.groups.is_empty() {
             self.arrays.clear();
@@ -398,6 +595,9 @@ impl GroupsAccumulator for ValuesGroups {
         total_num_groups: usize,
     ) -> datafusion::common::Result<()> {
         self.grow(total_num_groups);
+        if self.weighted {
+            return self.add_weighted(&values[0], &values[1], group_indices, opt_filter);
+        }
         self.add(&values[0], group_indices, opt_filter);
         Ok(())
     }
@@ -405,7 +605,7 @@ impl GroupsAccumulator for ValuesGroups {
     fn evaluate(&mut self, emit_to: EmitTo) -> datafusion::common::Result<ArrayRef> {
         let ps = self.ps.clone();
         let mut results = Vec::new();
-        self.drain(emit_to, |values| results.push(exact_percentiles(values, &ps)));
+        self.drain(emit_to, |values, heavy| results.push(group_percentiles(values, &heavy, &ps)));
         Ok(Arc::new(lists(results)))
     }
 
@@ -414,13 +614,19 @@ impl GroupsAccumulator for ValuesGroups {
     fn state(&mut self, emit_to: EmitTo) -> datafusion::common::Result<Vec<ArrayRef>> {
         let mut all: Vec<f64> = Vec::new();
         let mut lengths = Vec::new();
-        self.drain(emit_to, |values| {
+        let mut heavy = Vec::new();
+        self.drain(emit_to, |values, pairs| {
             lengths.push(values.len());
             all.extend_from_slice(values);
+            heavy.push(pairs);
         });
         let list =
             ListArray::new(item_field(), OffsetBuffer::from_lengths(lengths), Arc::new(Float64Array::from(all)), None);
-        Ok(vec![Arc::new(list)])
+        let mut state: Vec<ArrayRef> = vec![Arc::new(list)];
+        if self.weighted {
+            state.extend(heavy_state_lists(heavy));
+        }
+        Ok(state)
     }
 
     fn merge_batch(
@@ -431,6 +637,9 @@ impl GroupsAccumulator for ValuesGroups {
     ) -> datafusion::common::Result<()> {
         self.grow(total_num_groups);
         self.add(&values[0], group_indices, None);
+        if self.weighted {
+            self.add_weighted(&values[1], &values[2], group_indices, None)?;
+        }
         Ok(())
     }
 
@@ -440,12 +649,25 @@ impl GroupsAccumulator for ValuesGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> datafusion::common::Result<Vec<ArrayRef>> {
         let input = Input::new(&values[0]);
-        let rows = (0..input.len()).map(|r| {
-            let mut v = Vec::new();
-            input.extend(r, opt_filter, &mut v);
-            v.into_iter().map(Some).collect()
-        });
-        Ok(vec![Arc::new(lists(rows))])
+        if !self.weighted {
+            let rows = (0..input.len()).map(|r| {
+                let mut v = Vec::new();
+                input.extend(r, opt_filter, &mut v);
+                v.into_iter().map(Some).collect()
+            });
+            return Ok(vec![Arc::new(lists(rows))]);
+        }
+        let weights = Weights::new(&values[1])?;
+        let (mut unit, mut heavy) = (Vec::new(), Vec::new());
+        for r in 0..input.len() {
+            let (mut u, mut h) = (Vec::new(), Vec::new());
+            extend_weighted(&input, &weights, r, opt_filter, &mut u, &mut h)?;
+            unit.push(u.into_iter().map(Some).collect());
+            heavy.push(h);
+        }
+        let mut state: Vec<ArrayRef> = vec![Arc::new(lists(unit))];
+        state.extend(heavy_state_lists(heavy));
+        Ok(state)
     }
 
     fn size(&self) -> usize {
@@ -453,7 +675,11 @@ impl GroupsAccumulator for ValuesGroups {
             + self
                 .groups
                 .iter()
-                .map(|g| g.owned.capacity() * std::mem::size_of::<f64>() + g.slices.capacity() * 12)
+                .map(|g| {
+                    g.owned.capacity() * std::mem::size_of::<f64>()
+                        + g.slices.capacity() * 12
+                        + g.heavy.capacity() * std::mem::size_of::<(f64, i64)>()
+                })
                 .sum::<usize>()
             + self.arrays_bytes
     }
@@ -463,35 +689,61 @@ impl GroupsAccumulator for ValuesGroups {
 #[derive(Debug)]
 struct ValuesAccumulator {
     ps: Vec<f64>,
+    weighted: bool,
     values: Vec<f64>,
+    heavy: Vec<(f64, i64)>,
+}
+
+/// Every row's values and weights: those of weight 1 to `unit`, the others to `heavy`.
+fn extend_all_weighted(
+    values: &ArrayRef,
+    weights: &ArrayRef,
+    unit: &mut Vec<f64>,
+    heavy: &mut Vec<(f64, i64)>,
+) -> datafusion::common::Result<()> {
+    let (input, weights) = (Input::new(values), Weights::new(weights)?);
+    if weights.all_one() {
+        input.extend_all(unit);
+        return Ok(());
+    }
+    (0..input.len()).try_for_each(|row| extend_weighted(&input, &weights, row, None, unit, heavy))
 }
 
 impl Accumulator for ValuesAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
+        if self.weighted {
+            return extend_all_weighted(&values[0], &values[1], &mut self.values, &mut self.heavy);
+        }
         Input::new(&values[0]).extend_all(&mut self.values);
         Ok(())
     }
 
     fn evaluate(&mut self) -> datafusion::common::Result<ScalarValue> {
-        let list = lists([exact_percentiles(&mut self.values, &self.ps)]);
+        let list = lists([group_percentiles(&mut self.values, &self.heavy, &self.ps)]);
         Ok(ScalarValue::List(Arc::new(list)))
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f64>()
+        std::mem::size_of_val(self)
+            + self.values.capacity() * std::mem::size_of::<f64>()
+            + self.heavy.capacity() * std::mem::size_of::<(f64, i64)>()
     }
 
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
         let values = std::mem::take(&mut self.values);
-        Ok(vec![ScalarValue::List(Arc::new(lists([values.into_iter().map(Some).collect()])))])
+        let mut state = vec![ScalarValue::List(Arc::new(lists([values.into_iter().map(Some).collect()])))];
+        if self.weighted {
+            for list in heavy_state_lists([std::mem::take(&mut self.heavy)]) {
+                state.push(ScalarValue::List(Arc::new(list.as_list::<i32>().clone())));
+            }
+        }
+        Ok(state)
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        let states = states[0].as_list::<i32>();
-        for row in 0..states.len() {
-            if states.is_valid(row) {
-                self.values.extend(states.value(row).as_primitive::<Float64Type>().iter().flatten());
-            }
+        Input::new(&states[0]).extend_all(&mut self.values);
+        if self.weighted {
+            extend_all_weighted(&states[1], &states[2], &mut self.values, &mut self.heavy)?;
         }
         Ok(())
     }
@@ -501,6 +753,7 @@ impl Accumulator for ValuesAccumulator {
 #[derive(Debug)]
 struct DigestAccumulator {
     ps: Vec<f64>,
+    weighted: bool,
     digest: TDigest,
     buffer: Vec<f64>,
 }
@@ -515,7 +768,24 @@ impl DigestAccumulator {
 
 impl Accumulator for DigestAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Input::new(&values[0]).extend_all(&mut self.buffer);
+        if self.weighted {
+            let mut heavy = Vec::new();
+            extend_all_weighted(&values[0], &values[1], &mut self.buffer, &mut heavy)?;
+            if !heavy.is_empty() {
+                // A value of weight w is a centroid of that weight.
+                self.flush();
+                let digests: Vec<TDigest> = std::iter::once(self.digest.clone())
+                    .chain(
+                        heavy
+                            .into_iter()
+                            .map(|(v, w)| TDigest::new_with_centroid(TDIGEST_SIZE, Centroid::new(v, w as f64))),
+                    )
+                    .collect();
+                self.digest = TDigest::merge_digests(&digests);
+            }
+        } else {
+            Input::new(&values[0]).extend_all(&mut self.buffer);
+        }
         if self.buffer.len() >= TDIGEST_BUFFER {
             self.flush();
         }
@@ -588,6 +858,37 @@ mod tests {
             }
         }
         assert_eq!(percentile_of_sorted(&[7.0], 0.99), Some(7.0));
+    }
+
+    #[test]
+    fn weighted_percentiles_are_those_of_the_repeated_values() {
+        let mut rng = crate::util::SplitMix::new(17);
+        for n in [1usize, 2, 3, 10, 101, 500] {
+            let pairs: Vec<(f64, i64)> =
+                (0..n).map(|_| (rng.below(1_000) as f64 / 7.0, [1, 1, 2, 3, 10][rng.below(5) as usize])).collect();
+            let unit: Vec<f64> = pairs.iter().filter(|p| p.1 == 1).map(|p| p.0).collect();
+            let heavy: Vec<(f64, i64)> = pairs.iter().copied().filter(|p| p.1 != 1).collect();
+            let mut repeated: Vec<f64> = pairs.iter().flat_map(|&(v, w)| std::iter::repeat_n(v, w as usize)).collect();
+            repeated.sort_by(f64::total_cmp);
+            let ps = [0.0, 0.5, 0.9, 0.99, 0.999, 1.0];
+            let want: Vec<Option<f64>> = ps.iter().map(|&p| percentile_of_sorted(&repeated, p)).collect();
+            assert_eq!(weighted_percentiles(&unit, &heavy, &ps), want, "n={n}");
+        }
+        assert_eq!(weighted_percentiles(&[], &[], &[0.5]), vec![None]);
+        assert_eq!(weighted_percentiles(&[], &[(3.0, 5)], &[0.0, 1.0]), vec![Some(3.0), Some(3.0)]);
+    }
+
+    #[test]
+    fn approximate_percentiles_weigh_values_too() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let ctx = SessionContext::new();
+        register_functions(&ctx, true);
+        // 0..999, the lower half of weight 3: the median of the repeated values is 333.
+        let sql = "SELECT latency_percentiles(CAST(v AS DOUBLE), CAST(CASE WHEN v < 500 THEN 3 ELSE 1 END AS BIGINT), \
+                   0.5) FROM (SELECT unnest(range(1000)) AS v)";
+        let batches = rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() });
+        let p50 = batches[0].column(0).as_list::<i32>().value(0).as_primitive::<Float64Type>().value(0);
+        assert!((p50 - 333.0).abs() < 10.0, "{p50}");
     }
 
     /// Rows of (g, s, v): 3 groups × 2 subgroups, pseudo-random values.
@@ -673,6 +974,52 @@ mod tests {
                 let values = rows.iter().filter(|r| (g == "*" || r.0 == g) && (s == "*" || r.1 == s)).map(|r| r.2);
                 assert_eq!(*p, reference(values, &ps), "{key}, {partitions} partitions");
             }
+
+            // Weighted: each value counts w times, as values and as merged lists of values and
+            // weights; weights of 1 are the unweighted call.
+            let weight = "CAST(CASE WHEN v * 13 % 4 < 1 THEN 3 WHEN v * 13 % 4 < 2 THEN 1 ELSE 2 END AS BIGINT)";
+            let w_of = |v: f64| -> usize {
+                let m = (v * 13.0) % 4.0;
+                if m < 1.0 {
+                    3
+                } else if m < 2.0 {
+                    1
+                } else {
+                    2
+                }
+            };
+            let repeated = |g: &str, s: &str| -> Vec<f64> {
+                rows.iter()
+                    .filter(|r| (g == "*" || r.0 == g) && (s == "*" || r.1 == s))
+                    .flat_map(|r| std::iter::repeat_n(r.2, w_of(r.2)))
+                    .collect()
+            };
+            let sql = format!("SELECT g, latency_percentiles(v, {weight}, 0.5, 0.9, 0.99) FROM t GROUP BY g");
+            for (g, p) in &rt.block_on(run(&ctx, &sql)) {
+                assert_eq!(*p, reference(repeated(g, "*").into_iter(), &ps), "weighted {g}");
+            }
+            let sql = format!(
+                "WITH fine AS (SELECT g, s, array_agg(v) AS vs, array_agg({weight}) AS ws FROM t GROUP BY g, s) \
+                 SELECT concat(coalesce(g, '*'), '/', coalesce(s, '*')), latency_percentiles(vs, ws, 0.5, 0.9, 0.99) \
+                 FROM fine GROUP BY GROUPING SETS ((g, s), (g), ())"
+            );
+            for (key, p) in &rt.block_on(run(&ctx, &sql)) {
+                let (g, s) = key.split_once('/').unwrap();
+                assert_eq!(*p, reference(repeated(g, s).into_iter(), &ps), "weighted lists {key}");
+            }
+            let sql = "SELECT g, latency_percentiles(v, CAST(1 AS BIGINT), 0.5, 0.9, 0.99) FROM t GROUP BY g";
+            for (g, p) in &rt.block_on(run(&ctx, sql)) {
+                assert_eq!(*p, reference(rows.iter().filter(|r| &r.0 == g).map(|r| r.2), &ps), "weights of 1 {g}");
+            }
+            let sql = format!("SELECT latency_percentiles(v, {weight}, 0.5, 0.9, 0.99) FROM t");
+            let batches = rt.block_on(async { ctx.sql(&sql).await.unwrap().collect().await.unwrap() });
+            let all = batches[0].column(0).as_list::<i32>().value(0);
+            let all: Vec<Option<f64>> = all.as_primitive::<Float64Type>().iter().collect();
+            assert_eq!(all, reference(repeated("*", "*").into_iter(), &ps), "weighted, one group");
+            let err = rt.block_on(async {
+                ctx.sql("SELECT latency_percentiles(v, CAST(-1 AS BIGINT), 0.5) FROM t").await?.collect().await
+            });
+            assert!(err.unwrap_err().to_string().contains("negative weight"));
 
             // FILTER applies per row, for values and for lists.
             let got = rt

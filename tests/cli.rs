@@ -377,11 +377,10 @@ fn queries_are_listed_and_shown() {
     for name in ["service_metrics", "operation_metrics", "dependency_metrics", "spans_for_signals"] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }
-    spanlens()
-        .args(["queries", "show", "service_metrics"])
-        .assert()
-        .success()
-        .stdout(contains("GROUP BY GROUPING SETS").and(contains("latency_percentiles(latency_ms, 0.5, 0.9, 0.99)")));
+    spanlens().args(["queries", "show", "service_metrics"]).assert().success().stdout(
+        contains("GROUP BY GROUPING SETS")
+            .and(contains("latency_percentiles(latency_ms, adjusted_count, 0.5, 0.9, 0.99)")),
+    );
     spanlens()
         .args(["queries", "show", "nope"])
         .assert()

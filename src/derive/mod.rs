@@ -15,6 +15,7 @@ pub mod propagate;
 pub mod records;
 pub mod remote;
 pub mod resource;
+pub mod sampling;
 
 /// Which SDK's behaviour to reproduce where the SDKs differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -86,6 +87,9 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "aws.ecs.cluster.name",
     "k8s.cluster.name",
     "k8s.namespace.name",
+    // Sampling-aware counts (span, then resource).
+    "SampleRate",
+    "sampleRate",
     // Dependency records only from here on. Rule 0: ADOT annotations of the remote side.
     "aws.remote.service",
     "aws.remote.operation",
@@ -149,7 +153,7 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
 ];
 
 /// How many of the first [`ATTRIBUTE_KEYS`] Service records read.
-pub const SERVICE_KEYS: usize = 27;
+pub const SERVICE_KEYS: usize = 29;
 
 /// A rule key as its index in [`ATTRIBUTE_KEYS`], so that looking an attribute up compares a
 /// byte instead of a string. Written [`key!`]`("http.method")`, it is resolved at compile time,

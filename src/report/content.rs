@@ -697,13 +697,19 @@ fn dependencies(page: &Page) -> Result<Vec<[String; 8]>> {
 fn source(page: &Page) -> String {
     match (&page.input.signals_file, &page.input.derived) {
         (Some(file), _) => format!("the metric records of {}", page.input.shown(file)),
-        (None, Some(d)) => format!(
-            "{} spans in {} traces ({} service and {} dependency records)",
-            thousands(d.stats.spans),
-            thousands(d.stats.traces),
-            thousands(d.stats.service_records),
-            thousands(d.stats.dependency_records)
-        ),
+        (None, Some(d)) => {
+            let records = format!(
+                "{} spans in {} traces ({} service and {} dependency records)",
+                thousands(d.stats.spans),
+                thousands(d.stats.traces),
+                thousands(d.stats.service_records),
+                thousands(d.stats.dependency_records)
+            );
+            match super::summary::sampling_text(&d.stats) {
+                Some(sampling) => format!("{records}; {sampling}"),
+                None => records,
+            }
+        }
         (None, None) => "no records".into(),
     }
 }

@@ -167,6 +167,12 @@ fn signal_rows(r: &mut Rows, s: &SignalStats, spill: &SpillStats) {
     r.count("", "preannotated_spans", s.preannotated_spans);
     r.count("", "service_records", s.service_records);
     r.count("", "dependency_records", s.dependency_records);
+    r.push("", "sampling", None, None, Some(s.sampling.name()));
+    r.count("", "sampled_spans", s.sampled_spans.values().sum());
+    for (source, n) in &s.sampled_spans {
+        r.push("", "sampled_spans", Some(source), Some(*n), None);
+    }
+    r.count("", "adjusted_records", s.adjusted_records);
     r.count("", "records_dropped", s.dropped.values().sum());
     for (reason, n) in &s.dropped {
         r.push("", "records_dropped", Some(reason), Some(*n), None);

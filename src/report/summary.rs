@@ -7,7 +7,7 @@ use crate::outcome::{GraphOutcome, IngestOutcome, MetricsOutcome, ReportOutcome,
 use crate::s3::list::ListStats;
 use crate::s3::manifest::MANIFEST;
 use crate::s3::write::UploadStats;
-use crate::signals::SignalStats;
+use crate::signals::{Sampling, SignalStats};
 use crate::slo::SloReport;
 use crate::spill::SpillStats;
 use crate::util::{human_bytes, thousands, utc_text};
@@ -202,6 +202,7 @@ fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
     if !s.dropped.is_empty() {
         out.push_str(&format!("  records dropped: {}\n", reasons(&s.dropped)));
     }
+    push_sampling(out, s);
     if spill.rows > 0 {
         out.push_str(&format!(
             "spilled: {} span rows ({}) to disk, derived in {} trace-id partitions\n",
@@ -210,6 +211,35 @@ fn push_signals(out: &mut String, s: &SignalStats, spill: &SpillStats) {
             thousands(spill.partitions),
         ));
     }
+}
+
+fn push_sampling(out: &mut String, s: &SignalStats) {
+    if let Some(text) = sampling_text(s) {
+        out.push_str(&format!("sampling: {text}\n"));
+    }
+}
+
+/// How sampled spans counted, when there were any: the share of spans that were
+/// probability-sampled, by source, and whether their records' counts were adjusted.
+pub(crate) fn sampling_text(s: &SignalStats) -> Option<String> {
+    let sampled: u64 = s.sampled_spans.values().sum();
+    if sampled == 0 {
+        return None;
+    }
+    let share = 100.0 * sampled as f64 / s.spans.max(1) as f64;
+    let records = s.service_records + s.dependency_records;
+    let how = match s.sampling {
+        Sampling::Adjust => {
+            format!("adjusted: the {} records stand for {} requests", thousands(records), thousands(s.adjusted_records))
+        }
+        Sampling::Ignore => "not adjusted (--sampling ignore): each record counts once".to_string(),
+    };
+    Some(format!(
+        "{} of {} spans ({share:.1} %) were probability-sampled ({}), {how}",
+        thousands(sampled),
+        thousands(s.spans),
+        reasons(&s.sampled_spans),
+    ))
 }
 
 /// Where the signals came from and what their derivation did.

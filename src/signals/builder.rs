@@ -22,6 +22,7 @@ pub(crate) struct SignalsBuilder {
     pub(crate) duration: Int64Builder,
     pub(crate) error: Int64Builder,
     pub(crate) fault: Int64Builder,
+    pub(crate) adjusted_count: Int64Builder,
     pub(crate) timestamp: TimestampNanosecondBuilder,
     pub(crate) trace_id: FixedSizeBinaryBuilder,
     pub(crate) span_id: FixedSizeBinaryBuilder,
@@ -36,6 +37,7 @@ impl SignalsBuilder {
             duration: Int64Builder::new(),
             error: Int64Builder::new(),
             fault: Int64Builder::new(),
+            adjusted_count: Int64Builder::new(),
             timestamp: TimestampNanosecondBuilder::new().with_timezone("UTC"),
             trace_id: FixedSizeBinaryBuilder::new(16),
             span_id: FixedSizeBinaryBuilder::new(8),
@@ -46,7 +48,18 @@ impl SignalsBuilder {
     /// the work) are built in parallel, one rayon task per column; the rows are the same as
     /// appending them one by one.
     pub(crate) fn append(&mut self, rows: &[&Row]) -> Result<()> {
-        let SignalsBuilder { record_type, dims, latency, duration, error, fault, timestamp, trace_id, span_id } = self;
+        let SignalsBuilder {
+            record_type,
+            dims,
+            latency,
+            duration,
+            error,
+            fault,
+            adjusted_count,
+            timestamp,
+            trace_id,
+            span_id,
+        } = self;
         let (_, fixed) = rayon::join(
             || dims.par_iter_mut().enumerate().for_each(|(d, b)| append_runs(b, rows.iter().map(|r| r.dimension(d)))),
             || -> Result<()> {
@@ -59,6 +72,7 @@ impl SignalsBuilder {
                     duration.append_value(r.duration_ns);
                     error.append_value(i64::from(r.error));
                     fault.append_value(i64::from(r.fault));
+                    adjusted_count.append_value(r.adjusted_count);
                     timestamp.append_value(r.end_time);
                     trace_id.append_value(r.trace_id)?;
                     span_id.append_value(r.span_id)?;
@@ -77,6 +91,7 @@ impl SignalsBuilder {
             Arc::new(self.duration.finish()),
             Arc::new(self.error.finish()),
             Arc::new(self.fault.finish()),
+            Arc::new(self.adjusted_count.finish()),
             Arc::new(self.timestamp.finish()),
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),

@@ -18,6 +18,7 @@ pub(crate) struct Columns {
     pub(crate) span_id: FixedSizeBinaryArray,
     pub(crate) parent_span_id: FixedSizeBinaryArray,
     pub(crate) flags: arrow::array::UInt32Array,
+    pub(crate) trace_state: Text,
     pub(crate) name: Text,
     pub(crate) kind: Text,
     pub(crate) end_time: arrow::array::Int64Array,
@@ -42,6 +43,8 @@ pub(crate) struct ResourceFacts {
     pub(crate) instance_id: Option<String>,
     /// `aws.local.service` (§3).
     pub(crate) aws_local_service: Option<String>,
+    /// The adjusted count a `SampleRate` resource attribute gives its spans.
+    pub(crate) sample_rate: Option<f64>,
 }
 
 impl ResourceFacts {
@@ -52,8 +55,15 @@ impl ResourceFacts {
             lambda: lambda.map(str::to_string),
             instance_id: resource.get(key!("service.instance.id")).map(str::to_string),
             aws_local_service: resource.get(key!("aws.local.service")).map(str::to_string),
+            sample_rate: sample_rate_attribute(resource),
         }
     }
+}
+
+/// The adjusted count a `SampleRate`, else `sampleRate`, attribute gives.
+pub(crate) fn sample_rate_attribute(attrs: &Attrs<'_>) -> Option<f64> {
+    let rate = |k| attrs.get(k).and_then(crate::derive::sampling::sample_rate);
+    rate(key!("SampleRate")).or_else(|| rate(key!("sampleRate")))
 }
 
 /// An attribute map column (`Map<Utf8, Utf8>`, or a keyed map whose keys index a dictionary of
@@ -258,6 +268,7 @@ impl Columns {
             span_id: fsb(span::SPAN_ID)?,
             parent_span_id: fsb(span::PARENT_SPAN_ID)?,
             flags: cast(column(span::FLAGS)?, &DataType::UInt32)?.as_primitive().clone(),
+            trace_state: Text::new(column(span::TRACE_STATE)?)?,
             name: Text::new(column(span::NAME)?)?,
             kind: Text::new(column(span::KIND)?)?,
             end_time: int64(span::END_TIME)?,

@@ -1,6 +1,6 @@
 //! The derivation as a DataFusion aggregate function, so that the whole pipeline is SQL an engine
 //! (a Ballista cluster among them) can plan: `derive_signals(trace_id, span_id, parent_span_id,
-//! flags, name, kind, end_time, duration_ns, status_code, service_name, scope_name, attributes,
+//! flags, trace_state, name, kind, end_time, duration_ns, status_code, service_name, scope_name, attributes,
 //! resource_attributes)` over the spans of one trace (`GROUP BY trace_id`) returns that trace's
 //! records, a list of structs with the `signals` columns and `ordinal`, the record's place among
 //! its trace's. It runs [`SignalsDeriver`] on the trace's spans, so its records are the fast
@@ -26,11 +26,12 @@ use super::{SignalOptions, SignalsDeriver, signals_schema};
 pub const NAME: &str = "derive_signals";
 
 /// Its arguments, in order: the columns of `spans_for_signals`.
-pub const ARGUMENTS: [&str; 13] = [
+pub const ARGUMENTS: [&str; 14] = [
     span::TRACE_ID,
     span::SPAN_ID,
     span::PARENT_SPAN_ID,
     span::FLAGS,
+    span::TRACE_STATE,
     span::NAME,
     span::KIND,
     span::END_TIME,

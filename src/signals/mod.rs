@@ -51,6 +51,7 @@ pub mod col {
     pub const DURATION_NS: &str = "duration_ns";
     pub const ERROR: &str = "error";
     pub const FAULT: &str = "fault";
+    pub const ADJUSTED_COUNT: &str = "adjusted_count";
     pub const TIMESTAMP: &str = "timestamp";
     pub const TRACE_ID: &str = "trace_id";
     pub const SPAN_ID: &str = "span_id";
@@ -80,6 +81,7 @@ static SIGNALS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(col::DURATION_NS, DataType::Int64, false),
         Field::new(col::ERROR, DataType::Int64, false),
         Field::new(col::FAULT, DataType::Int64, false),
+        Field::new(col::ADJUSTED_COUNT, DataType::Int64, false),
         Field::new(col::TIMESTAMP, timestamp_ns(), false),
         Field::new(col::TRACE_ID, DataType::FixedSizeBinary(16), false),
         Field::new(col::SPAN_ID, DataType::FixedSizeBinary(8), false),
@@ -101,6 +103,29 @@ pub struct SignalOptions {
     pub cluster: Option<String>,
     /// The kinds of records to derive (both by default).
     pub records: RecordKinds,
+    /// Whether records of sampled spans count their adjusted count or once.
+    pub sampling: Sampling,
+}
+
+/// How records of probability-sampled spans count ([`crate::derive::sampling`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Sampling {
+    /// Each record counts its span's adjusted count (1/probability), rounded to a whole number
+    /// of requests; spans without a sampling probability count once.
+    #[default]
+    Adjust,
+    /// Every record counts once, whatever its span says.
+    Ignore,
+}
+
+impl Sampling {
+    /// `adjust` or `ignore`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sampling::Adjust => "adjust",
+            Sampling::Ignore => "ignore",
+        }
+    }
 }
 
 /// The Parquet key-value metadata key under which a signals file names the kinds of records it
@@ -168,6 +193,14 @@ pub struct SignalStats {
     pub preannotated_spans: u64,
     /// Records not emitted, by reason (§9.3).
     pub dropped: BTreeMap<&'static str, u64>,
+    /// Spans that said how they were sampled, by where the adjusted count came from
+    /// ([`crate::derive::sampling::SamplingSource::name`]); the others were counted once.
+    pub sampled_spans: BTreeMap<&'static str, u64>,
+    /// The emitted records' adjusted counts added up: the requests they stand for (equal to
+    /// the records when nothing was sampled or `--sampling ignore`).
+    pub adjusted_records: u64,
+    /// How sampled spans were counted.
+    pub sampling: Sampling,
     /// The kinds of records derived: the counts of the others are zero because they were not
     /// derived.
     pub records: RecordKinds,
@@ -183,6 +216,10 @@ impl SignalStats {
         for (reason, n) in &other.dropped {
             *self.dropped.entry(reason).or_default() += n;
         }
+        for (source, n) in &other.sampled_spans {
+            *self.sampled_spans.entry(source).or_default() += n;
+        }
+        self.adjusted_records += other.adjusted_records;
     }
 }
 
@@ -205,6 +242,8 @@ struct Row<'a> {
     duration_ns: i64,
     error: bool,
     fault: bool,
+    /// The requests the record stands for ([`Sampling`]).
+    adjusted_count: i64,
     end_time: i64,
     trace_id: [u8; 16],
     span_id: [u8; 8],
@@ -255,7 +294,7 @@ pub struct SignalsDeriver<'o> {
 
 impl<'o> SignalsDeriver<'o> {
     pub fn new(opts: &'o SignalOptions) -> Self {
-        let stats = SignalStats { records: opts.records, ..SignalStats::default() };
+        let stats = SignalStats { records: opts.records, sampling: opts.sampling, ..SignalStats::default() };
         SignalsDeriver { opts, pending: Vec::new(), stats, emitted: 0 }
     }
 

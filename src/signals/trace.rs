@@ -10,6 +10,7 @@ use crate::derive::propagate::{TraceSpan, local_roots, propagate};
 use crate::derive::records::{RecordSpan, records};
 use crate::derive::remote::{Address, HttpCall};
 use crate::derive::resource::{DbConnection, RemoteResource, aws_sdk_resource, db_connection};
+use crate::derive::sampling;
 use crate::derive::{Compat, Key, key};
 
 use super::columns::*;
@@ -281,20 +282,26 @@ pub(crate) fn derive_trace<'a>(
             } else {
                 stats.service_records += 1;
             }
+            stats.adjusted_records += row.adjusted_count as u64;
             out.push(row);
         }
     };
+    // Spans by sampling source, added to `stats` at the end (`keep` holds it meanwhile).
+    let mut sampled: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (k, &(c, i)) in at.iter().enumerate() {
         let a = &attrs[k];
         let kind = c.kind.value(i);
         let outcome = classify(status_code(a, compat), c.status_code.value(i) == "ERROR");
+        let trace_id: [u8; 16] = c.trace_id.value(i).try_into().unwrap_or_default();
+        let span_id = trace_spans[k].span_id;
         let base = Row {
             duration_ns: c.duration_ns.value(i),
             error: outcome.error,
             fault: outcome.fault,
+            adjusted_count: adjusted_count(c, i, a, resources[k], (&trace_id, &span_id), opts.sampling, &mut sampled),
             end_time: c.end_time.value(i),
-            trace_id: c.trace_id.value(i).try_into().unwrap_or_default(),
-            span_id: trace_spans[k].span_id,
+            trace_id,
+            span_id,
             ..Default::default()
         };
         let env = || resources[k].environment.as_str();
@@ -357,6 +364,29 @@ pub(crate) fn derive_trace<'a>(
         }
     }
     stats.preannotated_spans += preannotated_spans;
+    for (source, n) in sampled {
+        *stats.sampled_spans.entry(source).or_default() += n;
+    }
+}
+
+/// The requests span `i`'s records stand for ([`Sampling`]), its sampling source counted in
+/// `sampled` whether or not it is used.
+fn adjusted_count(
+    c: &Columns,
+    i: usize,
+    a: &Attrs<'_>,
+    resource: &ResourceFacts,
+    (trace_id, span_id): (&[u8; 16], &[u8; 8]),
+    sampling: Sampling,
+    sampled: &mut BTreeMap<&'static str, u64>,
+) -> i64 {
+    let found = sampling::adjusted_count(c.trace_state.opt(i), || sample_rate_attribute(a).or(resource.sample_rate));
+    let Some((count, source)) = found else { return 1 };
+    *sampled.entry(source.name()).or_default() += 1;
+    match sampling {
+        Sampling::Adjust => sampling::whole_count(count, trace_id, span_id),
+        Sampling::Ignore => 1,
+    }
 }
 
 /// §9.3: why a record is not emitted, if it is not.

@@ -170,6 +170,11 @@ mod tests {
     type Rec<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, i64, f64, i64);
 
     fn signals_batch(recs: &[Rec]) -> RecordBatch {
+        weighted_signals_batch(recs, &vec![1; recs.len()])
+    }
+
+    /// [`signals_batch`] with each record's adjusted count.
+    fn weighted_signals_batch(recs: &[Rec], weights: &[i64]) -> RecordBatch {
         let schema = signals_schema();
         let dict = |values: Vec<Option<&str>>| -> ArrayRef {
             let plain: ArrayRef = Arc::new(StringArray::from(values));
@@ -196,6 +201,7 @@ mod tests {
             Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| (r.5 * 1e6).round() as i64))),
             Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| i64::from(r.6 == 2)))),
             Arc::new(Int64Array::from_iter_values(recs.iter().map(|r| i64::from(r.6 == 1)))),
+            Arc::new(Int64Array::from(weights.to_vec())),
             Arc::new(TimestampNanosecondArray::from_iter_values(recs.iter().map(|r| r.4)).with_timezone("UTC")),
             ids(16),
             ids(8),
@@ -236,11 +242,20 @@ mod tests {
     /// Evaluate `json` over `recs` at `at`: the slos, slo_periods and slo_burn_rates rows as
     /// column → display string maps.
     fn evaluate_rows(json: &str, recs: &[Rec], at: i64, no_data_bad: bool) -> Vec<Vec<BTreeMap<String, String>>> {
+        evaluate_batch_rows(json, signals_batch(recs), at, no_data_bad)
+    }
+
+    /// [`evaluate_rows`] over a signals batch.
+    fn evaluate_batch_rows(
+        json: &str,
+        batch: RecordBatch,
+        at: i64,
+        no_data_bad: bool,
+    ) -> Vec<Vec<BTreeMap<String, String>>> {
         let defs = parse_definitions(json).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
         rt.block_on(async {
             let ctx = SessionContext::new();
-            let batch = signals_batch(recs);
             ctx.register_table(
                 signals::TABLE,
                 Arc::new(MemTable::try_new(signals_schema(), vec![vec![batch]]).unwrap()),
@@ -660,6 +675,37 @@ mod tests {
                 assert!((got - want).abs() <= tolerance, "{statistic}: {got} != {want}");
                 assert_eq!(p["good"], (want < 500.0).to_string(), "{statistic}");
             }
+        }
+    }
+
+    /// Sampling-aware counts: records of adjusted count w give every table exactly what w copies
+    /// of them give (requests, good and bad counts, burn rates, each latency statistic).
+    #[test]
+    fn weighted_records_count_as_their_copies() {
+        let mut rng = crate::util::SplitMix::new(11);
+        let (mut recs, mut weights, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..600 {
+            let t = T0 + (i * 5_000_000_011) % (3600 * NANOS_PER_SECOND);
+            // Quarter milliseconds, so that sums of latencies are exact either way.
+            let r = rec(t, rng.below(4_000) as f64 / 4.0, i64::from(rng.below(10) == 0));
+            let w = [1, 1, 2, 4, 10][rng.below(5) as usize];
+            recs.push(r);
+            weights.push(w);
+            copies.extend(std::iter::repeat_n(r, w as usize));
+        }
+        let at = T0 + 3600 * NANOS_PER_SECOND;
+        let burn = r#"{"LookBackWindowMinutes": 5}, {"LookBackWindowMinutes": 30}"#;
+        let mut slis = vec![request_availability()];
+        for statistic in ["p99", "p50", "p90", "Average", "Minimum", "Maximum", "Sum", "SampleCount"] {
+            slis.push(period_sli("LATENCY", statistic, 300, 500.0, "LessThan"));
+        }
+        slis.push(period_sli("AVAILABILITY", "Average", 300, 95.0, "GreaterThanOrEqualTo"));
+        for sli in slis {
+            let json = slo_json(&sli, &rolling("HOUR", 1, 99.0), burn);
+            let weighted = evaluate_batch_rows(&json, weighted_signals_batch(&recs, &weights), at, false);
+            let repeated = evaluate_rows(&json, &copies, at, false);
+            assert_eq!(weighted, repeated, "{sli}");
+            assert!(!weighted[0].is_empty());
         }
     }
 

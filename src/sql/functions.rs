@@ -60,20 +60,21 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
     },
     FunctionDoc {
         name: "derive_signals",
-        signature: "derive_signals(trace_id, span_id, parent_span_id, flags, name, kind, end_time, duration_ns, \
-                    status_code, service_name, scope_name, attributes, resource_attributes) -> STRUCT[]",
+        signature: "derive_signals(trace_id, span_id, parent_span_id, flags, trace_state, name, kind, end_time, \
+                    duration_ns, status_code, service_name, scope_name, attributes, resource_attributes) -> STRUCT[]",
         summary: "aggregate over one trace's spans (GROUP BY trace_id; over raw input or a store): its \
                   Application Signals records, as the signals table's columns and their ordinal, by the \
                   same rules as metrics; the view signals_from_spans unnests them",
-        example: "SELECT trace_id, cardinality(derive_signals(trace_id, span_id, parent_span_id, flags, name, \
-                  kind, end_time, duration_ns, status_code, service_name, scope_name, attributes, \
+        example: "SELECT trace_id, cardinality(derive_signals(trace_id, span_id, parent_span_id, flags, \
+                  trace_state, name, kind, end_time, duration_ns, status_code, service_name, scope_name, attributes, \
                   resource_attributes)) AS records FROM spans_for_signals GROUP BY trace_id LIMIT 5",
     },
     FunctionDoc {
         name: "latency_percentiles",
-        signature: "latency_percentiles(values DOUBLE, p DOUBLE [, p DOUBLE...]) -> DOUBLE[]",
+        signature: "latency_percentiles(values DOUBLE [, weights BIGINT], p DOUBLE [, p DOUBLE...]) -> DOUBLE[]",
         summary: "aggregate: the exact percentiles p of values in each group (p·(n−1) interpolated \
-                  between closest ranks, as percentile_cont), the metric tables' percentiles",
+                  between closest ranks, as percentile_cont; with weights, of each value repeated \
+                  weight times), the metric tables' percentiles",
         example: "SELECT service_name, latency_percentiles(ns_to_ms(duration_ns), 0.5, 0.99) FROM spans GROUP BY 1",
     },
 ];
