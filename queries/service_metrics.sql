@@ -7,7 +7,8 @@ WITH groups AS (
   SELECT bucket_start,
          environment,
          service,
-         SUM(adjusted_count) AS requests,
+         -- (a group has records: COALESCE only tells the planner the sum is never NULL)
+         COALESCE(SUM(adjusted_count), 0) AS requests,
          SUM(error * adjusted_count) AS errors,
          SUM(fault * adjusted_count) AS faults,
          SUM(duration_ns * adjusted_count) AS duration_ns_sum,
