@@ -488,6 +488,15 @@ pub struct MetricsArgs {
     #[arg(long)]
     pub approx: bool,
 
+    /// Compute the metric tables on a Ballista cluster (`spanlens cluster`), over a span store
+    /// (the records derived there, with the default derivation flags) or a metrics output on
+    /// storage every node reads; the tables come back and are written here as a local run writes
+    /// them. The signals, service graph and data-quality tables are not computed there.
+    ///
+    /// Example: --scheduler df://127.0.0.1:50050
+    #[arg(long, value_name = "df://HOST:PORT", env = "SPANLENS_SCHEDULER")]
+    pub scheduler: Option<String>,
+
     /// Write only these tables (comma-separated; default: all four). Only the records the
     /// metric tables given need are derived (Service records for service and operation,
     /// dependency records for dependency), so a run for fewer tables takes less time; the

@@ -129,6 +129,8 @@ pub struct MetricsPlan {
     /// `--tables` named graph or quality: an input they cannot be computed from (a metrics
     /// output, which holds no spans) is then an error, not a note.
     pub graph_asked: bool,
+    /// The Ballista cluster the metric tables are computed on, if any.
+    pub scheduler: Option<crate::cluster::Address>,
     /// The command line as given, for run_info.
     pub command: String,
 }
@@ -157,6 +159,10 @@ impl MetricsPlan {
             ));
         }
         let all: Vec<&str> = tables.iter().chain(&graph_tables).copied().collect();
+        let scheduler = match &args.scheduler {
+            Some(text) => Some(metrics_scheduler(text, args, &signals)?),
+            None => None,
+        };
         let signals = SignalOptions { records: record_kinds(&all), ..signals };
         Ok(MetricsPlan {
             inputs: args.inputs.clone(),
@@ -168,7 +174,8 @@ impl MetricsPlan {
             metrics: MetricsOptions {
                 signals,
                 tables,
-                graph_tables,
+                // The cluster computes the metric tables alone.
+                graph_tables: if scheduler.is_some() { Vec::new() } else { graph_tables },
                 peer_attributes: peer_attributes(&args.peer.peer_attributes)?,
                 bucket_ns,
                 from,
@@ -176,11 +183,38 @@ impl MetricsPlan {
                 approx: args.approx,
                 spill,
             },
-            write_signals: given(TableArg::Signals),
+            write_signals: given(TableArg::Signals) && scheduler.is_none(),
             graph_asked: args.tables.iter().any(|t| matches!(t, TableArg::Graph | TableArg::Quality)),
+            scheduler,
             command,
         })
     }
+}
+
+/// `metrics --scheduler`: the cluster's address, and a refusal of what runs only on this
+/// machine so far (the signals, graph and data-quality tables, t-digests) and of derivation
+/// flags the executors would not follow.
+fn metrics_scheduler(text: &str, args: &MetricsArgs, signals: &SignalOptions) -> Result<crate::cluster::Address> {
+    let scheduler = crate::cluster::Address::scheduler(text)?;
+    let local = args.tables.iter().find(|t| matches!(t, TableArg::Signals | TableArg::Graph | TableArg::Quality));
+    if let Some(table) = local {
+        let name = format!("{table:?}").to_lowercase();
+        return Err(Error::Config(format!(
+            "--tables {name} with --scheduler: the cluster computes the service, operation and dependency tables; \
+             run without --scheduler for the {name} table"
+        )));
+    }
+    if args.approx {
+        return Err(Error::Config("--approx with --scheduler: the cluster computes exact percentiles".into()));
+    }
+    if *signals != SignalOptions::default() {
+        return Err(Error::Config(
+            "--compat, --platform, --cluster and --sampling with --scheduler: the executors derive with the \
+             default flags; drop them, or run without --scheduler"
+                .into(),
+        ));
+    }
+    Ok(scheduler)
 }
 
 /// Everything `graph` needs to run.

@@ -387,8 +387,9 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
     };
     let mut tables = Vec::with_capacity(opts.tables.len());
     for name in METRIC_QUERIES.into_iter().filter(|name| wanted(name)) {
-        let table = run_and_register(ctx, name, vec![]).await?;
+        let mut table = run_and_register(ctx, name, vec![]).await?;
         if METRIC_TABLES.contains(&name) {
+            table.batches = rechunk(&table.schema, &table.batches, ctx.copied_config().batch_size())?;
             tables.push(table);
         }
     }
@@ -397,6 +398,63 @@ pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Resul
         false => None,
     };
     Ok((tables, services_page))
+}
+
+/// [`query_metrics`] on a Ballista cluster over the `signals` registered in `cluster` (a view
+/// deriving them from a store's spans, or a metrics output's signals file): each query runs
+/// there, the first stage of `dependency_metrics` as a view inlined into the second (an
+/// in-memory table cannot go to the cluster), and the tables come back here in the types a local
+/// run gives them, planned in `local` against the signals schema. The services page is computed
+/// here from the service table.
+pub async fn query_metrics_on_cluster(
+    cluster: &SessionContext,
+    local: &SessionContext,
+    opts: &MetricsOptions,
+) -> Result<(Vec<Table>, Option<Table>)> {
+    register_functions(local, opts.approx);
+    if !local.table_exist(signals::TABLE)? {
+        register(local, signals::TABLE, signals_schema(), Vec::new(), 1)?;
+    }
+    for ctx in [cluster, local] {
+        for name in std::iter::once("windowed_signals").chain(METRIC_QUERIES) {
+            ctx.deregister_table(name)?;
+        }
+        register_window(ctx, opts).await?;
+    }
+    let wanted = |name: &str| match name {
+        "dependency_groups" => opts.tables.contains(&"dependency_metrics"),
+        name => opts.tables.contains(&name),
+    };
+    let mut tables = Vec::with_capacity(opts.tables.len());
+    for name in METRIC_QUERIES.into_iter().filter(|name| wanted(name)) {
+        let remote = cluster.sql(queries::get(name)?.sql).await?;
+        let here = local.sql(queries::get(name)?.sql).await?;
+        let schema: SchemaRef = Arc::new(here.schema().as_arrow().clone());
+        cluster.register_table(name, remote.clone().into_view())?;
+        if !METRIC_TABLES.contains(&name) {
+            local.register_table(name, here.into_view())?;
+            continue;
+        }
+        let batches = remote.collect().await?.iter().map(|b| conform(b, &schema)).collect::<Result<Vec<_>>>()?;
+        let batches = rechunk(&schema, &batches, local.copied_config().batch_size())?;
+        register(local, name, schema.clone(), batches.clone(), 1)?;
+        tables.push(Table { name, schema, batches, written: None, metadata: Vec::new() });
+    }
+    let services_page = match opts.tables.contains(&"service_metrics") {
+        true => Some(run_query(local, "services_page", vec![]).await?),
+        false => None,
+    };
+    Ok((tables, services_page))
+}
+
+/// `batches`' rows copied into one set of arrays and cut into batches of `size` rows (the last
+/// one shorter): the form a metric table is written in, whatever the batches a plan gave (the
+/// Parquet pages follow the batches and the arrays' buffers, so a table computed on a cluster
+/// is then written as the same bytes as one computed here).
+fn rechunk(schema: &SchemaRef, batches: &[RecordBatch], size: usize) -> Result<Vec<RecordBatch>> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let all = arrow::compute::concat_batches(schema, batches)?;
+    Ok((0..rows).step_by(size.max(1)).map(|at| all.slice(at, size.min(rows - at))).collect())
 }
 
 #[cfg(test)]

@@ -293,6 +293,38 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         .code(2)
         .stderr(contains("slo --scheduler reads one metrics output"));
 
+    // metrics --scheduler: the metric tables of the store (its records derived on the cluster)
+    // and of the metrics output (another bucket) are those of local runs, byte for byte.
+    let metrics_run = |input: &Path, out: &str, on: Option<&Cluster>, extra: &[&str]| {
+        let mut cmd = spanlens();
+        cmd.args(["metrics", &path(input), "--out", &path(&dir.path().join(out)), "--quiet"]).args(extra);
+        if let Some(c) = on {
+            cmd.args(["--scheduler", &c.url()]);
+        }
+        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+        assert!(run.status.success(), "{}\n{}", String::from_utf8_lossy(&run.stderr), cluster.logs());
+    };
+    metrics_run(&store, "m-cluster", Some(&cluster), &[]);
+    metrics_run(&metrics, "m5-local", None, &["--bucket", "5m"]);
+    metrics_run(&metrics, "m5-cluster", Some(&cluster), &["--bucket", "5m"]);
+    for table in ["service_metrics", "operation_metrics", "dependency_metrics"] {
+        let file = |dir: &Path| std::fs::read(dir.join(format!("{table}.parquet"))).unwrap();
+        assert!(file(&dir.path().join("m-cluster")) == file(&metrics), "{table}.parquet of the store differs");
+        assert!(file(&dir.path().join("m5-cluster")) == file(&dir.path().join("m5-local")), "{table}.parquet (5m)");
+    }
+    assert!(!dir.path().join("m-cluster/signals.parquet").exists());
+    spanlens()
+        .args(["metrics", &path(&dir.path().join("data")), "--scheduler", &cluster.url()])
+        .assert()
+        .code(2)
+        .stderr(contains("metrics --scheduler reads one span store or metrics output"));
+    spanlens()
+        .args(["metrics", &path(&store), "--scheduler", &cluster.url(), "--tables", "graph", "--out"])
+        .arg(dir.path().join("m-graph"))
+        .assert()
+        .code(2)
+        .stderr(contains("--tables graph with --scheduler"));
+
     // What cannot run there is refused before any work.
     let statement = "SELECT count(*) FROM signals_from_spans";
     spanlens()

@@ -42,6 +42,7 @@ fn plan(inputs: &[&Path], out: &Path, bucket_ns: i64) -> MetricsPlan {
         },
         write_signals: true,
         graph_asked: false,
+        scheduler: None,
         command: "spanlens metrics (test)".into(),
     }
 }

@@ -73,6 +73,13 @@ pub async fn run(opts: &ExecutorOptions, functions: Functions) -> Result<()> {
         p => (p, p.checked_add(1).ok_or_else(|| Error::Config("--bind: the port must be below 65535".into()))?),
     };
     let mut registry = BallistaFunctionRegistry::default();
+    // Ballista's default registry has DataFusion's core functions but not the nested ones
+    // (`array_element`, which `list[1]` plans to, `make_array`, ...) that the sessions have.
+    for f in datafusion::functions_nested::all_default_nested_functions() {
+        for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+            registry.scalar_functions.entry(name.to_string()).or_insert_with(|| f.clone());
+        }
+    }
     for f in functions.scalar {
         registry.scalar_functions.insert(f.name().to_string(), f);
     }

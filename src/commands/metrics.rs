@@ -1,16 +1,18 @@
 //! `spanlens metrics`: signals derived from the input (or read from an earlier output), the
 //! service, operation and dependency RED metric tables computed from them, the Services table
-//! printed, and the tables written when `--out` is given.
+//! printed, and the tables written when `--out` is given; with `--scheduler`, the metric tables
+//! computed on a Ballista cluster.
 
 use crate::cli::MetricsArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, compute_graph_tables, load_signals, query_session, write_tables,
+    Inputs, SignalsRequest, Workspace, absolute, cluster_session, compute_graph_tables, load_signals, query_session,
+    span_store, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::MetricsPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::outcome::MetricsOutcome;
+use crate::outcome::{MetricsOutcome, SignalsInput};
 use crate::report::graph::quality_summary;
 use crate::report::run_info::metrics_run_info;
 use crate::report::summary;
@@ -41,11 +43,83 @@ pub fn run(args: &MetricsArgs, command_line: String, timings: bool) -> Result<u8
     Ok(0)
 }
 
+/// `metrics --scheduler`: the metric tables computed on the cluster over a span store (the
+/// records derived there by `derive_signals`) or a metrics output's signals, on storage every
+/// node reads, and written here as a local run writes them.
+fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Result<MetricsOutcome> {
+    let mut phases = Phases::start();
+    let m = &plan.metrics;
+    let temp_dir = m.spill.temp_dir.as_deref();
+    let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
+    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
+    let (ctx, runtime) = query_session()?;
+    let cluster = cluster_session(&runtime, scheduler)?;
+    let input = runtime.block_on(register_cluster_signals(&cluster, &inputs, m))?;
+    phases.mark("read");
+    let (tables, services_page) = runtime.block_on(metrics::query_metrics_on_cluster(&cluster, &ctx, m))?;
+    phases.mark("query");
+    if work.writes() {
+        let run_info = metrics_run_info(&plan.command, &input, &tables, false)?;
+        write_tables(work.path(), tables.iter(), run_info)?;
+    }
+    let (out, upload) = work.commit(&plan.command)?;
+    if out.is_some() {
+        phases.mark("write");
+    }
+    let graph_note = Some("the signals, service graph and data-quality tables are not computed with --scheduler");
+    Ok(MetricsOutcome { input, tables, services_page, signals_written: false, graph_note, out, upload, phases })
+}
+
+/// Register `signals` on the cluster: a metrics output's signals file, or the records of a span
+/// store's spans as `signals_from_spans` derives them; both by absolute path, which every node
+/// resolves alike. Anything else is refused.
+async fn register_cluster_signals(
+    cluster: &datafusion::prelude::SessionContext,
+    inputs: &Inputs,
+    m: &crate::metrics::MetricsOptions,
+) -> Result<SignalsInput> {
+    let refuse = || {
+        Error::Config(
+            "metrics --scheduler reads one span store or metrics output on storage every node of the cluster \
+             reads: ingest raw OTLP into a store first (spanlens ingest INPUTS --out STORE)"
+                .into(),
+        )
+    };
+    if inputs.origin().is_some() {
+        return Err(refuse());
+    }
+    if let Some(file) = metrics::metrics_output(inputs.names()) {
+        let held = metrics::check_signals_file(&file)?;
+        if !held.covers(m.signals.records) {
+            return Err(Error::Config(format!(
+                "{} holds only {} records, but this run needs {} records",
+                file.display(),
+                held.text(),
+                m.signals.records.text()
+            )));
+        }
+        let file = absolute(&file)?;
+        let read = datafusion::prelude::ParquetReadOptions::default();
+        cluster.register_parquet(signals::TABLE, &file.display().to_string(), read).await?;
+        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
+    }
+    let dir = span_store(inputs.names()).ok_or_else(refuse)?;
+    let dir = absolute(&dir)?;
+    metrics::register_store(cluster, &dir, m.from, m.to).await?;
+    crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
+    let signals = cluster.sql(crate::queries::get("signals_from_spans")?.sql).await?;
+    cluster.register_table(signals::TABLE, signals.into_view())?;
+    Ok(SignalsInput { store: Some(dir), records: m.signals.records, ..SignalsInput::default() })
+}
+
 /// Compute RED metrics for the plan and write them to its output directory, if it has one. The
 /// input is raw OTLP, a span store, or an earlier `metrics` output, whose signals are queried
 /// again (for another window, bucket or `--approx`) without deriving them, and copied to the
 /// new output. Only the plan's tables are computed and written, from the records they need.
 pub fn run_metrics(plan: &MetricsPlan) -> Result<MetricsOutcome> {
+    if let Some(scheduler) = &plan.scheduler {
+        return run_on_cluster(plan, scheduler);
+    }
     let mut phases = Phases::start();
     let m = &plan.metrics;
     let temp_dir = m.spill.temp_dir.as_deref();
