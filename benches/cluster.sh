@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `spanlens sql` on a span store, locally and on a loopback Ballista cluster (`spanlens cluster`):
+# `spanlens sql` on a span store, and `spanlens metrics` of it (the service, operation and
+# dependency tables), locally and on a loopback Ballista cluster (`spanlens cluster`):
 # per query, the median wall time of the local run, of a cluster of one executor and of two
 # executors (each --concurrent-tasks 1, so that on a two-core machine every task has a core),
 # and whether all three printed the same bytes. From the one- and two-executor times it splits
@@ -79,28 +80,55 @@ time_sql() {
   printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
 }
 
+# The median of RUNS wall times of `spanlens metrics STORE ... "$@"`, tables kept in $WORK/metrics-$tag.
+time_metrics() {
+  local tag="$1"; shift
+  local times=()
+  for _ in $(seq "$RUNS"); do
+    local s e
+    s=$(date +%s.%N)
+    "$BIN" metrics "$STORE" --tables service,operation,dependency --out "$WORK/metrics-$tag" --force --quiet "$@" \
+      > /dev/null || { echo "cluster.sh: metrics $tag failed" >&2; exit 1; }
+    e=$(date +%s.%N)
+    times+=("$(echo "$e - $s" | bc)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
+}
+
 declare -A LOCAL ONE TWO
 while IFS='|' read -r name query; do
   LOCAL[$name]="$(time_sql "$name-local" "$query")" || exit 1
 done < "$QUERIES"
+LOCAL[metrics]="$(time_metrics local)" || exit 1
 for n in 1 2; do
   start_cluster "$n"
   while IFS='|' read -r name query; do
     t="$(time_sql "$name-$n" "$query" --scheduler "df://127.0.0.1:$PORT")" || exit 1
     if [ "$n" = 1 ]; then ONE[$name]="$t"; else TWO[$name]="$t"; fi
   done < "$QUERIES"
+  t="$(time_metrics "$n" --scheduler "df://127.0.0.1:$PORT")" || exit 1
+  if [ "$n" = 1 ]; then ONE[metrics]="$t"; else TWO[metrics]="$t"; fi
   stop
 done
 
 echo "store: $SPANS spans, $(du -sh "$STORE" | cut -f1); runs: $RUNS; --partitions 4"
 printf '| query | local | 1 executor | 2 executors | same bytes | serial | parallel | est. 8 | est. 32 |\n|---|---|---|---|---|---|---|---|---|\n'
-while IFS='|' read -r name _; do
+for t in service operation dependency; do
+  for n in 1 2; do
+    cmp -s "$WORK/metrics-local/${t}_metrics.parquet" "$WORK/metrics-$n/${t}_metrics.parquet" || METRICS_SAME=NO
+  done
+done
+{ cat "$QUERIES"; echo "metrics|"; } | while IFS='|' read -r name _; do
   same=yes
-  cmp -s "$WORK/out-$name-local" "$WORK/out-$name-1" || same=NO
-  cmp -s "$WORK/out-$name-local" "$WORK/out-$name-2" || same=NO
+  if [ "$name" = metrics ]; then
+    same="${METRICS_SAME:-yes}"
+  else
+    cmp -s "$WORK/out-$name-local" "$WORK/out-$name-1" || same=NO
+    cmp -s "$WORK/out-$name-local" "$WORK/out-$name-2" || same=NO
+  fi
   # t1 = s + p, t2 = s + p/2  =>  p = 2 (t1 - t2), s = t1 - p.
   read -r s p e8 e32 < <(echo "${ONE[$name]} ${TWO[$name]}" | awk '{p = 2 * ($1 - $2); if (p < 0) p = 0; s = $1 - p;
     printf "%.2f %.2f %.2f %.2f\n", s, p, s + p / 8, s + p / 32}')
   printf '| %s | %.2f s | %.2f s | %.2f s | %s | %s s | %s s | %s s | %s s |\n' "$name" "${LOCAL[$name]}" "${ONE[$name]}" \
     "${TWO[$name]}" "$same" "$s" "$p" "$e8" "$e32"
-done < "$QUERIES"
+done

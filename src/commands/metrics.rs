@@ -5,8 +5,8 @@
 
 use crate::cli::MetricsArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, absolute, cluster_session, compute_graph_tables, load_signals, query_session,
-    span_store, write_tables,
+    Inputs, SignalsRequest, Workspace, absolute, cluster_session_with, compute_graph_tables, load_signals,
+    query_session, span_store, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::MetricsPlan;
@@ -53,7 +53,7 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
     let (ctx, runtime) = query_session()?;
-    let cluster = cluster_session(&runtime, scheduler)?;
+    let cluster = cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?;
     let input = runtime.block_on(register_cluster_signals(&cluster, &inputs, m))?;
     phases.mark("read");
     let (tables, services_page) = runtime.block_on(metrics::query_metrics_on_cluster(&cluster, &ctx, m))?;
@@ -68,6 +68,33 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     }
     let graph_note = Some("the signals, service graph and data-quality tables are not computed with --scheduler");
     Ok(MetricsOutcome { input, tables, services_page, signals_written: false, graph_note, out, upload, phases })
+}
+
+/// Input bytes per task of a cluster stage: a stage that derives records holds its partition's
+/// spans until it has them all, so a large store is split into more tasks than threads.
+const CLUSTER_BYTES_PER_TASK: u64 = 32 << 20;
+
+/// The tasks per stage of a cluster run: the threads here, or one per [`CLUSTER_BYTES_PER_TASK`]
+/// of the input's Parquet files when that is more.
+fn cluster_partitions(inputs: &Inputs) -> Result<usize> {
+    fn bytes(path: &std::path::Path) -> std::io::Result<u64> {
+        if path.is_file() {
+            return Ok(path.metadata()?.len());
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir(path)? {
+            total += bytes(&entry?.path())?;
+        }
+        Ok(total)
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let data = match (metrics::metrics_output(inputs.names()), span_store(inputs.names())) {
+        (Some(file), _) => file,
+        (None, Some(dir)) => crate::store::spans_dir(&dir),
+        (None, None) => return Ok(threads),
+    };
+    let size = bytes(&data).map_err(|source| Error::Input { path: data.display().to_string(), source })?;
+    Ok(threads.max(size.div_ceil(CLUSTER_BYTES_PER_TASK) as usize))
 }
 
 /// Register `signals` on the cluster: a metrics output's signals file, or the records of a span

@@ -265,9 +265,17 @@ pub fn cluster_session(
     runtime: &tokio::runtime::Runtime,
     scheduler: &crate::cluster::Address,
 ) -> Result<SessionContext> {
+    cluster_session_with(runtime, scheduler, rayon::current_num_threads().max(1))
+}
+
+/// [`cluster_session`] with `partitions` tasks per stage.
+pub fn cluster_session_with(
+    runtime: &tokio::runtime::Runtime,
+    scheduler: &crate::cluster::Address,
+    partitions: usize,
+) -> Result<SessionContext> {
     use datafusion::prelude::SessionConfig;
-    let threads = rayon::current_num_threads().max(1);
-    let config = SessionConfig::new().with_target_partitions(threads);
+    let config = SessionConfig::new().with_target_partitions(partitions.max(1));
     let env = std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
     crate::sql::remote(runtime, scheduler, config, env)
 }
