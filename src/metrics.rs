@@ -377,27 +377,41 @@ pub async fn register_signals_file(ctx: &SessionContext, path: &Path) -> Result<
 /// of the previous run are replaced.
 pub async fn query_metrics(ctx: &SessionContext, opts: &MetricsOptions) -> Result<(Vec<Table>, Option<Table>)> {
     register_functions(ctx, opts.approx);
-    for name in std::iter::once("windowed_signals").chain(METRIC_QUERIES) {
-        ctx.deregister_table(name)?;
-    }
-    register_window(ctx, opts).await?;
-    let wanted = |name: &str| match name {
-        "dependency_groups" => opts.tables.contains(&"dependency_metrics"),
-        name => opts.tables.contains(&name),
-    };
+    register_window_again(ctx, opts).await?;
     let mut tables = Vec::with_capacity(opts.tables.len());
-    for name in METRIC_QUERIES.into_iter().filter(|name| wanted(name)) {
+    for name in metric_queries(opts) {
         let mut table = run_and_register(ctx, name, vec![]).await?;
         if METRIC_TABLES.contains(&name) {
             table.batches = rechunk(&table.schema, &table.batches, ctx.copied_config().batch_size())?;
             tables.push(table);
         }
     }
-    let services_page = match opts.tables.contains(&"service_metrics") {
-        true => Some(run_query(ctx, "services_page", vec![]).await?),
-        false => None,
-    };
-    Ok((tables, services_page))
+    Ok((tables, services_page(ctx, opts).await?))
+}
+
+/// Drop the window and the metric tables of an earlier run of `ctx`, and register the window
+/// of `opts`.
+async fn register_window_again(ctx: &SessionContext, opts: &MetricsOptions) -> Result<()> {
+    for name in std::iter::once("windowed_signals").chain(METRIC_QUERIES) {
+        ctx.deregister_table(name)?;
+    }
+    register_window(ctx, opts).await
+}
+
+/// The [`METRIC_QUERIES`] the options' tables need, in order.
+fn metric_queries(opts: &MetricsOptions) -> impl Iterator<Item = &'static str> + '_ {
+    METRIC_QUERIES.into_iter().filter(|name| match *name {
+        "dependency_groups" => opts.tables.contains(&"dependency_metrics"),
+        name => opts.tables.contains(&name),
+    })
+}
+
+/// The services page, when the service table (registered in `ctx`) is among the options'.
+async fn services_page(ctx: &SessionContext, opts: &MetricsOptions) -> Result<Option<Table>> {
+    match opts.tables.contains(&"service_metrics") {
+        true => Ok(Some(run_query(ctx, "services_page", vec![]).await?)),
+        false => Ok(None),
+    }
 }
 
 /// [`query_metrics`] on a Ballista cluster over the `signals` registered in `cluster` (a view
@@ -416,17 +430,10 @@ pub async fn query_metrics_on_cluster(
         register(local, signals::TABLE, signals_schema(), Vec::new(), 1)?;
     }
     for ctx in [cluster, local] {
-        for name in std::iter::once("windowed_signals").chain(METRIC_QUERIES) {
-            ctx.deregister_table(name)?;
-        }
-        register_window(ctx, opts).await?;
+        register_window_again(ctx, opts).await?;
     }
-    let wanted = |name: &str| match name {
-        "dependency_groups" => opts.tables.contains(&"dependency_metrics"),
-        name => opts.tables.contains(&name),
-    };
     let mut tables = Vec::with_capacity(opts.tables.len());
-    for name in METRIC_QUERIES.into_iter().filter(|name| wanted(name)) {
+    for name in metric_queries(opts) {
         let remote = cluster.sql(queries::get(name)?.sql).await?;
         let here = local.sql(queries::get(name)?.sql).await?;
         let schema: SchemaRef = Arc::new(here.schema().as_arrow().clone());
@@ -440,11 +447,7 @@ pub async fn query_metrics_on_cluster(
         register(local, name, schema.clone(), batches.clone(), 1)?;
         tables.push(Table { name, schema, batches, written: None, metadata: Vec::new() });
     }
-    let services_page = match opts.tables.contains(&"service_metrics") {
-        true => Some(run_query(local, "services_page", vec![]).await?),
-        false => None,
-    };
-    Ok((tables, services_page))
+    Ok((tables, services_page(local, opts).await?))
 }
 
 /// `batches`' rows copied into one set of arrays and cut into batches of `size` rows (the last

@@ -1,11 +1,12 @@
 //! The derivation as a DataFusion aggregate function, so that the whole pipeline is SQL an engine
 //! (a Ballista cluster among them) can plan: `derive_signals(trace_id, span_id, parent_span_id,
-//! flags, trace_state, name, kind, end_time, duration_ns, status_code, service_name, scope_name, attributes,
-//! resource_attributes)` over the spans of one trace (`GROUP BY trace_id`) returns that trace's
-//! records, a list of structs with the `signals` columns and `ordinal`, the record's place among
-//! its trace's. It runs [`SignalsDeriver`] on the trace's spans, so its records are the fast
-//! path's; `queries/signals_from_spans.sql` unnests them into the `signals` table, in the fast
-//! path's order (trace id, then ordinal).
+//! flags, trace_state, name, kind, end_time, duration_ns, status_code, service_name, scope_name,
+//! attributes, resource_attributes)` over the spans of one trace (`GROUP BY trace_id`) returns
+//! that trace's records, a list of structs with the `signals` columns and `ordinal`, the record's
+//! place among its trace's. It runs [`SignalsDeriver`] on the spans of all the traces it emits at
+//! once (or on one group's, where a grouping splits traces), so its records are the fast path's;
+//! `queries/signals_from_spans.sql` unnests them into the `signals` table, in the fast path's
+//! order (trace id, then ordinal).
 
 use std::sync::Arc;
 
