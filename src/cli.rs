@@ -694,6 +694,13 @@ pub struct ReportArgs {
     #[arg(long)]
     pub compare_previous: bool,
 
+    /// Compute the metric tables and select the records each SLO reads on a Ballista cluster
+    /// (`spanlens cluster`), over a span store or a metrics output on storage every node reads;
+    /// the report is written here. The service map is then drawn from the dependency records,
+    /// and the data-quality section is left out.
+    #[arg(long, value_name = "df://HOST:PORT", env = "SPANLENS_SCHEDULER")]
+    pub scheduler: Option<String>,
+
     #[command(flatten)]
     pub peer: PeerArgs,
 

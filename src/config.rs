@@ -427,6 +427,8 @@ pub struct ReportPlan {
     pub no_data_bad: bool,
     /// Compare with the window before (`--compare-previous`).
     pub compare_previous: bool,
+    /// The Ballista cluster the metric tables and the SLOs' records are computed on, if any.
+    pub scheduler: Option<crate::cluster::Address>,
     /// The command line as given, for run_info.
     pub command: String,
 }
@@ -442,6 +444,14 @@ impl ReportPlan {
         }
         let (signals, spill) = derive_options(&args.run.derive, &args.inputs)?;
         let slos = args.slos.as_deref().map(crate::slo::read_definitions).transpose()?.unwrap_or_default();
+        let scheduler = args.scheduler.as_deref().map(crate::cluster::Address::scheduler).transpose()?;
+        if scheduler.is_some() && signals != SignalOptions::default() {
+            return Err(Error::Config(
+                "--compat, --platform, --cluster and --sampling with --scheduler: the executors derive with the \
+                 default flags; drop them, or run without --scheduler"
+                    .into(),
+            ));
+        }
         Ok(ReportPlan {
             inputs: args.inputs.clone(),
             memory: Vec::new(),
@@ -452,7 +462,9 @@ impl ReportPlan {
             metrics: MetricsOptions {
                 signals,
                 tables: METRIC_TABLES.to_vec(),
-                graph_tables: METRICS_GRAPH_TABLES.to_vec(),
+                // The cluster computes the metric tables alone: the map comes from dependency
+                // records.
+                graph_tables: if scheduler.is_some() { Vec::new() } else { METRICS_GRAPH_TABLES.to_vec() },
                 peer_attributes: peer_attributes(&args.peer.peer_attributes)?,
                 bucket_ns,
                 from: None,
@@ -466,6 +478,7 @@ impl ReportPlan {
             slos,
             no_data_bad: args.no_data == NoDataArg::Bad,
             compare_previous: args.compare_previous,
+            scheduler,
             command,
         })
     }

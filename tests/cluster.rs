@@ -313,11 +313,34 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         assert!(file(&dir.path().join("m5-cluster")) == file(&dir.path().join("m5-local")), "{table}.parquet (5m)");
     }
     assert!(!dir.path().join("m-cluster/signals.parquet").exists());
+
+    // report --scheduler: the metric and SLO tables of the store are those of a local report.
+    for (out, on) in [("r-local", None), ("r-cluster", Some(&cluster))] {
+        let mut cmd = spanlens();
+        cmd.args(["report", &path(&store), "--slos", &slos, "--compare-previous", "--quiet", "--out"])
+            .arg(dir.path().join(out));
+        if let Some(c) = on {
+            cmd.args(["--scheduler", &c.url()]);
+        }
+        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+        assert!(
+            matches!(run.status.code(), Some(0 | 1)),
+            "{}\n{}",
+            String::from_utf8_lossy(&run.stderr),
+            cluster.logs()
+        );
+    }
+    for table in ["service_metrics", "operation_metrics", "dependency_metrics", "slos", "slo_periods", "slo_alerts"] {
+        let file = |out: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
+        assert!(file("r-local") == file("r-cluster"), "report {table}.parquet differs");
+    }
+    let html = std::fs::read_to_string(dir.path().join("r-cluster/report.html")).unwrap();
+    assert!(html.contains("records derived on the cluster"));
     spanlens()
         .args(["metrics", &path(&dir.path().join("data")), "--scheduler", &cluster.url()])
         .assert()
         .code(2)
-        .stderr(contains("metrics --scheduler reads one span store or metrics output"));
+        .stderr(contains("--scheduler reads one span store or metrics output"));
     spanlens()
         .args(["metrics", &path(&store), "--scheduler", &cluster.url(), "--tables", "graph", "--out"])
         .arg(dir.path().join("m-graph"))

@@ -102,6 +102,7 @@ pub fn run(args: &DemoArgs, command_line: String, timings: bool) -> Result<u8> {
         slos,
         no_data_bad: false,
         compare_previous: false,
+        scheduler: None,
         command: command_line,
     };
     let outcome = run_report(&plan)?;

@@ -5,14 +5,14 @@
 
 use crate::cli::MetricsArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, absolute, cluster_session_with, compute_graph_tables, load_signals,
-    query_session, span_store, write_tables,
+    Inputs, SignalsRequest, Workspace, cluster_partitions, cluster_session_with, compute_graph_tables, load_signals,
+    query_session, register_cluster_signals, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::MetricsPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::outcome::{MetricsOutcome, SignalsInput};
+use crate::outcome::MetricsOutcome;
 use crate::report::graph::quality_summary;
 use crate::report::run_info::metrics_run_info;
 use crate::report::summary;
@@ -54,7 +54,7 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
     let (ctx, runtime) = query_session()?;
     let cluster = cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?;
-    let input = runtime.block_on(register_cluster_signals(&cluster, &inputs, m))?;
+    let input = runtime.block_on(register_cluster_signals(&cluster, &inputs, (m.from, m.to), m.signals.records))?;
     phases.mark("read");
     let (tables, services_page) = runtime.block_on(metrics::query_metrics_on_cluster(&cluster, &ctx, m))?;
     phases.mark("query");
@@ -68,75 +68,6 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     }
     let graph_note = Some("the signals, service graph and data-quality tables are not computed with --scheduler");
     Ok(MetricsOutcome { input, tables, services_page, signals_written: false, graph_note, out, upload, phases })
-}
-
-/// Input bytes per task of a cluster stage: a stage that derives records holds its partition's
-/// spans until it has them all, so a large store is split into more tasks than threads.
-const CLUSTER_BYTES_PER_TASK: u64 = 32 << 20;
-
-/// The tasks per stage of a cluster run: the threads here, or one per [`CLUSTER_BYTES_PER_TASK`]
-/// of the input's Parquet files when that is more.
-fn cluster_partitions(inputs: &Inputs) -> Result<usize> {
-    fn bytes(path: &std::path::Path) -> std::io::Result<u64> {
-        if path.is_file() {
-            return Ok(path.metadata()?.len());
-        }
-        let mut total = 0;
-        for entry in std::fs::read_dir(path)? {
-            total += bytes(&entry?.path())?;
-        }
-        Ok(total)
-    }
-    let threads = rayon::current_num_threads().max(1);
-    let data = match (metrics::metrics_output(inputs.names()), span_store(inputs.names())) {
-        (Some(file), _) => file,
-        (None, Some(dir)) => crate::store::spans_dir(&dir),
-        (None, None) => return Ok(threads),
-    };
-    let size = bytes(&data).map_err(|source| Error::Input { path: data.display().to_string(), source })?;
-    Ok(threads.max(size.div_ceil(CLUSTER_BYTES_PER_TASK) as usize))
-}
-
-/// Register `signals` on the cluster: a metrics output's signals file, or the records of a span
-/// store's spans as `signals_from_spans` derives them; both by absolute path, which every node
-/// resolves alike. Anything else is refused.
-async fn register_cluster_signals(
-    cluster: &datafusion::prelude::SessionContext,
-    inputs: &Inputs,
-    m: &crate::metrics::MetricsOptions,
-) -> Result<SignalsInput> {
-    let refuse = || {
-        Error::Config(
-            "metrics --scheduler reads one span store or metrics output on storage every node of the cluster \
-             reads: ingest raw OTLP into a store first (spanlens ingest INPUTS --out STORE)"
-                .into(),
-        )
-    };
-    if inputs.origin().is_some() {
-        return Err(refuse());
-    }
-    if let Some(file) = metrics::metrics_output(inputs.names()) {
-        let held = metrics::check_signals_file(&file)?;
-        if !held.covers(m.signals.records) {
-            return Err(Error::Config(format!(
-                "{} holds only {} records, but this run needs {} records",
-                file.display(),
-                held.text(),
-                m.signals.records.text()
-            )));
-        }
-        let file = absolute(&file)?;
-        let read = datafusion::prelude::ParquetReadOptions::default();
-        cluster.register_parquet(signals::TABLE, &file.display().to_string(), read).await?;
-        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
-    }
-    let dir = span_store(inputs.names()).ok_or_else(refuse)?;
-    let dir = absolute(&dir)?;
-    metrics::register_store(cluster, &dir, m.from, m.to).await?;
-    crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
-    let signals = cluster.sql(crate::queries::get("signals_from_spans")?.sql).await?;
-    cluster.register_table(signals::TABLE, signals.into_view())?;
-    Ok(SignalsInput { store: Some(dir), records: m.signals.records, ..SignalsInput::default() })
 }
 
 /// Compute RED metrics for the plan and write them to its output directory, if it has one. The

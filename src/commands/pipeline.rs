@@ -280,6 +280,76 @@ pub fn cluster_session_with(
     crate::sql::remote(runtime, scheduler, config, env)
 }
 
+/// Input bytes per task of a cluster stage: a stage that derives records holds its partition's
+/// spans until it has them all, so a large store is split into more tasks than threads.
+const CLUSTER_BYTES_PER_TASK: u64 = 32 << 20;
+
+/// The tasks per stage of a cluster run: the threads here, or one per [`CLUSTER_BYTES_PER_TASK`]
+/// of the input's Parquet files when that is more.
+pub fn cluster_partitions(inputs: &Inputs) -> Result<usize> {
+    fn bytes(path: &std::path::Path) -> std::io::Result<u64> {
+        if path.is_file() {
+            return Ok(path.metadata()?.len());
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir(path)? {
+            total += bytes(&entry?.path())?;
+        }
+        Ok(total)
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let data = match (metrics::metrics_output(inputs.names()), span_store(inputs.names())) {
+        (Some(file), _) => file,
+        (None, Some(dir)) => crate::store::spans_dir(&dir),
+        (None, None) => return Ok(threads),
+    };
+    let size = bytes(&data).map_err(|source| Error::Input { path: data.display().to_string(), source })?;
+    Ok(threads.max(size.div_ceil(CLUSTER_BYTES_PER_TASK) as usize))
+}
+
+/// Register `signals` on the cluster: a metrics output's signals file, or the records of a span
+/// store's spans as `signals_from_spans` derives them; both by absolute path, which every node
+/// resolves alike. Anything else is refused.
+pub async fn register_cluster_signals(
+    cluster: &SessionContext,
+    inputs: &Inputs,
+    window: (Option<i64>, Option<i64>),
+    records: signals::RecordKinds,
+) -> Result<SignalsInput> {
+    let refuse = || {
+        Error::Config(
+            "--scheduler reads one span store or metrics output on storage every node of the cluster reads: \
+             ingest raw OTLP into a store first (spanlens ingest INPUTS --out STORE)"
+                .into(),
+        )
+    };
+    if inputs.origin().is_some() {
+        return Err(refuse());
+    }
+    if let Some(file) = metrics::metrics_output(inputs.names()) {
+        let held = metrics::check_signals_file(&file)?;
+        if !held.covers(records) {
+            return Err(Error::Config(format!(
+                "{} holds only {} records, but this run needs {} records",
+                file.display(),
+                held.text(),
+                records.text()
+            )));
+        }
+        let file = absolute(&file)?;
+        let read = datafusion::prelude::ParquetReadOptions::default();
+        cluster.register_parquet(signals::TABLE, &file.display().to_string(), read).await?;
+        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
+    }
+    let dir = span_store(inputs.names()).ok_or_else(refuse)?;
+    let dir = absolute(&dir)?;
+    metrics::register_store(cluster, &dir, window.0, window.1).await?;
+    crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
+    let signals = cluster.sql(crate::queries::get("signals_from_spans")?.sql).await?;
+    cluster.register_table(signals::TABLE, signals.into_view())?;
+    Ok(SignalsInput { store: Some(dir), records, ..SignalsInput::default() })
+}
+
 /// `path` made absolute, for the nodes of a cluster, which resolve it themselves.
 pub fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).map_err(|source| Error::Input { path: path.display().to_string(), source })

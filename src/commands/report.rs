@@ -1,15 +1,20 @@
 //! `spanlens report`: the report of one window (a week by default): the metric tables of the
 //! window, the SLOs evaluated at its end, `report.html` and the tables as Parquet; the Services
-//! and SLO tables printed.
+//! and SLO tables printed; with `--scheduler`, the metric tables and the SLOs' records computed on
+//! a Ballista cluster.
 
 use crate::cli::ReportArgs;
+use datafusion::prelude::SessionContext;
+
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, compute_graph_tables, evaluation_time, load_signals, query_session, write_tables,
+    Inputs, SignalsRequest, cluster_partitions, cluster_session_with, compute_graph_tables, evaluation_time,
+    load_signals, query_session, register_cluster_signals, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::ReportPlan;
 use crate::error::{Error, Result};
 use crate::metrics;
+use crate::model::table::Table;
 use crate::outcome::{PreviousWindow, ReportOutcome};
 use crate::output::{Output, write_atomic};
 use crate::report::run_info::slo_run_info;
@@ -17,7 +22,7 @@ use crate::report::summary;
 use crate::report::text::render_services_page;
 use crate::report::{content, html, markdown};
 use crate::signals;
-use crate::slo;
+use crate::slo::{self, SloReport};
 use crate::util::Phases;
 
 /// Run `report` as the command line gives it.
@@ -70,6 +75,11 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         (known, _) => known,
     };
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
+    let cluster = match &plan.scheduler {
+        Some(scheduler) => Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?),
+        None => None,
+    };
+    let cluster = cluster.as_ref();
     // The service map and the data-quality section pair spans: a metrics output holds none.
     let graph = metrics::metrics_output(inputs.names()).is_none() && !plan.metrics.graph_tables.is_empty();
     let graph_calls = out.path().join(".graph_calls.parquet");
@@ -87,11 +97,19 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         graph,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
-    let (input, graph_spool) = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
-    let to = evaluation_time(&ctx, &runtime, plan.to)?;
+    let (input, graph_spool) = match cluster {
+        None => load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?,
+        Some(c) => {
+            let records = plan.metrics.signals.records;
+            let input = runtime.block_on(register_cluster_signals(c, &inputs, window, records))?;
+            phases.mark("read");
+            (input, None)
+        }
+    };
+    let to = evaluation_time(cluster.unwrap_or(&ctx), &runtime, plan.to)?;
     let from = plan.from.unwrap_or(to - plan.length_ns);
     let opts = metrics::MetricsOptions { from: Some(from), to: Some(to), ..plan.metrics.clone() };
-    let (mut tables, services_page) = runtime.block_on(metrics::query_metrics(&ctx, &opts))?;
+    let (mut tables, services_page) = runtime.block_on(metric_tables(&ctx, cluster, &opts))?;
     let names = if graph { opts.graph_tables.clone() } else { Vec::new() };
     let graph_tables = compute_graph_tables(&ctx, &runtime, &opts, &names, graph_spool, &graph_calls);
     let _ = std::fs::remove_file(&graph_calls);
@@ -99,16 +117,13 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     let services_page = services_page
         .ok_or_else(|| Error::Config("a report computes every metric table, the services page too".into()))?;
     phases.mark("query");
-    let slos = match plan.slos.is_empty() {
-        true => None,
-        false => Some(runtime.block_on(slo::evaluate(&ctx, &plan.slos, to, plan.no_data_bad))?),
-    };
+    let slos = runtime.block_on(evaluate_slos(&ctx, cluster, plan, to))?;
     if slos.is_some() {
         phases.mark("evaluate");
     }
     // Last, as it registers the metric and SLO tables again for the window before.
     let previous = match plan.compare_previous {
-        true => Some(previous_window(&ctx, &runtime, plan, (from, to))?),
+        true => Some(previous_window(&ctx, cluster, &runtime, plan, (from, to))?),
         false => None,
     };
     let _ = std::fs::remove_file(&scratch);
@@ -138,7 +153,8 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
 /// The window before `window`, as long and ending where it starts: its Services table, and the
 /// SLOs evaluated at its end.
 fn previous_window(
-    ctx: &datafusion::prelude::SessionContext,
+    ctx: &SessionContext,
+    cluster: Option<&SessionContext>,
     runtime: &tokio::runtime::Runtime,
     plan: &ReportPlan,
     window: (i64, i64),
@@ -150,12 +166,39 @@ fn previous_window(
         tables: vec!["service_metrics"],
         ..plan.metrics.clone()
     };
-    let (_, services_page) = runtime.block_on(metrics::query_metrics(ctx, &opts))?;
+    let (_, services_page) = runtime.block_on(metric_tables(ctx, cluster, &opts))?;
     let services_page =
         services_page.ok_or_else(|| Error::Config("the service table gives the services page".into()))?;
-    let slos = match plan.slos.is_empty() {
-        true => None,
-        false => Some(runtime.block_on(slo::evaluate(ctx, &plan.slos, to, plan.no_data_bad))?),
-    };
+    let slos = runtime.block_on(evaluate_slos(ctx, cluster, plan, to))?;
     Ok(PreviousWindow { window: (from, to), services_page, slos })
+}
+
+/// The metric tables and the services page over the signals of `ctx`, or of `cluster` when
+/// there is one (the tables come back to `ctx`).
+async fn metric_tables(
+    ctx: &SessionContext,
+    cluster: Option<&SessionContext>,
+    opts: &metrics::MetricsOptions,
+) -> Result<(Vec<Table>, Option<Table>)> {
+    match cluster {
+        None => metrics::query_metrics(ctx, opts).await,
+        Some(cluster) => metrics::query_metrics_on_cluster(cluster, ctx, opts).await,
+    }
+}
+
+/// The plan's SLOs evaluated at `at`, if it has any: the records each reads selected on the
+/// cluster when there is one.
+async fn evaluate_slos(
+    ctx: &SessionContext,
+    cluster: Option<&SessionContext>,
+    plan: &ReportPlan,
+    at: i64,
+) -> Result<Option<SloReport>> {
+    if plan.slos.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match cluster {
+        None => slo::evaluate(ctx, &plan.slos, at, plan.no_data_bad).await?,
+        Some(cluster) => slo::evaluate_on_cluster(cluster, ctx, &plan.slos, at, plan.no_data_bad).await?,
+    }))
 }

@@ -710,7 +710,10 @@ fn source(page: &Page) -> String {
                 None => records,
             }
         }
-        (None, None) => "no records".into(),
+        (None, None) => match &page.input.store {
+            Some(store) => format!("the spans of {} (records derived on the cluster)", page.input.shown(store)),
+            None => "no records".into(),
+        },
     }
 }
 
