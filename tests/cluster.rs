@@ -266,21 +266,22 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
     // The SLOs of the metrics output, the records each SLO reads selected on the cluster: the
     // same tables.
     let slos = path(&common::fixture("slo/petclinic-slos.json"));
-    let mut codes = Vec::new();
-    for (out, on) in [("slo-local", None), ("slo-cluster", Some(&cluster))] {
+    // `spanlens ARGS --out DIR/out --quiet`, on the cluster or not: exit code 0, or 1 for a
+    // breached SLO.
+    let run = |args: &[&str], out: &str, on: Option<&Cluster>| {
         let mut cmd = spanlens();
-        cmd.args(["slo", &path(&metrics), "--slos", &slos, "--out", &path(&dir.path().join(out)), "--quiet"]);
+        cmd.args(args).arg("--out").arg(dir.path().join(out)).arg("--quiet");
         if let Some(c) = on {
             cmd.args(["--scheduler", &c.url()]);
         }
         let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
-        assert!(
-            matches!(run.status.code(), Some(0 | 1)),
-            "{}\n{}",
-            String::from_utf8_lossy(&run.stderr),
-            cluster.logs()
-        );
-        codes.push((run.status.code(), run.stdout));
+        let logs = cluster.logs();
+        assert!(matches!(run.status.code(), Some(0 | 1)), "{args:?}: {}\n{logs}", String::from_utf8_lossy(&run.stderr));
+        (run.status.code(), run.stdout)
+    };
+    let mut codes = Vec::new();
+    for (out, on) in [("slo-local", None), ("slo-cluster", Some(&cluster))] {
+        codes.push(run(&["slo", &path(&metrics), "--slos", &slos], out, on));
     }
     assert_eq!(codes[0], codes[1], "the SLO table printed and the exit code");
     for table in ["slos", "slo_periods", "slo_burn_rates", "slo_burn_series", "slo_alerts"] {
@@ -295,18 +296,9 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
 
     // metrics --scheduler: the metric tables of the store (its records derived on the cluster)
     // and of the metrics output (another bucket) are those of local runs, byte for byte.
-    let metrics_run = |input: &Path, out: &str, on: Option<&Cluster>, extra: &[&str]| {
-        let mut cmd = spanlens();
-        cmd.args(["metrics", &path(input), "--out", &path(&dir.path().join(out)), "--quiet"]).args(extra);
-        if let Some(c) = on {
-            cmd.args(["--scheduler", &c.url()]);
-        }
-        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
-        assert!(run.status.success(), "{}\n{}", String::from_utf8_lossy(&run.stderr), cluster.logs());
-    };
-    metrics_run(&store, "m-cluster", Some(&cluster), &[]);
-    metrics_run(&metrics, "m5-local", None, &["--bucket", "5m"]);
-    metrics_run(&metrics, "m5-cluster", Some(&cluster), &["--bucket", "5m"]);
+    assert_eq!(run(&["metrics", &path(&store)], "m-cluster", Some(&cluster)).0, Some(0));
+    run(&["metrics", &path(&metrics), "--bucket", "5m"], "m5-local", None);
+    run(&["metrics", &path(&metrics), "--bucket", "5m"], "m5-cluster", Some(&cluster));
     for table in ["service_metrics", "operation_metrics", "dependency_metrics"] {
         let file = |dir: &Path| std::fs::read(dir.join(format!("{table}.parquet"))).unwrap();
         assert!(file(&dir.path().join("m-cluster")) == file(&metrics), "{table}.parquet of the store differs");
@@ -316,19 +308,7 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
 
     // report --scheduler: the metric and SLO tables of the store are those of a local report.
     for (out, on) in [("r-local", None), ("r-cluster", Some(&cluster))] {
-        let mut cmd = spanlens();
-        cmd.args(["report", &path(&store), "--slos", &slos, "--compare-previous", "--quiet", "--out"])
-            .arg(dir.path().join(out));
-        if let Some(c) = on {
-            cmd.args(["--scheduler", &c.url()]);
-        }
-        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
-        assert!(
-            matches!(run.status.code(), Some(0 | 1)),
-            "{}\n{}",
-            String::from_utf8_lossy(&run.stderr),
-            cluster.logs()
-        );
+        run(&["report", &path(&store), "--slos", &slos, "--compare-previous"], out, on);
     }
     for table in ["service_metrics", "operation_metrics", "dependency_metrics", "slos", "slo_periods", "slo_alerts"] {
         let file = |out: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
