@@ -305,6 +305,9 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         assert!(file(&dir.path().join("m5-cluster")) == file(&dir.path().join("m5-local")), "{table}.parquet (5m)");
     }
     assert!(!dir.path().join("m-cluster/signals.parquet").exists());
+    // The records the cluster wrote once beside the store are gone with the run.
+    let left: Vec<_> = std::fs::read_dir(&store).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with(".spanlens-cluster")), "{left:?}");
 
     // report --scheduler: the metric and SLO tables of the store are those of a local report.
     for (out, on) in [("r-local", None), ("r-cluster", Some(&cluster))] {

@@ -54,8 +54,9 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
     let (ctx, runtime) = query_session()?;
     let cluster = cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?;
-    let input = runtime.block_on(register_cluster_signals(&cluster, &inputs, (m.from, m.to), m.signals.records))?;
-    phases.mark("read");
+    let (input, _derived) =
+        runtime.block_on(register_cluster_signals(&cluster, &inputs, (m.from, m.to), m.signals.records))?;
+    phases.mark("derive");
     let (tables, services_page) = runtime.block_on(metrics::query_metrics_on_cluster(&cluster, &ctx, m))?;
     phases.mark("query");
     if work.writes() {

@@ -308,14 +308,15 @@ pub fn cluster_partitions(inputs: &Inputs) -> Result<usize> {
 }
 
 /// Register `signals` on the cluster: a metrics output's signals file, or the records of a span
-/// store's spans as `signals_from_spans` derives them; both by absolute path, which every node
-/// resolves alike. Anything else is refused.
+/// store's spans as `signals_from_spans` derives them, derived once ([`ClusterSignals`], which
+/// the caller holds until its last query); both by absolute path, which every node resolves
+/// alike. Anything else is refused.
 pub async fn register_cluster_signals(
     cluster: &SessionContext,
     inputs: &Inputs,
     window: (Option<i64>, Option<i64>),
     records: signals::RecordKinds,
-) -> Result<SignalsInput> {
+) -> Result<(SignalsInput, ClusterSignals)> {
     let refuse = || {
         Error::Config(
             "--scheduler reads one span store or metrics output on storage every node of the cluster reads: \
@@ -339,15 +340,60 @@ pub async fn register_cluster_signals(
         let file = absolute(&file)?;
         let read = datafusion::prelude::ParquetReadOptions::default();
         cluster.register_parquet(signals::TABLE, &file.display().to_string(), read).await?;
-        return Ok(SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() });
+        let input = SignalsInput { signals_file: Some(file), records: held, ..SignalsInput::default() };
+        return Ok((input, ClusterSignals(None)));
     }
     let dir = span_store(inputs.names()).ok_or_else(refuse)?;
     let dir = absolute(&dir)?;
     metrics::register_store(cluster, &dir, window.0, window.1).await?;
     crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
-    let signals = cluster.sql(crate::queries::get("signals_from_spans")?.sql).await?;
-    cluster.register_table(signals::TABLE, signals.into_view())?;
-    Ok(SignalsInput { store: Some(dir), records, ..SignalsInput::default() })
+    crate::sql::tables::register_query_view(cluster, "signals_from_spans", vec![]).await?;
+    let written = derive_once(cluster, &dir).await;
+    match &written.0 {
+        Some(scratch) => {
+            let read = datafusion::prelude::ParquetReadOptions::default();
+            cluster.register_parquet(signals::TABLE, &format!("{}/", scratch.display()), read).await?;
+        }
+        None => {
+            let view = cluster.sql("SELECT * FROM signals_from_spans").await?;
+            cluster.register_table(signals::TABLE, view.into_view())?;
+        }
+    }
+    Ok((SignalsInput { store: Some(dir), records, ..SignalsInput::default() }, written))
+}
+
+/// The records of a store derived on a cluster, written there once (by the executors, into a
+/// hidden directory of the store, on the storage every node reads) so that each query of the
+/// run reads them instead of deriving them again; the directory is removed when this is
+/// dropped. `None`: the store could not take them (read-only, or the write failed), and each
+/// query derives the records it reads.
+pub struct ClusterSignals(Option<PathBuf>);
+
+impl Drop for ClusterSignals {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Write `signals_from_spans` (registered on `cluster`) once beside the store at `store`.
+async fn derive_once(cluster: &SessionContext, store: &Path) -> ClusterSignals {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let scratch = store.join(format!(".spanlens-cluster-signals-{}-{nanos}", std::process::id()));
+    if std::fs::create_dir(&scratch).is_err() {
+        return ClusterSignals(None);
+    }
+    let target = scratch.display().to_string().replace('\'', "''");
+    let copy = format!("COPY (SELECT * FROM signals_from_spans) TO '{target}/' STORED AS PARQUET");
+    let written = async { cluster.sql(&copy).await?.collect().await };
+    match written.await {
+        Ok(_) => ClusterSignals(Some(scratch)),
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            ClusterSignals(None)
+        }
+    }
 }
 
 /// `path` made absolute, for the nodes of a cluster, which resolve it themselves.

@@ -97,12 +97,15 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         graph,
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
+    // The records a cluster derives are held on its storage until the report is written.
+    let mut _derived = None;
     let (input, graph_spool) = match cluster {
         None => load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?,
         Some(c) => {
             let records = plan.metrics.signals.records;
-            let input = runtime.block_on(register_cluster_signals(c, &inputs, window, records))?;
-            phases.mark("read");
+            let (input, derived) = runtime.block_on(register_cluster_signals(c, &inputs, window, records))?;
+            _derived = Some(derived);
+            phases.mark("derive");
             (input, None)
         }
     };
