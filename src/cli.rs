@@ -632,8 +632,9 @@ pub struct SloArgs {
     #[arg(long, value_enum, default_value = "good")]
     pub no_data: NoDataArg,
 
-    /// Select the records each SLO reads on a Ballista cluster (`spanlens cluster`), from a
-    /// `metrics` output on storage every node reads; the rest of the evaluation runs here.
+    /// Select the records each SLO reads on a Ballista cluster (`spanlens cluster`), from a span
+    /// store (the records derived there) or a `metrics` output on storage every node reads; the
+    /// rest of the evaluation runs here.
     #[arg(long, value_name = "df://HOST:PORT", env = "SPANLENS_SCHEDULER")]
     pub scheduler: Option<String>,
 

@@ -288,11 +288,16 @@ fn statements_on_the_cluster_equal_local_runs_and_errors_are_clear() {
         let file = |out: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
         assert!(file("slo-local") == file("slo-cluster"), "{table}.parquet differs");
     }
-    spanlens()
-        .args(["slo", &path(&store), "--slos", &slos, "--scheduler", &cluster.url()])
-        .assert()
-        .code(2)
-        .stderr(contains("slo --scheduler reads one metrics output"));
+    // And of the store, its records derived on the cluster.
+    let mut codes = Vec::new();
+    for (out, on) in [("slo-store-local", None), ("slo-store-cluster", Some(&cluster))] {
+        codes.push(run(&["slo", &path(&store), "--slos", &slos], out, on));
+    }
+    assert_eq!(codes[0], codes[1], "the SLO table printed and the exit code, from the store");
+    for table in ["slos", "slo_periods", "slo_alerts"] {
+        let file = |out: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
+        assert!(file("slo-store-local") == file("slo-store-cluster"), "{table}.parquet of the store differs");
+    }
 
     // metrics --scheduler: the metric tables of the store (its records derived on the cluster)
     // and of the metrics output (another bucket) are those of local runs, byte for byte.

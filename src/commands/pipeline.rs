@@ -401,23 +401,6 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).map_err(|source| Error::Input { path: path.display().to_string(), source })
 }
 
-/// The one `metrics` output among `inputs`, as an absolute path the nodes of a cluster resolve
-/// alike; anything else is refused for `command --scheduler`.
-pub fn cluster_input(inputs: &Inputs, command: &str) -> Result<Vec<String>> {
-    let refuse = || {
-        Error::Config(format!(
-            "{command} --scheduler reads one metrics output on storage every node of the cluster reads \
-             (spanlens metrics STORE --out DIR, then {command} DIR --scheduler ...)"
-        ))
-    };
-    if inputs.origin().is_some() {
-        return Err(refuse());
-    }
-    let file = metrics::metrics_output(inputs.names()).ok_or_else(refuse)?;
-    let dir = file.parent().ok_or_else(refuse)?;
-    Ok(vec![absolute(dir)?.display().to_string()])
-}
-
 /// Write each table as `dir/<name>.parquet`, then `run_info` as `dir/run_info.parquet`.
 pub fn write_tables<'t>(dir: &Path, tables: impl Iterator<Item = &'t Table>, run_info: RecordBatch) -> Result<()> {
     let props = || writer_properties(OUTPUT_ZSTD_LEVEL, None, &[]);

@@ -4,8 +4,8 @@
 
 use crate::cli::SloArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, cluster_input, cluster_session, evaluation_time, load_signals, query_session,
-    write_tables,
+    Inputs, SignalsRequest, Workspace, cluster_partitions, cluster_session_with, evaluation_time, load_signals,
+    query_session, register_cluster_signals, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::SloPlan;
@@ -46,17 +46,15 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         None => (None, None),
     };
     let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
-    // On a cluster, the signals are read there and the records each SLO reads selected there.
-    let (cluster, names) = match &plan.scheduler {
-        Some(scheduler) => {
-            let names = cluster_input(&inputs, "slo")?;
-            (Some(cluster_session(&runtime, scheduler)?), names)
-        }
-        None => (None, inputs.names().to_vec()),
+    // On a cluster, the signals are read (or derived) there and the records each SLO reads
+    // selected there.
+    let cluster = match &plan.scheduler {
+        Some(scheduler) => Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?),
+        None => None,
     };
     let signals_ctx = cluster.as_ref().unwrap_or(&ctx);
     let req = SignalsRequest {
-        inputs: &names,
+        inputs: inputs.names(),
         memory: &[],
         decode: &plan.decode,
         quiet: plan.quiet,
@@ -69,7 +67,15 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         graph: false,
     };
     let scratch = work.path().join(format!(".{}.parquet", signals::TABLE));
-    let (input, _) = load_signals(signals_ctx, &runtime, &req, &scratch, &mut phases)?;
+    let (input, _derived) = match &cluster {
+        None => (load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?.0, None),
+        Some(c) => {
+            let (input, derived) =
+                runtime.block_on(register_cluster_signals(c, &inputs, window, plan.signals.records))?;
+            phases.mark("read");
+            (input, Some(derived))
+        }
+    };
     let at = evaluation_time(signals_ctx, &runtime, plan.at)?;
     let report = match &cluster {
         None => runtime.block_on(slo::evaluate(&ctx, &plan.slos, at, plan.no_data_bad))?,
