@@ -377,7 +377,8 @@ impl Drop for ClusterSignals {
     }
 }
 
-/// Write `signals_from_spans` (registered on `cluster`) once beside the store at `store`.
+/// Write `signals_from_spans` (registered on `cluster`) once beside the store at `store`; a
+/// failed write is a note on stderr, and the run goes on without it.
 async fn derive_once(cluster: &SessionContext, store: &Path) -> ClusterSignals {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let scratch = store.join(format!(".spanlens-cluster-signals-{}-{nanos}", std::process::id()));
@@ -389,8 +390,13 @@ async fn derive_once(cluster: &SessionContext, store: &Path) -> ClusterSignals {
     let written = async { cluster.sql(&copy).await?.collect().await };
     match written.await {
         Ok(_) => ClusterSignals(Some(scratch)),
-        Err(_) => {
+        Err(e) => {
             let _ = std::fs::remove_dir_all(&scratch);
+            eprintln!(
+                "note: the cluster could not write the records beside {} ({}); each query derives them again",
+                store.display(),
+                e.strip_backtrace()
+            );
             ClusterSignals(None)
         }
     }
