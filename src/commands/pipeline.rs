@@ -324,8 +324,12 @@ pub async fn register_cluster_signals(
                 .into(),
         )
     };
-    if inputs.origin().is_some() {
-        return Err(refuse());
+    if let Some(origin) = inputs.origin() {
+        return Err(Error::Config(format!(
+            "--scheduler: the executors do not read s3:// yet, and {} is there; copy the store or output to \
+             storage every node of the cluster reads (a shared file system) and give its path",
+            origin.url
+        )));
     }
     if let Some(file) = metrics::metrics_output(inputs.names()) {
         let held = metrics::check_signals_file(&file)?;
