@@ -3,9 +3,9 @@
 //! and SLO tables printed; with `--scheduler`, the metric tables and the SLOs' records computed on
 //! a Ballista cluster.
 
-use crate::cli::ReportArgs;
 use datafusion::prelude::SessionContext;
 
+use crate::cli::ReportArgs;
 use crate::commands::pipeline::{
     Inputs, SignalsRequest, cluster_partitions, cluster_session_with, compute_graph_tables, evaluation_time,
     load_signals, query_session, register_cluster_signals, write_tables,
@@ -98,15 +98,16 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
     };
     let scratch = out.path().join(format!(".{}.parquet", signals::TABLE));
     // The records a cluster derives are held on its storage until the report is written.
-    let mut _derived = None;
-    let (input, graph_spool) = match cluster {
-        None => load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?,
+    let (input, graph_spool, _derived) = match cluster {
+        None => {
+            let (input, graph_spool) = load_signals(&ctx, &runtime, &req, &scratch, &mut phases)?;
+            (input, graph_spool, None)
+        }
         Some(c) => {
             let records = plan.metrics.signals.records;
             let (input, derived) = runtime.block_on(register_cluster_signals(c, &inputs, window, records))?;
-            _derived = Some(derived);
             phases.mark("derive");
-            (input, None)
+            (input, None, Some(derived))
         }
     };
     let to = evaluation_time(cluster.unwrap_or(&ctx), &runtime, plan.to)?;
