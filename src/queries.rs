@@ -528,7 +528,7 @@ impl ValuesGroups {
 }
 
 /// Whether an aggregate's `FILTER` keeps `row` (no filter keeps every row; null drops it).
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+pub(crate) fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 

@@ -24,6 +24,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::model::schema as span;
+use crate::queries::passes;
 
 use super::{SignalOptions, SignalsDeriver, signals_schema};
 
@@ -279,17 +280,21 @@ fn derive_groups(spans: &RecordBatch, counts: &[usize], opts: &SignalOptions) ->
     record_lists(columns, ordinals, of_group.iter().map(Vec::len))
 }
 
+/// A spanlens error as the aggregate's.
+fn external(e: crate::error::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// The signals records of `spans`, as the signals table's batch.
 fn derive_all(spans: &RecordBatch, opts: &SignalOptions) -> DfResult<RecordBatch> {
     let mut deriver = SignalsDeriver::new(opts);
     let mut records = Vec::new();
-    let failed = |e: crate::error::Error| DataFusionError::External(Box::new(e));
     let mut keep = |b| {
         records.push(b);
         Ok(())
     };
-    deriver.derive(std::slice::from_ref(spans), &mut keep).map_err(failed)?;
-    deriver.finish(&mut keep).map_err(failed)?;
+    deriver.derive(std::slice::from_ref(spans), &mut keep).map_err(external)?;
+    deriver.finish(&mut keep).map_err(external)?;
     Ok(arrow::compute::concat_batches(&signals_schema(), &records)?)
 }
 
@@ -332,11 +337,10 @@ impl GroupsAccumulator for TraceGroups {
             return Ok(());
         }
         // The attribute maps cut to the keys the rules read, as the fast path holds them.
-        let failed = |e: crate::error::Error| DataFusionError::External(Box::new(e));
-        let batch = super::keep_rule_keys(&held_batch(&self.schema, values)?, self.opts.records).map_err(failed)?;
+        let batch = super::keep_rule_keys(&held_batch(&self.schema, values)?, self.opts.records).map_err(external)?;
         let b = self.hold(batch);
         for (row, &g) in group_indices.iter().enumerate() {
-            if opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+            if passes(opt_filter, row) {
                 self.rows.push((g as u32, b, row as u32));
             }
         }
@@ -377,8 +381,7 @@ impl GroupsAccumulator for TraceGroups {
     /// Each row as its own group's state: a list of that one span (none when filtered out).
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> DfResult<Vec<ArrayRef>> {
         let spans = StructArray::from(held_batch(&self.schema, values)?);
-        let keep: Vec<bool> =
-            (0..spans.len()).map(|r| opt_filter.is_none_or(|f| f.is_valid(r) && f.value(r))).collect();
+        let keep: Vec<bool> = (0..spans.len()).map(|r| passes(opt_filter, r)).collect();
         let spans = arrow::compute::filter(&spans, &BooleanArray::from(keep.clone()))?;
         let field = Arc::new(Field::new_list_field(spans.data_type().clone(), true));
         let lengths = keep.into_iter().map(usize::from);
