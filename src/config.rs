@@ -573,6 +573,7 @@ impl SqlPlan {
             Some(text) => Some(sql_scheduler(text, args, &signals)?),
             None => None,
         };
+        let decode = decode_options(&args.run.decode)?;
         Ok(SqlPlan {
             inputs: args.inputs.clone(),
             tables,
@@ -590,9 +591,10 @@ impl SqlPlan {
                 approx: args.approx,
                 scheduler,
                 partitions: args.partitions,
+                s3: decode.s3.clone(),
             },
             quiet: args.run.quiet,
-            decode: decode_options(&args.run.decode)?,
+            decode,
             metrics: MetricsOptions {
                 signals,
                 tables: METRIC_TABLES.to_vec(),

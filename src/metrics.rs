@@ -94,12 +94,54 @@ pub fn metrics_output(inputs: &[String]) -> Option<PathBuf> {
 /// [`signals_schema`], of its type), so that a damaged or foreign file is an error naming it
 /// rather than a failed query, and return the kinds of records it holds.
 pub fn check_signals_file(path: &Path) -> Result<RecordKinds> {
-    let not = |why: String| {
-        Error::Config(format!("{} is not the signals table of a spanlens metrics output: {why}", path.display()))
-    };
     let file = File::open(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| not(e.to_string()))?;
-    let found = reader.schema();
+    let shown = path.display().to_string();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| not_signals(&shown, e.to_string()))?;
+    check_signals_metadata(&shown, reader.metadata())
+}
+
+/// [`check_signals_file`] for the file `key` in the object store `store` (`s3://bucket`) of the
+/// session, from its footer alone.
+pub async fn check_signals_object(ctx: &SessionContext, store: &str, key: &str) -> Result<RecordKinds> {
+    use datafusion::execution::object_store::ObjectStoreUrl;
+    use datafusion::object_store::ObjectStoreExt;
+    use datafusion::object_store::path::Path as ObjectPath;
+    use parquet::file::FOOTER_SIZE;
+    use parquet::file::metadata::{FooterTail, ParquetMetaDataReader};
+    let url = &format!("{store}/{key}");
+    let not = |why: String| not_signals(url, why);
+    let location = ObjectPath::parse(key).map_err(|e| not(e.to_string()))?;
+    let store = ctx.runtime_env().object_store(ObjectStoreUrl::parse(store)?)?;
+    let failed =
+        |e: datafusion::object_store::Error| Error::Input { path: url.to_string(), source: std::io::Error::other(e) };
+    let size = store.head(&location).await.map_err(failed)?.size;
+    if size < FOOTER_SIZE as u64 {
+        return Err(not(format!("{size} bytes is too short for Parquet")));
+    }
+    let tail = store.get_range(&location, size - FOOTER_SIZE as u64..size).await.map_err(failed)?;
+    let tail: &[u8; FOOTER_SIZE] = tail.as_ref().try_into().map_err(|_| not("a short read".into()))?;
+    let footer = FooterTail::try_new(tail).map_err(|e| not(e.to_string()))?;
+    let length = footer.metadata_length() as u64;
+    if length + FOOTER_SIZE as u64 > size {
+        return Err(not(format!("its footer claims {length} bytes of metadata in a file of {size}")));
+    }
+    let start = size - FOOTER_SIZE as u64 - length;
+    let bytes = store.get_range(&location, start..size - FOOTER_SIZE as u64).await.map_err(failed)?;
+    let metadata = ParquetMetaDataReader::decode_metadata(&bytes).map_err(|e| not(e.to_string()))?;
+    check_signals_metadata(url, &metadata)
+}
+
+/// The error of a file that is not a signals table.
+fn not_signals(shown: &str, why: String) -> Error {
+    Error::Config(format!("{shown} is not the signals table of a spanlens metrics output: {why}"))
+}
+
+/// [`check_signals_file`] on the file's Parquet metadata.
+fn check_signals_metadata(shown: &str, metadata: &parquet::file::metadata::ParquetMetaData) -> Result<RecordKinds> {
+    let not = |why: String| not_signals(shown, why);
+    let file = metadata.file_metadata();
+    let found = parquet::arrow::parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata())
+        .map_err(|e| not(e.to_string()))?;
     for field in signals_schema().fields() {
         match found.field_with_name(field.name()) {
             Ok(f) if f.data_type() == field.data_type() => {}
@@ -115,7 +157,7 @@ pub fn check_signals_file(path: &Path) -> Result<RecordKinds> {
             Err(_) => return Err(not(format!("it has no column {}", field.name()))),
         }
     }
-    let pairs = reader.metadata().file_metadata().key_value_metadata();
+    let pairs = file.key_value_metadata();
     match pairs.into_iter().flatten().find(|kv| kv.key == signals::RECORDS_KEY) {
         None => Ok(RecordKinds::ALL),
         Some(kv) => kv.value.as_deref().and_then(RecordKinds::parse).ok_or_else(|| {
@@ -211,9 +253,21 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 /// (`store_partitions`), read only in the date partitions that can hold records of the window
 /// (from the day before it starts, for spans that start earlier and their parents).
 pub async fn register_store(ctx: &SessionContext, dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<()> {
-    if has_span_files(dir)? {
+    let spans = has_span_files(dir)?.then(|| format!("{}/", spans_dir(dir).display()));
+    register_store_at(ctx, spans.as_deref(), from, to).await
+}
+
+/// [`register_store`] for a store anywhere the session's object stores reach: `spans` is the
+/// location of its span files (`s3://bucket/store/spans/`), `None` when it has none.
+pub async fn register_store_at(
+    ctx: &SessionContext,
+    spans: Option<&str>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<()> {
+    if let Some(spans) = spans {
         let read = ParquetReadOptions::default().table_partition_cols(vec![(PARTITION_COLUMN.into(), DataType::Utf8)]);
-        ctx.register_parquet("store_partitions", &format!("{}/", spans_dir(dir).display()), read).await?;
+        ctx.register_parquet("store_partitions", spans, read).await?;
     } else {
         // A store of inputs without a valid span: the same columns, no rows.
         let mut fields: Vec<Field> = span_schema().fields().iter().map(|f| f.as_ref().clone()).collect();

@@ -7,6 +7,8 @@
 #![cfg(feature = "cluster")]
 
 mod common;
+#[path = "common/moto.rs"]
+mod moto;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -29,12 +31,13 @@ struct Role {
 }
 
 impl Role {
-    /// Start `spanlens ARGS`; wait for a stderr line starting with `ready` and return the role
-    /// and that line.
-    fn start(args: &[&str], ready: &str) -> (Role, String) {
+    /// Start `spanlens ARGS` with `env` set; wait for a stderr line starting with `ready` and
+    /// return the role and that line.
+    fn start_with(args: &[&str], ready: &str, env: &[(&str, String)]) -> (Role, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spanlens"))
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -83,17 +86,23 @@ struct Cluster {
 
 impl Cluster {
     fn start(executors: usize) -> Cluster {
+        Self::start_with(executors, &[])
+    }
+
+    /// [`Cluster::start`] with `env` set in every role (the S3 endpoint and credentials).
+    fn start_with(executors: usize, env: &[(&str, String)]) -> Cluster {
         let work = tempfile::tempdir().unwrap();
-        let (scheduler, line) = Role::start(
+        let (scheduler, line) = Role::start_with(
             &["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "4s"],
             "spanlens cluster scheduler listening on",
+            env,
         );
         let port: u16 = line.split("127.0.0.1:").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
         let scheduler_at = format!("127.0.0.1:{port}");
         let mut cluster = Cluster { scheduler, executors: Vec::new(), port, _work: work };
         for i in 0..executors {
             let dir = path(&cluster._work.path().join(format!("executor-{i}")));
-            let (executor, _) = Role::start(
+            let (executor, _) = Role::start_with(
                 &[
                     "cluster",
                     "executor",
@@ -111,6 +120,7 @@ impl Cluster {
                     &dir,
                 ],
                 "spanlens cluster executor:",
+                env,
             );
             cluster.executors.push(executor);
         }
@@ -451,4 +461,93 @@ fn a_job_survives_the_loss_of_an_executor() {
     let out = job.wait_with_output().unwrap();
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), cluster.logs());
     assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&local));
+}
+
+/// Every key under `prefix` in `bucket`.
+fn keys(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listed = rt.block_on(client.list_objects_v2().bucket(bucket).prefix(prefix).send()).unwrap();
+    listed.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect()
+}
+
+#[test]
+fn a_store_and_an_output_on_s3_are_read_where_they_are() {
+    let moto = moto::Moto::start();
+    let client = moto.client();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(client.create_bucket().bucket("traces").send()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = store_and_metrics(dir.path(), "20000");
+    let data = path(&dir.path().join("data"));
+    moto.spanlens().args(["ingest", &data, "--out", "s3://traces/store", "--quiet"]).assert().success();
+    moto.spanlens().args(["metrics", &path(&store), "--out", "s3://traces/metrics", "--quiet"]).assert().success();
+    let stored = keys(&client, "traces", "store/");
+    let cluster = Cluster::start_with(2, &moto.env());
+
+    // `spanlens ARGS --out DIR/out --quiet` against moto, on the cluster or not; its stderr.
+    let run = |args: &[&str], out: &str, on: Option<&Cluster>| {
+        let mut cmd = moto.spanlens();
+        cmd.args(args).arg("--out").arg(dir.path().join(out)).arg("--quiet");
+        if let Some(c) = on {
+            cmd.args(["--scheduler", &c.url()]);
+        }
+        let run = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(matches!(run.status.code(), Some(0 | 1)), "{args:?}: {stderr}\n{}", cluster.logs());
+        stderr
+    };
+    let file = |out: &str, table: &str| std::fs::read(dir.path().join(out).join(format!("{table}.parquet"))).unwrap();
+
+    // metrics over the store on S3: its records derived and written once beside it on S3 by
+    // the executors, the tables those of a local run over the same spans, byte for byte.
+    let stderr = run(&["metrics", "s3://traces/store"], "m-s3", Some(&cluster));
+    assert!(!stderr.contains("could not write the records"), "{stderr}");
+    for table in ["service_metrics", "operation_metrics", "dependency_metrics"] {
+        let local = std::fs::read(metrics.join(format!("{table}.parquet"))).unwrap();
+        assert!(file("m-s3", table) == local, "{table}.parquet of the store on S3 differs");
+    }
+    // Nothing is left beside the store, and the store is as it was.
+    assert_eq!(keys(&client, "traces", "store/"), stored);
+
+    // metrics over the metrics output on S3, for another bucket.
+    run(&["metrics", &path(&metrics), "--bucket", "5m"], "m5-local", None);
+    run(&["metrics", "s3://traces/metrics", "--bucket", "5m"], "m5-s3", Some(&cluster));
+    for table in ["service_metrics", "operation_metrics", "dependency_metrics"] {
+        assert!(file("m5-s3", table) == file("m5-local", table), "{table}.parquet (5m) differs");
+    }
+
+    // slo over both.
+    let slos = path(&common::fixture("slo/petclinic-slos.json"));
+    run(&["slo", &path(&store), "--slos", &slos], "slo-local", None);
+    run(&["slo", "s3://traces/store", "--slos", &slos], "slo-store-s3", Some(&cluster));
+    run(&["slo", "s3://traces/metrics", "--slos", &slos], "slo-metrics-s3", Some(&cluster));
+    for table in ["slos", "slo_periods", "slo_alerts"] {
+        assert!(file("slo-store-s3", table) == file("slo-local", table), "{table}.parquet of the store on S3");
+        assert!(file("slo-metrics-s3", table) == file("slo-local", table), "{table}.parquet of the output on S3");
+    }
+
+    // sql over the store and the output on S3.
+    let statements = [
+        ("s3://traces/store", STORE_STATEMENTS[0]),
+        ("s3://traces/store", "SELECT date, kind, count(*) FROM store_spans GROUP BY 1, 2 ORDER BY 1, 2"),
+        ("s3://traces/store", "SELECT count(*) > 0 AS has_rows FROM run_info"),
+        ("s3://traces/metrics", "SELECT service, requests FROM service_metrics WHERE bucket_start IS NULL ORDER BY 1"),
+    ];
+    for (input, statement) in statements {
+        let local_input = if input.ends_with("store") { path(&store) } else { path(&metrics) };
+        let local = sql(None, &[&local_input, "--format", "csv", "-e", statement]);
+        let mut cmd = moto.spanlens();
+        cmd.args(["sql", input, "--format", "csv", "-e", statement, "--scheduler", &cluster.url()]);
+        let out = cmd.timeout(Duration::from_secs(300)).output().unwrap();
+        assert!(out.status.success(), "{statement}: {}\n{}", String::from_utf8_lossy(&out.stderr), cluster.logs());
+        assert!(local.len() > 10, "{statement}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&local), "{statement}");
+    }
+
+    // A prefix that holds no spanlens output is raw OTLP to a cluster: refused.
+    moto.spanlens()
+        .args(["metrics", "s3://traces/nothing", "--scheduler", &cluster.url()])
+        .assert()
+        .code(2)
+        .stderr(contains("ingest raw OTLP into a store first"));
 }

@@ -1,74 +1,16 @@
 //! `s3://` targets against a real S3-compatible server: moto (`pip install 'moto[server]'`),
 //! started on 127.0.0.1 for each test; no traffic leaves the machine.
 
+#[path = "common/moto.rs"]
+mod moto;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use assert_cmd::Command;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use moto::Moto;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
-
-/// A moto S3 server on a free loopback port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Process::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m moto.server (install with: python3 -m pip install 'moto[server]')");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
-    }
-
-    /// A spanlens command configured for this server only (no shared AWS files, no metadata
-    /// service).
-    fn spanlens(&self) -> Command {
-        let mut cmd = Command::cargo_bin("spanlens").unwrap();
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Every object under `prefix`: key without the prefix, and bytes, sorted by key.
 async fn objects(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {

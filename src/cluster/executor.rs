@@ -6,11 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ballista_core::RuntimeProducer;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 use super::{Address, Functions, role_error};
 use crate::error::{Error, Result};
+use crate::s3::S3Options;
+use crate::s3::objects::S3Stores;
 
 /// How an executor runs.
 #[derive(Debug, Clone)]
@@ -86,9 +91,32 @@ pub async fn run(opts: &ExecutorOptions, functions: Functions) -> Result<()> {
     for f in functions.aggregate {
         registry.aggregate_functions.insert(f.name().to_string(), f);
     }
-    if let Some(dir) = &opts.work_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
-    }
+    // The work directory is also where tasks spill; a temporary one lives as long as this.
+    let temporary;
+    let work_dir = match &opts.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
+            dir.clone()
+        }
+        None => {
+            temporary = tempfile::Builder::new()
+                .prefix("spanlens-executor-")
+                .tempdir()
+                .map_err(|e| Error::Config(format!("executor: cannot create a work directory: {e}")))?;
+            temporary.path().to_path_buf()
+        }
+    };
+    // Tasks over s3:// read (and write) through object stores made from this process's AWS
+    // configuration; one registry serves every task.
+    let objects: Arc<dyn ObjectStoreRegistry> = Arc::new(S3Stores::new(&S3Options::default()).await);
+    let spill = work_dir.clone();
+    let runtime_producer: RuntimeProducer = Arc::new(move |_config| {
+        let env = RuntimeEnvBuilder::new()
+            .with_temp_file_path(spill.clone())
+            .with_object_store_registry(objects.clone())
+            .build()?;
+        Ok(Arc::new(env))
+    });
     let config = ExecutorProcessConfig {
         bind_host: host.clone(),
         external_host: opts.external_host.clone(),
@@ -99,10 +127,11 @@ pub async fn run(opts: &ExecutorOptions, functions: Functions) -> Result<()> {
         // Waited for above: Ballista's own wait (a timeout above 0) never ends.
         scheduler_connect_timeout_seconds: 0,
         vcores: opts.concurrent_tasks,
-        work_dir: opts.work_dir.as_ref().map(|d| d.display().to_string()),
+        work_dir: Some(work_dir.display().to_string()),
         executor_heartbeat_interval_seconds: opts.heartbeat.as_secs().max(1),
         memory_pool_size: opts.memory_limit,
         override_function_registry: Some(Arc::new(registry)),
+        override_runtime_producer: Some(runtime_producer),
         ..Default::default()
     };
     wait_for(&opts.scheduler, opts.connect_timeout).await?;

@@ -16,6 +16,7 @@ pub mod scheduler;
 
 use std::sync::Arc;
 
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::execution::{FunctionRegistry, SessionStateBuilder};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -34,11 +35,20 @@ pub struct Functions {
 }
 
 impl Functions {
-    /// A session state with DataFusion's functions and these (the scheduler's sessions).
-    pub fn session_state(&self, config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    /// A session state with DataFusion's functions and these (the scheduler's sessions), on
+    /// `env` (its object stores) when given.
+    pub fn session_state(
+        &self,
+        config: SessionConfig,
+        env: Option<Arc<RuntimeEnv>>,
+    ) -> datafusion::common::Result<SessionState> {
         // Registered one by one: `with_aggregate_functions` after `with_default_features`
         // would replace the built-ins.
-        let mut state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+        let mut builder = SessionStateBuilder::new().with_config(config);
+        if let Some(env) = env {
+            builder = builder.with_runtime_env(env);
+        }
+        let mut state = builder.with_default_features().build();
         for f in &self.scalar {
             state.register_udf(f.clone())?;
         }

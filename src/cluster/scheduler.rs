@@ -8,10 +8,13 @@ use std::time::Duration;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use super::{Address, Functions, role_error};
 use crate::error::{Error, Result};
+use crate::s3::S3Options;
+use crate::s3::objects::S3Stores;
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -35,6 +38,14 @@ pub async fn run(opts: &SchedulerOptions, functions: Functions) -> Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.bind)))?;
     let bound = listener.local_addr().map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.bind)))?;
     let timeout = opts.executor_timeout.as_secs().max(2);
+    // Plans over s3:// list and read their files here too: the object stores come from this
+    // process's AWS configuration, as the executors' do.
+    let env = Arc::new(
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(S3Stores::new(&S3Options::default()).await))
+            .build()
+            .map_err(|e| role_error("scheduler", e))?,
+    );
     let config = SchedulerConfig {
         bind_host: bound.ip().to_string(),
         bind_port: bound.port(),
@@ -45,7 +56,7 @@ pub async fn run(opts: &SchedulerOptions, functions: Functions) -> Result<()> {
         expire_dead_executor_interval_seconds: (timeout / 4).max(1),
         no_executors_grace_period_seconds: timeout,
         enable_embedded_flight_proxy: opts.flight_proxy,
-        override_session_builder: Some(Arc::new(move |config| functions.session_state(config))),
+        override_session_builder: Some(Arc::new(move |config| functions.session_state(config, Some(env.clone())))),
         ..Default::default()
     };
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| role_error("scheduler", e))?;

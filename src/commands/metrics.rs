@@ -51,9 +51,9 @@ fn run_on_cluster(plan: &MetricsPlan, scheduler: &crate::cluster::Address) -> Re
     let m = &plan.metrics;
     let temp_dir = m.spill.temp_dir.as_deref();
     let work = Workspace::create(plan.out.as_deref(), plan.force, &plan.decode.s3, temp_dir)?;
-    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, (m.from, m.to))?;
+    let inputs = Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?;
     let (ctx, runtime) = query_session()?;
-    let cluster = cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?;
+    let cluster = cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?, &plan.decode.s3)?;
     let (input, _derived) =
         runtime.block_on(register_cluster_signals(&cluster, &inputs, (m.from, m.to), m.signals.records))?;
     phases.mark("derive");

@@ -3,9 +3,14 @@
 //! them on S3), and the output tables written with `run_info`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, Result};
 use crate::graph;
@@ -35,6 +40,70 @@ use crate::util::Phases;
 pub struct Inputs {
     names: Vec<String>,
     copy: Option<(tempfile::TempDir, Origin)>,
+    remote: Option<Remote>,
+}
+
+/// A spanlens output on S3 that a cluster reads where it is ([`Inputs::for_cluster`]).
+pub struct Remote {
+    pub at: S3Location,
+    pub manifest: manifest::Manifest,
+}
+
+impl Remote {
+    /// `s3://bucket`, the object store the output is in.
+    fn store(&self) -> String {
+        format!("s3://{}", self.at.bucket)
+    }
+
+    /// The manifest's objects whose keys start with `prefix`, and their bytes.
+    fn bytes_under(&self, prefix: &str) -> (usize, u64) {
+        let under = self.manifest.objects.iter().filter(|o| o.key.starts_with(prefix));
+        under.fold((0, 0), |(n, bytes), o| (n + 1, bytes + o.size))
+    }
+
+    /// A metrics output: its signals table is in the manifest.
+    fn signals_key(&self) -> Option<String> {
+        let name = format!("{}.parquet", signals::TABLE);
+        self.manifest.objects.iter().any(|o| o.key == name).then(|| self.at.key(&name))
+    }
+
+    /// The tables of the output, by name, with their locations: each top-level Parquet
+    /// object (`run_info` among them) and, for a span store, `spans` (the span files'
+    /// prefix), in name order.
+    pub fn tables(&self) -> Vec<(String, String)> {
+        let mut tables: Vec<(String, String)> = Vec::new();
+        for object in &self.manifest.objects {
+            let name = match object.key.split_once('/') {
+                Some((dir, _)) if dir == SPANS_DIR => SPANS_DIR,
+                Some(_) => continue,
+                None => match object.key.strip_suffix(".parquet") {
+                    Some(name) if crate::sql::tables::is_identifier(name) => name,
+                    _ => continue,
+                },
+            };
+            if tables.iter().any(|(t, _)| t == name) {
+                continue;
+            }
+            let key = match name == SPANS_DIR {
+                true => format!("{SPANS_DIR}/"),
+                false => object.key.clone(),
+            };
+            tables.push((name.to_string(), self.at.url(&self.at.key(&key))));
+        }
+        tables.sort();
+        tables
+    }
+
+    /// A span store: its `run_info` and span files, or, when its inputs held no valid span
+    /// (it then has no `spans/` object), written by `ingest`.
+    pub fn is_store(&self) -> bool {
+        let spans = format!("{SPANS_DIR}/");
+        let has = |key: &str| self.manifest.objects.iter().any(|o| o.key == key);
+        let ingest = self.manifest.command.split_whitespace().any(|word| word == "ingest");
+        has(RUN_INFO_FILE)
+            && self.signals_key().is_none()
+            && (self.manifest.objects.iter().any(|o| o.key.starts_with(&spans)) || ingest)
+    }
 }
 
 impl Inputs {
@@ -46,7 +115,7 @@ impl Inputs {
         temp_dir: Option<&Path>,
         window: (Option<i64>, Option<i64>),
     ) -> Result<Self> {
-        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None });
+        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None, remote: None });
         let [only] = inputs else { return as_given() };
         let Some(at) = S3Location::parse(only) else { return as_given() };
         if only.contains(['*', '?', '[']) {
@@ -64,7 +133,22 @@ impl Inputs {
         };
         fetch::download(&source, &at, &manifest, dir.path(), keep)?;
         let origin = Origin { local: dir.path().to_path_buf(), url: at.to_string() };
-        Ok(Inputs { names: vec![dir.path().display().to_string()], copy: Some((dir, origin)) })
+        Ok(Inputs { names: vec![dir.path().display().to_string()], copy: Some((dir, origin)), remote: None })
+    }
+
+    /// Resolve `inputs` for a cluster, whose nodes read an output on S3 where it is: one
+    /// `s3://` prefix holding a spanlens output (known by its manifest) is not downloaded.
+    pub fn for_cluster(inputs: &[String], s3: &S3Options) -> Result<Self> {
+        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None, remote: None });
+        let [only] = inputs else { return as_given() };
+        let Some(at) = S3Location::parse(only) else { return as_given() };
+        if only.contains(['*', '?', '[']) {
+            return as_given();
+        }
+        let at = at?;
+        let source = S3Source::new(s3)?;
+        let Found::Output(manifest) = manifest::find(&source, &at)? else { return as_given() };
+        Ok(Inputs { names: vec![at.to_string()], copy: None, remote: Some(Remote { at, manifest }) })
     }
 
     /// The inputs to read.
@@ -75,6 +159,11 @@ impl Inputs {
     /// The output on S3 the inputs are a copy of, if they are.
     pub fn origin(&self) -> Option<&Origin> {
         self.copy.as_ref().map(|(_, origin)| origin)
+    }
+
+    /// The output on S3 the inputs are, when it is read where it is.
+    pub fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
     }
 }
 
@@ -259,25 +348,18 @@ pub fn query_session() -> Result<(SessionContext, tokio::runtime::Runtime)> {
     Ok((ctx, runtime))
 }
 
-/// A session on the Ballista cluster whose scheduler is at `scheduler`, with as many partitions
-/// per stage as [`query_session`]'s.
-pub fn cluster_session(
-    runtime: &tokio::runtime::Runtime,
-    scheduler: &crate::cluster::Address,
-) -> Result<SessionContext> {
-    cluster_session_with(runtime, scheduler, rayon::current_num_threads().max(1))
-}
-
-/// [`cluster_session`] with `partitions` tasks per stage.
+/// A session on the Ballista cluster whose scheduler is at `scheduler`, with `partitions`
+/// tasks per stage (see [`cluster_partitions`]); `s3://` locations are planned over as `s3`
+/// says.
 pub fn cluster_session_with(
     runtime: &tokio::runtime::Runtime,
     scheduler: &crate::cluster::Address,
     partitions: usize,
+    s3: &S3Options,
 ) -> Result<SessionContext> {
     use datafusion::prelude::SessionConfig;
     let config = SessionConfig::new().with_target_partitions(partitions.max(1));
-    let env = std::sync::Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default());
-    crate::sql::remote(runtime, scheduler, config, env)
+    crate::sql::remote(runtime, scheduler, config, s3)
 }
 
 /// Input bytes per task of a cluster stage: a stage that derives records holds its partition's
@@ -298,6 +380,13 @@ pub fn cluster_partitions(inputs: &Inputs) -> Result<usize> {
         Ok(total)
     }
     let threads = rayon::current_num_threads().max(1);
+    if let Some(remote) = inputs.remote() {
+        let (_, size) = match remote.signals_key() {
+            Some(_) => remote.bytes_under(&format!("{}.parquet", signals::TABLE)),
+            None => remote.bytes_under(&format!("{SPANS_DIR}/")),
+        };
+        return Ok(threads.max(size.div_ceil(CLUSTER_BYTES_PER_TASK) as usize));
+    }
     let data = match (metrics::metrics_output(inputs.names()), span_store(inputs.names())) {
         (Some(file), _) => file,
         (None, Some(dir)) => crate::store::spans_dir(&dir),
@@ -324,10 +413,13 @@ pub async fn register_cluster_signals(
                 .into(),
         )
     };
+    if let Some(remote) = inputs.remote() {
+        return register_remote_signals(cluster, remote, window, records).await;
+    }
     if let Some(origin) = inputs.origin() {
         return Err(Error::Config(format!(
-            "--scheduler: the executors do not read s3:// yet, and {} is there; copy the store or output to \
-             storage every node of the cluster reads (a shared file system) and give its path",
+            "--scheduler: {} was downloaded here, and the nodes of the cluster would not read the copy; \
+             resolve the inputs with Inputs::for_cluster",
             origin.url
         )));
     }
@@ -352,53 +444,158 @@ pub async fn register_cluster_signals(
     metrics::register_store(cluster, &dir, window.0, window.1).await?;
     crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
     crate::sql::tables::register_query_view(cluster, "signals_from_spans", vec![]).await?;
-    let written = derive_once(cluster, &dir).await;
+    let written = derive_once(cluster, Scratch::beside_dir(&dir)).await;
+    register_derived(cluster, &written).await?;
+    Ok((SignalsInput { store: Some(dir), records, ..SignalsInput::default() }, written))
+}
+
+/// [`register_cluster_signals`] for an output on S3, which the nodes read where it is.
+async fn register_remote_signals(
+    cluster: &SessionContext,
+    remote: &Remote,
+    window: (Option<i64>, Option<i64>),
+    records: signals::RecordKinds,
+) -> Result<(SignalsInput, ClusterSignals)> {
+    let store = remote.store();
+    if let Some(key) = remote.signals_key() {
+        let held = metrics::check_signals_object(cluster, &store, &key).await?;
+        let url = remote.at.url(&key);
+        if !held.covers(records) {
+            return Err(Error::Config(format!(
+                "{url} holds only {} records, but this run needs {} records",
+                held.text(),
+                records.text()
+            )));
+        }
+        let read = datafusion::prelude::ParquetReadOptions::default();
+        cluster.register_parquet(signals::TABLE, &url, read).await?;
+        let input = SignalsInput { signals_file: Some(PathBuf::from(url)), records: held, ..SignalsInput::default() };
+        return Ok((input, ClusterSignals(None)));
+    }
+    if !remote.is_store() {
+        return Err(Error::Config(format!(
+            "--scheduler: {} holds a spanlens output that is neither a span store nor a metrics output",
+            remote.at
+        )));
+    }
+    let spans_prefix = format!("{SPANS_DIR}/");
+    let spans = (remote.bytes_under(&spans_prefix).0 > 0).then(|| remote.at.url(&remote.at.key(&spans_prefix)));
+    metrics::register_store_at(cluster, spans.as_deref(), window.0, window.1).await?;
+    crate::sql::tables::register_query_view(cluster, "spans_for_signals", vec![]).await?;
+    crate::sql::tables::register_query_view(cluster, "signals_from_spans", vec![]).await?;
+    let objects = cluster.runtime_env().object_store(ObjectStoreUrl::parse(&store)?)?;
+    let written = derive_once(cluster, Scratch::beside_object(objects, &remote.at)).await;
+    register_derived(cluster, &written).await?;
+    let input = SignalsInput { store: Some(PathBuf::from(remote.at.to_string())), records, ..SignalsInput::default() };
+    Ok((input, written))
+}
+
+/// Register `signals` as the records `written` holds, or, when they were not written, as the
+/// query that derives them.
+async fn register_derived(cluster: &SessionContext, written: &ClusterSignals) -> Result<()> {
     match &written.0 {
         Some(scratch) => {
             let read = datafusion::prelude::ParquetReadOptions::default();
-            cluster.register_parquet(signals::TABLE, &format!("{}/", scratch.display()), read).await?;
+            cluster.register_parquet(signals::TABLE, &scratch.url(), read).await?;
         }
         None => {
             let view = cluster.sql("SELECT * FROM signals_from_spans").await?;
             cluster.register_table(signals::TABLE, view.into_view())?;
         }
     }
-    Ok((SignalsInput { store: Some(dir), records, ..SignalsInput::default() }, written))
+    Ok(())
 }
 
 /// The records of a store derived on a cluster, written there once (by the executors, into a
-/// hidden directory of the store, on the storage every node reads) so that each query of the
-/// run reads them instead of deriving them again; the directory is removed when this is
-/// dropped. `None`: the store could not take them (read-only, or the write failed), and each
-/// query derives the records it reads.
-pub struct ClusterSignals(Option<PathBuf>);
+/// hidden directory of the store, on the storage every node reads: a shared file system or the
+/// store's bucket) so that each query of the run reads them instead of deriving them again; the
+/// directory is removed when this is dropped. `None`: the store could not take them (read-only,
+/// or the write failed), and each query derives the records it reads.
+pub struct ClusterSignals(Option<Scratch>);
 
-impl Drop for ClusterSignals {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.0 {
-            let _ = std::fs::remove_dir_all(dir);
+/// Where a cluster writes the records it derives from a store.
+enum Scratch {
+    /// A directory beside the store's `spans/`.
+    Dir(PathBuf),
+    /// A prefix beside the store's `spans/`, in its object store.
+    Object { objects: Arc<dyn ObjectStore>, url: String, prefix: ObjectPath },
+}
+
+impl Scratch {
+    /// The name of a scratch directory, unique to this run.
+    fn name() -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!(".spanlens-cluster-signals-{}-{nanos}", std::process::id())
+    }
+
+    fn beside_dir(store: &Path) -> Self {
+        Scratch::Dir(store.join(Self::name()))
+    }
+
+    fn beside_object(objects: Arc<dyn ObjectStore>, store: &S3Location) -> Self {
+        let key = store.key(&Self::name());
+        Scratch::Object { objects, url: format!("{}/", store.url(&key)), prefix: ObjectPath::from(key) }
+    }
+
+    /// The location as the nodes resolve it, ending in `/`.
+    fn url(&self) -> String {
+        match self {
+            Scratch::Dir(dir) => format!("{}/", dir.display()),
+            Scratch::Object { url, .. } => url.clone(),
+        }
+    }
+
+    /// Remove what was written there (a best effort: a removal that fails leaves a hidden
+    /// directory behind).
+    fn remove(&self) {
+        match self {
+            Scratch::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Scratch::Object { objects, prefix, .. } => {
+                // On a thread of its own: this may run inside the query runtime or outside it.
+                let (objects, prefix) = (objects.clone(), prefix.clone());
+                let removal = std::thread::spawn(move || {
+                    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                        return;
+                    };
+                    runtime.block_on(async {
+                        let listed = objects.list(Some(&prefix)).map_ok(|meta| meta.location).boxed();
+                        let _ = objects.delete_stream(listed).try_collect::<Vec<_>>().await;
+                    });
+                });
+                let _ = removal.join();
+            }
         }
     }
 }
 
-/// Write `signals_from_spans` (registered on `cluster`) once beside the store at `store`; a
-/// failed write is a note on stderr, and the run goes on without it.
-async fn derive_once(cluster: &SessionContext, store: &Path) -> ClusterSignals {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let scratch = store.join(format!(".spanlens-cluster-signals-{}-{nanos}", std::process::id()));
-    if std::fs::create_dir(&scratch).is_err() {
+impl Drop for ClusterSignals {
+    fn drop(&mut self) {
+        if let Some(scratch) = &self.0 {
+            scratch.remove();
+        }
+    }
+}
+
+/// Write `signals_from_spans` (registered on `cluster`) once into `scratch`; a failed write is
+/// a note on stderr, and the run goes on without it.
+async fn derive_once(cluster: &SessionContext, scratch: Scratch) -> ClusterSignals {
+    if let Scratch::Dir(dir) = &scratch
+        && std::fs::create_dir(dir).is_err()
+    {
         return ClusterSignals(None);
     }
-    let target = scratch.display().to_string().replace('\'', "''");
-    let copy = format!("COPY (SELECT * FROM signals_from_spans) TO '{target}/' STORED AS PARQUET");
+    let target = scratch.url().replace('\'', "''");
+    let copy = format!("COPY (SELECT * FROM signals_from_spans) TO '{target}' STORED AS PARQUET");
     let written = async { cluster.sql(&copy).await?.collect().await };
     match written.await {
         Ok(_) => ClusterSignals(Some(scratch)),
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&scratch);
+            scratch.remove();
             eprintln!(
-                "note: the cluster could not write the records beside {} ({}); each query derives them again",
-                store.display(),
+                "note: the cluster could not write the records to {} ({}); each query derives them again",
+                scratch.url(),
                 e.strip_backtrace()
             );
             ClusterSignals(None)

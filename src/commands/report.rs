@@ -74,9 +74,14 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
         (known, _) => known,
     };
-    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
+    let inputs = match &plan.scheduler {
+        Some(_) => Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?,
+        None => Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?,
+    };
     let cluster = match &plan.scheduler {
-        Some(scheduler) => Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?),
+        Some(scheduler) => {
+            Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?, &plan.decode.s3)?)
+        }
         None => None,
     };
     let cluster = cluster.as_ref();

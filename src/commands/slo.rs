@@ -45,11 +45,16 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
         None => (None, None),
     };
-    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?;
+    let inputs = match &plan.scheduler {
+        Some(_) => Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?,
+        None => Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?,
+    };
     // On a cluster, the signals are read (or derived) there and the records each SLO reads
     // selected there.
     let cluster = match &plan.scheduler {
-        Some(scheduler) => Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?)?),
+        Some(scheduler) => {
+            Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?, &plan.decode.s3)?)
+        }
         None => None,
     };
     let signals_ctx = cluster.as_ref().unwrap_or(&ctx);

@@ -4,6 +4,7 @@
 //! interactive shell.
 
 use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -11,7 +12,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
 use crate::cli::SqlArgs;
-use crate::commands::pipeline::{Inputs, SignalsRequest, absolute, evaluation_time, load_signals};
+use crate::commands::pipeline::{Inputs, Remote, SignalsRequest, absolute, evaluation_time, load_signals};
 use crate::config::SqlPlan;
 use crate::error::{Error, Result};
 use crate::graph::{self, GraphOptions};
@@ -54,10 +55,14 @@ pub fn run(args: &SqlArgs, timings: bool) -> Result<u8> {
         }
         None => None,
     };
-    // A span store or an output on S3 is read from a local copy, as a directory is.
-    let inputs = Inputs::resolve(&plan.inputs, &plan.decode.s3, plan.metrics.spill.temp_dir.as_deref(), (None, None))?;
+    // A span store or an output on S3 is read from a local copy, as a directory is; on a
+    // cluster, whose nodes read it where it is.
+    let inputs = match &plan.engine.scheduler {
+        Some(_) => Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?,
+        None => Inputs::resolve(&plan.inputs, &plan.decode.s3, plan.metrics.spill.temp_dir.as_deref(), (None, None))?,
+    };
     let plan = SqlPlan { inputs: inputs.names().to_vec(), ..plan };
-    let mut made = register_inputs(&engine, &plan, statements.is_none())?;
+    let mut made = register_inputs(&engine, &plan, inputs.remote(), statements.is_none())?;
     let printer = Printer { format, style: TableStyle { max_rows: plan.max_rows, max_width: 48 } };
     match statements {
         None => shell::run(&engine, &mut made, &printer)?,
@@ -155,9 +160,14 @@ fn run_statements(
 }
 
 /// Register the inputs' tables and the `--table` files, and say what is made on demand.
-fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result<Made> {
+fn register_inputs(engine: &Engine, plan: &SqlPlan, remote: Option<&Remote>, interactive: bool) -> Result<Made> {
     let cluster = plan.engine.scheduler.is_some();
     let kind = match tables::input_kind(&plan.inputs) {
+        // An output on S3, read where it is (its location stands for the directory).
+        _ if let Some(remote) = remote => match remote.is_store() {
+            true => InputKind::Store(PathBuf::from(remote.at.to_string())),
+            false => InputKind::Output(PathBuf::from(remote.at.to_string())),
+        },
         InputKind::Raw if cluster => {
             return Err(Error::Config(
                 "--scheduler runs statements over a span store or a metrics output on storage every node reads: \
@@ -175,6 +185,34 @@ fn register_inputs(engine: &Engine, plan: &SqlPlan, interactive: bool) -> Result
     let mut has_signals = false;
     let mut files: Vec<String> = Vec::new();
     match &kind {
+        _ if let Some(remote) = remote => {
+            for (name, url) in remote.tables() {
+                has_signals |= name == signals::TABLE;
+                if plan.window_given && METRIC_TABLES.contains(&name.as_str()) {
+                    continue;
+                }
+                if name == crate::store::SPANS_DIR {
+                    engine.runtime.block_on(metrics::register_store_at(ctx, Some(&url), None, None))?;
+                    has_signals = true;
+                    continue;
+                }
+                engine.runtime.block_on(ctx.register_parquet(&name, &url, Default::default()))?;
+                if !remote.is_store() {
+                    files.push(name);
+                }
+            }
+            if remote.is_store() && !has_signals {
+                // A store of inputs without a valid span: its spans are an empty table.
+                engine.runtime.block_on(metrics::register_store_at(ctx, None, None, None))?;
+                has_signals = true;
+            }
+            if plan.window_given && !has_signals {
+                return Err(Error::Config(format!(
+                    "--bucket, --from, --to and --approx compute metric tables from signals, but {} has no signals.parquet",
+                    remote.at
+                )));
+            }
+        }
         InputKind::None => {}
         InputKind::Raw => {
             // s3:// inputs are listed only under the partitions that can hold the window, when

@@ -14,6 +14,8 @@
 pub mod fetch;
 pub mod list;
 pub mod manifest;
+#[cfg(feature = "cluster")]
+pub mod objects;
 pub mod partition;
 pub mod read;
 pub mod write;
@@ -121,6 +123,23 @@ pub async fn client() -> Client {
 /// from a retry budget of their own, so that a flaky network does not end a long run).
 pub async fn client_with(opts: &S3Options) -> Client {
     use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+    let shared = shared_config(opts).await;
+    let custom_endpoint = endpoint_url(opts, &shared).is_some();
+    let retry = RetryConfig::standard()
+        .with_max_attempts(10)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2));
+    let config = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(custom_endpoint)
+        .retry_config(retry)
+        .retry_partition(RetryPartition::custom("spanlens").token_bucket(TokenBucket::unlimited()).build())
+        .build();
+    Client::from_conf(config)
+}
+
+/// The AWS configuration of the environment with `opts` over it: region (`us-east-1` when none
+/// is configured), credentials, endpoint.
+pub(crate) async fn shared_config(opts: &S3Options) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(profile) = &opts.profile {
         loader = loader.profile_name(profile);
@@ -135,18 +154,15 @@ pub async fn client_with(opts: &S3Options) -> Client {
     if opts.no_sign_request {
         loader = loader.no_credentials();
     }
-    let shared = loader.load().await;
-    let custom_endpoint = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let retry = RetryConfig::standard()
-        .with_max_attempts(10)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_secs(2));
-    let config = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(custom_endpoint)
-        .retry_config(retry)
-        .retry_partition(RetryPartition::custom("spanlens").token_bucket(TokenBucket::unlimited()).build())
-        .build();
-    Client::from_conf(config)
+    loader.load().await
+}
+
+/// The S3-compatible server requests go to instead of AWS, if one is configured: the
+/// `--endpoint-url` flag, else `AWS_ENDPOINT_URL_S3`, else the shared configuration's
+/// (`AWS_ENDPOINT_URL`, or the profile's `endpoint_url`).
+pub(crate) fn endpoint_url(opts: &S3Options, shared: &aws_config::SdkConfig) -> Option<String> {
+    let from_env = || std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|url| !url.is_empty());
+    opts.endpoint_url.clone().or_else(from_env).or_else(|| shared.endpoint_url().map(str::to_string))
 }
 
 /// An S3 call that failed: the service's error code and message when it answered, else the

@@ -411,7 +411,7 @@ mod tests {
     #[cfg(feature = "cluster")]
     #[test]
     fn cluster_sessions_keep_the_builtins() {
-        let state = all().session_state(datafusion::prelude::SessionConfig::new()).unwrap();
+        let state = all().session_state(datafusion::prelude::SessionConfig::new(), None).unwrap();
         for name in ["id_to_hex", "id_from_hex", "ns_to_ms", "attr", "abs"] {
             assert!(state.scalar_functions().contains_key(name), "{name}");
         }

@@ -99,6 +99,8 @@ pub struct EngineOptions {
     pub scheduler: Option<crate::cluster::Address>,
     /// Partitions per query stage; the threads here when `None`.
     pub partitions: Option<usize>,
+    /// How `s3://` locations are reached, to plan over them on a cluster.
+    pub s3: crate::s3::S3Options,
 }
 
 /// Tables made only when a statement names them (the derived signals, the metric tables, the
@@ -186,7 +188,7 @@ impl Engine {
                 crate::queries::register_functions(&ctx, opts.approx);
                 ctx
             }
-            Some(scheduler) => remote(&runtime, scheduler, config, env)?,
+            Some(scheduler) => remote(&runtime, scheduler, config, &opts.s3)?,
         };
         let checks = SQLOptions::new()
             .with_allow_ddl(opts.allow_write)
@@ -299,15 +301,20 @@ fn set_view_types(config: &mut SessionConfig, on: bool) {
 }
 
 /// A session on the cluster whose scheduler is at `scheduler`, with every function spanlens's
-/// SQL calls (`sql` and `slo` open theirs here).
+/// SQL calls (`sql` and `slo` open theirs here); `s3://` locations are reached as `s3`
+/// says, to plan over them (the nodes read them with their own configuration).
 #[cfg(feature = "cluster")]
 pub fn remote(
     runtime: &tokio::runtime::Runtime,
     scheduler: &crate::cluster::Address,
     config: SessionConfig,
-    env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    s3: &crate::s3::S3Options,
 ) -> Result<SessionContext> {
-    runtime.block_on(crate::cluster::client::connect(scheduler, config, env, &functions::all()))
+    runtime.block_on(async {
+        let objects = Arc::new(crate::s3::objects::S3Stores::new(s3).await);
+        let env = RuntimeEnvBuilder::new().with_object_store_registry(objects).build_arc()?;
+        crate::cluster::client::connect(scheduler, config, env, &functions::all()).await
+    })
 }
 
 #[cfg(not(feature = "cluster"))]
@@ -315,7 +322,7 @@ pub fn remote(
     _runtime: &tokio::runtime::Runtime,
     _scheduler: &crate::cluster::Address,
     _config: SessionConfig,
-    _env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    _s3: &crate::s3::S3Options,
 ) -> Result<SessionContext> {
     Err(Error::Config("--scheduler: this spanlens was built without the cluster feature".into()))
 }
