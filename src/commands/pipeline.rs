@@ -418,8 +418,7 @@ pub async fn register_cluster_signals(
     }
     if let Some(origin) = inputs.origin() {
         return Err(Error::Config(format!(
-            "--scheduler: {} was downloaded here, and the nodes of the cluster would not read the copy; \
-             resolve the inputs with Inputs::for_cluster",
+            "--scheduler: {} was copied to this machine, where the nodes of the cluster cannot read it",
             origin.url
         )));
     }
