@@ -115,15 +115,7 @@ impl Inputs {
         temp_dir: Option<&Path>,
         window: (Option<i64>, Option<i64>),
     ) -> Result<Self> {
-        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None, remote: None });
-        let [only] = inputs else { return as_given() };
-        let Some(at) = S3Location::parse(only) else { return as_given() };
-        if only.contains(['*', '?', '[']) {
-            return as_given();
-        }
-        let at = at?;
-        let source = S3Source::new(s3)?;
-        let Found::Output(manifest) = manifest::find(&source, &at)? else { return as_given() };
+        let Some((at, source, manifest)) = s3_output(inputs, s3)? else { return Ok(Self::as_given(inputs)) };
         let dir = scratch_dir(SCRATCH_PREFIX, temp_dir)?;
         let (first, last) = store::window_dates(window.0, window.1);
         let partitions = format!("{SPANS_DIR}/{PARTITION_COLUMN}=");
@@ -139,16 +131,12 @@ impl Inputs {
     /// Resolve `inputs` for a cluster, whose nodes read an output on S3 where it is: one
     /// `s3://` prefix holding a spanlens output (known by its manifest) is not downloaded.
     pub fn for_cluster(inputs: &[String], s3: &S3Options) -> Result<Self> {
-        let as_given = || Ok(Inputs { names: inputs.to_vec(), copy: None, remote: None });
-        let [only] = inputs else { return as_given() };
-        let Some(at) = S3Location::parse(only) else { return as_given() };
-        if only.contains(['*', '?', '[']) {
-            return as_given();
-        }
-        let at = at?;
-        let source = S3Source::new(s3)?;
-        let Found::Output(manifest) = manifest::find(&source, &at)? else { return as_given() };
+        let Some((at, _, manifest)) = s3_output(inputs, s3)? else { return Ok(Self::as_given(inputs)) };
         Ok(Inputs { names: vec![at.to_string()], copy: None, remote: Some(Remote { at, manifest }) })
+    }
+
+    fn as_given(inputs: &[String]) -> Self {
+        Inputs { names: inputs.to_vec(), copy: None, remote: None }
     }
 
     /// The inputs to read.
@@ -164,6 +152,22 @@ impl Inputs {
     /// The output on S3 the inputs are, when it is read where it is.
     pub fn remote(&self) -> Option<&Remote> {
         self.remote.as_ref()
+    }
+}
+
+/// The one `s3://` prefix (not a pattern) among `inputs` when it holds a spanlens output (known
+/// by its manifest): its location, a source to fetch it with, its manifest; `None` otherwise.
+fn s3_output(inputs: &[String], s3: &S3Options) -> Result<Option<(S3Location, Arc<S3Source>, manifest::Manifest)>> {
+    let [only] = inputs else { return Ok(None) };
+    let Some(at) = S3Location::parse(only) else { return Ok(None) };
+    if only.contains(['*', '?', '[']) {
+        return Ok(None);
+    }
+    let at = at?;
+    let source = S3Source::new(s3)?;
+    match manifest::find(&source, &at)? {
+        Found::Output(manifest) => Ok(Some((at, source, manifest))),
+        Found::NotAnOutput => Ok(None),
     }
 }
 
