@@ -171,6 +171,34 @@ fn s3_output(inputs: &[String], s3: &S3Options) -> Result<Option<(S3Location, Ar
     }
 }
 
+/// Refuse a signals file (`shown`) that holds fewer kinds of records than the run needs.
+fn require_records(shown: &str, held: signals::RecordKinds, needed: signals::RecordKinds) -> Result<()> {
+    match held.covers(needed) {
+        true => Ok(()),
+        false => Err(Error::Config(format!(
+            "{shown} holds only {} records (it was written for fewer tables), but this run needs {} records",
+            held.text(),
+            needed.text()
+        ))),
+    }
+}
+
+/// The inputs of a run and, with a `scheduler`, the session on its cluster: an output on S3
+/// is then read where it is ([`Inputs::for_cluster`]), else copied here ([`Inputs::resolve`]).
+pub fn inputs_and_cluster(
+    runtime: &tokio::runtime::Runtime,
+    inputs: &[String],
+    s3: &S3Options,
+    temp_dir: Option<&Path>,
+    window: (Option<i64>, Option<i64>),
+    scheduler: Option<&crate::cluster::Address>,
+) -> Result<(Inputs, Option<SessionContext>)> {
+    let Some(scheduler) = scheduler else { return Ok((Inputs::resolve(inputs, s3, temp_dir, window)?, None)) };
+    let inputs = Inputs::for_cluster(inputs, s3)?;
+    let cluster = cluster_session_with(runtime, scheduler, cluster_partitions(&inputs)?, s3)?;
+    Ok((inputs, Some(cluster)))
+}
+
 /// What a run derives its signals from, and how.
 pub struct SignalsRequest<'a> {
     pub inputs: &'a [String],
@@ -289,15 +317,7 @@ pub fn load_signals(
 ) -> Result<(SignalsInput, Option<SpanSpool>)> {
     if let Some(file) = metrics::metrics_output(req.inputs) {
         let held = metrics::check_signals_file(&file)?;
-        let needed = req.needs;
-        if !held.covers(needed) {
-            return Err(Error::Config(format!(
-                "{} holds only {} records (it was written for fewer tables), but this run needs {} records",
-                file.display(),
-                held.text(),
-                needed.text()
-            )));
-        }
+        require_records(&file.display().to_string(), held, req.needs)?;
         if req.metric_queries {
             runtime.block_on(metrics::register_signals_file(ctx, &file))?;
         } else {
@@ -428,14 +448,7 @@ pub async fn register_cluster_signals(
     }
     if let Some(file) = metrics::metrics_output(inputs.names()) {
         let held = metrics::check_signals_file(&file)?;
-        if !held.covers(records) {
-            return Err(Error::Config(format!(
-                "{} holds only {} records, but this run needs {} records",
-                file.display(),
-                held.text(),
-                records.text()
-            )));
-        }
+        require_records(&file.display().to_string(), held, records)?;
         let file = absolute(&file)?;
         let read = datafusion::prelude::ParquetReadOptions::default();
         cluster.register_parquet(signals::TABLE, &file.display().to_string(), read).await?;
@@ -463,13 +476,7 @@ async fn register_remote_signals(
     if let Some(key) = remote.signals_key() {
         let held = metrics::check_signals_object(cluster, &store, &key).await?;
         let url = remote.at.url(&key);
-        if !held.covers(records) {
-            return Err(Error::Config(format!(
-                "{url} holds only {} records, but this run needs {} records",
-                held.text(),
-                records.text()
-            )));
-        }
+        require_records(&url, held, records)?;
         let read = datafusion::prelude::ParquetReadOptions::default();
         cluster.register_parquet(signals::TABLE, &url, read).await?;
         let input = SignalsInput { signals_file: Some(PathBuf::from(url)), records: held, ..SignalsInput::default() };

@@ -7,8 +7,8 @@ use datafusion::prelude::SessionContext;
 
 use crate::cli::ReportArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, cluster_partitions, cluster_session_with, compute_graph_tables, evaluation_time,
-    load_signals, query_session, register_cluster_signals, write_tables,
+    SignalsRequest, compute_graph_tables, evaluation_time, inputs_and_cluster, load_signals, query_session,
+    register_cluster_signals, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::ReportPlan;
@@ -74,16 +74,8 @@ pub fn run_report(plan: &ReportPlan) -> Result<ReportOutcome> {
         ((Some(f), Some(t)), Some((sf, st))) => (Some(f.min(sf)), Some(t.max(st))),
         (known, _) => known,
     };
-    let inputs = match &plan.scheduler {
-        Some(_) => Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?,
-        None => Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?,
-    };
-    let cluster = match &plan.scheduler {
-        Some(scheduler) => {
-            Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?, &plan.decode.s3)?)
-        }
-        None => None,
-    };
+    let (inputs, cluster) =
+        inputs_and_cluster(&runtime, &plan.inputs, &plan.decode.s3, temp_dir, window, plan.scheduler.as_ref())?;
     let cluster = cluster.as_ref();
     // The service map and the data-quality section pair spans: a metrics output holds none.
     let graph = metrics::metrics_output(inputs.names()).is_none() && !plan.metrics.graph_tables.is_empty();

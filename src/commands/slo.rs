@@ -4,8 +4,8 @@
 
 use crate::cli::SloArgs;
 use crate::commands::pipeline::{
-    Inputs, SignalsRequest, Workspace, cluster_partitions, cluster_session_with, evaluation_time, load_signals,
-    query_session, register_cluster_signals, write_tables,
+    SignalsRequest, Workspace, evaluation_time, inputs_and_cluster, load_signals, query_session,
+    register_cluster_signals, write_tables,
 };
 use crate::commands::{print_timings, write_stdout};
 use crate::config::SloPlan;
@@ -45,18 +45,10 @@ pub fn run_slo(plan: &SloPlan) -> Result<SloOutcome> {
         Some(at) => slo::records_window(&plan.slos, at).map(|(from, to)| (Some(from), Some(to)))?,
         None => (None, None),
     };
-    let inputs = match &plan.scheduler {
-        Some(_) => Inputs::for_cluster(&plan.inputs, &plan.decode.s3)?,
-        None => Inputs::resolve(&plan.inputs, &plan.decode.s3, temp_dir, window)?,
-    };
     // On a cluster, the signals are read (or derived) there and the records each SLO reads
     // selected there.
-    let cluster = match &plan.scheduler {
-        Some(scheduler) => {
-            Some(cluster_session_with(&runtime, scheduler, cluster_partitions(&inputs)?, &plan.decode.s3)?)
-        }
-        None => None,
-    };
+    let (inputs, cluster) =
+        inputs_and_cluster(&runtime, &plan.inputs, &plan.decode.s3, temp_dir, window, plan.scheduler.as_ref())?;
     let signals_ctx = cluster.as_ref().unwrap_or(&ctx);
     let req = SignalsRequest {
         inputs: inputs.names(),
