@@ -108,7 +108,7 @@ pub async fn run(opts: &ExecutorOptions, functions: Functions) -> Result<()> {
     };
     // Tasks over s3:// read (and write) through object stores made from this process's AWS
     // configuration; one registry serves every task.
-    let objects: Arc<dyn ObjectStoreRegistry> = Arc::new(S3Stores::new(&S3Options::default()).await);
+    let objects: Arc<dyn ObjectStoreRegistry> = Arc::new(S3Stores::new(&S3Options::default()));
     let spill = work_dir.clone();
     let runtime_producer: RuntimeProducer = Arc::new(move |_config| {
         let env = RuntimeEnvBuilder::new()

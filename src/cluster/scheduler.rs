@@ -42,7 +42,7 @@ pub async fn run(opts: &SchedulerOptions, functions: Functions) -> Result<()> {
     // process's AWS configuration, as the executors' do.
     let env = Arc::new(
         RuntimeEnvBuilder::new()
-            .with_object_store_registry(Arc::new(S3Stores::new(&S3Options::default()).await))
+            .with_object_store_registry(Arc::new(S3Stores::new(&S3Options::default())))
             .build()
             .map_err(|e| role_error("scheduler", e))?,
     );

@@ -8,7 +8,7 @@
 //! requester pays, and credentials from the AWS SDK's chain (environment, profiles, SSO, web
 //! identity, container and instance roles), held until shortly before they expire.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
@@ -25,10 +25,14 @@ const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
 
 /// An object store registry: local files as DataFusion's default registry has them, and the
 /// store of each `s3://` bucket, made when first asked for.
+///
+/// The AWS configuration is loaded when the first bucket is asked for, not before: a role or a
+/// client that never reads S3 does no AWS work (no region or credentials lookup) at start-up.
 #[derive(Debug)]
 pub struct S3Stores {
     stores: DefaultObjectStoreRegistry,
-    settings: Settings,
+    opts: S3Options,
+    settings: OnceLock<Settings>,
 }
 
 /// How the store of a bucket is made.
@@ -44,24 +48,27 @@ struct Settings {
 impl S3Stores {
     /// The registry for `opts` over the environment's AWS configuration (the flags of a client
     /// command; the defaults on a scheduler or executor, whose environment configures it).
-    pub async fn new(opts: &S3Options) -> Self {
-        let shared = super::shared_config(opts).await;
-        let credentials = match (opts.no_sign_request, shared.credentials_provider()) {
-            (false, Some(provider)) => Some(Arc::new(SdkCredentials::new(provider))),
-            _ => None,
-        };
-        let settings = Settings {
-            region: shared.region().map_or_else(|| "us-east-1".to_string(), ToString::to_string),
-            endpoint: super::endpoint_url(opts, &shared),
-            request_payer: opts.request_payer,
-            credentials,
-        };
-        S3Stores { stores: DefaultObjectStoreRegistry::new(), settings }
+    pub fn new(opts: &S3Options) -> Self {
+        S3Stores { stores: DefaultObjectStoreRegistry::new(), opts: opts.clone(), settings: OnceLock::new() }
+    }
+
+    /// How stores are made, from the AWS configuration, loaded on first use. It is loaded on a
+    /// thread of its own, as this is called from synchronous code that may run inside an async
+    /// runtime (which cannot be blocked on from within).
+    fn settings(&self) -> &Settings {
+        self.settings.get_or_init(|| {
+            let opts = self.opts.clone();
+            let load = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                Some(runtime.block_on(Settings::load(&opts)))
+            });
+            load.join().ok().flatten().unwrap_or_else(|| Settings::load_failed(&self.opts))
+        })
     }
 
     /// The store of `bucket`.
     fn make(&self, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
-        let s = &self.settings;
+        let s = self.settings();
         let retry = RetryConfig { max_retries: 10, retry_timeout: Duration::from_secs(180), ..RetryConfig::default() };
         let mut builder = AmazonS3Builder::new().with_bucket_name(bucket).with_region(&s.region).with_retry(retry);
         builder = match &s.endpoint {
@@ -76,6 +83,34 @@ impl S3Stores {
             None => builder.with_skip_signature(true),
         };
         Ok(Arc::new(builder.build()?))
+    }
+}
+
+impl Settings {
+    /// The settings of `opts` over the environment's AWS configuration.
+    async fn load(opts: &S3Options) -> Self {
+        let shared = super::shared_config(opts).await;
+        let credentials = match (opts.no_sign_request, shared.credentials_provider()) {
+            (false, Some(provider)) => Some(Arc::new(SdkCredentials::new(provider))),
+            _ => None,
+        };
+        Settings {
+            region: shared.region().map_or_else(|| "us-east-1".to_string(), ToString::to_string),
+            endpoint: super::endpoint_url(opts, &shared),
+            request_payer: opts.request_payer,
+            credentials,
+        }
+    }
+
+    /// The settings of `opts` alone, when the AWS configuration could not be loaded (no
+    /// thread or runtime to load it on): requests are then unsigned and fail with S3's answer.
+    fn load_failed(opts: &S3Options) -> Self {
+        Settings {
+            region: opts.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+            endpoint: opts.endpoint_url.clone(),
+            request_payer: opts.request_payer,
+            credentials: None,
+        }
     }
 }
 
@@ -150,15 +185,13 @@ mod tests {
     use super::*;
 
     fn settings(endpoint: Option<&str>) -> S3Stores {
-        S3Stores {
-            stores: DefaultObjectStoreRegistry::new(),
-            settings: Settings {
-                region: "eu-west-1".into(),
-                endpoint: endpoint.map(str::to_string),
-                request_payer: false,
-                credentials: None,
-            },
-        }
+        let settings = Settings {
+            region: "eu-west-1".into(),
+            endpoint: endpoint.map(str::to_string),
+            request_payer: false,
+            credentials: None,
+        };
+        S3Stores { stores: DefaultObjectStoreRegistry::new(), opts: S3Options::default(), settings: settings.into() }
     }
 
     #[test]

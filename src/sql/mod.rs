@@ -311,7 +311,7 @@ pub fn remote(
     s3: &crate::s3::S3Options,
 ) -> Result<SessionContext> {
     runtime.block_on(async {
-        let objects = Arc::new(crate::s3::objects::S3Stores::new(s3).await);
+        let objects = Arc::new(crate::s3::objects::S3Stores::new(s3));
         let env = RuntimeEnvBuilder::new().with_object_store_registry(objects).build_arc()?;
         crate::cluster::client::connect(scheduler, config, env, &functions::all()).await
     })
