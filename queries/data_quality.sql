@@ -32,20 +32,10 @@ calls_checks AS (
     AND (CAST(client_start AS BIGINT) - CAST(server_start AS BIGINT) > $1
          OR CAST(server_end AS BIGINT) - CAST(client_end AS BIGINT) > $1)
 ),
--- Their five least traces, found without gathering every trace id of a check as text.
-calls_examples AS (
-  SELECT "check", detail, array_agg(encode(trace_id, 'hex') ORDER BY trace_id) AS examples
-  FROM (SELECT "check", detail, trace_id,
-               ROW_NUMBER() OVER (PARTITION BY "check", detail ORDER BY trace_id
-                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS n
-        FROM (SELECT DISTINCT "check", detail, trace_id FROM calls_checks))
-  WHERE n <= 5
-  GROUP BY "check", detail
-),
 calls_found AS (
-  SELECT k."check", k.detail, 'spans' AS unit, k.count, e.examples
-  FROM (SELECT "check", detail, COUNT(*) AS count FROM calls_checks GROUP BY "check", detail) k
-  JOIN calls_examples e ON e."check" = k."check" AND e.detail IS NOT DISTINCT FROM k.detail
+  SELECT "check", detail, 'spans' AS unit, COUNT(*) AS count, example_ids(trace_id, 5) AS examples
+  FROM calls_checks
+  GROUP BY "check", detail
   UNION ALL
   -- The unpaired checks have a row when nothing is found.
   SELECT c, NULL, 'spans', 0, arrow_cast(NULL, 'List(Utf8)')

@@ -16,31 +16,31 @@ roots AS (
   SELECT trace_id FROM spans GROUP BY trace_id HAVING bool_or(parent_span_id IS NULL) = false
 )
 SELECT 'orphan_spans' AS "check", arrow_cast(NULL, 'Utf8') AS detail, 'spans' AS unit,
-       COUNT(*) AS count, array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5) AS examples
+       COUNT(*) AS count, example_ids(trace_id, 5) AS examples
 FROM spans s
 WHERE s.parent_span_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)
 UNION ALL
-SELECT 'duplicate_span_ids', NULL, 'spans', COALESCE(SUM(extra), 0), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'duplicate_span_ids', NULL, 'spans', COALESCE(SUM(extra), 0), example_ids(trace_id, 5)
 FROM duplicates
 UNION ALL
-SELECT 'missing_service_name', NULL, 'spans', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'missing_service_name', NULL, 'spans', COUNT(*), example_ids(trace_id, 5)
 FROM spans
 WHERE service_name IS NULL OR starts_with(arrow_cast(service_name, 'Utf8'), 'unknown_service')
 UNION ALL
-SELECT 'traces_without_root', NULL, 'traces', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'traces_without_root', NULL, 'traces', COUNT(*), example_ids(trace_id, 5)
 FROM roots
 UNION ALL
-SELECT 'error_without_message', NULL, 'spans', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'error_without_message', NULL, 'spans', COUNT(*), example_ids(trace_id, 5)
 FROM spans
 WHERE arrow_cast(status_code, 'Utf8') = 'ERROR' AND status_message IS NULL
 UNION ALL
-SELECT 'dropped_attributes', NULL, 'spans', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'dropped_attributes', NULL, 'spans', COUNT(*), example_ids(trace_id, 5)
 FROM spans
 WHERE dropped_attributes_count > 0 OR resource_dropped_attributes_count > 0 OR dropped_events_count > 0
    OR dropped_links_count > 0
 UNION ALL
-SELECT 'sampled_spans', NULL, 'spans', COUNT(*), array_slice(array_sort(array_agg(DISTINCT encode(trace_id, 'hex'))), 1, 5)
+SELECT 'sampled_spans', NULL, 'spans', COUNT(*), example_ids(trace_id, 5)
 FROM spans
 WHERE regexp_like(arrow_cast(trace_state, 'Utf8'), '(^|,)[ \t]*ot=([^,]*;)?th:[0-9a-f]{1,14}(;|,|[ \t]*$)')
 UNION ALL

@@ -33,7 +33,11 @@ groups AS (
          latency_percentiles(server_ms, 0.5, 0.9, 0.99) AS server_percentiles,
          latency_percentiles(network_ms, 0.5, 0.99) AS network_percentiles,
          MIN(COALESCE(client_start, server_start)) AS first_start,
-         MAX(COALESCE(client_end, server_end)) AS last_end
+         MAX(COALESCE(client_end, server_end)) AS last_end,
+         -- 1 on the window's rows. Ordered by this first: where the requests' times are one
+         -- instant, DataFusion takes bucket_start for a constant (from the file statistics of
+         -- requests written to disk) and drops it from the ORDER BY.
+         GROUPING(bucket_start) AS whole_window
   FROM calls
   GROUP BY GROUPING SETS ((bucket_start, client, server, connection_type, virtual),
                           (client, server, connection_type, virtual))
@@ -65,4 +69,4 @@ SELECT bucket_start,
        first_start,
        last_end
 FROM groups
-ORDER BY client, server, connection_type, virtual NULLS FIRST, bucket_start NULLS FIRST
+ORDER BY client, server, connection_type, virtual NULLS FIRST, whole_window DESC, bucket_start NULLS FIRST

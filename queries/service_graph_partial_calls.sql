@@ -25,29 +25,21 @@ orphans AS (
   FROM servers v
   WHERE NOT EXISTS (SELECT 1 FROM spans p WHERE p.trace_id = v.trace_id AND p.span_id = v.parent_span_id)
 ),
+-- Each client span with the server spans it is the parent of: a pair with each of another service (a pair within
+-- one service is not an edge), the virtual node its peer names when it has none.
 pairs AS (
-  SELECT c.service AS client, v.service AS server, c.connection_type, arrow_cast(NULL, 'Utf8') AS virtual,
+  SELECT c.service AS client,
+         CASE WHEN v.trace_id IS NULL THEN COALESCE(c.peer, 'unknown') ELSE v.service END AS server,
+         c.connection_type,
+         CASE WHEN v.trace_id IS NULL THEN 'server' END AS virtual,
          c.trace_id, c.span_id AS client_span_id, v.span_id AS server_span_id,
          c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
          c.error AS client_error, c.fault AS client_fault,
          v.start_time AS server_start, v.end_time AS server_end, v.duration_ns AS server_duration_ns,
          v.error AS server_error, v.fault AS server_fault
-  FROM servers v
-  JOIN clients c ON v.trace_id = c.trace_id AND v.parent_span_id = c.span_id
-  WHERE c.service <> v.service
-),
-to_virtual AS (
-  SELECT c.service AS client, COALESCE(c.peer, 'unknown') AS server, c.connection_type, 'server' AS virtual,
-         c.trace_id, c.span_id AS client_span_id, arrow_cast(NULL, 'FixedSizeBinary(8)') AS server_span_id,
-         c.start_time AS client_start, c.end_time AS client_end, c.duration_ns AS client_duration_ns,
-         c.error AS client_error, c.fault AS client_fault,
-         arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS server_start,
-         arrow_cast(NULL, 'Timestamp(Nanosecond, Some("UTC"))') AS server_end,
-         arrow_cast(NULL, 'Int64') AS server_duration_ns,
-         arrow_cast(NULL, 'Int64') AS server_error,
-         arrow_cast(NULL, 'Int64') AS server_fault
   FROM clients c
-  WHERE NOT EXISTS (SELECT 1 FROM servers v WHERE v.trace_id = c.trace_id AND v.parent_span_id = c.span_id)
+  LEFT JOIN servers v ON v.trace_id = c.trace_id AND v.parent_span_id = c.span_id
+  WHERE v.trace_id IS NULL OR c.service <> v.service
 ),
 from_user AS (
   SELECT 'user' AS client, o.service AS server, o.connection_type, 'client' AS virtual,
@@ -62,8 +54,6 @@ from_user AS (
 ),
 calls AS (
   SELECT * FROM pairs
-  UNION ALL
-  SELECT * FROM to_virtual
   UNION ALL
   SELECT * FROM from_user
 )

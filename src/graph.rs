@@ -141,6 +141,7 @@ pub const PART_QUERIES: [&str; 3] = ["service_graph_partial_calls", "service_gra
 /// definition). Decoded spans can be cut down to these.
 pub async fn graph_columns() -> Result<Vec<usize>> {
     let ctx = SessionContext::new();
+    register_functions(&ctx, false);
     ctx.register_table("spans", Arc::new(MemTable::try_new(span_schema(), vec![vec![]])?))?;
     let view =
         ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.with_param_values(peer_params(&DEFAULT_PEER_ATTRIBUTES))?;
@@ -166,15 +167,16 @@ pub async fn graph_columns() -> Result<Vec<usize>> {
 /// Compute the graph tables over the `spans` table registered in `ctx`, as one part (each
 /// table also registered under its name).
 pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
-    let mut parts = Parts::new(None, usize::MAX);
+    let mut parts = Parts::new(None, None, true);
     parts.add(ctx, opts).await?;
-    parts.finish(ctx, opts, false).await
+    parts.finish(ctx, opts).await
 }
 
 /// Compute the graph tables over the spans of `spool`, one part of whole traces at a time, so
 /// that the pairing's joins hold one part: all of them at once when the spool holds them in
-/// memory, its partitions when it spilled them to disk. The requests paired in each part are
-/// then written to `scratch` (a Parquet file the caller removes), and read from it.
+/// memory, its partitions when it spilled them to disk. The requests are then written to
+/// `scratch` (a Parquet file the caller removes), and read from it; those paired in each part
+/// are written beside it first, and that file is removed here.
 pub fn compute_spooled(
     ctx: &SessionContext,
     runtime: &tokio::runtime::Runtime,
@@ -189,19 +191,32 @@ pub fn compute_spooled(
     let partitions = runtime.metrics().num_workers().max(before);
     set_target_partitions(ctx, runtime, partitions)?;
     let spilled = spool.spilled();
-    let mut parts = Parts::new(spilled.then_some(scratch), 0);
+    let partial = scratch.with_extension("partial.parquet");
+    let _partial = RemoveOnDrop(spilled.then(|| partial.clone()));
+    let mut parts = Parts::new(spilled.then_some(partial.as_path()), spilled.then_some(scratch), false);
     spool.drain(|batches| {
         ctx.deregister_table("spans")?;
         register_spans(ctx, batches, partitions)?;
         runtime.block_on(parts.add(ctx, opts))
     })?;
     // What the parts' joins took is handed back before the tables are aggregated.
+    ctx.deregister_table("spans")?;
     if spilled {
-        ctx.deregister_table("spans")?;
         release_free_memory();
     }
     set_target_partitions(ctx, runtime, before)?;
-    runtime.block_on(parts.finish(ctx, opts, spilled))
+    runtime.block_on(parts.finish(ctx, opts))
+}
+
+/// A file removed when this is dropped (if it still exists).
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A spool for the spans the graph pairs: spilled beyond half the derivation's threshold (so
@@ -235,18 +250,24 @@ pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool) -> Result<
 /// The rows of the [`PART_QUERIES`] gathered over the parts of the input.
 struct Parts {
     /// In [`PART_QUERIES`] order: the requests paired within each part (many, so written to a
-    /// file beyond a budget), the ends of span links and the data-quality rows (few, held).
+    /// file when it has one), the ends of span links and the data-quality rows (few, held).
     sinks: [BatchSink; 3],
+    /// Where the requests of [`CALLS_VIEW`] are written; `None` holds them.
+    requests: Option<PathBuf>,
+    /// Keep every table registered (`sql` may read any of them); otherwise the requests paired
+    /// per part are dropped once the requests are gathered.
+    keep: bool,
 }
 
 impl Parts {
-    fn new(file: Option<&Path>, budget: usize) -> Self {
-        let held = || BatchSink::new(None, usize::MAX);
-        Parts { sinks: [BatchSink::new(file, budget), held(), held()] }
+    fn new(partial: Option<&Path>, requests: Option<&Path>, keep: bool) -> Self {
+        let held = || BatchSink::new(None);
+        Parts { sinks: [BatchSink::new(partial), held(), held()], requests: requests.map(Path::to_path_buf), keep }
     }
 
     /// Run the part queries over the `spans` now registered in `ctx`.
     async fn add(&mut self, ctx: &SessionContext, opts: &GraphOptions) -> Result<()> {
+        register_functions(ctx, opts.approx);
         ctx.deregister_table(SPANS_VIEW)?;
         let view = ctx.sql(queries::get(SPANS_VIEW)?.sql).await?.with_param_values(peer_params(&opts.peer))?;
         ctx.register_table(SPANS_VIEW, view.into_view())?;
@@ -257,10 +278,11 @@ impl Parts {
         Ok(())
     }
 
-    /// Register the gathered rows under their queries' names, then compute the graph tables
-    /// from them (each registered under its name).
-    /// `release`: hand freed memory back between the tables (large inputs).
-    async fn finish(self, ctx: &SessionContext, opts: &GraphOptions, release: bool) -> Result<Vec<Table>> {
+    /// Register the gathered rows under their queries' names, gather the requests of
+    /// [`CALLS_VIEW`] once (every table below reads them), then compute the graph tables from
+    /// them (each registered under its name). With the requests written to a file (large
+    /// inputs), freed memory is handed back between the tables.
+    async fn finish(self, ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Table>> {
         register_functions(ctx, opts.approx);
         for name in PART_QUERIES.into_iter().chain([CALLS_VIEW]).chain(GRAPH_TABLES) {
             ctx.deregister_table(name)?;
@@ -268,7 +290,28 @@ impl Parts {
         for (name, sink) in PART_QUERIES.into_iter().zip(self.sinks) {
             sink.register(ctx, name).await?;
         }
-        ctx.register_table(CALLS_VIEW, ctx.sql(queries::get(CALLS_VIEW)?.sql).await?.into_view())?;
+        // Without a consumer whose link may pair it across parts, the requests are those
+        // paired within the parts: held ones are read as they are, not copied.
+        let consumers = "SELECT 1 FROM service_graph_link_ends WHERE role = 'consumer' LIMIT 1";
+        let linked = ctx.sql(consumers).await?.count().await? > 0;
+        if self.requests.is_none() && !linked {
+            ctx.register_table(CALLS_VIEW, ctx.table_provider(PART_QUERIES[0]).await?)?;
+        } else {
+            let mut requests = BatchSink::new(self.requests.as_deref());
+            let df = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            requests.push(schema.clone(), Vec::new())?;
+            let mut stream = df.execute_stream().await?;
+            while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                requests.push(schema.clone(), vec![batch?])?;
+            }
+            drop(stream);
+            requests.register(ctx, CALLS_VIEW).await?;
+        }
+        if !self.keep {
+            ctx.deregister_table(PART_QUERIES[0])?;
+        }
+        let release = self.requests.is_some();
         let params = window_params(opts.bucket_ns, opts.from, opts.to);
         let edges = run_and_register(ctx, "service_graph", params).await?;
         if release {
@@ -291,7 +334,7 @@ pub async fn reconcile(ctx: &SessionContext, ranges: usize) -> Result<Table> {
         ctx.deregister_table(name)?;
     }
     let bound = |k: usize| (k < ranges).then(|| [vec![(k * 256 / ranges) as u8], vec![0; 15]].concat());
-    let mut matches = BatchSink::new(None, usize::MAX);
+    let mut matches = BatchSink::new(None);
     for k in 0..ranges {
         let (lo, hi) = (bound(k).unwrap_or_default(), bound(k + 1));
         let params = vec![ScalarValue::FixedSizeBinary(16, Some(lo)), ScalarValue::FixedSizeBinary(16, hi)];
@@ -302,10 +345,10 @@ pub async fn reconcile(ctx: &SessionContext, ranges: usize) -> Result<Table> {
     run_and_register(ctx, RECONCILIATION, vec![]).await
 }
 
-/// Batches held in memory up to a budget, then written to a Parquet file (when it has one).
+/// Batches written to a Parquet file from the first rows on when it has one, else held in
+/// memory.
 struct BatchSink {
     path: Option<PathBuf>,
-    budget: usize,
     schema: Option<SchemaRef>,
     held: Vec<RecordBatch>,
     held_bytes: usize,
@@ -313,10 +356,10 @@ struct BatchSink {
 }
 
 impl BatchSink {
-    /// A sink that writes to `path` beyond `budget` bytes; without a path it holds everything.
-    fn new(path: Option<&Path>, budget: usize) -> Self {
+    /// A sink that writes to `path`; without a path it holds everything.
+    fn new(path: Option<&Path>) -> Self {
         let path = path.map(Path::to_path_buf);
-        BatchSink { path, budget, schema: None, held: Vec::new(), held_bytes: 0, writer: None }
+        BatchSink { path, schema: None, held: Vec::new(), held_bytes: 0, writer: None }
     }
 
     fn push(&mut self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
@@ -331,7 +374,7 @@ impl BatchSink {
             }
         }
         if let (None, Some(path), Some(schema)) = (&self.writer, &self.path, &self.schema)
-            && self.held_bytes > self.budget
+            && self.held_bytes > 0
         {
             let file = File::create(path).map_err(|e| Error::output(path, e))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| Error::output(path, e))?;

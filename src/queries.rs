@@ -1,6 +1,8 @@
 //! The SQL that spanlens runs: every statement lives in `queries/NAME.sql`, embedded here, and
-//! the functions those statements call (`latency_percentiles`) are registered by
-//! [`register_functions`].
+//! the functions those statements call (`latency_percentiles`, and `example_ids` of
+//! [`example_ids`]) are registered by [`register_functions`].
+
+mod example_ids;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -80,7 +82,8 @@ pub fn get(name: &str) -> Result<&'static Query> {
 /// Register the functions the queries call: `latency_percentiles(value [, weight], p1, p2, ...)`
 /// returns the list of those percentiles of `value` in each group, exact (linear interpolation
 /// between closest ranks, the `percentile_cont` definition, each value counted `weight` times),
-/// or with `approx` estimated from a t-digest of bounded size per group.
+/// or with `approx` estimated from a t-digest of bounded size per group; `example_ids(id, k)`
+/// the `k` least distinct ids of each group as lowercase hex.
 pub fn register_functions(ctx: &SessionContext, approx: bool) {
     for f in aggregate_functions(approx) {
         ctx.register_udaf(f);
@@ -89,7 +92,7 @@ pub fn register_functions(ctx: &SessionContext, approx: bool) {
 
 /// The aggregate functions the queries call (see [`register_functions`]).
 pub fn aggregate_functions(approx: bool) -> Vec<AggregateUDF> {
-    vec![AggregateUDF::from(LatencyPercentiles::new(approx))]
+    vec![AggregateUDF::from(LatencyPercentiles::new(approx)), AggregateUDF::from(example_ids::ExampleIds::new())]
 }
 
 /// Centroids kept per t-digest in approximate mode.

@@ -77,6 +77,13 @@ pub const FUNCTIONS: &[FunctionDoc] = &[
                   weight times), the metric tables' percentiles",
         example: "SELECT service_name, latency_percentiles(ns_to_ms(duration_ns), 0.5, 0.99) FROM spans GROUP BY 1",
     },
+    FunctionDoc {
+        name: "example_ids",
+        signature: "example_ids(id BINARY, k BIGINT) -> TEXT[]",
+        summary: "aggregate: the k (1 to 100) least distinct ids of each group, as lowercase hex in \
+                  ascending order, NULL for a group without ids; the data-quality checks' example traces",
+        example: "SELECT service_name, example_ids(trace_id, 3) FROM spans WHERE status_code = 'ERROR' GROUP BY 1",
+    },
 ];
 
 /// The scalar functions of [`FUNCTIONS`] (`latency_percentiles`, which the embedded queries
