@@ -320,12 +320,12 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
 }
 
 /// Stream the span columns the derivation reads (`spans_for_signals` over the `spans` table
-/// registered in `ctx`), their attribute maps cut to the keys the rules for `kinds` read, into
-/// `spool`.
+/// registered in `ctx`), their attribute maps cut to the keys the rules for `kinds` read and
+/// each batch's resources held once, into `spool`.
 pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool, kinds: RecordKinds) -> Result<()> {
     let mut stream = ctx.sql(queries::get("spans_for_signals")?.sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        spool.push(signals::keep_rule_keys(&batch?, kinds)?)?;
+        spool.push(signals::share_resources(&signals::keep_rule_keys(&batch?, kinds)?)?)?;
     }
     Ok(())
 }
