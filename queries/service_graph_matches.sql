@@ -10,18 +10,18 @@ WITH records AS (
   FROM windowed_signals
   WHERE record_type = 'dependency' AND trace_id >= $1 AND ($2 IS NULL OR trace_id < $2)
 ),
-calls AS (
-  SELECT trace_id, client_span_id, server_span_id, client, server, virtual
+-- Each request once per side that has a span: the client side names its server, the server side its client.
+ends AS (
+  SELECT trace_id, client_span_id AS span_id, 'client' AS side, server AS peer,
+         virtual IS NOT DISTINCT FROM 'server' AS to_virtual
   FROM service_graph_calls
-  WHERE trace_id >= $1 AND ($2 IS NULL OR trace_id < $2)
+  WHERE client_span_id IS NOT NULL AND trace_id >= $1 AND ($2 IS NULL OR trace_id < $2)
+  UNION ALL
+  SELECT trace_id, server_span_id, 'server', client, false
+  FROM service_graph_calls
+  WHERE server_span_id IS NOT NULL AND trace_id >= $1 AND ($2 IS NULL OR trace_id < $2)
 )
-SELECT 'client' AS side, r.service, r.remote_service, c.server AS peer,
-       c.virtual IS NOT DISTINCT FROM 'server' AS to_virtual, COUNT(*) AS calls
+SELECT e.side, r.service, r.remote_service, e.peer, e.to_virtual, COUNT(*) AS calls
 FROM records r
-JOIN calls c ON c.trace_id = r.trace_id AND c.client_span_id = r.span_id
-GROUP BY r.service, r.remote_service, c.server, c.virtual IS NOT DISTINCT FROM 'server'
-UNION ALL
-SELECT 'server', r.service, r.remote_service, c.client, false, COUNT(*)
-FROM records r
-JOIN calls c ON c.trace_id = r.trace_id AND c.server_span_id = r.span_id
-GROUP BY r.service, r.remote_service, c.client
+JOIN ends e ON e.trace_id = r.trace_id AND e.span_id = r.span_id
+GROUP BY e.side, r.service, r.remote_service, e.peer, e.to_virtual

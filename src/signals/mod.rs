@@ -516,10 +516,7 @@ pub fn share_resources(batch: &RecordBatch) -> Result<RecordBatch> {
     let Ok(at) = batch.schema().index_of(span::RESOURCE_ATTRIBUTES) else { return Ok(batch.clone()) };
     let Some(map) = batch.column(at).as_map_opt() else { return Ok(batch.clone()) };
     let (keys, values) = (utf8(map.keys())?, utf8(map.values())?);
-    let service = match batch.column_by_name(span::SERVICE_NAME) {
-        Some(column) => Some(utf8(&arrow::compute::cast(column, &DataType::Utf8)?)?),
-        None => None,
-    };
+    let service = batch.column_by_name(span::SERVICE_NAME).map(utf8).transpose()?;
     let offsets = map.value_offsets();
     // Each row's resource as bytes: its service name, then each entry's key and value, every
     // part prefixed by its length (a missing one by u32::MAX), so that different rows never
