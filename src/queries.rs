@@ -15,6 +15,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 use datafusion::prelude::SessionContext;
 use datafusion_functions_aggregate_common::tdigest::{Centroid, TDigest};
@@ -189,6 +190,12 @@ fn weighted_call(args: &AccumulatorArgs) -> datafusion::common::Result<bool> {
     }
 }
 
+/// The value of an aggregate's argument when it is a literal.
+fn literal(expr: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
+    let any: &dyn Any = expr.as_ref();
+    any.downcast_ref::<Literal>().map(Literal::value)
+}
+
 /// The literal percentiles of a `latency_percentiles` call (every argument after the values and
 /// the weights).
 fn percentile_args(args: &AccumulatorArgs) -> datafusion::common::Result<Vec<f64>> {
@@ -203,12 +210,9 @@ fn percentile_args(args: &AccumulatorArgs) -> datafusion::common::Result<Vec<f64
     }
     args.exprs[first..]
         .iter()
-        .map(|e| {
-            let any: &dyn Any = e.as_ref();
-            match any.downcast_ref::<Literal>().map(Literal::value) {
-                Some(ScalarValue::Float64(Some(p))) if (0.0..=1.0).contains(p) => Ok(*p),
-                _ => Err(bad()),
-            }
+        .map(|e| match literal(e) {
+            Some(ScalarValue::Float64(Some(p))) if (0.0..=1.0).contains(p) => Ok(*p),
+            _ => Err(bad()),
         })
         .collect()
 }

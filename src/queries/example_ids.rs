@@ -5,7 +5,6 @@
 //! sorts every id of the group first; lowercase hex sorts as the bytes do, so both give the same
 //! list.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryBuilder, ListArray, StringArray};
@@ -15,7 +14,6 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, TypeSignature, Volatility};
-use datafusion::physical_expr::expressions::Literal;
 
 use crate::model::builder::hex;
 
@@ -47,10 +45,8 @@ fn call_args(args: &AccumulatorArgs) -> datafusion::common::Result<(i32, usize)>
     let DataType::FixedSizeBinary(width) = args.exprs[0].data_type(args.schema)? else {
         return Err(plan_error("the ids must be FixedSizeBinary".into()));
     };
-    let any: &dyn Any = args.exprs[1].as_ref();
-    let k = any.downcast_ref::<Literal>().map(|l| l.value().clone());
-    match k {
-        Some(ScalarValue::Int64(Some(k))) if (1..=MAX_K).contains(&k) => Ok((width, k as usize)),
+    match super::literal(&args.exprs[1]) {
+        Some(&ScalarValue::Int64(Some(k))) if (1..=MAX_K).contains(&k) => Ok((width, k as usize)),
         other => Err(plan_error(format!("k must be a literal from 1 to {MAX_K}, got {other:?}"))),
     }
 }
