@@ -67,13 +67,15 @@ fn human_duration(ns: u64) -> String {
     }
 }
 
-/// Lower-case hex of an id.
+/// Lower-case hex of an id (or any bytes).
 pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
     }
-    s
+    out
 }
 
 /// Renders an `AnyValue` as the text stored in attribute maps: strings as they are, integers in

@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use crate::model::builder::hex;
 use crate::model::schema::HOT_COLUMNS;
 
 type DfResult<T> = datafusion::common::Result<T>;
@@ -112,17 +113,6 @@ pub fn register(ctx: &SessionContext) {
     for f in scalar_functions() {
         ctx.register_udf(f);
     }
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
 }
 
 /// A binary column (Binary, LargeBinary, BinaryView, FixedSizeBinary) as lowercase hex text;
