@@ -176,7 +176,8 @@ pub async fn compute(ctx: &SessionContext, opts: &GraphOptions) -> Result<Vec<Ta
 /// that the pairing's joins hold one part: all of them at once when the spool holds them in
 /// memory, its partitions when it spilled them to disk. The requests are then written to
 /// `scratch` (a Parquet file the caller removes), and read from it; those paired in each part
-/// are written beside it first, and that file is removed here.
+/// are written beside it first, and that file is removed here (or becomes `scratch` itself
+/// when no span link pairs requests across parts).
 pub fn compute_spooled(
     ctx: &SessionContext,
     runtime: &tokio::runtime::Runtime,
@@ -287,16 +288,13 @@ impl Parts {
         for name in PART_QUERIES.into_iter().chain([CALLS_VIEW]).chain(GRAPH_TABLES) {
             ctx.deregister_table(name)?;
         }
-        for (name, sink) in PART_QUERIES.into_iter().zip(self.sinks) {
-            sink.register(ctx, name).await?;
-        }
-        // Without a consumer whose link may pair it across parts, the requests are those
-        // paired within the parts: held ones are read as they are, not copied.
+        let [mut partial, link_ends, quality] = self.sinks;
+        link_ends.register(ctx, PART_QUERIES[1]).await?;
+        quality.register(ctx, PART_QUERIES[2]).await?;
         let consumers = "SELECT 1 FROM service_graph_link_ends WHERE role = 'consumer' LIMIT 1";
         let linked = ctx.sql(consumers).await?.count().await? > 0;
-        if self.requests.is_none() && !linked {
-            ctx.register_table(CALLS_VIEW, ctx.table_provider(PART_QUERIES[0]).await?)?;
-        } else {
+        if linked {
+            partial.register(ctx, PART_QUERIES[0]).await?;
             let mut requests = BatchSink::new(self.requests.as_deref());
             let df = ctx.sql(queries::get(CALLS_VIEW)?.sql).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -307,6 +305,14 @@ impl Parts {
             }
             drop(stream);
             requests.register(ctx, CALLS_VIEW).await?;
+        } else {
+            // Without a consumer whose link may pair it across parts, the requests are those
+            // paired within the parts, read as they are: a file of them becomes the requests'.
+            if let Some(file) = &self.requests {
+                partial.move_to(file)?;
+            }
+            partial.register(ctx, PART_QUERIES[0]).await?;
+            ctx.register_table(CALLS_VIEW, ctx.table_provider(PART_QUERIES[0]).await?)?;
         }
         if !self.keep {
             ctx.deregister_table(PART_QUERIES[0])?;
@@ -383,6 +389,15 @@ impl BatchSink {
             }
             self.held_bytes = 0;
             self.writer = Some(writer);
+        }
+        Ok(())
+    }
+
+    /// Move the file written so far, if any, to `path`, and write there from now on.
+    fn move_to(&mut self, path: &Path) -> Result<()> {
+        if let (Some(_), Some(from)) = (&self.writer, &self.path) {
+            std::fs::rename(from, path).map_err(|e| Error::output(path, e))?;
+            self.path = Some(path.to_path_buf());
         }
         Ok(())
     }
