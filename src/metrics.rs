@@ -325,9 +325,27 @@ pub async fn register_window(ctx: &SessionContext, opts: &MetricsOptions) -> Res
 pub async fn spool_spans(ctx: &SessionContext, spool: &mut SpanSpool, kinds: RecordKinds) -> Result<()> {
     let mut stream = ctx.sql(queries::get("spans_for_signals")?.sql).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        spool.push(signals::share_resources(&signals::keep_rule_keys(&batch?, kinds)?)?)?;
+        spool.push(signals::compact_maps(&batch?, kinds)?)?;
     }
     Ok(())
+}
+
+/// Read the span columns the derivation reads (`columns`, as [`derivation_columns`] gives them)
+/// from the span store at `dir`, in the date partitions that can hold records of `[from, to)`,
+/// into `spool`, with the attribute maps cut to the keys the rules for `kinds` read and each
+/// batch's resources held once ([`signals::compact_maps`]): the spans `spans_for_signals`
+/// selects from the store's `spans`, in the form decoding raw inputs gives.
+pub fn spool_store(
+    dir: &Path,
+    window: (Option<i64>, Option<i64>),
+    columns: &[usize],
+    spool: &mut SpanSpool,
+    kinds: RecordKinds,
+) -> Result<()> {
+    let files = crate::store::read::span_files(dir, window.0, window.1)?;
+    let schema = span_schema();
+    let names: Vec<&str> = columns.iter().map(|&c| schema.field(c).name().as_str()).collect();
+    crate::store::read::read_spans(&files, &names, |b| signals::compact_maps(&b, kinds), |b| spool.push(b))
 }
 
 /// Derive signals from `spans` (already registered in `ctx`) and compute the metric tables.

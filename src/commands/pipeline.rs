@@ -250,12 +250,14 @@ struct Spooled {
 /// store read, if the input was one.
 fn spool_inputs(ctx: &SessionContext, runtime: &tokio::runtime::Runtime, req: &SignalsRequest) -> Result<Spooled> {
     if let Some(dir) = span_store(req.inputs) {
-        let spool = runtime.block_on(async {
+        // Registered for the queries that read the store's spans (the graph, `sql`); the
+        // derivation reads its columns straight from the files.
+        let columns = runtime.block_on(async {
             metrics::register_store(ctx, &dir, req.window.0, req.window.1).await?;
-            let mut spool = SpanSpool::new(req.spill.clone());
-            metrics::spool_spans(ctx, &mut spool, req.signals.records).await?;
-            Ok::<_, Error>(spool)
+            metrics::derivation_columns().await
         })?;
+        let mut spool = SpanSpool::new(req.spill.clone());
+        metrics::spool_store(&dir, req.window, &columns, &mut spool, req.signals.records)?;
         return Ok(Spooled { spool, graph: None, sources: Vec::new(), store: Some(dir), s3: ListStats::default() });
     }
     // With the graph, the columns of both; each decoded batch is then split in two.

@@ -25,11 +25,13 @@ use crate::queries;
 
 mod builder;
 mod columns;
+mod compact;
 pub mod function;
 mod trace;
 
 use builder::SignalsBuilder;
 use columns::{Columns, utf8};
+pub use compact::compact_maps;
 use trace::{SpanAt, TraceScratch, derive_trace};
 
 /// The table's name, as queries and output files call it.
@@ -506,72 +508,6 @@ pub fn keep_rule_keys(batch: &RecordBatch, kinds: RecordKinds) -> Result<RecordB
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// Give the `resource_attributes` of a `spans_for_signals` batch as a dictionary of the batch's
-/// distinct resources ([`span::shared_resource_attributes_type`]), as decoding for `metrics`
-/// does, instead of a copy of the map in every row: for spans read from a store, whose rows
-/// each hold their resource's map, so that the spool holds each resource once per batch. Rows
-/// are the same resource when their maps (entries in order) and service names are the same; a
-/// batch whose column is already shared, or has none, comes back as it was.
-pub fn share_resources(batch: &RecordBatch) -> Result<RecordBatch> {
-    let Ok(at) = batch.schema().index_of(span::RESOURCE_ATTRIBUTES) else { return Ok(batch.clone()) };
-    let Some(map) = batch.column(at).as_map_opt() else { return Ok(batch.clone()) };
-    let (keys, values) = (utf8(map.keys())?, utf8(map.values())?);
-    let service = batch.column_by_name(span::SERVICE_NAME).map(utf8).transpose()?;
-    let offsets = map.value_offsets();
-    // Each row's resource as bytes: its service name, then each entry's key and value, every
-    // part prefixed by its length (a missing one by u32::MAX), so that different rows never
-    // give the same bytes.
-    let mut text = Vec::new();
-    let part = |text: &mut Vec<u8>, s: Option<&str>| match s {
-        Some(s) => {
-            text.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            text.extend_from_slice(s.as_bytes());
-        }
-        None => text.extend_from_slice(&u32::MAX.to_le_bytes()),
-    };
-    let mut index: std::collections::HashMap<Vec<u8>, i32> = std::collections::HashMap::new();
-    let mut firsts: Vec<u32> = Vec::new();
-    let mut rows: Vec<Option<i32>> = Vec::with_capacity(map.len());
-    for row in 0..map.len() {
-        if map.is_null(row) {
-            rows.push(None);
-            continue;
-        }
-        text.clear();
-        part(&mut text, service.as_ref().and_then(|s| s.is_valid(row).then(|| s.value(row))));
-        for j in offsets[row] as usize..offsets[row + 1] as usize {
-            part(&mut text, keys.is_valid(j).then(|| keys.value(j)));
-            part(&mut text, values.is_valid(j).then(|| values.value(j)));
-        }
-        let key = match index.get(text.as_slice()) {
-            Some(&key) => key,
-            None => {
-                let key = firsts.len() as i32;
-                index.insert(text.clone(), key);
-                firsts.push(row as u32);
-                key
-            }
-        };
-        rows.push(Some(key));
-    }
-    let distinct = arrow::compute::take(map, &arrow::array::UInt32Array::from(firsts), None)?;
-    let shared = arrow::array::DictionaryArray::try_new(arrow::array::Int32Array::from(rows), distinct)?;
-    let mut columns = batch.columns().to_vec();
-    columns[at] = Arc::new(shared);
-    let fields: Vec<Arc<Field>> = batch
-        .schema()
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match i == at {
-            true => Arc::new(f.as_ref().clone().with_data_type(columns[at].data_type().clone())),
-            false => f.clone(),
-        })
-        .collect();
-    let schema = Arc::new(Schema::new_with_metadata(fields, batch.schema().metadata().clone()));
-    Ok(RecordBatch::try_new(schema, columns)?)
-}
-
 /// Derive the signals table from the `spans` table registered in `ctx`, in memory.
 pub async fn derive_signals(ctx: &SessionContext, opts: &SignalOptions) -> Result<(Vec<RecordBatch>, SignalStats)> {
     let batches = ctx.sql(queries::get("spans_for_signals")?.sql).await?.collect().await?;
@@ -688,9 +624,10 @@ mod tests {
     }
 
     /// Spans decoded with compact maps (a dictionary of the batch's resources, attribute keys as
-    /// indexes into the rule keys), and full maps cut to the rule keys with their resources then
-    /// shared ([`share_resources`], as a store is read), give the records that full maps per row
-    /// give, also when consecutive rows change resource and the same resource comes back.
+    /// indexes into the rule keys), and full maps put in that form as a store's are read
+    /// ([`compact_maps`], from text maps and from maps whose keys and values are
+    /// dictionaries), give the records that full maps per row give, also when consecutive rows
+    /// change resource and the same resource comes back.
     #[test]
     fn compact_maps_derive_as_full_maps_do() {
         use crate::model::builder::SpanBatchBuilder;
@@ -731,15 +668,22 @@ mod tests {
             let out = emitted(|deriver, emit| deriver.derive(&[batch], emit).unwrap());
             arrow::compute::concat_batches(&signals_schema(), &out).unwrap()
         };
-        let shared = share_resources(&keep_rule_keys(&derive(false), RecordKinds::ALL).unwrap()).unwrap();
-        let dictionary =
-            shared.column_by_name(span::RESOURCE_ATTRIBUTES).unwrap().as_dictionary::<arrow::datatypes::Int32Type>();
-        assert_eq!(dictionary.values().len(), doc.resource_spans.len(), "one map per distinct resource");
-        assert_eq!(share_resources(&shared).unwrap(), shared, "already shared: as it was");
-        let (full, compact, shared) = (records(derive(false)), records(derive(true)), records(shared));
+        let full_maps = derive(false);
+        let from_text = compact_maps(&full_maps, RecordKinds::ALL).unwrap();
+        let from_dictionaries = compact_maps(&compact::dictionary_maps(&full_maps), RecordKinds::ALL).unwrap();
+        assert_eq!(from_text.schema(), derive(true).schema(), "the form decoding gives");
+        for compacted in [&from_text, &from_dictionaries] {
+            let dictionary = compacted
+                .column_by_name(span::RESOURCE_ATTRIBUTES)
+                .unwrap()
+                .as_dictionary::<arrow::datatypes::Int32Type>();
+            assert_eq!(dictionary.values().len(), doc.resource_spans.len(), "one map per distinct resource");
+        }
+        let (full, compact) = (records(full_maps), records(derive(true)));
         assert!(full.num_rows() > 600, "{}", full.num_rows());
         assert_eq!(full, compact);
-        assert_eq!(full, shared);
+        assert_eq!(full, records(from_text));
+        assert_eq!(full, records(from_dictionaries));
         let per_row = full;
         let environments = cast(per_row.column_by_name(col::ENVIRONMENT).unwrap(), &DataType::Utf8).unwrap();
         let distinct: std::collections::BTreeSet<_> = environments.as_string::<i32>().iter().collect();

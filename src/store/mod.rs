@@ -5,7 +5,7 @@
 //! [`SpanStoreWriter`] buffers incoming batches per partition and flushes a partition when it
 //! reaches `rows_per_file`, or the largest one when all buffers together reach `max_buffered_rows`,
 //! so memory stays bounded whatever the input size. Flush points depend only on the rows, so the
-//! same input gives the same files.
+//! same input gives the same files. [`read`] reads a store's span files back for the derivation.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,8 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::model::schema::{self, span_schema};
 use crate::output::{STORE_ZSTD_LEVEL, write_parquet, writer_properties};
+
+pub mod read;
 
 /// Sub-directory of an output directory holding the span table.
 pub const SPANS_DIR: &str = "spans";
