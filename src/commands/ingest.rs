@@ -8,8 +8,8 @@ use crate::cli::IngestArgs;
 use crate::commands::pipeline::write_tables;
 use crate::config::IngestPlan;
 use crate::error::Result;
-use crate::ingest::files;
 use crate::ingest::read::decode_into;
+use crate::ingest::{DecodeOptions, files};
 use crate::outcome::IngestOutcome;
 use crate::output::Output;
 use crate::report::run_info::ingest_run_info;
@@ -30,7 +30,10 @@ pub fn ingest(plan: &IngestPlan) -> Result<IngestOutcome> {
     let out = Output::create(&plan.out, plan.force, &plan.decode.s3, None)?;
     let mut store = SpanStoreWriter::new(out.path(), plan.store.clone())?;
     let (inputs, s3) = files::expand_with(&plan.inputs, &plan.decode.s3, None)?;
-    let (store_stats, sources) = decode_into(inputs, &plan.decode, plan.quiet, move |rx| {
+    // Each batch's resources are held once, not copied into every row, until the rows are
+    // sorted and written.
+    let decode = DecodeOptions { compact_maps: true, ..plan.decode.clone() };
+    let (store_stats, sources) = decode_into(inputs, &decode, plan.quiet, move |rx| {
         for batches in rx {
             for batch in batches {
                 store.write(batch)?;

@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, TimestampNanosecondArray, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, TimestampNanosecondArray, UInt32Array};
 use arrow::compute::{
     SortColumn, SortOptions, concat, filter_record_batch, lexsort_to_indices, take, take_record_batch,
 };
+use arrow::datatypes::Int32Type;
 use parquet::file::metadata::SortingColumn;
 use rayon::prelude::*;
 
@@ -106,7 +107,9 @@ impl SpanStoreWriter {
         })
     }
 
-    /// Add a batch of the span table.
+    /// Add a batch of the span table, its `resource_attributes` a map per row or a dictionary
+    /// of the batch's resources ([`schema::shared_resource_attributes_type`], which holds less
+    /// while rows wait to be sorted); every batch of one writer in the same form.
     pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -134,46 +137,75 @@ impl SpanStoreWriter {
     /// `keep_tail`, a last part smaller than a file stays buffered to fill the next file.
     fn flush(&mut self, day: i64, keep_tail: bool) -> Result<()> {
         let Some(p) = self.partitions.get_mut(&day) else { return Ok(()) };
-        let per_file = self.options.rows_per_file.max(1);
-        let rows = p.rows;
-        let write_rows = if keep_tail { rows - rows % per_file } else { rows };
-        if write_rows == 0 {
-            return Ok(());
+        let written = p.flush(&self.spans_dir, day, self.options.rows_per_file, keep_tail)?;
+        self.buffered_rows -= written.rows;
+        self.stats.add(day, &written);
+        Ok(())
+    }
+
+    /// Flush every partition, each on its own rayon task, and report what was written.
+    pub fn finish(mut self) -> Result<StoreStats> {
+        let (spans_dir, per_file) = (&self.spans_dir, self.options.rows_per_file);
+        let written: Vec<(i64, Result<Written>)> =
+            self.partitions.par_iter_mut().map(|(day, p)| (*day, p.flush(spans_dir, *day, per_file, false))).collect();
+        for (day, written) in written {
+            self.stats.add(day, &written?);
         }
-        let first_file = p.files;
-        p.files += write_rows.div_ceil(per_file);
-        let sorted = sort_spans(&concat_spans(&std::mem::take(&mut p.batches))?)?;
+        Ok(self.stats)
+    }
+}
+
+/// What one flush of a partition wrote.
+struct Written {
+    rows: usize,
+    files: u64,
+    bytes: u64,
+}
+
+impl StoreStats {
+    fn add(&mut self, day: i64, written: &Written) {
+        if written.rows == 0 {
+            return;
+        }
+        self.files += written.files;
+        self.bytes += written.bytes;
+        self.rows += written.rows as u64;
+        *self.partitions.entry(date_of_day(day)).or_default() += written.rows as u64;
+    }
+}
+
+impl Partition {
+    /// Sort the buffered rows and write them into `spans_dir`'s partition of `day` as files of
+    /// `rows_per_file` rows; with `keep_tail`, a last part smaller than a file stays buffered.
+    fn flush(&mut self, spans_dir: &Path, day: i64, rows_per_file: usize, keep_tail: bool) -> Result<Written> {
+        let per_file = rows_per_file.max(1);
+        let rows = self.rows;
+        let write_rows = if keep_tail { rows - rows % per_file } else { rows };
+        let mut written = Written { rows: write_rows, files: 0, bytes: 0 };
+        if write_rows == 0 {
+            return Ok(written);
+        }
+        let first_file = self.files;
+        self.files += write_rows.div_ceil(per_file);
+        let sorted = sort_spans(&concat_spans(&std::mem::take(&mut self.batches))?)?;
         if write_rows < rows {
             // Copied out, so the written rows' buffers are freed rather than kept alive by a slice.
             let tail = (write_rows..rows).map(|i| u32::try_from(i).unwrap_or(u32::MAX));
-            p.batches.push(take_record_batch(&sorted, &UInt32Array::from_iter_values(tail))?);
+            self.batches.push(take_record_batch(&sorted, &UInt32Array::from_iter_values(tail))?);
         }
-        p.rows = rows - write_rows;
-        self.buffered_rows -= write_rows;
+        self.rows = rows - write_rows;
 
-        let date = date_of_day(day);
-        let dir = self.spans_dir.join(format!("{PARTITION_COLUMN}={date}"));
+        let dir = spans_dir.join(format!("{PARTITION_COLUMN}={}", date_of_day(day)));
         std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
         for (i, offset) in (0..write_rows).step_by(per_file).enumerate() {
             let len = per_file.min(write_rows - offset);
             let path = dir.join(format!("part-{:05}.parquet", first_file + i));
             let props = writer_properties(STORE_ZSTD_LEVEL, Some(sorting_columns()), &[schema::TRACE_ID]);
-            let bytes = write_parquet(&path, span_schema(), &[sorted.slice(offset, len)], props)?;
-            self.stats.files += 1;
-            self.stats.bytes += bytes;
+            let batch = with_resource_maps(&sorted.slice(offset, len))?;
+            written.files += 1;
+            written.bytes += write_parquet(&path, span_schema(), &[batch], props)?;
         }
-        self.stats.rows += write_rows as u64;
-        *self.stats.partitions.entry(date).or_default() += write_rows as u64;
-        Ok(())
-    }
-
-    /// Flush everything and report what was written.
-    pub fn finish(mut self) -> Result<StoreStats> {
-        let days: Vec<i64> = self.partitions.keys().copied().collect();
-        for day in days {
-            self.flush(day, false)?;
-        }
-        Ok(self.stats)
+        Ok(written)
     }
 }
 
@@ -211,9 +243,11 @@ pub fn sort_spans(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
-/// Span batches as one batch, each column concatenated on its own rayon task.
+/// Span batches (all of one schema) as one batch, each column concatenated on its own rayon
+/// task.
 fn concat_spans(batches: &[RecordBatch]) -> Result<RecordBatch> {
-    let schema = span_schema();
+    let Some(first) = batches.first() else { return Ok(RecordBatch::new_empty(span_schema())) };
+    let schema = first.schema();
     if let [one] = batches {
         return Ok(one.clone());
     }
@@ -221,6 +255,22 @@ fn concat_spans(batches: &[RecordBatch]) -> Result<RecordBatch> {
         .into_par_iter()
         .map(|i| concat(&batches.iter().map(|b| b.column(i).as_ref()).collect::<Vec<_>>()))
         .collect::<std::result::Result<_, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// `batch` in the span table's schema: a `resource_attributes` column holding each batch's
+/// distinct resources once ([`schema::shared_resource_attributes_type`], as decoding with
+/// shared resources gives and the writer keeps while it buffers and sorts) becomes a map per
+/// row, as the files hold it.
+fn with_resource_maps(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = span_schema();
+    let Ok(at) = batch.schema().index_of(schema::RESOURCE_ATTRIBUTES) else {
+        return Err(Error::Config("span batch lacks a resource_attributes column".into()));
+    };
+    let mut columns = batch.columns().to_vec();
+    if let Some(shared) = columns[at].as_dictionary_opt::<Int32Type>() {
+        columns[at] = take(shared.values().as_ref(), shared.keys(), None)?;
+    }
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
@@ -302,6 +352,78 @@ mod tests {
         assert!(order.values().iter().enumerate().all(|(i, v)| *v as usize == i));
         assert_eq!(sorted.column_by_name(schema::SERVICE_NAME).unwrap().null_count(), 1);
         assert!(sorted.column_by_name(schema::SERVICE_NAME).unwrap().is_null(0));
+    }
+
+    /// Batches whose resources are held once per batch write the same files, byte for byte,
+    /// as batches with a map per row: across days, files cut mid-batch, tails kept between
+    /// flushes and flushes forced by the buffer limit.
+    #[test]
+    fn shared_resources_write_the_same_files() {
+        use crate::model::builder::SpanBatchBuilder;
+        let day = NANOS_PER_DAY as u64;
+        let docs = [
+            crate::testing::synthetic_traces(3, 120, 5, 19_000 * day + day - 1_000_000_000),
+            crate::testing::synthetic_traces(4, 90, 4, 19_002 * day),
+        ];
+        let batches = |shared: bool| {
+            let mut out = Vec::new();
+            for doc in &docs {
+                // Two resources to a batch, so that buffered batches' dictionaries differ.
+                for pair in doc.resource_spans.chunks(2) {
+                    let mut b = SpanBatchBuilder::new(1024).with_shared_resources(shared);
+                    for rs in pair {
+                        b.begin_resource(&rs.resource);
+                        for ss in &rs.scope_spans {
+                            b.begin_scope(&ss.scope);
+                            for span in &ss.spans {
+                                b.append_span(span).unwrap();
+                            }
+                        }
+                    }
+                    out.push(b.finish());
+                }
+            }
+            out
+        };
+        let write = |shared: bool| {
+            let dir = tempfile::tempdir().unwrap();
+            let options = StoreOptions { rows_per_file: 70, max_buffered_rows: 400 };
+            let mut w = SpanStoreWriter::new(dir.path(), options).unwrap();
+            for batch in batches(shared) {
+                w.write(batch).unwrap();
+            }
+            let stats = w.finish().unwrap();
+            let mut files = Vec::new();
+            for entry in walkdir(&dir.path().join(SPANS_DIR)) {
+                files.push((entry.clone(), std::fs::read(&entry).unwrap()));
+            }
+            files.sort();
+            let names = files.iter().map(|(p, b)| (p.strip_prefix(dir.path()).unwrap().to_path_buf(), b.clone()));
+            (stats, names.collect::<Vec<_>>())
+        };
+        let (plain_stats, plain) = write(false);
+        let (shared_stats, shared) = write(true);
+        assert_eq!(
+            batches(true)[0].column_by_name(schema::RESOURCE_ATTRIBUTES).unwrap().data_type(),
+            &schema::shared_resource_attributes_type()
+        );
+        assert_eq!(plain_stats.rows, (120 * 5 + 90 * 4) as u64);
+        assert!(plain_stats.partitions.len() >= 2 && plain_stats.files > 8, "{plain_stats:?}");
+        assert_eq!(plain_stats, shared_stats);
+        assert_eq!(plain.len(), shared.len());
+        for ((pa, a), (pb, b)) in plain.iter().zip(&shared) {
+            assert_eq!(pa, pb);
+            assert!(a == b, "{} differs", pa.display());
+        }
+    }
+
+    fn walkdir(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { out.extend(walkdir(&path)) } else { out.push(path) }
+        }
+        out
     }
 
     #[test]
