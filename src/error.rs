@@ -106,6 +106,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// An input at `path` that cannot be read because of `source`: an I/O error as it is, any
+    /// other error (a Parquet footer, an Arrow stream) carried in one.
+    pub fn input(path: &std::path::Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let source = match source.into().downcast::<std::io::Error>() {
+            Ok(io) => *io,
+            Err(other) => std::io::Error::other(other),
+        };
+        Error::Input { path: path.display().to_string(), source }
+    }
+
     pub fn output(path: impl Into<PathBuf>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::Output { path: path.into(), source: source.into() }
     }

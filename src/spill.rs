@@ -280,7 +280,7 @@ impl SpanSpool {
             let name = file.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let mut splitter = Splitter::new(dir.path(), &format!("{name}-"), depth);
             for batch in open_spill(&file.path)? {
-                splitter.push(&batch.map_err(|e| unreadable(&file.path, e))?)?;
+                splitter.push(&batch.map_err(|e| Error::input(&file.path, e))?)?;
             }
             let _ = std::fs::remove_file(&file.path);
             // One trace cannot be split: derive it whatever its size.
@@ -302,18 +302,13 @@ fn push_parts(stack: &mut Vec<(SpillFile, usize)>, parts: Vec<SpillFile>, depth:
     }
 }
 
-/// A spill file that cannot be read back.
-fn unreadable(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
-    Error::Input { path: path.display().to_string(), source: std::io::Error::other(e) }
-}
-
 fn open_spill(path: &Path) -> Result<StreamReader<BufReader<File>>> {
-    let file = File::open(path).map_err(|e| unreadable(path, e))?;
-    StreamReader::try_new(BufReader::new(file), None).map_err(|e| unreadable(path, e))
+    let file = File::open(path).map_err(|e| Error::input(path, e))?;
+    StreamReader::try_new(BufReader::new(file), None).map_err(|e| Error::input(path, e))
 }
 
 fn read_spill(path: &Path) -> Result<Vec<RecordBatch>> {
-    open_spill(path)?.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| unreadable(path, e))
+    open_spill(path)?.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| Error::input(path, e))
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::model::schema::{self as span};
 
 /// A text column as `Dictionary(Int32, Utf8)`: as it is when it is one.
 fn text_dictionary(array: &ArrayRef) -> Result<DictionaryArray<Int32Type>> {
-    let ty = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let ty = span::dict_utf8();
     let array = if array.data_type() == &ty { Arc::clone(array) } else { cast(array, &ty)? };
     Ok(array.as_dictionary::<Int32Type>().clone())
 }
@@ -194,26 +194,9 @@ pub fn compact_maps(batch: &RecordBatch, kinds: RecordKinds) -> Result<RecordBat
 /// `Dictionary(Int32, Utf8)`, as [`crate::store::read`] reads them.
 #[cfg(test)]
 pub(crate) fn dictionary_maps(batch: &RecordBatch) -> RecordBatch {
-    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let schema = batch.schema();
-    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    let mut columns = batch.columns().to_vec();
-    for name in [span::ATTRIBUTES, span::RESOURCE_ATTRIBUTES] {
-        let Ok(at) = schema.index_of(name) else { continue };
-        let map = columns[at].as_map();
-        let kv: Vec<ArrayRef> = [map.keys(), map.values()].iter().map(|a| cast(a, &dictionary).unwrap()).collect();
-        let DataType::Map(entries, sorted) = map.data_type() else { unreachable!() };
-        let DataType::Struct(names) = entries.data_type() else { unreachable!() };
-        let names: arrow::datatypes::Fields =
-            names.iter().map(|f| f.as_ref().clone().with_data_type(dictionary.clone())).collect();
-        let entries = Arc::new(entries.as_ref().clone().with_data_type(DataType::Struct(names.clone())));
-        let structs = StructArray::try_new(names, kv, None).unwrap();
-        let offsets = map.offsets().clone();
-        let map = MapArray::try_new(Arc::clone(&entries), offsets, structs, map.nulls().cloned(), *sorted).unwrap();
-        fields[at] = fields[at].clone().with_data_type(map.data_type().clone());
-        columns[at] = Arc::new(map);
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    let schema = crate::store::read::dictionary_maps(&batch.schema());
+    let columns = batch.columns().iter().zip(schema.fields()).map(|(c, f)| cast(c, f.data_type()).unwrap()).collect();
+    RecordBatch::try_new(Arc::new(schema), columns).unwrap()
 }
 
 #[cfg(test)]

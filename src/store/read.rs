@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::{PARTITION_COLUMN, spans_dir, window_dates};
 use crate::error::{Error, Result};
+use crate::model::schema::dict_utf8;
 
 /// Rows per batch read.
 const BATCH_ROWS: usize = 8192;
@@ -24,10 +25,6 @@ const BATCH_ROWS: usize = 8192;
 /// idle, few enough that the batches waiting to be handed on stay small.
 const ROW_GROUPS_PER_THREAD: usize = 2;
 
-fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Input { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) }
-}
-
 /// The span files of the store at `dir` in the date partitions that can hold records ending in
 /// `[from, to)` ([`window_dates`]), in partition and file-name order: the files a query of the
 /// store's `spans` restricted to those partitions reads.
@@ -35,11 +32,11 @@ pub fn span_files(dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<Vec<
     let (first, last) = window_dates(from, to);
     let spans = spans_dir(dir);
     let list = |d: &Path| -> Result<Vec<PathBuf>> {
-        let entries = std::fs::read_dir(d).map_err(|source| Error::Input { path: d.display().to_string(), source })?;
+        let entries = std::fs::read_dir(d).map_err(|e| Error::input(d, e))?;
         let mut paths = entries
             .map(|e| e.map(|e| e.path()))
             .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|source| Error::Input { path: d.display().to_string(), source })?;
+            .map_err(|e| Error::input(d, e))?;
         paths.sort();
         Ok(paths)
     };
@@ -60,8 +57,8 @@ pub fn span_files(dir: &Path, from: Option<i64>, to: Option<i64>) -> Result<Vec<
 
 /// `schema` with the keys and values of its top-level `Map(Utf8, Utf8)` columns read as
 /// `Dictionary(Int32, Utf8)`.
-fn dictionary_maps(schema: &Schema) -> Schema {
-    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+pub(crate) fn dictionary_maps(schema: &Schema) -> Schema {
+    let dictionary = dict_utf8();
     let fields: Vec<FieldRef> = schema
         .fields()
         .iter()
@@ -90,15 +87,18 @@ struct Unit<'a> {
 
 /// Open `path`'s footer for reading `columns` with dictionary maps.
 fn open(path: &Path, columns: &[&str]) -> Result<(ArrowReaderMetadata, ProjectionMask)> {
-    let file = File::open(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
-    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| unreadable(path, e))?;
+    let file = File::open(path).map_err(|e| Error::input(path, e))?;
+    let plain = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| Error::input(path, e))?;
     let hinted = ArrowReaderOptions::new().with_schema(Arc::new(dictionary_maps(plain.schema())));
     let metadata =
-        ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), hinted).map_err(|e| unreadable(path, e))?;
+        ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), hinted).map_err(|e| Error::input(path, e))?;
     let roots = columns
         .iter()
         .map(|name| {
-            metadata.schema().index_of(name).map_err(|_| unreadable(path, format!("a span file without column {name}")))
+            metadata
+                .schema()
+                .index_of(name)
+                .map_err(|_| Error::input(path, format!("a span file without column {name}")))
         })
         .collect::<Result<Vec<usize>>>()?;
     let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
@@ -112,25 +112,25 @@ fn read_unit<T>(
     convert: &(impl Fn(RecordBatch) -> Result<T> + Sync),
 ) -> Result<Vec<T>> {
     let path = unit.path;
-    let file = File::open(path).map_err(|source| Error::Input { path: path.display().to_string(), source })?;
+    let file = File::open(path).map_err(|e| Error::input(path, e))?;
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, unit.metadata.clone())
         .with_projection(unit.mask.clone())
         .with_row_groups(vec![unit.row_group])
         .with_batch_size(BATCH_ROWS)
         .build()
-        .map_err(|e| unreadable(path, e))?;
+        .map_err(|e| Error::input(path, e))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| unreadable(path, format!("row group {}: {e}", unit.row_group)))?;
+        let batch = batch.map_err(|e| Error::input(path, format!("row group {}: {e}", unit.row_group)))?;
         let schema = batch.schema();
         let mut fields = Vec::with_capacity(columns.len());
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
         for name in columns {
-            let at = schema.index_of(name).map_err(|e| unreadable(path, e))?;
+            let at = schema.index_of(name).map_err(|e| Error::input(path, e))?;
             fields.push(Field::clone(schema.field(at)));
             arrays.push(Arc::clone(batch.column(at)));
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| unreadable(path, e))?;
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Error::input(path, e))?;
         out.push(convert(batch)?);
     }
     Ok(out)
@@ -237,7 +237,7 @@ mod tests {
         .unwrap();
         let names: Vec<String> = read[0].schema().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(names, columns);
-        let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let dictionary = dict_utf8();
         for map in [1, 3] {
             let DataType::Map(entries, _) = read[0].schema().field(map).data_type().clone() else { panic!() };
             let DataType::Struct(kv) = entries.data_type() else { panic!() };
